@@ -1,0 +1,1 @@
+"""Implicit-differentiation toolkit: usable on its own, without the modeling layer."""

@@ -1,0 +1,26 @@
+"""Status codes a solver reports in its traced output.
+
+Codes are plain ``int32`` values so they can live inside ``jit``/``vmap``; use
+:func:`describe` on the host to turn one into words.
+"""
+
+from __future__ import annotations
+
+SOLVED = 0
+MAX_ITERATIONS = 1
+INFEASIBLE = 2
+UNBOUNDED = 3
+NUMERICAL_ERROR = 4
+
+_NAMES = {
+    SOLVED: "solved",
+    MAX_ITERATIONS: "max_iterations",
+    INFEASIBLE: "infeasible",
+    UNBOUNDED: "unbounded",
+    NUMERICAL_ERROR: "numerical_error",
+}
+
+
+def describe(code: int) -> str:
+    """Name of a status code (host side), e.g. ``describe(0) == "solved"``."""
+    return _NAMES.get(int(code), f"unknown({int(code)})")
