@@ -157,7 +157,7 @@ def solve_gmres(matvec: Matvec, b: PyTree, *, init: PyTree = None, ridge: float 
     mv, b, unravel, x0, threshold, maxiter = _setup(
         matvec, b, init, ridge, tol, maxiter, lambda n: 10 * n + 100)
     n = b.shape[0]
-    m = max(1, min(restart, n))
+    m = max(1, min(restart, n, maxiter))
     dtype = b.dtype
 
     def cycle(x):
