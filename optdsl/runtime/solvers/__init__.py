@@ -1,0 +1,24 @@
+"""Forward solvers for flat ``x`` of shape ``(n,)``; each returns ``(x, SolverInfo)``.
+
+Plain JAX (``lax`` loops, jit/vmap-safe, dtype-preserving). Derivatives of a
+solution come from implicit differentiation attached by the caller
+(``optdsl.runtime.implicit_diff``); ``unroll=True`` instead makes every loop a
+fixed-length scan that ``jax.grad`` can run through, for comparisons.
+"""
+
+from optdsl.runtime.solvers.base import SolverInfo, default_tol
+from optdsl.runtime.solvers.lbfgs import lbfgs
+from optdsl.runtime.solvers.mirror_descent import mirror_descent, simplex_kl_step
+from optdsl.runtime.solvers.newton import newton, newton_cg
+from optdsl.runtime.solvers.proximal_gradient import proximal_gradient
+
+__all__ = [
+    "SolverInfo",
+    "default_tol",
+    "lbfgs",
+    "mirror_descent",
+    "newton",
+    "newton_cg",
+    "proximal_gradient",
+    "simplex_kl_step",
+]

@@ -1,0 +1,140 @@
+"""What every iterative solver shares: the info record, tolerances, the loop driver, argument checks.
+
+Solvers work on one flat vector ``x`` of shape ``(n,)`` and pass one pytree
+``params`` through to the user's functions. Each returns ``(x, info)`` with
+``info`` a :class:`SolverInfo`. Loops go through :func:`iterate`, which is a
+``lax.while_loop`` by default and a fixed-length ``lax.scan`` (updates skipped
+once converged) when ``unroll=True``, so reverse-mode autodiff can run through
+the iterations.
+"""
+
+from __future__ import annotations
+
+from numbers import Real
+from typing import Any, Callable, NamedTuple, TypeVar
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from optdsl.runtime.status import MAX_ITERATIONS, NUMERICAL_ERROR, SOLVED
+
+State = TypeVar("State")
+
+
+class SolverInfo(NamedTuple):
+    """Report returned next to a solution; traced scalars, not differentiated.
+
+    ``iterations``: int32, iterations taken. ``residual``: the solver's optimality
+    residual at the returned ``x`` (dtype of ``x``). ``status``: int32 code from
+    :mod:`optdsl.runtime.status` -- SOLVED if ``residual <= tol``, NUMERICAL_ERROR
+    if ``x`` or the residual is not finite, MAX_ITERATIONS otherwise.
+    """
+
+    iterations: jax.Array
+    residual: jax.Array
+    status: jax.Array
+
+
+def default_tol(dtype: Any) -> float:
+    """Default residual tolerance in ``dtype``: ``max(1e-10, 100 * eps)``.
+
+    That is 1e-10 in float64 (tight enough for ~1e-6 accurate implicit
+    gradients) and about 1.2e-5 in float32 (a little above its rounding floor).
+    """
+    return max(1e-10, 100.0 * float(jnp.finfo(dtype).eps))
+
+
+def resolve_tol(tol: Any, dtype: Any) -> Any:
+    """``tol``, or :func:`default_tol` of ``dtype`` when it is None; rejects a non-positive number."""
+    if tol is None:
+        return default_tol(dtype)
+    if isinstance(tol, Real) and not tol > 0:
+        raise ValueError(f"tol must be positive, got {tol}")
+    return tol
+
+
+def check_init(init: Any) -> jax.Array:
+    """``init`` as an array, checked to be one flat floating vector of shape (n,)."""
+    x = jnp.asarray(init)
+    if x.ndim != 1:
+        raise ValueError(f"init must be a flat 1-D array of shape (n,), got shape {x.shape}")
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise TypeError(f"init must have a floating dtype, got {x.dtype}")
+    return x
+
+
+def check_count(name: str, value: Any, minimum: int) -> None:
+    """Reject a loop count that is not a Python int >= ``minimum`` (it fixes static loop lengths)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+
+
+def check_positive(name: str, value: Any) -> None:
+    """Reject a step size given as a non-positive Python number (traced values are not checked)."""
+    if isinstance(value, Real) and not value > 0:
+        raise ValueError(f"{name} must be positive, got {value}")
+
+
+def check_scalar_fun(fun: Callable, x: jax.Array, params: Any) -> None:
+    """Check (abstractly, without running it) that ``fun(x, params)`` is a scalar."""
+    out = jax.eval_shape(fun, x, params)
+    if getattr(out, "shape", None) != ():
+        raise ValueError(
+            f"fun(x, params) must return a scalar, got {getattr(out, 'shape', type(out).__name__)}"
+            f" for x of shape {x.shape}")
+
+
+def check_same_shape(name: str, fn: Callable, x: jax.Array, *args: Any) -> None:
+    """Check (abstractly) that ``fn(x, *args)`` has the shape and dtype of ``x``."""
+    out = jax.eval_shape(fn, x, *args)
+    if getattr(out, "shape", None) != x.shape or getattr(out, "dtype", None) != x.dtype:
+        raise ValueError(
+            f"{name} must return an array shaped like x {x.shape} {x.dtype}, got "
+            f"{getattr(out, 'shape', type(out).__name__)} {getattr(out, 'dtype', '')}")
+
+
+def safe_div(num: jax.Array, den: jax.Array, ok: jax.Array) -> jax.Array:
+    """``num / den`` where ``ok``, else 0; no inf/nan in either value or derivative."""
+    return jnp.where(ok, num / jnp.where(ok, den, jnp.ones_like(den)), jnp.zeros_like(num))
+
+
+def iterate(cond: Callable[[State], jax.Array], body: Callable[[State], State], state: State,
+            *, maxiter: int, unroll: bool) -> tuple[State, jax.Array]:
+    """Apply ``body`` while ``cond`` holds, at most ``maxiter`` times; return (state, count).
+
+    ``unroll=False``: a ``lax.while_loop`` (forward mode only). ``unroll=True``: a
+    ``lax.scan`` of exactly ``maxiter`` steps in which ``body`` is skipped (``lax.cond``)
+    once ``cond`` fails, so ``jax.grad`` can differentiate through it. ``count`` is
+    the int32 number of ``body`` applications.
+    """
+    count0 = jnp.zeros((), jnp.int32)
+    if unroll:
+        def step(carry, _):
+            count, s = carry
+            active = jnp.asarray(cond(s), bool)
+            s = lax.cond(active, body, lambda s: s, s)
+            return (count + active.astype(jnp.int32), s), None
+
+        (count, state), _ = lax.scan(step, (count0, state), length=maxiter)
+        return state, count
+
+    def full_cond(carry):
+        count, s = carry
+        return (count < maxiter) & cond(s)
+
+    def full_body(carry):
+        count, s = carry
+        return count + 1, body(s)
+
+    count, state = lax.while_loop(full_cond, full_body, (count0, state))
+    return state, count
+
+
+def make_info(x: jax.Array, residual: jax.Array, iterations: jax.Array, tol: Any) -> SolverInfo:
+    """Build the :class:`SolverInfo` for a returned ``x`` (status from residual, tol and finiteness)."""
+    x = lax.stop_gradient(x)
+    residual = lax.stop_gradient(residual)
+    finite = jnp.all(jnp.isfinite(x)) & jnp.isfinite(residual)
+    code = jnp.where(finite, jnp.where(residual <= tol, SOLVED, MAX_ITERATIONS), NUMERICAL_ERROR)
+    return SolverInfo(jnp.asarray(iterations, jnp.int32), residual, code.astype(jnp.int32))
