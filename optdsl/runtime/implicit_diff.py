@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.flatten_util import ravel_pytree
 
 from optdsl.runtime.linear_solve import LinearSolve, get_solver
 
@@ -53,13 +54,24 @@ def _zero_tangent(value: Any) -> Any:
 
 
 def _tangent_solve(matvec: Callable, rhs: PyTree, solve: LinearSolve, symmetric: bool) -> PyTree:
-    """``matvec⁻¹(rhs)`` as a linear solve JAX can transpose and differentiate."""
-    return lax.custom_linear_solve(
-        matvec, rhs,
+    """``matvec⁻¹(rhs)`` as a linear solve JAX can transpose and differentiate.
+
+    The system is posed on the flattened vector: ``custom_linear_solve`` can only
+    transpose a right-hand side whose parts are all linear, and a pytree
+    right-hand side may mix linear parts with known zeros (e.g. under ``hessian``).
+    """
+    rhs_flat, unravel = ravel_pytree(rhs)
+
+    def flat_matvec(v):
+        return ravel_pytree(matvec(unravel(v)))[0]
+
+    sol = lax.custom_linear_solve(
+        flat_matvec, rhs_flat,
         solve=lambda mv, b: solve(mv, b),
         transpose_solve=lambda vm, b: solve(vm, b),
         symmetric=symmetric,
     )
+    return unravel(sol)
 
 
 def root_jvp(optimality_fun: Callable, sol: PyTree, params: Sequence[PyTree],
