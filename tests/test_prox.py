@@ -147,6 +147,12 @@ def _call(name: str, args: tuple) -> jax.Array:
     return CASES[name].prox(x, *hyper, step=step)
 
 
+def _central_difference(f: Callable, args: tuple, tangents: tuple, eps: float = 1e-6) -> np.ndarray:
+    plus = f(*(a + eps * t for a, t in zip(args, tangents)))
+    minus = f(*(a - eps * t for a, t in zip(args, tangents)))
+    return (np.asarray(plus) - np.asarray(minus)) / (2 * eps)
+
+
 @pytest.mark.parametrize("name", list(CASES))
 def test_jvp_and_vjp_match_finite_differences(name: str) -> None:
     """Tangents in x, every hyperparameter and the step at once, at a generic point."""
@@ -156,10 +162,7 @@ def test_jvp_and_vjp_match_finite_differences(name: str) -> None:
     f = lambda *a: _call(name, a)  # noqa: E731
     value, jvp = jax.jvp(f, args, tangents)
 
-    eps = 1e-6
-    plus = f(*(a + eps * t for a, t in zip(args, tangents)))
-    minus = f(*(a - eps * t for a, t in zip(args, tangents)))
-    np.testing.assert_allclose(jvp, (plus - minus) / (2 * eps), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(jvp, _central_difference(f, args, tangents), rtol=1e-6, atol=1e-8)
 
     cotangent = rng.standard_normal(N)
     _, vjp = jax.vjp(f, *args)
@@ -178,12 +181,26 @@ def test_finite_value_and_derivatives_at_zero(name: str) -> None:
     assert all(np.all(np.isfinite(g)) for g in grads)
 
 
-@pytest.mark.parametrize("reg, expected", [(0.5, np.zeros((N, N))), (0.0, np.eye(N))])
-def test_group_lasso_jacobian_at_zero(reg: float, expected: np.ndarray) -> None:
-    """At x = 0 the exact map is 0 near x when step*reg > 0 and the identity when it is 0."""
-    jacobian = jax.jacfwd(prox_group_lasso)(jnp.zeros(N), reg)
-    np.testing.assert_array_equal(jacobian, expected)
-    np.testing.assert_array_equal(jax.jacrev(prox_group_lasso)(jnp.zeros(N), reg), expected)
+@pytest.mark.parametrize("prox", [prox_group_lasso, prox_linf_norm])
+@pytest.mark.parametrize("x", [np.zeros(N), np.linspace(-1.0, 2.0, N)])
+def test_norm_prox_with_zero_reg_is_identity(prox: Callable, x: np.ndarray) -> None:
+    """step * reg = 0 gives the identity map, with identity Jacobian (no NaN from the guards)."""
+    np.testing.assert_array_equal(prox(x, 0.0), x)
+    np.testing.assert_array_equal(jax.jacfwd(prox)(x, 0.0), np.eye(N))
+    np.testing.assert_array_equal(jax.jacrev(prox)(x, 0.0), np.eye(N))
+
+
+@pytest.mark.parametrize("prox", [prox_group_lasso, prox_linf_norm])
+def test_norm_prox_jacobian_at_zero(prox: Callable) -> None:
+    """At x = 0 with step * reg > 0 the exact map is 0 in a neighbourhood: zero Jacobian."""
+    np.testing.assert_array_equal(jax.jacfwd(prox)(jnp.zeros(N), 0.5), np.zeros((N, N)))
+    np.testing.assert_array_equal(jax.jacrev(prox)(jnp.zeros(N), 0.5), np.zeros((N, N)))
+
+
+@pytest.mark.parametrize("prox", [prox_group_lasso, prox_linf_norm])
+def test_norm_prox_of_matrix_uses_whole_input(prox: Callable) -> None:
+    x = np.random.default_rng(18).standard_normal((2, 3))
+    np.testing.assert_allclose(prox(x, 0.4), prox(x.ravel(), 0.4).reshape(2, 3), rtol=1e-14)
 
 
 def test_l2_norm_is_group_lasso() -> None:
@@ -292,11 +309,7 @@ def test_conjugate_jvp_matches_finite_differences() -> None:
     f = lambda x, reg, step: prox_conjugate(prox_huber)(x, 0.6, reg, step=step)  # noqa: E731
     args, tangents = (x, 0.9, 1.7), (np.ones(N), 0.3, -0.2)
     _, jvp = jax.jvp(f, args, tangents)
-    eps = 1e-6
-    fd = (f(*(a + eps * t for a, t in zip(args, tangents))) - f(*(a - eps * t for a, t in zip(args, tangents)))) / (
-        2 * eps
-    )
-    np.testing.assert_allclose(jvp, fd, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(jvp, _central_difference(f, args, tangents), rtol=1e-6, atol=1e-8)
 
 
 def _box(x, lower, upper):

@@ -26,6 +26,8 @@ import jax.numpy as jnp
 from jax import Array
 from jax.typing import ArrayLike
 
+from optdsl.runtime.projections import projection_l1_ball
+
 Prox = Callable[..., Array]
 
 
@@ -168,18 +170,21 @@ def prox_linf_norm(x: ArrayLike, reg: ArrayLike, step: ArrayLike = 1.0) -> Array
 
     By Moreau decomposition (the dual norm of l-inf is l1),
     ``y = x - step * reg * P_B(x / (step * reg))`` with ``B`` the unit l1 ball,
-    computed as ``y = x - P_{B(step * reg)}(x)``, which is the same map and
-    stays defined at ``step * reg = 0`` (``y = x``).
+    computed as ``y = x - P_{B(step * reg)}(x)``, which is the same map; at
+    ``step * reg = 0`` it is the identity (guarded, so derivatives stay
+    finite). Matrix inputs are one flattened vector, like :func:`prox_group_lasso`.
 
     >>> prox_linf_norm(jnp.array([3.0, -1.0]), 1.0).tolist()
     [2.0, -1.0]
     """
-    from optdsl.runtime.projections import projection_l1_ball  # TEMP until projections lands
-
     x = _floating(x)
     reg = _scalar("reg", reg, x)
     step = _scalar("step", step, x)
-    return x - projection_l1_ball(x, step * reg)
+    radius = step * reg
+    positive = radius > 0
+    safe_radius = jnp.where(positive, radius, 1)
+    moreau = x - projection_l1_ball(x.ravel(), safe_radius).reshape(x.shape)
+    return jnp.where(positive, moreau, x)
 
 
 def prox_huber(x: ArrayLike, delta: ArrayLike, reg: ArrayLike, step: ArrayLike = 1.0) -> Array:
