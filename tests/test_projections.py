@@ -1,0 +1,466 @@
+"""Tests for optdsl.runtime.projections.
+
+One table drives the generic checks for every set: the output lies in the set,
+it is the nearest point (variational inequality against random feasible points;
+its Bregman form for KL projections), idempotence, JVP against central finite
+differences, VJP/JVP consistency (reverse mode), jit and vmap, float32. Then
+reference solvers (cvxpy + CLARABEL, numpy) for the sets computed iteratively.
+"""
+
+from __future__ import annotations
+
+import doctest
+import zlib
+from dataclasses import dataclass, field
+from typing import Callable, Tuple
+
+import cvxpy as cp
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.linalg import null_space
+from scipy.optimize import linprog
+
+from optdsl.runtime import projections as P
+
+Tree = Tuple[np.ndarray, ...]
+
+
+# --------------------------------------------------------------------------- numpy helpers
+
+
+def _dot(a: Tree, b: Tree) -> float:
+    return float(sum(np.vdot(np.asarray(x), np.asarray(y)) for x, y in zip(a, b)))
+
+
+def _sub(a: Tree, b: Tree) -> Tree:
+    return tuple(np.asarray(x) - np.asarray(y) for x, y in zip(a, b))
+
+
+def _scale(t: Tree) -> float:
+    return 1.0 + max(float(np.max(np.abs(x), initial=0.0)) for x in t)
+
+
+def _sinkhorn_np(K: np.ndarray, a: np.ndarray, b: np.ndarray, iters: int = 5000) -> np.ndarray:
+    """Plain-domain Sinkhorn scaling of a positive matrix K to marginals (a, b)."""
+    u = np.ones_like(a)
+    for _ in range(iters):
+        v = b / (K.T @ u)
+        u = a / (K @ v)
+    return u[:, None] * K * v[None, :]
+
+
+def _lp_vertices(rng, A_eq, b_eq, A_ub, b_ub, bounds, n, count=6):
+    """Feasible points: vertices of random LPs over the set (clipped to a box) and their random mixtures."""
+    vertices = []
+    for _ in range(count):
+        res = linprog(rng.normal(size=n), A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=b_eq, bounds=bounds, method="highs")
+        assert res.status == 0
+        vertices.append(res.x)
+    vertices = np.array(vertices)
+    weights = rng.dirichlet(np.ones(count), size=count)
+    return list(vertices) + list(weights @ vertices)
+
+
+def _exp_violation(r, s, t):
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        s_safe = np.where(s > 0, s, 1.0)
+        inside = np.maximum(s * np.exp(np.minimum(r / s_safe, 700)) - t, 0.0)
+    face = np.maximum(r, 0.0) + np.maximum(-t, 0.0)
+    return float(np.max(np.maximum(-s, 0.0) + np.where(s > 1e-12, inside, face)))
+
+
+def _exp_dual_violation(u, v, w):
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        u_safe = np.where(u < 0, u, -1.0)
+        inside = np.maximum(-u * np.exp(np.minimum(v / u_safe, 700)) - np.e * w, 0.0)
+    face = np.maximum(-v, 0.0) + np.maximum(-w, 0.0)
+    return float(np.max(np.maximum(u, 0.0) + np.where(u < -1e-12, inside, face)))
+
+
+def _simplex_violation(p, value):
+    return max(float(np.max(-p, initial=0.0)), float(np.max(np.abs(p.sum(-1) - value))))
+
+
+# --------------------------------------------------------------------------- the table
+
+
+def _one(fn):
+    """Adapt ``fn(x, *params) -> array`` to the table's ``(point, params) -> point`` form."""
+    return lambda point, params: (fn(*point, *params),)
+
+
+def _euclidean_vi(point, params, p, z):
+    return _dot(_sub(point, p), _sub(z, p))
+
+
+def _identity_tangent(dpoint, dparams):
+    return dpoint, dparams
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    project: Callable  # (point, params) -> projected point (tuples of arrays)
+    sample: Callable  # rng -> (point, params)
+    feasible: Callable  # (rng, params) -> list of feasible points
+    violation: Callable  # (p, params) -> distance-like violation of membership
+    convex: bool = True
+    vi: Callable = _euclidean_vi  # <grad of mirror map at input minus at p, z - p>, <= 0 for a projection
+    reinput: Callable = lambda p, params: p  # the input whose projection should be p again
+    tangent: Callable = _identity_tangent  # restricts tangents to admissible directions
+    fd_step: float = 1e-6
+    fd_rtol: float = 1e-6
+    kl: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+N = 5
+
+
+def _case_list():
+    cases = []
+
+    def vec(rng, scale=2.0):
+        return rng.normal(size=N) * scale
+
+    cases.append(Case(
+        "non_negative", _one(P.projection_non_negative),
+        lambda rng: ((vec(rng),), ()),
+        lambda rng, pr: [(np.abs(rng.normal(size=N)) * rng.integers(0, 2, N),) for _ in range(12)],
+        lambda p, pr: float(np.max(-p[0], initial=0.0)),
+    ))
+
+    def box_sample(rng):
+        lower = rng.normal(size=N) - 1
+        return (vec(rng),), (lower, lower + rng.uniform(0.5, 2.0, N))
+
+    cases.append(Case(
+        "box", _one(P.projection_box), box_sample,
+        lambda rng, pr: [(rng.uniform(pr[0], pr[1]),) for _ in range(12)] + [(pr[0],), (pr[1],)],
+        lambda p, pr: float(np.max(np.maximum(pr[0] - p[0], 0) + np.maximum(p[0] - pr[1], 0))),
+    ))
+    cases.append(Case(
+        "hypercube", _one(P.projection_hypercube),
+        lambda rng: ((vec(rng),), (np.array(rng.uniform(0.5, 2.0)),)),
+        lambda rng, pr: [(rng.uniform(0, pr[0], N),) for _ in range(12)],
+        lambda p, pr: float(np.max(np.maximum(-p[0], 0) + np.maximum(p[0] - pr[0], 0))),
+    ))
+    cases.append(Case(
+        "simplex", _one(P.projection_simplex),
+        lambda rng: ((vec(rng, 1.0),), (np.array(rng.uniform(0.5, 2.0)),)),
+        lambda rng, pr: [(rng.dirichlet(np.full(N, 0.5)) * pr[0],) for _ in range(12)],
+        lambda p, pr: _simplex_violation(p[0], pr[0]),
+    ))
+
+    def in_ball(rng, radius, norm):
+        u = rng.normal(size=N)
+        return u / norm(u) * radius * rng.uniform() ** (1 / N)
+
+    l1 = lambda u: np.abs(u).sum(-1)
+    l2 = lambda u: np.linalg.norm(u, axis=-1)
+    radius_sample = lambda rng: ((vec(rng),), (np.array(rng.uniform(0.5, 2.0)),))
+    cases.append(Case(
+        "l1_ball", _one(P.projection_l1_ball), radius_sample,
+        lambda rng, pr: [(in_ball(rng, pr[0], l1),) for _ in range(12)],
+        lambda p, pr: max(float(l1(p[0]) - pr[0]), 0.0),
+    ))
+    cases.append(Case(
+        "l2_ball", _one(P.projection_l2_ball), radius_sample,
+        lambda rng, pr: [(in_ball(rng, pr[0], l2),) for _ in range(12)],
+        lambda p, pr: max(float(l2(p[0]) - pr[0]), 0.0),
+    ))
+    cases.append(Case(
+        "linf_ball", _one(P.projection_linf_ball), radius_sample,
+        lambda rng, pr: [(rng.uniform(-pr[0], pr[0], N),) for _ in range(12)],
+        lambda p, pr: max(float(np.max(np.abs(p[0])) - pr[0]), 0.0),
+    ))
+    cases.append(Case(
+        "l2_sphere", _one(P.projection_l2_sphere), radius_sample,
+        lambda rng, pr: [((lambda u: u / l2(u) * pr[0])(rng.normal(size=N)),) for _ in range(12)],
+        lambda p, pr: abs(float(l2(p[0]) - pr[0])),
+        convex=False,
+    ))
+
+    def plane_sample(rng):
+        return (vec(rng),), (rng.normal(size=N), np.array(rng.normal()))
+
+    def plane_points(rng, pr):
+        a, b = pr
+        return [((lambda u: u - (a @ u - b) / (a @ a) * a)(rng.normal(size=N) * 2),) for _ in range(12)]
+
+    def half_points(rng, pr):
+        a, b = pr
+        return [((lambda u: u - max(a @ u - b + rng.uniform(), 0) / (a @ a) * a)(rng.normal(size=N) * 2),)
+                for _ in range(12)]
+
+    cases.append(Case(
+        "hyperplane", _one(P.projection_hyperplane), plane_sample, plane_points,
+        lambda p, pr: abs(float(pr[0] @ p[0] - pr[1])),
+    ))
+    cases.append(Case(
+        "halfspace", _one(P.projection_halfspace), plane_sample, half_points,
+        lambda p, pr: max(float(pr[0] @ p[0] - pr[1]), 0.0),
+    ))
+
+    def affine_points(rng, pr):
+        A, b = pr
+        base = np.linalg.lstsq(A, b, rcond=None)[0]
+        basis = null_space(A)
+        return [(base + basis @ rng.normal(size=basis.shape[1]) * 2,) for _ in range(12)]
+
+    cases.append(Case(
+        "affine_set", _one(P.projection_affine_set),
+        lambda rng: ((vec(rng),), (rng.normal(size=(2, N)), rng.normal(size=2))),
+        affine_points,
+        lambda p, pr: float(np.max(np.abs(pr[0] @ p[0] - pr[1]))),
+    ))
+
+    def section_sample(rng):
+        alpha, beta = -rng.uniform(0.5, 1.5, N), rng.uniform(0.5, 1.5, N)
+        w = rng.normal(size=N)
+        return (vec(rng),), (alpha, beta, w, np.array(w @ rng.uniform(alpha, beta)))
+
+    def section_points(rng, pr):
+        alpha, beta, w, c = pr
+        return [(z,) for z in _lp_vertices(rng, w[None], [c], None, None, list(zip(alpha, beta)), N)]
+
+    def section_violation(p, pr):
+        alpha, beta, w, c = pr
+        return max(float(np.max(np.maximum(alpha - p[0], 0) + np.maximum(p[0] - beta, 0))), abs(float(w @ p[0] - c)))
+
+    cases.append(Case(
+        "box_section", _one(P.projection_box_section), section_sample, section_points, section_violation,
+        fd_step=1e-5,
+    ))
+
+    def poly_sample(rng):
+        z0 = rng.normal(size=N)
+        A, G = rng.normal(size=(2, N)), rng.normal(size=(4, N))
+        return (vec(rng, 3.0),), (A, A @ z0, G, G @ z0 + rng.uniform(0.1, 1.0, 4))
+
+    def poly_points(rng, pr):
+        A, b, G, h = pr
+        return [(z,) for z in _lp_vertices(rng, A, b, G, h, [(-20, 20)] * N, N)]
+
+    def poly_violation(p, pr):
+        A, b, G, h = pr
+        return max(float(np.max(np.abs(A @ p[0] - b))), float(np.max(np.maximum(G @ p[0] - h, 0))))
+
+    cases.append(Case(
+        "polyhedron", _one(P.projection_polyhedron), poly_sample, poly_points, poly_violation, fd_step=1e-5,
+    ))
+
+    def soc_points(rng, pr):
+        out = []
+        for k in range(12):
+            x = rng.normal(size=N - 1)
+            out.append((np.array(np.linalg.norm(x) + rng.uniform() * (k % 2)), x))
+        return out
+
+    cases.append(Case(
+        "second_order_cone", lambda pt, pr: P.projection_second_order_cone(*pt),
+        lambda rng: ((np.array(rng.normal() * 2), rng.normal(size=N - 1) * 2), ()),
+        soc_points,
+        lambda p, pr: max(float(np.linalg.norm(p[1]) - p[0]), 0.0),
+    ))
+
+    def psd_points(rng, pr):
+        out = []
+        for k in range(12):
+            B = rng.normal(size=(4, 1 + k % 4))
+            out.append((B @ B.T,))
+        return out
+
+    def psd_violation(p, pr):
+        X = p[0]
+        return max(float(np.max(np.abs(X - X.T))), max(-float(np.linalg.eigvalsh(0.5 * (X + X.T)).min()), 0.0))
+
+    cases.append(Case(
+        "psd_cone", _one(P.projection_psd_cone),
+        lambda rng: ((rng.normal(size=(4, 4)) * 2,), ()),
+        psd_points, psd_violation,
+    ))
+
+    def exp_sample(rng):
+        return (rng.normal(size=4) * 2, rng.normal(size=4) * 2, rng.normal(size=4) * 2), ()
+
+    def exp_points(rng, pr):
+        out = []
+        for k in range(12):
+            s = rng.uniform(0.2, 2.0, 4)
+            r = rng.normal(size=4)
+            out.append((r, s, s * np.exp(r / s) + rng.uniform(size=4) * (k % 2)))
+        out.append((-np.abs(rng.normal(size=4)), np.zeros(4), np.abs(rng.normal(size=4))))
+        return out
+
+    def exp_dual_points(rng, pr):
+        out = []
+        for k in range(12):
+            u = -rng.uniform(0.2, 2.0, 4)
+            v = rng.normal(size=4)
+            out.append((u, v, -u * np.exp(v / u) / np.e + rng.uniform(size=4) * (k % 2)))
+        out.append((np.zeros(4), np.abs(rng.normal(size=4)), np.abs(rng.normal(size=4))))
+        return out
+
+    cases.append(Case(
+        "exp_cone", lambda pt, pr: P.projection_exp_cone(*pt), exp_sample, exp_points,
+        lambda p, pr: _exp_violation(*p),
+    ))
+    cases.append(Case(
+        "exp_cone_dual", lambda pt, pr: P.projection_exp_cone_dual(*pt), exp_sample, exp_dual_points,
+        lambda p, pr: _exp_dual_violation(*p),
+    ))
+    cases.append(Case(
+        "zero", _one(P.projection_zero), lambda rng: ((vec(rng),), ()),
+        lambda rng, pr: [(np.zeros(N),)],
+        lambda p, pr: float(np.max(np.abs(p[0]))),
+    ))
+    cases.append(Case(
+        "free", _one(P.projection_free), lambda rng: ((vec(rng),), ()),
+        lambda rng, pr: [(rng.normal(size=N) * 3,) for _ in range(12)],
+        lambda p, pr: 0.0,
+    ))
+
+    cases.append(Case(
+        "kl_simplex", _one(P.kl_projection_simplex),
+        lambda rng: ((vec(rng, 1.0),), (np.array(rng.uniform(0.5, 2.0)),)),
+        lambda rng, pr: [(rng.dirichlet(np.full(N, 0.5)) * pr[0],) for _ in range(12)],
+        lambda p, pr: _simplex_violation(p[0], pr[0]),
+        vi=lambda pt, pr, p, z: _dot((pt[0] - np.log(p[0]),), _sub(z, p)),
+        reinput=lambda p, pr: (np.log(p[0]),),
+        kl=True,
+    ))
+
+    def zero_sum(v):
+        return v - v.mean()
+
+    def transport_sample(rng):
+        n, m = 4, 3
+        return (rng.uniform(0, 1, (n, m)),), (rng.dirichlet(np.ones(n) * 2), rng.dirichlet(np.ones(m) * 2),
+                                             np.array(rng.uniform(0.3, 1.0)))
+
+    def transport_points(rng, pr):
+        a, b = pr[0], pr[1]
+        return [(_sinkhorn_np(rng.uniform(0.05, 1.0, (a.size, b.size)) ** 3, a, b),) for _ in range(8)]
+
+    def transport_violation(p, pr):
+        a, b = pr[0], pr[1]
+        X = p[0]
+        return max(float(np.max(-X, initial=0)), float(np.max(np.abs(X.sum(1) - a))),
+                   float(np.max(np.abs(X.sum(0) - b))))
+
+    cases.append(Case(
+        "kl_transport", _one(P.kl_projection_transport), transport_sample, transport_points, transport_violation,
+        vi=lambda pt, pr, p, z: _dot((-pt[0] / pr[2] - np.log(p[0]),), _sub(z, p)),
+        reinput=lambda p, pr: (-pr[2] * np.log(p[0]),),
+        tangent=lambda dpt, dpr: (dpt, (zero_sum(dpr[0]), zero_sum(dpr[1]), dpr[2])),
+        kl=True, fd_step=1e-5,
+    ))
+    cases.append(Case(
+        "kl_birkhoff", _one(P.kl_projection_birkhoff),
+        lambda rng: ((rng.uniform(0, 1, (4, 4)),), (np.array(rng.uniform(0.3, 1.0)),)),
+        lambda rng, pr: [(_sinkhorn_np(rng.uniform(0.05, 1.0, (4, 4)) ** 3, np.ones(4), np.ones(4)),)
+                         for _ in range(8)],
+        lambda p, pr: transport_violation(p, (np.ones(4), np.ones(4))),
+        vi=lambda pt, pr, p, z: _dot((-pt[0] / pr[0] - np.log(p[0]),), _sub(z, p)),
+        reinput=lambda p, pr: (-pr[0] * np.log(p[0]),),
+        kl=True, fd_step=1e-5,
+    ))
+    return cases
+
+
+CASES = _case_list()
+IDS = [c.name for c in CASES]
+
+
+def _seed(case: Case) -> int:
+    return zlib.crc32(case.name.encode())
+
+
+def _run(case: Case, point, params) -> Tree:
+    return tuple(np.asarray(v) for v in case.project(tuple(map(jnp.asarray, point)), tuple(map(jnp.asarray, params))))
+
+
+def test_catalogue_has_at_least_18_sets():
+    euclidean = [c for c in CASES if not c.kl]
+    assert len(euclidean) >= 18 and len(CASES) >= 21
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_in_set_nearest_and_idempotent(case: Case):
+    rng = np.random.default_rng(_seed(case))
+    for _ in range(3):
+        point, params = case.sample(rng)
+        p = _run(case, point, params)
+        assert case.violation(p, params) <= 1e-9 * _scale(point)
+        feasible = case.feasible(rng, params)
+        assert all(case.violation(z, params) <= 1e-8 * _scale(z) for z in feasible)
+        for z in feasible:
+            if case.convex:
+                assert case.vi(point, params, p, z) <= 1e-8 * _scale(point) ** 2
+            if not case.kl:  # nearest point, also for the non-convex sphere
+                assert np.sqrt(_dot(_sub(point, p), _sub(point, p))) <= np.sqrt(_dot(_sub(point, z), _sub(point, z))) + 1e-9
+        again = _run(case, case.reinput(p, params), params)
+        for u, v in zip(again, p):
+            np.testing.assert_allclose(u, v, rtol=1e-9, atol=1e-9 * _scale(p))
+
+
+def _random_tangent(rng, case: Case, point, params):
+    dpoint = tuple(rng.normal(size=np.shape(v)) for v in point)
+    dparams = tuple(rng.normal(size=np.shape(v)) for v in params)
+    return case.tangent(dpoint, dparams)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_jvp_matches_central_differences_and_vjp(case: Case):
+    rng = np.random.default_rng(1 + _seed(case))
+    point, params = case.sample(rng)
+    dpoint, dparams = _random_tangent(rng, case, point, params)
+    f = lambda pt, pr: case.project(pt, pr)
+    primals = (tuple(map(jnp.asarray, point)), tuple(map(jnp.asarray, params)))
+    tangents = (tuple(map(jnp.asarray, dpoint)), tuple(map(jnp.asarray, dparams)))
+    out, jvp = jax.jvp(f, primals, tangents)
+    h = case.fd_step
+    shifted = lambda sign: _run(case, tuple(x + sign * h * d for x, d in zip(point, dpoint)),
+                                tuple(x + sign * h * d for x, d in zip(params, dparams)))
+    fd = tuple((u - v) / (2 * h) for u, v in zip(shifted(1), shifted(-1)))
+    for j, d in zip(jvp, fd):
+        assert np.all(np.isfinite(np.asarray(j)))
+        np.testing.assert_allclose(np.asarray(j), d, rtol=case.fd_rtol, atol=case.fd_rtol * _scale(fd))
+    # Reverse mode is the transpose of forward mode: <u, J v> = <J^T u, v>.
+    _, pullback = jax.vjp(f, *primals)
+    cotangent = tuple(jnp.asarray(rng.normal(size=np.shape(v))) for v in out)
+    back = jax.tree_util.tree_leaves(pullback(cotangent))
+    lhs = _dot(tuple(map(np.asarray, cotangent)), tuple(map(np.asarray, jvp)))
+    rhs = _dot(tuple(map(np.asarray, back)), tuple(map(np.asarray, jax.tree_util.tree_leaves(tangents))))
+    assert abs(lhs - rhs) <= 1e-9 * (1 + abs(lhs))
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_jit_and_vmap_agree_with_eager(case: Case):
+    rng = np.random.default_rng(2 + _seed(case))
+    samples = [case.sample(rng) for _ in range(3)]
+    eager = [_run(case, pt, pr) for pt, pr in samples]
+    stack = lambda trees: tuple(jnp.asarray(np.stack(leaves)) for leaves in zip(*trees))
+    points, params = stack([s[0] for s in samples]), stack([s[1] for s in samples])
+    batched = jax.jit(jax.vmap(case.project))(points, params)
+    jitted = jax.jit(case.project)(tuple(map(jnp.asarray, samples[0][0])), tuple(map(jnp.asarray, samples[0][1])))
+    for k, reference in enumerate(eager):
+        for u, v in zip(batched, reference):
+            np.testing.assert_allclose(np.asarray(u)[k], v, rtol=1e-10, atol=1e-10 * _scale(reference))
+    for u, v in zip(jitted, eager[0]):
+        np.testing.assert_allclose(np.asarray(u), v, rtol=1e-10, atol=1e-10 * _scale(eager[0]))
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_float32_keeps_dtype_and_accuracy(case: Case):
+    rng = np.random.default_rng(3 + _seed(case))
+    point, params = case.sample(rng)
+    as32 = lambda t: tuple(jnp.asarray(v, jnp.float32) for v in t)
+    out = jax.jit(case.project)(as32(point), as32(params))
+    assert all(v.dtype == jnp.float32 for v in out)
+    reference = _run(case, point, params)
+    for u, v in zip(out, reference):
+        np.testing.assert_allclose(np.asarray(u, np.float64), v, rtol=1e-3, atol=1e-3 * _scale(reference))
