@@ -1,0 +1,147 @@
+"""``Atom``: the base of every inner node (operators and atoms), and two common shapes of atom.
+
+An atom states, each in a line or two: its shape rule, its sign, whether it is convex
+or concave, its monotonicity in each argument, its JAX forward function, whether it is
+smooth (differentiable on the interior of its domain), and where one exists the name
+of the runtime proximal operator (``prox``) or of the projection onto ``{x : atom(x) <= r}``
+(``projection``) the compiler may use. Curvature then follows from ``curvature.compose``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import jax
+
+from optdsl.modeling.curvature import Curvature, Monotonicity, Sign, compose
+from optdsl.modeling.expression import Expression, as_expression
+from optdsl.modeling.shapes import Shape, broadcast_shapes, normalize_axis, reduced_shape
+
+
+class Atom(Expression):
+    """A function applied to argument expressions.
+
+    Subclasses set ``name`` (printed, and used in messages) and implement
+    ``shape_from_args``, ``sign_from_args``, ``is_atom_convex``, ``is_atom_concave``,
+    ``monotonicity`` and ``forward``; atoms with static settings (an axis, an exponent)
+    store them before calling ``Atom.__init__`` and list them in ``data``.
+    """
+
+    name: ClassVar[str]
+    smooth: ClassVar[bool] = True
+    prox: ClassVar[str | None] = None
+    projection: ClassVar[str | None] = None
+
+    def __init__(self, *args: Any):
+        self._args = tuple(as_expression(a) for a in args)
+        self._shape = self.shape_from_args()
+        self._curvature: Curvature | None = None
+        self._sign: Sign | None = None
+        self._key: tuple | None = None
+
+    # ---- the rules each atom states ---------------------------------------------------------
+    def shape_from_args(self) -> Shape:
+        """The output shape; raises ``ShapeError`` naming the atom and the argument shapes."""
+        raise NotImplementedError
+
+    def sign_from_args(self) -> Sign:
+        """The output sign, from the arguments' signs."""
+        raise NotImplementedError
+
+    def is_atom_convex(self) -> bool:
+        """Whether the function itself is convex (before composing with its arguments)."""
+        raise NotImplementedError
+
+    def is_atom_concave(self) -> bool:
+        """Whether the function itself is concave (before composing with its arguments)."""
+        raise NotImplementedError
+
+    def monotonicity(self, index: int) -> Monotonicity:
+        """Monotonicity in argument ``index`` (may depend on the arguments' signs)."""
+        raise NotImplementedError
+
+    def forward(self, *values: jax.Array) -> jax.Array:
+        """The JAX function: argument values in, value out (dtype-preserving)."""
+        raise NotImplementedError
+
+    def data(self) -> tuple:
+        """Static settings (hashable), part of the structure key; empty for most atoms."""
+        return ()
+
+    def format_data(self) -> list[str]:
+        """Static settings as printed after the arguments, e.g. ``["axis=1"]``."""
+        return []
+
+    def curvature_note(self) -> str:
+        """Why the atom has no curvature when it is neither convex nor concave (for DCPError)."""
+        return f"{self.name} is neither convex nor concave"
+
+    def nonmonotone_note(self, index: int) -> str:
+        """Why the atom is not monotone in argument ``index`` (for DCPError); empty if nothing to add."""
+        return ""
+
+    def suggestion(self) -> str | None:
+        """A standard rewrite that is DCP, when this node is a known non-DCP idiom (for DCPError)."""
+        return None
+
+    # ---- derived -----------------------------------------------------------------------------
+    @property
+    def curvature(self) -> Curvature:
+        if self._curvature is None:
+            arguments = [(self.monotonicity(i), a.curvature) for i, a in enumerate(self._args)]
+            self._curvature = compose(self.is_atom_convex(), self.is_atom_concave(), arguments)
+        return self._curvature
+
+    @property
+    def sign(self) -> Sign:
+        if self._sign is None:
+            self._sign = self.sign_from_args()
+        return self._sign
+
+    def structure_key(self) -> tuple:
+        if self._key is None:
+            self._key = (type(self).__name__, self.data(), tuple(a.structure_key() for a in self._args))
+        return self._key
+
+    def __str__(self) -> str:
+        return f"{self.name}({', '.join([*(str(a) for a in self._args), *self.format_data()])})"
+
+
+class Elementwise(Atom):
+    """An atom applied entry by entry; several arguments broadcast like numpy."""
+
+    def shape_from_args(self) -> Shape:
+        return broadcast_shapes(self.name, *(a.shape for a in self._args))
+
+
+class Reduction(Atom):
+    """An atom of one argument reducing along ``axis`` (all entries when None), like numpy's ``sum``."""
+
+    def __init__(self, x: Any, axis: int | None = None, keepdims: bool = False):
+        x = as_expression(x)
+        self.axis = normalize_axis(self.name, axis, x.shape)
+        self.keepdims = bool(keepdims)
+        super().__init__(x)
+
+    def shape_from_args(self) -> Shape:
+        return reduced_shape(self._args[0].shape, self.axis, self.keepdims)
+
+    def data(self) -> tuple:
+        return (self.axis, self.keepdims)
+
+    def format_data(self) -> list[str]:
+        settings = [] if self.axis is None else [f"axis={self.axis}"]
+        return settings + (["keepdims=True"] if self.keepdims else [])
+
+
+class NonconvexElementwise(Elementwise):
+    """A smooth elementwise function that is neither convex nor concave (for opt-in non-convex models)."""
+
+    def is_atom_convex(self) -> bool:
+        return False
+
+    def is_atom_concave(self) -> bool:
+        return False
+
+    def curvature_note(self) -> str:
+        return f"{self.name} is a smooth non-convex function (allowed only in non-convex mode)"

@@ -1,0 +1,39 @@
+"""``abs(x)``: ``|x|`` entry by entry (also the builtin ``abs(expr)``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from optdsl.modeling.atom import Elementwise
+from optdsl.modeling.curvature import Monotonicity, Sign, sign_monotonicity
+from optdsl.modeling.expression import Expression
+
+
+class Abs(Elementwise):
+    """``|x_i|``: convex, nonnegative, not differentiable at 0; increasing for x >= 0, decreasing for x <= 0."""
+
+    name = "abs"
+    smooth = False
+
+    def sign_from_args(self) -> Sign:
+        return Sign.NONNEG
+
+    def is_atom_convex(self) -> bool:
+        return True
+
+    def is_atom_concave(self) -> bool:
+        return False
+
+    def monotonicity(self, index: int) -> Monotonicity:
+        return sign_monotonicity(self._args[0].sign)
+
+    def forward(self, x: jax.Array) -> jax.Array:
+        return jnp.abs(x)
+
+
+def abs(x: Any) -> Expression:
+    """Elementwise absolute value."""
+    return Abs(x)

@@ -1,0 +1,38 @@
+"""``exp(x)``: ``e^x`` entry by entry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from optdsl.modeling.atom import Elementwise
+from optdsl.modeling.curvature import Monotonicity, Sign
+from optdsl.modeling.expression import Expression
+
+
+class Exp(Elementwise):
+    """``e^{x_i}``: convex, increasing, nonnegative, smooth."""
+
+    name = "exp"
+
+    def is_atom_convex(self) -> bool:
+        return True
+
+    def is_atom_concave(self) -> bool:
+        return False
+
+    def sign_from_args(self) -> Sign:
+        return Sign.NONNEG
+
+    def monotonicity(self, index: int) -> Monotonicity:
+        return Monotonicity.INCREASING
+
+    def forward(self, x: jax.Array) -> jax.Array:
+        return jnp.exp(x)
+
+
+def exp(x: Any) -> Expression:
+    """Elementwise exponential."""
+    return Exp(x)

@@ -1,0 +1,37 @@
+"""``inv_pos(x)``: ``1/x`` entry by entry on x > 0."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+
+from optdsl.modeling.atom import Elementwise
+from optdsl.modeling.curvature import Monotonicity, Sign
+from optdsl.modeling.expression import Expression
+
+
+class InvPos(Elementwise):
+    """``1/x_i`` on x > 0: convex, decreasing, nonnegative, smooth."""
+
+    name = "inv_pos"
+
+    def is_atom_convex(self) -> bool:
+        return True
+
+    def is_atom_concave(self) -> bool:
+        return False
+
+    def sign_from_args(self) -> Sign:
+        return Sign.NONNEG
+
+    def monotonicity(self, index: int) -> Monotonicity:
+        return Monotonicity.DECREASING
+
+    def forward(self, x: jax.Array) -> jax.Array:
+        return 1 / x
+
+
+def inv_pos(x: Any) -> Expression:
+    """Elementwise reciprocal of a positive argument."""
+    return InvPos(x)

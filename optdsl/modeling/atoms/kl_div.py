@@ -1,0 +1,38 @@
+"""``kl_div(x, y)``: ``x log(x/y) - x + y`` entry by entry (broadcasting); y where x = 0."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.scipy.special
+
+from optdsl.modeling.atom import Elementwise
+from optdsl.modeling.curvature import Monotonicity, Sign
+from optdsl.modeling.expression import Expression
+
+
+class KlDiv(Elementwise):
+    """``x log(x/y) - x + y``: jointly convex, nonnegative, smooth on x, y > 0; not monotone."""
+
+    name = "kl_div"
+
+    def is_atom_convex(self) -> bool:
+        return True
+
+    def is_atom_concave(self) -> bool:
+        return False
+
+    def sign_from_args(self) -> Sign:
+        return Sign.NONNEG
+
+    def monotonicity(self, index: int) -> Monotonicity:
+        return Monotonicity.NONE
+
+    def forward(self, x: jax.Array, y: jax.Array) -> jax.Array:
+        return jax.scipy.special.kl_div(x, y)
+
+
+def kl_div(x: Any, y: Any) -> Expression:
+    """Elementwise Kullback-Leibler term ``x log(x/y) - x + y`` (scipy.special.kl_div)."""
+    return KlDiv(x, y)

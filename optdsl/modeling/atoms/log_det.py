@@ -1,0 +1,44 @@
+"""``log_det(X)``: ``log det X`` of a positive definite matrix (``-inf`` when det X <= 0)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from optdsl.modeling.atom import Atom
+from optdsl.modeling.atoms.square_matrix import scalar_of_square
+from optdsl.modeling.curvature import Monotonicity, Sign
+from optdsl.modeling.expression import Expression
+from optdsl.modeling.shapes import Shape
+
+
+class LogDet(Atom):
+    """``log det X``: concave on positive definite matrices, of unknown sign, smooth; its argument must be affine."""
+
+    name = "log_det"
+
+    def shape_from_args(self) -> Shape:
+        return scalar_of_square(self.name, self._args[0].shape)
+
+    def is_atom_convex(self) -> bool:
+        return False
+
+    def is_atom_concave(self) -> bool:
+        return True
+
+    def sign_from_args(self) -> Sign:
+        return Sign.UNKNOWN
+
+    def monotonicity(self, index: int) -> Monotonicity:
+        return Monotonicity.NONE
+
+    def forward(self, X: jax.Array) -> jax.Array:
+        sign, logabsdet = jnp.linalg.slogdet(X)
+        return jnp.where(sign > 0, logabsdet, -jnp.inf)
+
+
+def log_det(X: Any) -> Expression:
+    """Log-determinant of a positive definite matrix."""
+    return LogDet(X)

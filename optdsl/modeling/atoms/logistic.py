@@ -1,0 +1,37 @@
+"""``logistic(x)``: the softplus ``log(1 + e^x)`` entry by entry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+
+from optdsl.modeling.atom import Elementwise
+from optdsl.modeling.curvature import Monotonicity, Sign
+from optdsl.modeling.expression import Expression
+
+
+class Logistic(Elementwise):
+    """``log(1 + e^{x_i})``: convex, increasing, nonnegative, smooth."""
+
+    name = "logistic"
+
+    def is_atom_convex(self) -> bool:
+        return True
+
+    def is_atom_concave(self) -> bool:
+        return False
+
+    def sign_from_args(self) -> Sign:
+        return Sign.NONNEG
+
+    def monotonicity(self, index: int) -> Monotonicity:
+        return Monotonicity.INCREASING
+
+    def forward(self, x: jax.Array) -> jax.Array:
+        return jax.nn.softplus(x)
+
+
+def logistic(x: Any) -> Expression:
+    """Elementwise softplus ``log(1 + exp(x))``."""
+    return Logistic(x)

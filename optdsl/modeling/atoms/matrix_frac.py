@@ -1,0 +1,46 @@
+"""``matrix_frac(x, P)``: ``x' P^{-1} x`` (``trace(X' P^{-1} X)`` for a matrix ``X``), P positive definite."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from optdsl.modeling.atom import Atom
+from optdsl.modeling.curvature import Monotonicity, Sign
+from optdsl.modeling.errors import ShapeError
+from optdsl.modeling.expression import Expression
+from optdsl.modeling.shapes import Shape
+
+
+class MatrixFrac(Atom):
+    """``x' P^{-1} x``: jointly convex in (x, P) for P positive definite, nonnegative, smooth."""
+
+    name = "matrix_frac"
+
+    def shape_from_args(self) -> Shape:
+        x, P = (a.shape for a in self._args)
+        if len(x) not in (1, 2) or P != (x[0], x[0]):
+            raise ShapeError(f"matrix_frac: shapes {x} and {P} do not fit (x must be (n,) or (n, k) and P (n, n))")
+        return ()
+
+    def is_atom_convex(self) -> bool:
+        return True
+
+    def is_atom_concave(self) -> bool:
+        return False
+
+    def sign_from_args(self) -> Sign:
+        return Sign.NONNEG
+
+    def monotonicity(self, index: int) -> Monotonicity:
+        return Monotonicity.NONE
+
+    def forward(self, x: jax.Array, P: jax.Array) -> jax.Array:
+        return jnp.sum(x * jnp.linalg.solve(P, x))
+
+
+def matrix_frac(x: Any, P: Any) -> Expression:
+    """Matrix fractional function ``x' P^{-1} x`` (trace form for a matrix ``x``)."""
+    return MatrixFrac(x, P)

@@ -1,0 +1,39 @@
+"""``max(x, axis=None, keepdims=False)``: the largest entry (along an axis)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from optdsl.modeling.atom import Reduction
+from optdsl.modeling.curvature import Monotonicity, Sign
+from optdsl.modeling.expression import Expression
+
+
+class Max(Reduction):
+    """The largest entry along ``axis``: convex, increasing, sign of x, not differentiable at ties."""
+
+    name = "max"
+    smooth = False
+
+    def is_atom_convex(self) -> bool:
+        return True
+
+    def is_atom_concave(self) -> bool:
+        return False
+
+    def sign_from_args(self) -> Sign:
+        return self._args[0].sign
+
+    def monotonicity(self, index: int) -> Monotonicity:
+        return Monotonicity.INCREASING
+
+    def forward(self, x: jax.Array) -> jax.Array:
+        return jnp.max(x, axis=self.axis, keepdims=self.keepdims)
+
+
+def max(x: Any, axis: int | None = None, keepdims: bool = False) -> Expression:
+    """The largest entry of ``x`` (all entries, or along ``axis``)."""
+    return Max(x, axis=axis, keepdims=keepdims)

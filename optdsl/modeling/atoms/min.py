@@ -1,0 +1,39 @@
+"""``min(x, axis=None, keepdims=False)``: the smallest entry (along an axis)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from optdsl.modeling.atom import Reduction
+from optdsl.modeling.curvature import Monotonicity, Sign
+from optdsl.modeling.expression import Expression
+
+
+class Min(Reduction):
+    """The smallest entry along ``axis``: concave, increasing, sign of x, not differentiable at ties."""
+
+    name = "min"
+    smooth = False
+
+    def is_atom_convex(self) -> bool:
+        return False
+
+    def is_atom_concave(self) -> bool:
+        return True
+
+    def sign_from_args(self) -> Sign:
+        return self._args[0].sign
+
+    def monotonicity(self, index: int) -> Monotonicity:
+        return Monotonicity.INCREASING
+
+    def forward(self, x: jax.Array) -> jax.Array:
+        return jnp.min(x, axis=self.axis, keepdims=self.keepdims)
+
+
+def min(x: Any, axis: int | None = None, keepdims: bool = False) -> Expression:
+    """The smallest entry of ``x`` (all entries, or along ``axis``)."""
+    return Min(x, axis=axis, keepdims=keepdims)

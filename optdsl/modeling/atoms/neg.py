@@ -1,0 +1,39 @@
+"""``neg(x)``: the negative part ``max(-x, 0)`` entry by entry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from optdsl.modeling.atom import Elementwise
+from optdsl.modeling.curvature import Monotonicity, Sign
+from optdsl.modeling.expression import Expression
+
+
+class Neg(Elementwise):
+    """``max(-x_i, 0)``: convex, decreasing, nonnegative, not differentiable at 0."""
+
+    name = "neg"
+    smooth = False
+
+    def is_atom_convex(self) -> bool:
+        return True
+
+    def is_atom_concave(self) -> bool:
+        return False
+
+    def sign_from_args(self) -> Sign:
+        return Sign.NONNEG
+
+    def monotonicity(self, index: int) -> Monotonicity:
+        return Monotonicity.DECREASING
+
+    def forward(self, x: jax.Array) -> jax.Array:
+        return jnp.maximum(-x, 0)
+
+
+def neg(x: Any) -> Expression:
+    """Elementwise negative part (``neg(x) = pos(-x)``, as in cvxpy)."""
+    return Neg(x)

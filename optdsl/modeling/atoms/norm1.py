@@ -1,0 +1,41 @@
+"""``norm1(x, axis=None, keepdims=False)``: the sum of absolute values (entrywise for matrices)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from optdsl.modeling.atom import Reduction
+from optdsl.modeling.curvature import Monotonicity, Sign, sign_monotonicity
+from optdsl.modeling.expression import Expression
+
+
+class Norm1(Reduction):
+    """``sum |x_i|`` along ``axis``: convex, nonnegative, non-smooth; prox = soft thresholding (lasso)."""
+
+    name = "norm1"
+    smooth = False
+    prox = "prox_lasso"
+    projection = "projection_l1_ball"
+
+    def sign_from_args(self) -> Sign:
+        return Sign.NONNEG
+
+    def is_atom_convex(self) -> bool:
+        return True
+
+    def is_atom_concave(self) -> bool:
+        return False
+
+    def monotonicity(self, index: int) -> Monotonicity:
+        return sign_monotonicity(self._args[0].sign)
+
+    def forward(self, x: jax.Array) -> jax.Array:
+        return jnp.sum(jnp.abs(x), axis=self.axis, keepdims=self.keepdims)
+
+
+def norm1(x: Any, axis: int | None = None, keepdims: bool = False) -> Expression:
+    """l1 norm of ``x`` (all entries, or along ``axis``)."""
+    return Norm1(x, axis=axis, keepdims=keepdims)

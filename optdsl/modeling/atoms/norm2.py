@@ -1,0 +1,45 @@
+"""``norm2(x, axis=None, keepdims=False)``: the Euclidean norm (Frobenius for a matrix with axis=None).
+
+``sum(norm2(X, axis=1))`` is the row-wise group lasso penalty.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from optdsl.modeling.atom import Reduction
+from optdsl.modeling.atoms.safe_root import safe_root
+from optdsl.modeling.curvature import Monotonicity, Sign, sign_monotonicity
+from optdsl.modeling.expression import Expression
+
+
+class Norm2(Reduction):
+    """``sqrt(sum x_i^2)`` along ``axis``: convex, nonnegative, not differentiable at 0; prox = group lasso."""
+
+    name = "norm2"
+    smooth = False
+    prox = "prox_group_lasso"
+    projection = "projection_l2_ball"
+
+    def sign_from_args(self) -> Sign:
+        return Sign.NONNEG
+
+    def is_atom_convex(self) -> bool:
+        return True
+
+    def is_atom_concave(self) -> bool:
+        return False
+
+    def monotonicity(self, index: int) -> Monotonicity:
+        return sign_monotonicity(self._args[0].sign)
+
+    def forward(self, x: jax.Array) -> jax.Array:
+        return safe_root(jnp.sum(jnp.square(x), axis=self.axis, keepdims=self.keepdims), 2)
+
+
+def norm2(x: Any, axis: int | None = None, keepdims: bool = False) -> Expression:
+    """Euclidean norm of ``x`` (all entries, or along ``axis``)."""
+    return Norm2(x, axis=axis, keepdims=keepdims)

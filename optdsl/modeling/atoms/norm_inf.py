@@ -1,0 +1,41 @@
+"""``norm_inf(x, axis=None, keepdims=False)``: the largest absolute value."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from optdsl.modeling.atom import Reduction
+from optdsl.modeling.curvature import Monotonicity, Sign, sign_monotonicity
+from optdsl.modeling.expression import Expression
+
+
+class NormInf(Reduction):
+    """``max |x_i|`` along ``axis``: convex, nonnegative, non-smooth."""
+
+    name = "norm_inf"
+    smooth = False
+    prox = "prox_linf_norm"
+    projection = "projection_linf_ball"
+
+    def sign_from_args(self) -> Sign:
+        return Sign.NONNEG
+
+    def is_atom_convex(self) -> bool:
+        return True
+
+    def is_atom_concave(self) -> bool:
+        return False
+
+    def monotonicity(self, index: int) -> Monotonicity:
+        return sign_monotonicity(self._args[0].sign)
+
+    def forward(self, x: jax.Array) -> jax.Array:
+        return jnp.max(jnp.abs(x), axis=self.axis, keepdims=self.keepdims)
+
+
+def norm_inf(x: Any, axis: int | None = None, keepdims: bool = False) -> Expression:
+    """Infinity norm of ``x`` (all entries, or along ``axis``)."""
+    return NormInf(x, axis=axis, keepdims=keepdims)

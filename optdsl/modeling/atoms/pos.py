@@ -1,0 +1,39 @@
+"""``pos(x)``: the positive part ``max(x, 0)`` entry by entry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from optdsl.modeling.atom import Elementwise
+from optdsl.modeling.curvature import Monotonicity, Sign
+from optdsl.modeling.expression import Expression
+
+
+class Pos(Elementwise):
+    """``max(x_i, 0)``: convex, increasing, nonnegative, not differentiable at 0."""
+
+    name = "pos"
+    smooth = False
+
+    def is_atom_convex(self) -> bool:
+        return True
+
+    def is_atom_concave(self) -> bool:
+        return False
+
+    def sign_from_args(self) -> Sign:
+        return Sign.NONNEG
+
+    def monotonicity(self, index: int) -> Monotonicity:
+        return Monotonicity.INCREASING
+
+    def forward(self, x: jax.Array) -> jax.Array:
+        return jnp.maximum(x, 0)
+
+
+def pos(x: Any) -> Expression:
+    """Elementwise positive part."""
+    return Pos(x)

@@ -1,0 +1,38 @@
+"""``rel_entr(x, y)``: ``x log(x/y)`` entry by entry (broadcasting), 0 where x = 0."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.scipy.special
+
+from optdsl.modeling.atom import Elementwise
+from optdsl.modeling.curvature import Monotonicity, Sign
+from optdsl.modeling.expression import Expression
+
+
+class RelEntr(Elementwise):
+    """``x log(x/y)``: jointly convex, of unknown sign, smooth on x, y > 0; decreasing in y."""
+
+    name = "rel_entr"
+
+    def is_atom_convex(self) -> bool:
+        return True
+
+    def is_atom_concave(self) -> bool:
+        return False
+
+    def sign_from_args(self) -> Sign:
+        return Sign.UNKNOWN
+
+    def monotonicity(self, index: int) -> Monotonicity:
+        return Monotonicity.NONE if index == 0 else Monotonicity.DECREASING
+
+    def forward(self, x: jax.Array, y: jax.Array) -> jax.Array:
+        return jax.scipy.special.rel_entr(x, y)
+
+
+def rel_entr(x: Any, y: Any) -> Expression:
+    """Elementwise relative entropy ``x log(x/y)`` (scipy.special.rel_entr)."""
+    return RelEntr(x, y)

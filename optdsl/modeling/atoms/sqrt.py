@@ -1,0 +1,49 @@
+"""``sqrt(x)``: the square root entry by entry (domain x >= 0)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from optdsl.modeling.atom import Elementwise
+from optdsl.modeling.curvature import Monotonicity, Sign
+from optdsl.modeling.expression import Expression
+
+
+class Sqrt(Elementwise):
+    """``sqrt(x_i)``: concave, increasing, nonnegative, smooth on x > 0."""
+
+    name = "sqrt"
+
+    def is_atom_convex(self) -> bool:
+        return False
+
+    def is_atom_concave(self) -> bool:
+        return True
+
+    def sign_from_args(self) -> Sign:
+        return Sign.NONNEG
+
+    def monotonicity(self, index: int) -> Monotonicity:
+        return Monotonicity.INCREASING
+
+    def forward(self, x: jax.Array) -> jax.Array:
+        return jnp.sqrt(x)
+
+    def suggestion(self) -> str | None:
+        from optdsl.modeling.atoms.square import Square
+        from optdsl.modeling.atoms.sum_squares import SumSquares
+
+        (arg,) = self._args
+        if isinstance(arg, SumSquares):
+            return f"use norm2({arg.args[0]}) instead"
+        if isinstance(arg, Square):
+            return f"use abs({arg.args[0]}) instead"
+        return None
+
+
+def sqrt(x: Any) -> Expression:
+    """Elementwise square root."""
+    return Sqrt(x)

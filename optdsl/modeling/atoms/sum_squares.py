@@ -1,0 +1,43 @@
+"""``sum_squares(x)``: the sum of the squared entries, ``||x||_2^2`` (Frobenius for matrices)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from optdsl.modeling.atom import Atom
+from optdsl.modeling.curvature import Monotonicity, Sign, sign_monotonicity
+from optdsl.modeling.expression import Expression
+from optdsl.modeling.shapes import Shape
+
+
+class SumSquares(Atom):
+    """``sum_ij x_ij^2``: scalar, convex, nonnegative, smooth; prox of ``t * sum_squares`` is ridge shrinkage."""
+
+    name = "sum_squares"
+    prox = "prox_ridge"
+
+    def shape_from_args(self) -> Shape:
+        return ()
+
+    def sign_from_args(self) -> Sign:
+        return Sign.NONNEG
+
+    def is_atom_convex(self) -> bool:
+        return True
+
+    def is_atom_concave(self) -> bool:
+        return False
+
+    def monotonicity(self, index: int) -> Monotonicity:
+        return sign_monotonicity(self._args[0].sign)
+
+    def forward(self, x: jax.Array) -> jax.Array:
+        return jnp.sum(jnp.square(x))
+
+
+def sum_squares(x: Any) -> Expression:
+    """Sum of squares of all entries of ``x``."""
+    return SumSquares(x)

@@ -1,0 +1,305 @@
+"""Constraints: ``==``, ``<=``/``>=``, and the cones ``SOC``, ``PSD`` (``X >> 0``) and ``ExpCone``.
+
+Constraints are immutable; ``c.named("budget")`` returns a named copy. ``dual_shape`` is
+the shape of the constraint's dual variable (the slot a solution fills):
+
+* ``Equality`` / ``Inequality``: the broadcast shape of the two sides;
+* ``SOC(t, x)``: ``(n + 1,)`` for x of shape (n,), stacked as ``(dual of t, dual of x)``;
+  with ``axis``, ``(k, n + 1)``, one row per cone;
+* ``PSD(X)``: ``X.shape``;
+* ``ExpCone(x, y, z)``: ``(3, *x.shape)``, stacked as ``(dual of x, dual of y, dual of z)``.
+
+``a >= b`` is stored as ``b <= a`` (``lhs <= rhs`` always) and printed as written.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, ClassVar
+
+from optdsl.modeling.dcp import expression_violations
+from optdsl.modeling.errors import ModelingError, ShapeError
+from optdsl.modeling.expression import Expression, as_expression
+from optdsl.modeling.leaves import Constant, Parameter, Variable
+from optdsl.modeling.shapes import Shape, broadcast_shapes, format_shapes, normalize_axis
+
+
+class Constraint:
+    """Base of all constraints: arguments, an optional name, DCP check, structure key, printing."""
+
+    kind: ClassVar[str]
+
+    def __init__(self, *args: Any, name: str | None = None):
+        self._args = tuple(as_expression(a) for a in args)
+        self._name = _checked_name(name)
+
+    @property
+    def args(self) -> tuple[Expression, ...]:
+        """The constrained expressions."""
+        return self._args
+
+    @property
+    def name(self) -> str | None:
+        """The name given with ``named`` (``Problem.named_constraints`` generates the others)."""
+        return self._name
+
+    def named(self, name: str) -> Constraint:
+        """A copy of this constraint carrying ``name`` (an identifier)."""
+        renamed = copy.copy(self)
+        renamed._name = _checked_name(name)
+        return renamed
+
+    @property
+    def dual_shape(self) -> Shape:
+        """Shape of the dual variable (see the module docstring)."""
+        raise NotImplementedError
+
+    def variables(self) -> list[Variable]:
+        """Distinct variables in order of first appearance."""
+        return _distinct(v for a in self._args for v in a.variables())
+
+    def parameters(self) -> list[Parameter]:
+        """Distinct parameters in order of first appearance."""
+        return _distinct(p for a in self._args for p in a.parameters())
+
+    def dcp_violations(self) -> list[str]:
+        """Messages naming each broken DCP rule (empty when the constraint is DCP)."""
+        raise NotImplementedError
+
+    def is_dcp(self) -> bool:
+        """Convex <= concave, affine == affine, affine cone arguments."""
+        return not self.dcp_violations()
+
+    def data(self) -> tuple:
+        """Static settings (hashable), part of the structure key."""
+        return ()
+
+    def structure_key(self) -> tuple:
+        """Hashable description: kind, name, settings and the arguments' structure keys."""
+        return (type(self).__name__, self._name, self.data(), tuple(a.structure_key() for a in self._args))
+
+    def body(self) -> str:
+        """The constraint's text without its name."""
+        raise NotImplementedError
+
+    def __str__(self) -> str:
+        return self.body() if self._name is None else f"{self._name}: {self.body()}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self})"
+
+    def __bool__(self) -> bool:
+        raise ModelingError(
+            f"the constraint {self} has no truth value; chained comparisons such as 0 <= x <= 1 "
+            "are not supported, write two constraints"
+        )
+
+    def _cone_violations(self) -> list[str]:
+        return [m for a in self._args for m in expression_violations(a, "affine", f"{self}: every argument of {self.kind}")]
+
+
+def _checked_name(name: str | None) -> str | None:
+    if name is not None and not (isinstance(name, str) and name.isidentifier()):
+        raise ModelingError(f"constraint name must be an identifier string, got {name!r}")
+    return name
+
+
+def _distinct(items: Any) -> list:
+    seen: dict[int, Any] = {}
+    for item in items:
+        seen.setdefault(id(item), item)
+    return list(seen.values())
+
+
+class Equality(Constraint):
+    """``lhs == rhs`` entrywise (shapes broadcast); DCP when both sides are affine."""
+
+    kind = "=="
+
+    def __init__(self, lhs: Any, rhs: Any, name: str | None = None):
+        super().__init__(lhs, rhs, name=name)
+        self._shape = broadcast_shapes("==", *(a.shape for a in self._args))
+
+    @property
+    def lhs(self) -> Expression:
+        return self._args[0]
+
+    @property
+    def rhs(self) -> Expression:
+        return self._args[1]
+
+    @property
+    def dual_shape(self) -> Shape:
+        return self._shape
+
+    def dcp_violations(self) -> list[str]:
+        return [m for a in self._args for m in expression_violations(a, "affine", f"{self}: each side of ==")]
+
+    def body(self) -> str:
+        return f"{self.lhs} == {self.rhs}"
+
+
+class Inequality(Constraint):
+    """``lhs <= rhs`` entrywise (shapes broadcast); DCP when lhs is convex and rhs concave.
+
+    ``written_as_geq`` only records that the user wrote ``rhs >= lhs``, for printing.
+    """
+
+    kind = "<="
+
+    def __init__(self, lhs: Any, rhs: Any, name: str | None = None, written_as_geq: bool = False):
+        super().__init__(lhs, rhs, name=name)
+        self._geq = bool(written_as_geq)
+        self._shape = broadcast_shapes(">=" if self._geq else "<=", *(a.shape for a in self._args))
+
+    @property
+    def lhs(self) -> Expression:
+        """The smaller side."""
+        return self._args[0]
+
+    @property
+    def rhs(self) -> Expression:
+        """The larger side."""
+        return self._args[1]
+
+    @property
+    def dual_shape(self) -> Shape:
+        return self._shape
+
+    def dcp_violations(self) -> list[str]:
+        op = ">=" if self._geq else "<="
+        smaller, larger = ("right", "left") if self._geq else ("left", "right")
+        return expression_violations(self.lhs, "convex", f"{self}: the {smaller} side of {op}") + expression_violations(
+            self.rhs, "concave", f"{self}: the {larger} side of {op}"
+        )
+
+    def body(self) -> str:
+        return f"{self.rhs} >= {self.lhs}" if self._geq else f"{self.lhs} <= {self.rhs}"
+
+
+class SOC(Constraint):
+    """Second-order cone ``||x||_2 <= t``: t a scalar and x a vector.
+
+    With ``axis=0`` (``axis=1``), x is a matrix and t a vector: ``||x[:, j]|| <= t[j]``
+    (``||x[j, :]|| <= t[j]``) for every j.
+    """
+
+    kind = "SOC"
+
+    def __init__(self, t: Any, x: Any, axis: int | None = None, name: str | None = None):
+        super().__init__(t, x, name=name)
+        t_shape, x_shape = self._args[0].shape, self._args[1].shape
+        if axis is None:
+            if t_shape != () or len(x_shape) != 1:
+                raise ShapeError(f"SOC: shapes {t_shape} and {x_shape}: t must be a scalar and x a vector")
+            self._axis = None
+            self._dual = (x_shape[0] + 1,)
+        else:
+            if len(x_shape) != 2:
+                raise ShapeError(f"SOC: shapes {t_shape} and {x_shape}: with an axis, x must be a matrix")
+            self._axis = normalize_axis("SOC", axis, x_shape)
+            count, length = x_shape[1 - self._axis], x_shape[self._axis]
+            if t_shape != (count,):
+                raise ShapeError(f"SOC: shapes {t_shape} and {x_shape}: with axis={self._axis}, t must have shape ({count},)")
+            self._dual = (count, length + 1)
+
+    @property
+    def t(self) -> Expression:
+        return self._args[0]
+
+    @property
+    def x(self) -> Expression:
+        return self._args[1]
+
+    @property
+    def axis(self) -> int | None:
+        """None for one cone; 0 (columns) or 1 (rows) for one cone per column or row of x."""
+        return self._axis
+
+    @property
+    def dual_shape(self) -> Shape:
+        return self._dual
+
+    def dcp_violations(self) -> list[str]:
+        return self._cone_violations()
+
+    def data(self) -> tuple:
+        return (self._axis,)
+
+    def body(self) -> str:
+        axis = "" if self._axis is None else f", axis={self._axis}"
+        return f"SOC({self.t}, {self.x}{axis})"
+
+
+class PSD(Constraint):
+    """``X`` is positive semidefinite (``X >> 0``); X must be square (and is meant to be symmetric)."""
+
+    kind = "PSD"
+
+    def __init__(self, X: Any, name: str | None = None):
+        super().__init__(X, name=name)
+        shape = self._args[0].shape
+        if len(shape) != 2 or shape[0] != shape[1]:
+            raise ShapeError(f"PSD: shape {shape} is not a square matrix")
+
+    @property
+    def expr(self) -> Expression:
+        return self._args[0]
+
+    @property
+    def dual_shape(self) -> Shape:
+        return self._args[0].shape
+
+    def dcp_violations(self) -> list[str]:
+        return self._cone_violations()
+
+    def body(self) -> str:
+        return f"{self.expr} >> 0"
+
+
+class ExpCone(Constraint):
+    """Exponential cone, entrywise: ``y * exp(x / y) <= z`` with y > 0 (and its closure); same shapes."""
+
+    kind = "ExpCone"
+
+    def __init__(self, x: Any, y: Any, z: Any, name: str | None = None):
+        super().__init__(x, y, z, name=name)
+        shapes = [a.shape for a in self._args]
+        if len(set(shapes)) != 1:
+            raise ShapeError(f"ExpCone: shapes {format_shapes(shapes)} must be equal")
+
+    @property
+    def x(self) -> Expression:
+        return self._args[0]
+
+    @property
+    def y(self) -> Expression:
+        return self._args[1]
+
+    @property
+    def z(self) -> Expression:
+        return self._args[2]
+
+    @property
+    def dual_shape(self) -> Shape:
+        return (3, *self._args[0].shape)
+
+    def dcp_violations(self) -> list[str]:
+        return self._cone_violations()
+
+    def body(self) -> str:
+        return f"ExpCone({self.x}, {self.y}, {self.z})"
+
+
+def psd_difference(a: Any, b: Any) -> PSD:
+    """``a >> b``: ``PSD(a - b)``, written ``PSD(a)`` when b is zero (and ``PSD(-b)`` when a is)."""
+    a, b = as_expression(a), as_expression(b)
+    if _is_zero(b):
+        return PSD(a)
+    if _is_zero(a):
+        return PSD(-b)
+    return PSD(a - b)
+
+
+def _is_zero(expr: Expression) -> bool:
+    return isinstance(expr, Constant) and expr.shape == () and float(expr.value) == 0.0

@@ -1,0 +1,77 @@
+"""Evaluating an expression to a JAX array, given values for its leaves (what the compiler lowers with)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from optdsl.modeling.errors import ModelingError, ShapeError
+from optdsl.modeling.expression import Expression
+from optdsl.modeling.leaves import Constant, Leaf, Parameter, Variable
+
+
+def _lookup(leaves: list[Variable | Parameter], values: Mapping[Any, Any]) -> dict[int, Any]:
+    """The value of each leaf (by id), looked up by the leaf object first, then by its name."""
+    by_id: dict[int, Any] = {}
+    by_name: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(key, str):
+            by_name[key] = value
+        elif isinstance(key, (Variable, Parameter)):
+            by_id[id(key)] = value
+        else:
+            raise ModelingError(f"evaluate: values must be keyed by variables, parameters or names, got {key!r}")
+    names: dict[str, int] = {}
+    found: dict[int, Any] = {}
+    for leaf in leaves:
+        if names.setdefault(leaf.name, id(leaf)) != id(leaf) and leaf.name in by_name:
+            raise ModelingError(f"evaluate: the name {leaf.name!r} belongs to two different leaves; key by the leaf")
+        if id(leaf) in by_id:
+            found[id(leaf)] = by_id[id(leaf)]
+        elif leaf.name in by_name:
+            found[id(leaf)] = by_name[leaf.name]
+        else:
+            raise ModelingError(f"evaluate: no value given for {leaf.kind} {leaf.name!r}")
+        shape = jnp.shape(found[id(leaf)])
+        if shape != leaf.shape:
+            raise ShapeError(f"evaluate: value for {leaf.kind} {leaf.name!r} has shape {shape}, expected {leaf.shape}")
+    return found
+
+
+def _children_first(expr: Expression) -> list[Expression]:
+    """Distinct nodes of ``expr`` ordered so every node comes after all of its children."""
+    order: list[Expression] = []
+    seen: set[int] = set()
+    stack: list[tuple[Expression, bool]] = [(expr, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+        elif id(node) not in seen:
+            seen.add(id(node))
+            stack.append((node, True))
+            stack.extend((a, False) for a in reversed(node.args) if id(a) not in seen)
+    return order
+
+
+def evaluate(expr: Expression, values: Mapping[Any, Any], dtype: Any = None) -> jax.Array:
+    """Value of ``expr`` as a JAX array (see ``Expression.evaluate``); traceable, shared nodes computed once."""
+    nodes = _children_first(expr)
+    leaves = [n for n in nodes if isinstance(n, (Variable, Parameter))]
+    found = _lookup(leaves, values)
+    if dtype is None:
+        dtype = jnp.result_type(*found.values()) if found else jnp.result_type(float)
+        if not jnp.issubdtype(dtype, jnp.inexact):
+            dtype = jnp.result_type(float)
+    cache: dict[int, jax.Array] = {}
+    for node in nodes:
+        if isinstance(node, Constant):
+            cache[id(node)] = jnp.asarray(node.value, dtype=dtype)
+        elif isinstance(node, Leaf):
+            cache[id(node)] = jnp.asarray(found[id(node)], dtype=dtype)
+        else:
+            cache[id(node)] = node.forward(*(cache[id(a)] for a in node.args))
+    return cache[id(expr)]

@@ -1,0 +1,165 @@
+"""Leaves of the expression tree: ``Variable``, ``Parameter`` and ``Constant``.
+
+Variables are what a solve decides; parameters are data supplied at call time
+(the compiled solution is differentiable in them); constants are fixed numbers
+baked into the model. Variables and parameters compare and hash by identity and
+carry a name: given, or generated ("var1", "param2", ... from process-wide counters).
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+
+from optdsl.modeling.curvature import Curvature, Sign
+from optdsl.modeling.errors import ModelingError
+from optdsl.modeling.expression import Expression
+from optdsl.modeling.printing import POSTFIX, UNARY, format_array
+from optdsl.modeling.shapes import Shape, normalize_shape
+
+
+class Leaf(Expression):
+    """A node without children."""
+
+    _args = ()
+
+
+class _Declared(Leaf):
+    """A named leaf with an optional declared sign (the common part of Variable and Parameter)."""
+
+    kind: str
+    _counter: itertools.count
+
+    def __init__(
+        self, shape: int | tuple[int, ...] = (), name: str | None = None, nonneg: bool = False, nonpos: bool = False
+    ):
+        self._shape = normalize_shape(shape, self.kind)
+        if name is None:
+            name = f"{self._prefix}{next(self._counter)}"
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ModelingError(f"{self.kind}: name must be an identifier string, got {name!r}")
+        if nonneg and nonpos:
+            raise ModelingError(f"{self.kind} {name!r}: nonneg and nonpos cannot both be declared")
+        self._name = name
+        self._nonneg = bool(nonneg)
+        self._nonpos = bool(nonpos)
+
+    @property
+    def name(self) -> str:
+        """The leaf's name, unique within a problem."""
+        return self._name
+
+    @property
+    def nonneg(self) -> bool:
+        """Declared ``>= 0``."""
+        return self._nonneg
+
+    @property
+    def nonpos(self) -> bool:
+        """Declared ``<= 0``."""
+        return self._nonpos
+
+    @property
+    def sign(self) -> Sign:
+        return Sign.from_flags(self._nonneg, self._nonpos)
+
+    def structure_key(self) -> tuple:
+        return (self.kind, self._name, self._shape, self._nonneg, self._nonpos)
+
+    def __str__(self) -> str:
+        return self._name
+
+    def __repr__(self) -> str:
+        flags = "".join(f", {flag}=True" for flag in ("nonneg", "nonpos") if getattr(self, flag))
+        return f"{type(self).__name__}({self._shape}, name={self._name!r}{flags})"
+
+
+class Variable(_Declared):
+    """An optimization variable: ``Variable(shape=(), name=None, nonneg=False, nonpos=False)``.
+
+    >>> x = Variable(3, name="x", nonneg=True)
+    >>> x.shape, str(x), x.sign.value
+    ((3,), 'x', 'nonneg')
+    """
+
+    kind = "variable"
+    _prefix = "var"
+    _counter = itertools.count(1)
+
+    @property
+    def curvature(self) -> Curvature:
+        return Curvature.AFFINE
+
+
+class Parameter(_Declared):
+    """Data supplied when the compiled problem is called; a constant of known sign for DCP.
+
+    >>> lam = Parameter(name="lam", nonneg=True)
+    >>> lam.curvature.value, lam.sign.value
+    ('constant', 'nonneg')
+    """
+
+    kind = "parameter"
+    _prefix = "param"
+    _counter = itertools.count(1)
+
+    @property
+    def curvature(self) -> Curvature:
+        return Curvature.CONSTANT
+
+
+class Constant(Leaf):
+    """A fixed real array (Python scalars, lists, numpy and concrete JAX arrays are accepted).
+
+    Stored as a read-only numpy array (integers and booleans become float64); evaluation
+    casts it to the dtype of the evaluation.
+
+    >>> str(Constant([1, 2, 3])), Constant(0.5).sign.value
+    ('[1, 2, 3]', 'nonneg')
+    """
+
+    def __init__(self, value: Any):
+        if isinstance(value, Expression):
+            raise ModelingError(f"Constant: expected a number or an array, got the expression {value}")
+        try:
+            array = np.array(value)
+        except Exception as error:  # numpy raises many kinds of errors for odd inputs
+            raise ModelingError(f"Constant: cannot turn {type(value).__name__} value {value!r} into an array") from error
+        if array.dtype == np.bool_ or np.issubdtype(array.dtype, np.integer):
+            array = array.astype(np.float64)
+        if not np.issubdtype(array.dtype, np.floating):
+            raise ModelingError(
+                f"Constant: expected real numbers, got {type(value).__name__} value {value!r} (dtype {array.dtype})"
+            )
+        self._shape: Shape = normalize_shape(array.shape, "Constant")
+        array.setflags(write=False)
+        self._value = array
+        self._sign = Sign.of_values(array)
+
+    @property
+    def value(self) -> np.ndarray:
+        """The constant's value (read-only)."""
+        return self._value
+
+    @property
+    def curvature(self) -> Curvature:
+        return Curvature.CONSTANT
+
+    @property
+    def sign(self) -> Sign:
+        return self._sign
+
+    @property
+    def precedence(self) -> int:  # type: ignore[override]
+        return UNARY if str(self).startswith("-") else POSTFIX
+
+    def structure_key(self) -> tuple:
+        return ("constant", self._shape, tuple(float(v) for v in self._value.ravel()))
+
+    def __str__(self) -> str:
+        return format_array(self._value)
+
+    def __repr__(self) -> str:
+        return f"Constant({self._value.tolist()!r})"

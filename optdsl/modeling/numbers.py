@@ -1,0 +1,27 @@
+"""Checking the static numbers atoms take (exponents, thresholds)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from optdsl.modeling.errors import ModelingError
+
+
+def real_number(op: str, what: str, value: Any) -> float:
+    """``value`` as a float if it is a real number (or a 0-d constant), else ``ModelingError`` naming it."""
+    from optdsl.modeling.leaves import Constant
+
+    if isinstance(value, Constant) and value.shape == ():
+        value = value.value
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating, np.ndarray)):
+        raise ModelingError(f"{op}: {what} must be a real number, got {type(value).__name__} {value}")
+    array = np.asarray(value)
+    if array.shape != () or not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
+        raise ModelingError(f"{op}: {what} must be a real number, got {value!r}")
+    number = float(array)
+    if math.isnan(number):
+        raise ModelingError(f"{op}: {what} must be a real number, got nan")
+    return number

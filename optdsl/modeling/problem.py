@@ -1,0 +1,183 @@
+"""``Minimize`` / ``Maximize`` objectives and the immutable ``Problem``.
+
+Two problems are equal (``==``, and equal hashes) when they are structurally the same:
+same sense, same expressions and constraints node by node, leaves compared by kind,
+name, shape and declared sign. This is what makes ``parse(p.to_opt()) == p`` testable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from optdsl.modeling.constraints import Constraint
+from optdsl.modeling.dcp import expression_violations
+from optdsl.modeling.errors import DCPError, ModelingError, ShapeError
+from optdsl.modeling.expression import Expression, as_expression
+from optdsl.modeling.leaves import Parameter, Variable
+
+
+class Objective:
+    """A scalar expression to minimize or maximize (structurally comparable)."""
+
+    sense: ClassVar[str]
+    needed: ClassVar[str]
+
+    def __init__(self, expr: Any):
+        self._expr = as_expression(expr)
+        if self._expr.shape != ():
+            raise ShapeError(f"{self.sense}: the objective must be a scalar, got shape {self._expr.shape} for {self._expr}")
+
+    @property
+    def expr(self) -> Expression:
+        """The objective expression."""
+        return self._expr
+
+    def dcp_violations(self) -> list[str]:
+        """Messages for broken DCP rules (minimize needs convex, maximize concave)."""
+        return expression_violations(self._expr, self.needed, f"{self}: the objective of {self.sense}")
+
+    def is_dcp(self) -> bool:
+        """Convex when minimized, concave when maximized."""
+        return not self.dcp_violations()
+
+    def structure_key(self) -> tuple:
+        """Hashable description: the sense and the expression's structure key."""
+        return (self.sense, self._expr.structure_key())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Objective):
+            return NotImplemented
+        return self.structure_key() == other.structure_key()
+
+    def __hash__(self) -> int:
+        return hash(self.structure_key())
+
+    def __str__(self) -> str:
+        return f"{self.sense} {self._expr}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._expr})"
+
+
+class Minimize(Objective):
+    """Minimize a scalar expression (DCP when it is convex)."""
+
+    sense = "minimize"
+    needed = "convex"
+
+
+class Maximize(Objective):
+    """Maximize a scalar expression (DCP when it is concave)."""
+
+    sense = "maximize"
+    needed = "concave"
+
+
+class Problem:
+    """An objective and constraints: an immutable value; building one never changes its leaves.
+
+    >>> from optdsl.modeling import Minimize, Problem, Variable, sum_squares
+    >>> x = Variable(2, name="x")
+    >>> print(Problem(Minimize(sum_squares(x)), [x >= 1]))
+    minimize sum_squares(x)
+    subject to
+      x >= 1
+    """
+
+    def __init__(self, objective: Objective, constraints: Iterable[Constraint] = ()):
+        if not isinstance(objective, Objective):
+            raise ModelingError(f"Problem: the objective must be Minimize(...) or Maximize(...), got {objective!r}")
+        if isinstance(constraints, Constraint) or not isinstance(constraints, Iterable):
+            raise ModelingError(f"Problem: constraints must be a list of constraints, got {constraints!r}")
+        self._objective = objective
+        self._constraints = tuple(constraints)
+        for position, constraint in enumerate(self._constraints):
+            if not isinstance(constraint, Constraint):
+                raise ModelingError(
+                    f"Problem: constraint {position} is {constraint!r} ({type(constraint).__name__}), not a constraint"
+                )
+        self._names = self._name_constraints()
+        self._check_leaf_names()
+
+    def _name_constraints(self) -> dict[str, Constraint]:
+        names: dict[str, Constraint] = {}
+        for position, constraint in enumerate(self._constraints):
+            name = constraint.name if constraint.name is not None else f"c{position}"
+            if name in names:
+                raise ModelingError(f"Problem: two constraints are named {name!r} ({names[name]} and {constraint})")
+            names[name] = constraint
+        return names
+
+    def _check_leaf_names(self) -> None:
+        owners: dict[str, Variable | Parameter] = {}
+        for leaf in [*self.variables(), *self.parameters()]:
+            other = owners.setdefault(leaf.name, leaf)
+            if other is not leaf:
+                raise ModelingError(
+                    f"Problem: two different leaves are named {leaf.name!r}: {other!r} and {leaf!r}"
+                )
+
+    @property
+    def objective(self) -> Objective:
+        """The ``Minimize`` or ``Maximize`` objective."""
+        return self._objective
+
+    @property
+    def constraints(self) -> tuple[Constraint, ...]:
+        """The constraints, in the order given."""
+        return self._constraints
+
+    def _expressions(self) -> list[Expression]:
+        return [self._objective.expr, *(a for c in self._constraints for a in c.args)]
+
+    def variables(self) -> list[Variable]:
+        """Distinct variables, by first appearance (objective first, then constraints)."""
+        return list({id(v): v for e in self._expressions() for v in e.variables()}.values())
+
+    def parameters(self) -> list[Parameter]:
+        """Distinct parameters, by first appearance (objective first, then constraints)."""
+        return list({id(p): p for e in self._expressions() for p in e.parameters()}.values())
+
+    def named_constraints(self) -> dict[str, Constraint]:
+        """Every constraint under its name; unnamed ones are called ``c0``, ``c1``, ... by position."""
+        return dict(self._names)
+
+    def dcp_violations(self) -> list[str]:
+        """Every broken DCP rule, as ``"objective: ..."`` / ``"constraint <name>: ..."`` messages."""
+        messages = [f"objective: {m}" for m in self._objective.dcp_violations()]
+        for name, constraint in self._names.items():
+            messages += [f"constraint {name}: {m}" for m in constraint.dcp_violations()]
+        return messages
+
+    def is_dcp(self) -> bool:
+        """Whether the problem follows the DCP rules (then it is convex)."""
+        return not self.dcp_violations()
+
+    def check_dcp(self) -> None:
+        """Raise ``DCPError`` listing every broken rule (innermost offending sub-expressions)."""
+        violations = self.dcp_violations()
+        if violations:
+            raise DCPError(violations)
+
+    def structure_key(self) -> tuple:
+        """Hashable description of the whole problem (see the module docstring)."""
+        return (self._objective.structure_key(), tuple(c.structure_key() for c in self._constraints))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Problem):
+            return NotImplemented
+        return self.structure_key() == other.structure_key()
+
+    def __hash__(self) -> int:
+        return hash(self.structure_key())
+
+    def __str__(self) -> str:
+        lines = [str(self._objective)]
+        if self._constraints:
+            lines.append("subject to")
+            lines += [f"  {c}" for c in self._constraints]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"Problem({self._objective!r}, {list(self._constraints)!r})"
