@@ -221,7 +221,7 @@ def test_solution_matches_closed_form(case):
 
 
 def test_grad_matches_closed_form_and_finite_differences(case):
-    loss = _loss(case.solve)
+    loss = jax.jit(_loss(case.solve))
     g = jax.jit(jax.grad(loss))(case.params)
     _assert_close(g, jax.grad(_loss(case.closed))(case.params), 1e-8)
     direction = _random_direction(case.params, 1)
