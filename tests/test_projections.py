@@ -10,8 +10,9 @@ reference solvers (cvxpy + CLARABEL, numpy) for the sets computed iteratively.
 from __future__ import annotations
 
 import doctest
+import functools
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Tuple
 
 import cvxpy as cp
@@ -113,7 +114,6 @@ class Case:
     fd_step: float = 1e-6
     fd_rtol: float = 1e-6
     kl: bool = False
-    extra: dict = field(default_factory=dict)
 
 
 N = 5
@@ -379,8 +379,14 @@ def _seed(case: Case) -> int:
     return zlib.crc32(case.name.encode())
 
 
+@functools.lru_cache(maxsize=None)
+def _jitted(case: Case) -> Callable:
+    return jax.jit(case.project)
+
+
 def _run(case: Case, point, params) -> Tree:
-    return tuple(np.asarray(v) for v in case.project(tuple(map(jnp.asarray, point)), tuple(map(jnp.asarray, params))))
+    """The projection under jit (compiled once per case; the eager path is checked in the jit/vmap test)."""
+    return tuple(np.asarray(v) for v in _jitted(case)(tuple(map(jnp.asarray, point)), tuple(map(jnp.asarray, params))))
 
 
 def test_catalogue_has_at_least_18_sets():
@@ -421,7 +427,7 @@ def test_jvp_matches_central_differences_and_vjp(case: Case):
     f = lambda pt, pr: case.project(pt, pr)
     primals = (tuple(map(jnp.asarray, point)), tuple(map(jnp.asarray, params)))
     tangents = (tuple(map(jnp.asarray, dpoint)), tuple(map(jnp.asarray, dparams)))
-    out, jvp = jax.jvp(f, primals, tangents)
+    out, jvp = jax.jit(lambda p, t: jax.jvp(f, p, t))(primals, tangents)
     h = case.fd_step
     shifted = lambda sign: _run(case, tuple(x + sign * h * d for x, d in zip(point, dpoint)),
                                 tuple(x + sign * h * d for x, d in zip(params, dparams)))
@@ -430,9 +436,8 @@ def test_jvp_matches_central_differences_and_vjp(case: Case):
         assert np.all(np.isfinite(np.asarray(j)))
         np.testing.assert_allclose(np.asarray(j), d, rtol=case.fd_rtol, atol=case.fd_rtol * _scale(fd))
     # Reverse mode is the transpose of forward mode: <u, J v> = <J^T u, v>.
-    _, pullback = jax.vjp(f, *primals)
     cotangent = tuple(jnp.asarray(rng.normal(size=np.shape(v))) for v in out)
-    back = jax.tree_util.tree_leaves(pullback(cotangent))
+    back = jax.tree_util.tree_leaves(jax.jit(lambda p, u: jax.vjp(f, *p)[1](u))(primals, cotangent))
     lhs = _dot(tuple(map(np.asarray, cotangent)), tuple(map(np.asarray, jvp)))
     rhs = _dot(tuple(map(np.asarray, back)), tuple(map(np.asarray, jax.tree_util.tree_leaves(tangents))))
     assert abs(lhs - rhs) <= 1e-9 * (1 + abs(lhs))
@@ -442,11 +447,12 @@ def test_jvp_matches_central_differences_and_vjp(case: Case):
 def test_jit_and_vmap_agree_with_eager(case: Case):
     rng = np.random.default_rng(2 + _seed(case))
     samples = [case.sample(rng) for _ in range(3)]
-    eager = [_run(case, pt, pr) for pt, pr in samples]
+    eager = [tuple(np.asarray(v) for v in case.project(tuple(map(jnp.asarray, pt)), tuple(map(jnp.asarray, pr))))
+             for pt, pr in samples]
     stack = lambda trees: tuple(jnp.asarray(np.stack(leaves)) for leaves in zip(*trees))
     points, params = stack([s[0] for s in samples]), stack([s[1] for s in samples])
     batched = jax.jit(jax.vmap(case.project))(points, params)
-    jitted = jax.jit(case.project)(tuple(map(jnp.asarray, samples[0][0])), tuple(map(jnp.asarray, samples[0][1])))
+    jitted = _run(case, *samples[0])
     for k, reference in enumerate(eager):
         for u, v in zip(batched, reference):
             np.testing.assert_allclose(np.asarray(u)[k], v, rtol=1e-10, atol=1e-10 * _scale(reference))
