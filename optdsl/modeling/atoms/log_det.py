@@ -1,4 +1,4 @@
-"""``log_det(X)``: ``log det X`` of a positive definite matrix (``-inf`` when det X <= 0)."""
+"""``log_det(X)``: ``log det X`` of a positive definite matrix (its symmetric part; ``-inf`` if not PD)."""
 
 from __future__ import annotations
 
@@ -35,10 +35,11 @@ class LogDet(Atom):
         return Monotonicity.NONE
 
     def forward(self, X: jax.Array) -> jax.Array:
-        sign, logabsdet = jnp.linalg.slogdet(X)
-        return jnp.where(sign > 0, logabsdet, -jnp.inf)
+        diagonal = jnp.diagonal(jnp.linalg.cholesky((X + X.T) / 2))  # NaN unless positive definite
+        definite = jnp.all(diagonal > 0)
+        return jnp.where(definite, 2 * jnp.sum(jnp.log(jnp.where(definite, diagonal, 1))), -jnp.inf)
 
 
 def log_det(X: Any) -> Expression:
-    """Log-determinant of a positive definite matrix."""
+    """Log-determinant of a positive definite matrix (of ``(X + X') / 2``, which is X when X is symmetric)."""
     return LogDet(X)
