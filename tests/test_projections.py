@@ -470,3 +470,154 @@ def test_float32_keeps_dtype_and_accuracy(case: Case):
     reference = _run(case, point, params)
     for u, v in zip(out, reference):
         np.testing.assert_allclose(np.asarray(u, np.float64), v, rtol=1e-3, atol=1e-3 * _scale(reference))
+
+
+# --------------------------------------------------------------------------- references and special cases
+
+
+def _cvxpy_projection(v, constraints_of):
+    y = cp.Variable(v.shape)
+    problem = cp.Problem(cp.Minimize(cp.sum_squares(y - v)), constraints_of(y))
+    problem.solve(solver="CLARABEL", tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
+    assert problem.status == "optimal"
+    return y.value
+
+
+def test_polyhedron_matches_cvxpy_and_handles_empty_blocks():
+    rng = np.random.default_rng(10)
+    project = jax.jit(P.projection_polyhedron)
+    for p_rows, m_rows in ((2, 4), (0, 6), (3, 0)):
+        z0 = rng.normal(size=N)
+        A, G = rng.normal(size=(p_rows, N)), rng.normal(size=(m_rows, N))
+        b, h = A @ z0, G @ z0 + rng.uniform(0.1, 1.0, m_rows)
+        x = rng.normal(size=N) * 3
+        cons = lambda y: ([A @ y == b] if p_rows else []) + ([G @ y <= h] if m_rows else [])
+        np.testing.assert_allclose(project(x, A, b, G, h), _cvxpy_projection(x, cons), atol=1e-6)
+
+
+def test_box_section_matches_cvxpy():
+    rng = np.random.default_rng(11)
+    project = jax.jit(P.projection_box_section)
+    for _ in range(3):
+        alpha, beta, w = -rng.uniform(0.5, 1.5, 7), rng.uniform(0.5, 1.5, 7), rng.normal(size=7)
+        c = w @ rng.uniform(alpha, beta)
+        x = rng.normal(size=7) * 2
+        ref = _cvxpy_projection(x, lambda y: [y >= alpha, y <= beta, w @ y == c])
+        np.testing.assert_allclose(project(x, alpha, beta, w, c), ref, atol=1e-6)
+
+
+def _exp_test_points(rng):
+    """Points in each of the four regimes, at several scales, plus the origin."""
+    s = rng.uniform(0.2, 2.0, 6)
+    r = rng.normal(size=6)
+    inside = np.stack([r, s, s * np.exp(r / s) + 0.5], 1)
+    u = -rng.uniform(0.2, 2.0, 6)
+    v = rng.normal(size=6)
+    polar = -np.stack([u, v, -u * np.exp(v / u) / np.e + 0.5], 1)
+    corner = np.stack([-rng.uniform(0, 2, 6), -rng.uniform(0, 2, 6), rng.normal(size=6)], 1)
+    generic = rng.normal(size=(24, 3)) * rng.choice([1e-2, 1.0, 30.0], size=(24, 1))
+    return np.concatenate([inside, polar, corner, generic, np.zeros((1, 3))])
+
+
+def test_exp_cone_all_regimes_certified_and_match_cvxpy():
+    rng = np.random.default_rng(12)
+    V = _exp_test_points(rng)
+    project = jax.jit(lambda v: jnp.stack(P.projection_exp_cone(v[:, 0], v[:, 1], v[:, 2]), 1))
+    project_dual = jax.jit(lambda v: jnp.stack(P.projection_exp_cone_dual(v[:, 0], v[:, 1], v[:, 2]), 1))
+    Pv = np.asarray(project(V))
+    np.testing.assert_array_equal(Pv[:6], V[:6])  # already in K
+    np.testing.assert_array_equal(Pv[6:12], 0.0)  # in the polar cone
+    np.testing.assert_array_equal(Pv[-1], 0.0)  # origin
+    for v, p in zip(V, Pv):
+        scale = 1 + np.abs(v).max()
+        # Optimality certificate: p in K, p - v in K*, <p, p - v> = 0.
+        assert _exp_violation(*p) <= 1e-10 * scale
+        assert _exp_dual_violation(*(p - v)) <= 1e-10 * scale
+        assert abs(p @ (p - v)) <= 1e-10 * scale**2
+    for v, p in zip(V[18:32], Pv[18:32]):
+        ref = _cvxpy_projection(v, lambda y: [cp.constraints.ExpCone(y[0], y[1], y[2])])
+        # As close as the interior-point reference (up to its own feasibility error), and equal to it.
+        assert np.linalg.norm(p - v) <= np.linalg.norm(ref - v) + 1e-8 * (1 + np.abs(v).max())
+        np.testing.assert_allclose(p, ref, atol=1e-5 * (1 + np.abs(v).max()))
+    # Moreau: v = P_K(v) - P_{K*}(-v).
+    np.testing.assert_allclose(Pv - np.asarray(project_dual(-V)), V, atol=1e-12 * (1 + np.abs(V).max()))
+
+
+def test_psd_cone_matches_eigen_reference_and_handles_repeated_eigenvalues():
+    rng = np.random.default_rng(13)
+    X = rng.normal(size=(5, 5))
+    w, V = np.linalg.eigh(0.5 * (X + X.T))
+    np.testing.assert_allclose(P.projection_psd_cone(X), V @ np.diag(np.maximum(w, 0)) @ V.T, atol=1e-12)
+    Q = np.linalg.qr(rng.normal(size=(4, 4)))[0]
+    repeated = Q @ np.diag([2.0, 2.0, -1.0, -1.0]) @ Q.T
+    dX = rng.normal(size=(4, 4))
+    _, jvp = jax.jvp(P.projection_psd_cone, (jnp.asarray(repeated),), (jnp.asarray(dX),))
+    h = 1e-6
+    fd = (np.asarray(P.projection_psd_cone(repeated + h * dX)) - np.asarray(P.projection_psd_cone(repeated - h * dX))) / (2 * h)
+    np.testing.assert_allclose(jvp, fd, atol=1e-7)
+    grad = jax.grad(lambda Y: jnp.sum(P.projection_psd_cone(Y) ** 3))(jnp.asarray(Q @ np.diag([1.0, 1.0, 0.0, 0.0]) @ Q.T))
+    assert np.all(np.isfinite(grad))
+
+
+def test_transport_matches_numpy_sinkhorn():
+    rng = np.random.default_rng(14)
+    cost = rng.uniform(0, 1, (5, 3))
+    a, b, eps = rng.dirichlet(np.ones(5)), rng.dirichlet(np.ones(3)), 0.4
+    ref = _sinkhorn_np(np.exp(-cost / eps), a, b)
+    np.testing.assert_allclose(P.kl_projection_transport(cost, a, b, eps), ref, atol=1e-11)
+    np.testing.assert_allclose(P.kl_projection_simplex(np.log(np.array([1.0, 2.0, 5.0]))), [0.125, 0.25, 0.625], atol=1e-15)
+
+
+ROWWISE = [
+    ("simplex", lambda x: P.projection_simplex(x, 1.5)),
+    ("l1_ball", lambda x: P.projection_l1_ball(x, 1.5)),
+    ("l2_ball", lambda x: P.projection_l2_ball(x, 1.5)),
+    ("l2_sphere", lambda x: P.projection_l2_sphere(x, 1.5)),
+    ("hyperplane", lambda x: P.projection_hyperplane(x, jnp.arange(1.0, N + 1), 1.0)),
+    ("halfspace", lambda x: P.projection_halfspace(x, jnp.arange(1.0, N + 1), 1.0)),
+    ("affine_set", lambda x: P.projection_affine_set(x, jnp.eye(2, N) + 0.5, jnp.ones(2))),
+    ("box_section", lambda x: P.projection_box_section(x, -1.0, 1.0, jnp.arange(1.0, N + 1), 1.0)),
+    ("polyhedron", lambda x: P.projection_polyhedron(x, jnp.ones((1, N)), jnp.ones(1), jnp.eye(N), 0.5 * jnp.ones(N))),
+    ("kl_simplex", lambda x: P.kl_projection_simplex(x, 1.5)),
+    ("second_order_cone", lambda x: jnp.concatenate(
+        [a.reshape(x.shape[:-1] + (-1,)) for a in P.projection_second_order_cone(x[..., 0], x[..., 1:])], -1)),
+]
+
+
+@pytest.mark.parametrize("name, project", ROWWISE, ids=[r[0] for r in ROWWISE])
+def test_per_vector_sets_project_the_last_axis_row_by_row(name, project):
+    X = np.random.default_rng(15).normal(size=(2, 3, N)) * 2
+    rows = np.stack([np.stack([np.asarray(project(jnp.asarray(row))) for row in block]) for block in X])
+    np.testing.assert_allclose(project(jnp.asarray(X)), rows, rtol=1e-12, atol=1e-12)
+
+
+def test_sets_with_a_kink_at_zero_are_finite_there():
+    zero = jnp.zeros(N)
+    np.testing.assert_allclose(P.projection_l2_sphere(zero, 2.0), 2.0 * np.eye(N)[0])
+    for fn in (lambda x: P.projection_l2_ball(x, 1.0), lambda x: P.projection_l2_sphere(x, 1.0),
+               lambda x: P.projection_second_order_cone(jnp.sum(x), x)[1]):
+        assert np.all(np.isfinite(jax.jacfwd(fn)(zero))) and np.all(np.isfinite(jax.jacrev(fn)(zero)))
+
+
+@pytest.mark.parametrize("call, names", [
+    (lambda: P.projection_simplex(1.0), "x"),
+    (lambda: P.projection_hyperplane(jnp.ones(3), jnp.ones(4), 1.0), "a"),
+    (lambda: P.projection_affine_set(jnp.ones(3), jnp.ones((2, 4)), jnp.ones(2)), "A"),
+    (lambda: P.projection_affine_set(jnp.ones(3), jnp.ones((2, 3)), jnp.ones(3)), "b"),
+    (lambda: P.projection_polyhedron(jnp.ones(3), jnp.ones((1, 3)), jnp.ones(1), jnp.ones((2, 4)), jnp.ones(2)), "G"),
+    (lambda: P.projection_polyhedron(jnp.ones(3), jnp.ones((1, 3)), jnp.ones(2), jnp.ones((2, 3)), jnp.ones(2)), "b"),
+    (lambda: P.projection_box_section(jnp.ones(3), jnp.zeros(4), 1.0, jnp.ones(3), 1.0), "alpha"),
+    (lambda: P.projection_second_order_cone(jnp.ones(2), jnp.ones(3)), "t"),
+    (lambda: P.projection_psd_cone(jnp.ones((2, 3))), "X"),
+    (lambda: P.projection_exp_cone(jnp.ones(2), jnp.ones(3), jnp.ones(2)), "r, s, t"),
+    (lambda: P.kl_projection_transport(jnp.ones((2, 3)), jnp.ones(3), jnp.ones(3), 1.0), "a and b"),
+    (lambda: P.kl_projection_birkhoff(jnp.ones((2, 3)), 1.0), "cost"),
+])
+def test_bad_shapes_raise_errors_that_name_the_argument(call, names):
+    with pytest.raises(ValueError, match=names):
+        call()
+
+
+def test_docstring_examples_run():
+    failures, attempted = doctest.testmod(P, raise_on_error=False, verbose=False)
+    assert attempted >= 20 and failures == 0
