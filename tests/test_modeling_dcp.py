@@ -120,7 +120,7 @@ CONSTRAINTS = [
     (od.sum(x) >= od.sqrt(t), "constraint c0: sum(x) >= sqrt(t): the right side of >= must be convex, "
                               "but sqrt(t) is concave"),
     (t <= od.norm2(y), "constraint c0: t <= norm2(y): the right side of <= must be concave, but norm2(y) is convex"),
-    ((od.norm2(x) == 1).named("unit"), "constraint unit: unit: norm2(x) == 1: each side of == must be affine, "
+    ((od.norm2(x) == 1).named("unit"), "constraint unit: norm2(x) == 1: each side of == must be affine, "
                                        "but norm2(x) is convex"),
     (od.SOC(od.norm2(x), y), "constraint c0: SOC(norm2(x), y): every argument of SOC must be affine, "
                              "but norm2(x) is convex"),

@@ -95,7 +95,8 @@ class Constraint:
         )
 
     def _cone_violations(self) -> list[str]:
-        return [m for a in self._args for m in expression_violations(a, "affine", f"{self}: every argument of {self.kind}")]
+        place = f"{self.body()}: every argument of {self.kind}"
+        return [m for a in self._args for m in expression_violations(a, "affine", place)]
 
 
 def _checked_name(name: str | None) -> str | None:
@@ -133,7 +134,8 @@ class Equality(Constraint):
         return self._shape
 
     def dcp_violations(self) -> list[str]:
-        return [m for a in self._args for m in expression_violations(a, "affine", f"{self}: each side of ==")]
+        place = f"{self.body()}: each side of =="
+        return [m for a in self._args for m in expression_violations(a, "affine", place)]
 
     def body(self) -> str:
         return f"{self.lhs} == {self.rhs}"
@@ -169,9 +171,10 @@ class Inequality(Constraint):
     def dcp_violations(self) -> list[str]:
         op = ">=" if self._geq else "<="
         smaller, larger = ("right", "left") if self._geq else ("left", "right")
-        return expression_violations(self.lhs, "convex", f"{self}: the {smaller} side of {op}") + expression_violations(
-            self.rhs, "concave", f"{self}: the {larger} side of {op}"
-        )
+        return [
+            *expression_violations(self.lhs, "convex", f"{self.body()}: the {smaller} side of {op}"),
+            *expression_violations(self.rhs, "concave", f"{self.body()}: the {larger} side of {op}"),
+        ]
 
     def body(self) -> str:
         return f"{self.rhs} >= {self.lhs}" if self._geq else f"{self.lhs} <= {self.rhs}"
