@@ -115,7 +115,7 @@ def _jitted(solver, *args, **options):
 
 
 def _runners():
-    """Each solver, jitted once, on a problem it is made for: name -> (run(init, params, maxiter=...), init, params)."""
+    """Each solver, jitted once, on a problem it suits: name -> (run(init, params, maxiter=), init, params)."""
     X, y, lam = _logistic_data()
     Al, bl, lam1 = _lasso_data()
     As, bs = _simplex_data(1, 10)
@@ -170,7 +170,7 @@ def test_smooth_solvers_match_scipy_on_rosenbrock(name):
 
 @pytest.mark.parametrize("name", ["newton", "newton_cg"])
 def test_newton_handles_indefinite_hessian(name):
-    """At x = 0 the Hessian of sum(x^4 - 2x^2 + 0.1x) is -4 I; the minimiser is the smallest root of 4x^3 - 4x + 0.1."""
+    """At 0 the Hessian of sum(x^4 - 2x^2 + 0.1x) is -4 I; the minimiser is the least root of 4x^3 - 4x + 0.1."""
     fun = lambda x, c: jnp.sum(x ** 4 - 2 * x ** 2 + c * x)
     x, info = _jitted(SMOOTH[name], fun)(jnp.zeros(3), 0.1)
     roots = np.roots([4.0, 0.0, -4.0, 0.1]).real

@@ -42,7 +42,7 @@ def simplex_kl_step(x: jax.Array, g: jax.Array, eta: jax.Array,
     return jax.nn.softmax(logits, axis=-1).reshape(x.shape)
 
 
-def kl_divergence(y: jax.Array, x: jax.Array) -> jax.Array:
+def _kl_divergence(y: jax.Array, x: jax.Array) -> jax.Array:
     """Generalised KL divergence ``sum_i y_i log(y_i / x_i) - y_i + x_i`` for ``y, x >= 0``.
 
     Written as ``x_i phi(u_i)``, ``u_i = (y_i - x_i) / x_i``, ``phi(u) = (1 + u) log1p(u) - u``,
@@ -95,10 +95,11 @@ def mirror_descent(fun: Callable[[jax.Array, Any], jax.Array], kl_step: KLStep, 
         return jnp.linalg.norm(x - kl_step(x, g, eta)) / eta
 
     def kl_trial(state, eta):
-        """Accepted?, and the mirror step of size ``eta`` from ``state.x`` with its value, gradient."""
+        """``(accepted, (z, f(z), grad f(z)))`` for the KL step ``z`` of size ``eta`` from ``state.x``."""
         z = kl_step(state.x, state.g, eta)
         fz, gz = value_and_grad(z)
-        return descent_test(state.f, state.g, fz, gz, z - state.x, kl_divergence(z, state.x) / eta), (z, fz, gz)
+        bound = _kl_divergence(z, state.x) / eta
+        return descent_test(state.f, state.g, fz, gz, z - state.x, bound), (z, fz, gz)
 
     def body(state: _State) -> _State:
         if stepsize is None:

@@ -23,6 +23,7 @@ MAXLS = 30
 #: Diagonal shifts tried before giving up on a Cholesky factorisation (the shift doubles each time).
 MAXSHIFT = 60
 
+#: ``direction(x, g) -> d``, an (approximate) Newton step at ``x`` with gradient ``g``.
 Direction = Callable[[jax.Array, jax.Array], jax.Array]
 
 
@@ -91,7 +92,7 @@ class _State(NamedTuple):
     stalled: jax.Array  # bool: the last line search found no acceptable step
 
 
-def _newton_loop(fun: Callable, direction: Callable[[jax.Array, jax.Array], jax.Array],
+def _newton_loop(fun: Callable, direction: Direction,
                  x0: jax.Array, params: Any, tol: Any, maxiter: int, unroll: bool):
     """Damped Newton iterations with ``direction(x, g)``; stops on ``||g|| <= tol`` or a failed line search."""
     value_and_grad = jax.value_and_grad(lambda x: fun(x, params))

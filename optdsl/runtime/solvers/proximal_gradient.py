@@ -46,6 +46,7 @@ def proximal_gradient(fun: Callable[[jax.Array, Any], jax.Array], prox: Prox, in
     ``y = x + (t_k - 1) / t_{k+1} (x - x_prev)`` (FISTA; ``y = x`` when
     ``acceleration=False``). With ``restart`` the momentum is reset whenever
     ``<y - x+, x+ - x> > 0`` (adaptive gradient restart, O'Donoghue & Candes).
+    For projected gradient pass a projection as ``prox`` (see the module docstring).
 
     ``stepsize=None``: ``eta`` starts at ``1 / L`` from a secant estimate of the
     Lipschitz constant, is halved until the step passes the sufficient-decrease
@@ -72,7 +73,7 @@ def proximal_gradient(fun: Callable[[jax.Array, Any], jax.Array], prox: Prox, in
         return jnp.linalg.norm(x - prox(x - eta * g, params, eta)) / eta
 
     def prox_step(y, fy, gy, eta):
-        """Accepted?, and the step from ``y`` with size ``eta`` with its value, gradient."""
+        """``(accepted, (z, f(z), grad f(z)))`` for the prox step ``z`` of size ``eta`` from ``y``."""
         z = prox(y - eta * gy, params, eta)
         fz, gz = value_and_grad(z)
         d = z - y
