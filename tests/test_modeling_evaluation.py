@@ -134,7 +134,7 @@ def test_docstring_examples_run():
         attempts += result.attempted
     result = doctest.testmod(optdsl.modeling)
     assert failures + result.failed == 0
-    assert attempts + result.attempted >= 5
+    assert attempts + result.attempted >= 200  # every user-facing function has an example
 
 
 def test_public_names_are_exported_at_the_top_level():

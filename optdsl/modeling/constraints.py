@@ -203,7 +203,9 @@ class SOC(Constraint):
             self._axis = normalize_axis("SOC", axis, x_shape)
             count, length = x_shape[1 - self._axis], x_shape[self._axis]
             if t_shape != (count,):
-                raise ShapeError(f"SOC: shapes {t_shape} and {x_shape}: with axis={self._axis}, t must have shape ({count},)")
+                raise ShapeError(
+                    f"SOC: shapes {t_shape} and {x_shape}: with axis={self._axis}, t must have shape ({count},)"
+                )
             self._dual = (count, length + 1)
 
     @property

@@ -126,7 +126,9 @@ class Constant(Leaf):
         try:
             array = np.array(value)
         except Exception as error:  # numpy raises many kinds of errors for odd inputs
-            raise ModelingError(f"Constant: cannot turn {type(value).__name__} value {value!r} into an array") from error
+            raise ModelingError(
+                f"Constant: cannot turn {type(value).__name__} value {value!r} into an array"
+            ) from error
         if array.dtype == np.bool_ or np.issubdtype(array.dtype, np.integer):
             array = array.astype(np.float64)
         if not np.issubdtype(array.dtype, np.floating):
@@ -137,6 +139,7 @@ class Constant(Leaf):
         array.setflags(write=False)
         self._value = array
         self._sign = Sign.of_values(array)
+        self._key: tuple | None = None
 
     @property
     def value(self) -> np.ndarray:
@@ -156,7 +159,9 @@ class Constant(Leaf):
         return UNARY if str(self).startswith("-") else POSTFIX
 
     def structure_key(self) -> tuple:
-        return ("constant", self._shape, tuple(float(v) for v in self._value.ravel()))
+        if self._key is None:
+            self._key = ("constant", self._shape, tuple(float(v) for v in self._value.ravel()))
+        return self._key
 
     def __str__(self) -> str:
         return format_array(self._value)

@@ -26,7 +26,9 @@ class Objective:
     def __init__(self, expr: Any):
         self._expr = as_expression(expr)
         if self._expr.shape != ():
-            raise ShapeError(f"{self.sense}: the objective must be a scalar, got shape {self._expr.shape} for {self._expr}")
+            raise ShapeError(
+                f"{self.sense}: the objective must be a scalar, got shape {self._expr.shape} for {self._expr}"
+            )
 
     @property
     def expr(self) -> Expression:

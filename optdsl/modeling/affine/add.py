@@ -61,5 +61,14 @@ class Add(Atom):
 
 
 def add(*terms: Any) -> Expression:
-    """Sum of the terms with numpy broadcasting (what ``+`` builds)."""
+    """Sum of the terms with numpy broadcasting (what ``+`` builds).
+
+    >>> from optdsl.modeling.affine.add import add
+    >>> from optdsl.modeling.leaves import Variable
+    >>> x = Variable(3, name="x")
+    >>> y = Variable(3, name="y")
+    >>> e = add(x, y, 1)
+    >>> str(e), e.shape, e.curvature.value
+    ('x + y + 1', (3,), 'affine')
+    """
     return Add(*terms)

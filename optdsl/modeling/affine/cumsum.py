@@ -22,7 +22,7 @@ class Cumsum(Atom):
     def __init__(self, x: Any, axis: int = 0):
         x = as_expression(x)
         if axis is None:
-            raise ShapeError(f"cumsum: axis must be an int (numpy's flattening axis=None is not supported), on shape {x.shape}")
+            raise ShapeError(f"cumsum: axis must be an int (axis=None is not supported), for shape {x.shape}")
         self.axis = normalize_axis(self.name, axis, x.shape)
         super().__init__(x)
 
@@ -52,5 +52,13 @@ class Cumsum(Atom):
 
 
 def cumsum(x: Any, axis: int = 0) -> Expression:
-    """Cumulative sum along ``axis`` (default 0, as in cvxpy)."""
+    """Cumulative sum along ``axis`` (default 0, as in cvxpy).
+
+    >>> from optdsl.modeling.affine.cumsum import cumsum
+    >>> from optdsl.modeling.leaves import Variable
+    >>> x = Variable(3, name="x")
+    >>> e = cumsum(x)
+    >>> str(e), e.shape, e.curvature.value
+    ('cumsum(x)', (3,), 'affine')
+    """
     return Cumsum(x, axis=axis)

@@ -44,5 +44,13 @@ class Diag(Atom):
 
 
 def diag(x: Any) -> Expression:
-    """Diagonal matrix of a vector, or the diagonal of a matrix."""
+    """Diagonal matrix of a vector, or the diagonal of a matrix.
+
+    >>> from optdsl.modeling.affine.diag import diag
+    >>> from optdsl.modeling.leaves import Variable
+    >>> x = Variable(3, name="x")
+    >>> e = diag(x)
+    >>> str(e), e.shape, e.curvature.value
+    ('diag(x)', (3, 3), 'affine')
+    """
     return Diag(x)

@@ -19,7 +19,9 @@ from optdsl.modeling.shapes import Shape
 def _normalize_item(item: Any, expr: Expression) -> int | slice | np.ndarray:
     """One index entry as an int, a slice of ints, or an integer array."""
     if isinstance(item, Expression):
-        raise ModelingError(f"index: {expr}[...]: indices must be ints, slices or integer arrays, not the expression {item}")
+        raise ModelingError(
+            f"index: {expr}[...]: indices must be ints, slices or integer arrays, not the expression {item}"
+        )
     if isinstance(item, slice):
         try:
             return slice(*(None if v is None else operator.index(v) for v in (item.start, item.stop, item.step)))

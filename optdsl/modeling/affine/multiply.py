@@ -42,5 +42,13 @@ class Multiply(Product):
 
 
 def multiply(a: Any, b: Any) -> Expression:
-    """Elementwise product with numpy broadcasting (what ``*`` builds; not a matrix product)."""
+    """Elementwise product with numpy broadcasting (what ``*`` builds; not a matrix product).
+
+    >>> from optdsl.modeling.affine.multiply import multiply
+    >>> from optdsl.modeling.leaves import Variable
+    >>> x = Variable(3, name="x")
+    >>> e = multiply(x, 2)
+    >>> str(e), e.shape, e.curvature.value
+    ('x * 2', (3,), 'affine')
+    """
     return Multiply(a, b)

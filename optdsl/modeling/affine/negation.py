@@ -43,7 +43,15 @@ class Negation(Atom):
 
 
 def negate(x: Any) -> Expression:
-    """``-x``; a constant is negated in place and ``-(-x)`` is ``x``, so each value has one form."""
+    """``-x``; a constant is negated in place and ``-(-x)`` is ``x``, so each value has one form.
+
+    >>> from optdsl.modeling.affine.negation import negate
+    >>> from optdsl.modeling.leaves import Variable
+    >>> x = Variable(3, name="x")
+    >>> e = negate(x)
+    >>> str(e), e.shape, e.curvature.value
+    ('-x', (3,), 'affine')
+    """
     x = as_expression(x)
     if isinstance(x, Constant):
         return Constant(-x.value)

@@ -72,5 +72,13 @@ class Reshape(Atom):
 
 
 def reshape(x: Any, shape: int | tuple[int, ...]) -> Expression:
-    """``x`` reshaped to ``shape`` in C order (one entry may be -1, inferred from the size)."""
+    """``x`` reshaped to ``shape`` in C order (one entry may be -1, inferred from the size).
+
+    >>> from optdsl.modeling.affine.reshape import reshape
+    >>> from optdsl.modeling.leaves import Variable
+    >>> x = Variable(3, name="x")
+    >>> e = reshape(x, (3, 1))
+    >>> str(e), e.shape, e.curvature.value
+    ('reshape(x, (3, 1))', (3, 1), 'affine')
+    """
     return Reshape(x, shape)

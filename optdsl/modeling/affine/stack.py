@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from optdsl.modeling.atom import Atom
 from optdsl.modeling.curvature import Monotonicity, Sign, sign_of_sum
 from optdsl.modeling.errors import ModelingError, ShapeError
-from optdsl.modeling.expression import Expression, as_expression
+from optdsl.modeling.expression import Expression
 from optdsl.modeling.shapes import Shape, format_shapes, normalize_axis
 
 
@@ -103,15 +103,42 @@ class VStack(Stack):
 
 
 def concatenate(parts: Sequence[Any], axis: int = 0) -> Expression:
-    """Join expressions with the same number of dimensions along ``axis``."""
+    """Join expressions with the same number of dimensions along ``axis``.
+
+    >>> from optdsl.modeling.affine.stack import concatenate
+    >>> from optdsl.modeling.leaves import Variable
+    >>> x = Variable(3, name="x")
+    >>> y = Variable(3, name="y")
+    >>> e = concatenate([x, y])
+    >>> str(e), e.shape, e.curvature.value
+    ('concatenate([x, y])', (6,), 'affine')
+    """
     return Concatenate(parts, axis=axis)
 
 
 def hstack(parts: Sequence[Any]) -> Expression:
-    """Join horizontally (numpy ``hstack``): ``hstack([x, y])`` of vectors is their concatenation."""
+    """Join horizontally (numpy ``hstack``): ``hstack([x, y])`` of vectors is their concatenation.
+
+    >>> from optdsl.modeling.affine.stack import hstack
+    >>> from optdsl.modeling.leaves import Variable
+    >>> x = Variable(3, name="x")
+    >>> y = Variable(3, name="y")
+    >>> e = hstack([x, y])
+    >>> str(e), e.shape, e.curvature.value
+    ('hstack([x, y])', (6,), 'affine')
+    """
     return HStack(parts)
 
 
 def vstack(parts: Sequence[Any]) -> Expression:
-    """Join vertically (numpy ``vstack``): ``vstack([x, y])`` of (n,) vectors is a (2, n) matrix."""
+    """Join vertically (numpy ``vstack``): ``vstack([x, y])`` of (n,) vectors is a (2, n) matrix.
+
+    >>> from optdsl.modeling.affine.stack import vstack
+    >>> from optdsl.modeling.leaves import Variable
+    >>> x = Variable(3, name="x")
+    >>> y = Variable(3, name="y")
+    >>> e = vstack([x, y])
+    >>> str(e), e.shape, e.curvature.value
+    ('vstack([x, y])', (2, 3), 'affine')
+    """
     return VStack(parts)

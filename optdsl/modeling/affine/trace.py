@@ -42,5 +42,13 @@ class Trace(Atom):
 
 
 def trace(x: Any) -> Expression:
-    """Trace of a square matrix."""
+    """Trace of a square matrix.
+
+    >>> from optdsl.modeling.affine.trace import trace
+    >>> from optdsl.modeling.leaves import Variable
+    >>> X = Variable((2, 2), name="X")
+    >>> e = trace(X)
+    >>> str(e), e.shape, e.curvature.value
+    ('trace(X)', (), 'affine')
+    """
     return Trace(x)

@@ -45,7 +45,15 @@ class Transpose(Atom):
 
 
 def transpose(x: Any) -> Expression:
-    """Transpose with numpy's rule that scalars and vectors are unchanged; ``X.T.T`` is ``X``."""
+    """Transpose with numpy's rule that scalars and vectors are unchanged; ``X.T.T`` is ``X``.
+
+    >>> from optdsl.modeling.affine.transpose import transpose
+    >>> from optdsl.modeling.leaves import Variable
+    >>> X = Variable((2, 2), name="X")
+    >>> e = transpose(X)
+    >>> str(e), e.shape, e.curvature.value
+    ("X'", (2, 2), 'affine')
+    """
     x = as_expression(x)
     if x.ndim < 2:
         return x

@@ -35,5 +35,13 @@ class Abs(Elementwise):
 
 
 def abs(x: Any) -> Expression:
-    """Elementwise absolute value."""
+    """Elementwise absolute value.
+
+    >>> from optdsl.modeling.atoms.abs import abs
+    >>> from optdsl.modeling.leaves import Variable
+    >>> x = Variable(3, name="x")
+    >>> e = abs(x)
+    >>> str(e), e.shape, e.curvature.value
+    ('abs(x)', (3,), 'convex')
+    """
     return Abs(x)

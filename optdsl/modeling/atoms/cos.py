@@ -28,5 +28,13 @@ class Cos(NonconvexElementwise):
 
 
 def cos(x: Any) -> Expression:
-    """Elementwise cosine (non-convex models only)."""
+    """Elementwise cosine (non-convex models only).
+
+    >>> from optdsl.modeling.atoms.cos import cos
+    >>> from optdsl.modeling.leaves import Variable
+    >>> x = Variable(3, name="x")
+    >>> e = cos(x)
+    >>> str(e), e.shape, e.curvature.value
+    ('cos(x)', (3,), 'unknown')
+    """
     return Cos(x)

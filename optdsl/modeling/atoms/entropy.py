@@ -34,5 +34,13 @@ class Entropy(Elementwise):
 
 
 def entropy(x: Any) -> Expression:
-    """Elementwise entropy ``-x log(x)``."""
+    """Elementwise entropy ``-x log(x)``.
+
+    >>> from optdsl.modeling.atoms.entropy import entropy
+    >>> from optdsl.modeling.leaves import Variable
+    >>> x = Variable(3, name="x")
+    >>> e = entropy(x)
+    >>> str(e), e.shape, e.curvature.value
+    ('entropy(x)', (3,), 'concave')
+    """
     return Entropy(x)

@@ -34,5 +34,13 @@ class Exp(Elementwise):
 
 
 def exp(x: Any) -> Expression:
-    """Elementwise exponential."""
+    """Elementwise exponential.
+
+    >>> from optdsl.modeling.atoms.exp import exp
+    >>> from optdsl.modeling.leaves import Variable
+    >>> x = Variable(3, name="x")
+    >>> e = exp(x)
+    >>> str(e), e.shape, e.curvature.value
+    ('exp(x)', (3,), 'convex')
+    """
     return Exp(x)

@@ -56,5 +56,13 @@ class Huber(Elementwise):
 
 
 def huber(x: Any, M: float = 1.0) -> Expression:
-    """Elementwise Huber function with threshold ``M`` (cvxpy's scaling, see the module docstring)."""
+    """Elementwise Huber function with threshold ``M`` (cvxpy's scaling, see the module docstring).
+
+    >>> from optdsl.modeling.atoms.huber import huber
+    >>> from optdsl.modeling.leaves import Variable
+    >>> x = Variable(3, name="x")
+    >>> e = huber(x, 2)
+    >>> str(e), e.shape, e.curvature.value
+    ('huber(x, 2)', (3,), 'convex')
+    """
     return Huber(x, M)

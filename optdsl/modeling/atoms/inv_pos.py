@@ -33,5 +33,13 @@ class InvPos(Elementwise):
 
 
 def inv_pos(x: Any) -> Expression:
-    """Elementwise reciprocal of a positive argument."""
+    """Elementwise reciprocal of a positive argument.
+
+    >>> from optdsl.modeling.atoms.inv_pos import inv_pos
+    >>> from optdsl.modeling.leaves import Variable
+    >>> x = Variable(3, name="x")
+    >>> e = inv_pos(x)
+    >>> str(e), e.shape, e.curvature.value
+    ('inv_pos(x)', (3,), 'convex')
+    """
     return InvPos(x)

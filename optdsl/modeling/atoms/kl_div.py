@@ -34,5 +34,14 @@ class KlDiv(Elementwise):
 
 
 def kl_div(x: Any, y: Any) -> Expression:
-    """Elementwise Kullback-Leibler term ``x log(x/y) - x + y`` (scipy.special.kl_div)."""
+    """Elementwise Kullback-Leibler term ``x log(x/y) - x + y`` (scipy.special.kl_div).
+
+    >>> from optdsl.modeling.atoms.kl_div import kl_div
+    >>> from optdsl.modeling.leaves import Variable
+    >>> x = Variable(3, name="x")
+    >>> y = Variable(3, name="y")
+    >>> e = kl_div(x, y)
+    >>> str(e), e.shape, e.curvature.value
+    ('kl_div(x, y)', (3,), 'convex')
+    """
     return KlDiv(x, y)

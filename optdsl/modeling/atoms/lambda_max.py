@@ -40,5 +40,13 @@ class LambdaMax(Atom):
 
 
 def lambda_max(X: Any) -> Expression:
-    """Largest eigenvalue of a symmetric matrix (its symmetric part, if it is not symmetric)."""
+    """Largest eigenvalue of a symmetric matrix (its symmetric part, if it is not symmetric).
+
+    >>> from optdsl.modeling.atoms.lambda_max import lambda_max
+    >>> from optdsl.modeling.leaves import Variable
+    >>> X = Variable((2, 2), name="X")
+    >>> e = lambda_max(X)
+    >>> str(e), e.shape, e.curvature.value
+    ('lambda_max(X)', (), 'convex')
+    """
     return LambdaMax(X)

@@ -50,5 +50,13 @@ class Log(Elementwise):
 
 
 def log(x: Any) -> Expression:
-    """Elementwise natural logarithm."""
+    """Elementwise natural logarithm.
+
+    >>> from optdsl.modeling.atoms.log import log
+    >>> from optdsl.modeling.leaves import Variable
+    >>> x = Variable(3, name="x")
+    >>> e = log(x)
+    >>> str(e), e.shape, e.curvature.value
+    ('log(x)', (3,), 'concave')
+    """
     return Log(x)

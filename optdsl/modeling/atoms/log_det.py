@@ -41,5 +41,13 @@ class LogDet(Atom):
 
 
 def log_det(X: Any) -> Expression:
-    """Log-determinant of a positive definite matrix (of ``(X + X') / 2``, which is X when X is symmetric)."""
+    """Log-determinant of a positive definite matrix (of ``(X + X') / 2``, which is X when X is symmetric).
+
+    >>> from optdsl.modeling.atoms.log_det import log_det
+    >>> from optdsl.modeling.leaves import Variable
+    >>> X = Variable((2, 2), name="X")
+    >>> e = log_det(X)
+    >>> str(e), e.shape, e.curvature.value
+    ('log_det(X)', (), 'concave')
+    """
     return LogDet(X)

@@ -34,5 +34,13 @@ class LogSumExp(Reduction):
 
 
 def log_sum_exp(x: Any, axis: int | None = None, keepdims: bool = False) -> Expression:
-    """Log of the sum of exponentials of ``x`` (all entries, or along ``axis``)."""
+    """Log of the sum of exponentials of ``x`` (all entries, or along ``axis``).
+
+    >>> from optdsl.modeling.atoms.log_sum_exp import log_sum_exp
+    >>> from optdsl.modeling.leaves import Variable
+    >>> x = Variable(3, name="x")
+    >>> e = log_sum_exp(x)
+    >>> str(e), e.shape, e.curvature.value
+    ('log_sum_exp(x)', (), 'convex')
+    """
     return LogSumExp(x, axis=axis, keepdims=keepdims)

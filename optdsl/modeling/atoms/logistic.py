@@ -33,5 +33,13 @@ class Logistic(Elementwise):
 
 
 def logistic(x: Any) -> Expression:
-    """Elementwise softplus ``log(1 + exp(x))``."""
+    """Elementwise softplus ``log(1 + exp(x))``.
+
+    >>> from optdsl.modeling.atoms.logistic import logistic
+    >>> from optdsl.modeling.leaves import Variable
+    >>> x = Variable(3, name="x")
+    >>> e = logistic(x)
+    >>> str(e), e.shape, e.curvature.value
+    ('logistic(x)', (3,), 'convex')
+    """
     return Logistic(x)

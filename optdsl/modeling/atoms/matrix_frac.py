@@ -42,5 +42,14 @@ class MatrixFrac(Atom):
 
 
 def matrix_frac(x: Any, P: Any) -> Expression:
-    """Matrix fractional function ``x' P^{-1} x`` (trace form for a matrix ``x``)."""
+    """Matrix fractional function ``x' P^{-1} x`` (trace form for a matrix ``x``).
+
+    >>> from optdsl.modeling.atoms.matrix_frac import matrix_frac
+    >>> from optdsl.modeling.leaves import Variable
+    >>> x = Variable(3, name="x")
+    >>> X = Variable((2, 2), name="X")
+    >>> e = matrix_frac(x[:2], X)
+    >>> str(e), e.shape, e.curvature.value
+    ('matrix_frac(x[:2], X)', (), 'convex')
+    """
     return MatrixFrac(x, P)

@@ -35,5 +35,13 @@ class Max(Reduction):
 
 
 def max(x: Any, axis: int | None = None, keepdims: bool = False) -> Expression:
-    """The largest entry of ``x`` (all entries, or along ``axis``)."""
+    """The largest entry of ``x`` (all entries, or along ``axis``).
+
+    >>> from optdsl.modeling.atoms.max import max
+    >>> from optdsl.modeling.leaves import Variable
+    >>> X = Variable((2, 2), name="X")
+    >>> e = max(X, axis=0)
+    >>> str(e), e.shape, e.curvature.value
+    ('max(X, axis=0)', (2,), 'convex')
+    """
     return Max(x, axis=axis, keepdims=keepdims)

@@ -43,5 +43,13 @@ class Maximum(Elementwise):
 
 
 def maximum(*args: Any) -> Expression:
-    """Entrywise largest of two or more expressions (numpy broadcasting)."""
+    """Entrywise largest of two or more expressions (numpy broadcasting).
+
+    >>> from optdsl.modeling.atoms.maximum import maximum
+    >>> from optdsl.modeling.leaves import Variable
+    >>> x = Variable(3, name="x")
+    >>> e = maximum(x, 0)
+    >>> str(e), e.shape, e.curvature.value
+    ('maximum(x, 0)', (3,), 'convex')
+    """
     return Maximum(*args)

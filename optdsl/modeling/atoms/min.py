@@ -35,5 +35,13 @@ class Min(Reduction):
 
 
 def min(x: Any, axis: int | None = None, keepdims: bool = False) -> Expression:
-    """The smallest entry of ``x`` (all entries, or along ``axis``)."""
+    """The smallest entry of ``x`` (all entries, or along ``axis``).
+
+    >>> from optdsl.modeling.atoms.min import min
+    >>> from optdsl.modeling.leaves import Variable
+    >>> x = Variable(3, name="x")
+    >>> e = min(x)
+    >>> str(e), e.shape, e.curvature.value
+    ('min(x)', (), 'concave')
+    """
     return Min(x, axis=axis, keepdims=keepdims)

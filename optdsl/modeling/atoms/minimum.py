@@ -43,5 +43,14 @@ class Minimum(Elementwise):
 
 
 def minimum(*args: Any) -> Expression:
-    """Entrywise smallest of two or more expressions (numpy broadcasting)."""
+    """Entrywise smallest of two or more expressions (numpy broadcasting).
+
+    >>> from optdsl.modeling.atoms.minimum import minimum
+    >>> from optdsl.modeling.leaves import Variable
+    >>> x = Variable(3, name="x")
+    >>> y = Variable(3, name="y")
+    >>> e = minimum(x, y)
+    >>> str(e), e.shape, e.curvature.value
+    ('minimum(x, y)', (3,), 'concave')
+    """
     return Minimum(*args)

@@ -35,5 +35,13 @@ class Neg(Elementwise):
 
 
 def neg(x: Any) -> Expression:
-    """Elementwise negative part (``neg(x) = pos(-x)``, as in cvxpy)."""
+    """Elementwise negative part (``neg(x) = pos(-x)``, as in cvxpy).
+
+    >>> from optdsl.modeling.atoms.neg import neg
+    >>> from optdsl.modeling.leaves import Variable
+    >>> x = Variable(3, name="x")
+    >>> e = neg(x)
+    >>> str(e), e.shape, e.curvature.value
+    ('neg(x)', (3,), 'convex')
+    """
     return Neg(x)

@@ -18,7 +18,15 @@ from optdsl.modeling.expression import Expression, as_expression
 
 
 def norm(x: Any, p: float | str = 2, axis: int | None = None, keepdims: bool = False) -> Expression:
-    """Vector p-norm of ``x`` (along ``axis``), or the Frobenius norm for ``p="fro"``."""
+    """Vector p-norm of ``x`` (along ``axis``), or the Frobenius norm for ``p="fro"``.
+
+    >>> from optdsl.modeling.atoms.norm import norm
+    >>> from optdsl.modeling.leaves import Variable
+    >>> X = Variable((2, 2), name="X")
+    >>> e = norm(X, 'fro')
+    >>> str(e), e.shape, e.curvature.value
+    ('norm2(X)', (), 'convex')
+    """
     x = as_expression(x)
     if p == "fro":
         if axis is not None:

@@ -37,5 +37,13 @@ class Norm1(Reduction):
 
 
 def norm1(x: Any, axis: int | None = None, keepdims: bool = False) -> Expression:
-    """l1 norm of ``x`` (all entries, or along ``axis``)."""
+    """l1 norm of ``x`` (all entries, or along ``axis``).
+
+    >>> from optdsl.modeling.atoms.norm1 import norm1
+    >>> from optdsl.modeling.leaves import Variable
+    >>> x = Variable(3, name="x")
+    >>> e = norm1(x)
+    >>> str(e), e.shape, e.curvature.value
+    ('norm1(x)', (), 'convex')
+    """
     return Norm1(x, axis=axis, keepdims=keepdims)

@@ -41,5 +41,13 @@ class Norm2(Reduction):
 
 
 def norm2(x: Any, axis: int | None = None, keepdims: bool = False) -> Expression:
-    """Euclidean norm of ``x`` (all entries, or along ``axis``)."""
+    """Euclidean norm of ``x`` (all entries, or along ``axis``).
+
+    >>> from optdsl.modeling.atoms.norm2 import norm2
+    >>> from optdsl.modeling.leaves import Variable
+    >>> X = Variable((2, 2), name="X")
+    >>> e = norm2(X, axis=1)
+    >>> str(e), e.shape, e.curvature.value
+    ('norm2(X, axis=1)', (2,), 'convex')
+    """
     return Norm2(x, axis=axis, keepdims=keepdims)

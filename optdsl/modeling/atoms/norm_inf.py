@@ -37,5 +37,14 @@ class NormInf(Reduction):
 
 
 def norm_inf(x: Any, axis: int | None = None, keepdims: bool = False) -> Expression:
-    """Infinity norm of ``x`` (all entries, or along ``axis``)."""
+    """Infinity norm of ``x`` (all entries, or along ``axis``).
+
+    >>> from optdsl.modeling.atoms.norm_inf import norm_inf
+    >>> from optdsl.modeling.leaves import Variable
+    >>> x = Variable(3, name="x")
+    >>> y = Variable(3, name="y")
+    >>> e = norm_inf(x - y)
+    >>> str(e), e.shape, e.curvature.value
+    ('norm_inf(x - y)', (), 'convex')
+    """
     return NormInf(x, axis=axis, keepdims=keepdims)

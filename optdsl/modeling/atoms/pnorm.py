@@ -58,7 +58,15 @@ class Pnorm(Reduction):
 
 
 def pnorm(x: Any, p: float, axis: int | None = None, keepdims: bool = False) -> Expression:
-    """p-norm of ``x`` (entrywise, or along ``axis``) for ``p >= 1`` (``p = inf`` allowed)."""
+    """p-norm of ``x`` (entrywise, or along ``axis``) for ``p >= 1`` (``p = inf`` allowed).
+
+    >>> from optdsl.modeling.atoms.pnorm import pnorm
+    >>> from optdsl.modeling.leaves import Variable
+    >>> x = Variable(3, name="x")
+    >>> e = pnorm(x, 3)
+    >>> str(e), e.shape, e.curvature.value
+    ('pnorm(x, 3)', (), 'convex')
+    """
     number = real_number("pnorm", "p", p)
     special = {1.0: Norm1, 2.0: Norm2, math.inf: NormInf}
     if number in special:

@@ -35,5 +35,13 @@ class Pos(Elementwise):
 
 
 def pos(x: Any) -> Expression:
-    """Elementwise positive part."""
+    """Elementwise positive part.
+
+    >>> from optdsl.modeling.atoms.pos import pos
+    >>> from optdsl.modeling.leaves import Variable
+    >>> x = Variable(3, name="x")
+    >>> e = pos(x)
+    >>> str(e), e.shape, e.curvature.value
+    ('pos(x)', (3,), 'convex')
+    """
     return Pos(x)

@@ -68,5 +68,13 @@ class Power(Elementwise):
 
 
 def power(x: Any, p: float) -> Expression:
-    """Elementwise ``x ** p`` for a constant exponent (see the module docstring for curvature)."""
+    """Elementwise ``x ** p`` for a constant exponent (see the module docstring for curvature).
+
+    >>> from optdsl.modeling.atoms.power import power
+    >>> from optdsl.modeling.leaves import Variable
+    >>> x = Variable(3, name="x")
+    >>> e = power(x, 0.5)
+    >>> str(e), e.shape, e.curvature.value
+    ('x ** 0.5', (3,), 'concave')
+    """
     return Power(x, p)

@@ -71,5 +71,13 @@ class QuadForm(Atom):
 
 
 def quad_form(x: Any, P: Any) -> Expression:
-    """Quadratic form ``x' P x`` (see the module docstring for when it is convex)."""
+    """Quadratic form ``x' P x`` (see the module docstring for when it is convex).
+
+    >>> from optdsl.modeling.atoms.quad_form import quad_form
+    >>> from optdsl.modeling.leaves import Variable
+    >>> x = Variable(3, name="x")
+    >>> e = quad_form(x, [[2, 0, 0], [0, 1, 0], [0, 0, 1]])
+    >>> str(e), e.shape, e.curvature.value
+    ('quad_form(x, const(3x3))', (), 'convex')
+    """
     return QuadForm(x, P)

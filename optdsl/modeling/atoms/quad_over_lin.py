@@ -42,5 +42,14 @@ class QuadOverLin(Atom):
 
 
 def quad_over_lin(x: Any, y: Any) -> Expression:
-    """Sum of squares of ``x`` divided by the scalar ``y``."""
+    """Sum of squares of ``x`` divided by the scalar ``y``.
+
+    >>> from optdsl.modeling.atoms.quad_over_lin import quad_over_lin
+    >>> from optdsl.modeling.leaves import Variable
+    >>> x = Variable(3, name="x")
+    >>> y = Variable(3, name="y")
+    >>> e = quad_over_lin(x, y[0])
+    >>> str(e), e.shape, e.curvature.value
+    ('quad_over_lin(x, y[0])', (), 'convex')
+    """
     return QuadOverLin(x, y)

@@ -34,5 +34,14 @@ class RelEntr(Elementwise):
 
 
 def rel_entr(x: Any, y: Any) -> Expression:
-    """Elementwise relative entropy ``x log(x/y)`` (scipy.special.rel_entr)."""
+    """Elementwise relative entropy ``x log(x/y)`` (scipy.special.rel_entr).
+
+    >>> from optdsl.modeling.atoms.rel_entr import rel_entr
+    >>> from optdsl.modeling.leaves import Variable
+    >>> x = Variable(3, name="x")
+    >>> y = Variable(3, name="y")
+    >>> e = rel_entr(x, y)
+    >>> str(e), e.shape, e.curvature.value
+    ('rel_entr(x, y)', (3,), 'convex')
+    """
     return RelEntr(x, y)

@@ -27,5 +27,13 @@ class Sigmoid(NonconvexElementwise):
 
 
 def sigmoid(x: Any) -> Expression:
-    """Elementwise logistic sigmoid (non-convex models only)."""
+    """Elementwise logistic sigmoid (non-convex models only).
+
+    >>> from optdsl.modeling.atoms.sigmoid import sigmoid
+    >>> from optdsl.modeling.leaves import Variable
+    >>> x = Variable(3, name="x")
+    >>> e = sigmoid(x)
+    >>> str(e), e.shape, e.curvature.value
+    ('sigmoid(x)', (3,), 'unknown')
+    """
     return Sigmoid(x)

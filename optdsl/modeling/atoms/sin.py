@@ -28,5 +28,13 @@ class Sin(NonconvexElementwise):
 
 
 def sin(x: Any) -> Expression:
-    """Elementwise sine (non-convex models only)."""
+    """Elementwise sine (non-convex models only).
+
+    >>> from optdsl.modeling.atoms.sin import sin
+    >>> from optdsl.modeling.leaves import Variable
+    >>> x = Variable(3, name="x")
+    >>> e = sin(x)
+    >>> str(e), e.shape, e.curvature.value
+    ('sin(x)', (3,), 'unknown')
+    """
     return Sin(x)

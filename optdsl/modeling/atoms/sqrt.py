@@ -45,5 +45,13 @@ class Sqrt(Elementwise):
 
 
 def sqrt(x: Any) -> Expression:
-    """Elementwise square root."""
+    """Elementwise square root.
+
+    >>> from optdsl.modeling.atoms.sqrt import sqrt
+    >>> from optdsl.modeling.leaves import Variable
+    >>> x = Variable(3, name="x")
+    >>> e = sqrt(x)
+    >>> str(e), e.shape, e.curvature.value
+    ('sqrt(x)', (3,), 'concave')
+    """
     return Sqrt(x)

@@ -34,5 +34,13 @@ class Square(Elementwise):
 
 
 def square(x: Any) -> Expression:
-    """Elementwise square."""
+    """Elementwise square.
+
+    >>> from optdsl.modeling.atoms.square import square
+    >>> from optdsl.modeling.leaves import Variable
+    >>> x = Variable(3, name="x")
+    >>> e = square(x)
+    >>> str(e), e.shape, e.curvature.value
+    ('square(x)', (3,), 'convex')
+    """
     return Square(x)

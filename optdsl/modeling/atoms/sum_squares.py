@@ -39,5 +39,14 @@ class SumSquares(Atom):
 
 
 def sum_squares(x: Any) -> Expression:
-    """Sum of squares of all entries of ``x``."""
+    """Sum of squares of all entries of ``x``.
+
+    >>> from optdsl.modeling.atoms.sum_squares import sum_squares
+    >>> from optdsl.modeling.leaves import Variable
+    >>> x = Variable(3, name="x")
+    >>> y = Variable(3, name="y")
+    >>> e = sum_squares(x - y)
+    >>> str(e), e.shape, e.curvature.value
+    ('sum_squares(x - y)', (), 'convex')
+    """
     return SumSquares(x)

@@ -28,5 +28,13 @@ class Tanh(NonconvexElementwise):
 
 
 def tanh(x: Any) -> Expression:
-    """Elementwise hyperbolic tangent (non-convex models only)."""
+    """Elementwise hyperbolic tangent (non-convex models only).
+
+    >>> from optdsl.modeling.atoms.tanh import tanh
+    >>> from optdsl.modeling.leaves import Variable
+    >>> x = Variable(3, name="x")
+    >>> e = tanh(x)
+    >>> str(e), e.shape, e.curvature.value
+    ('tanh(x)', (3,), 'unknown')
+    """
     return Tanh(x)
