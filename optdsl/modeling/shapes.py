@@ -25,10 +25,8 @@ def format_shapes(shapes: Sequence[Shape]) -> str:
 def normalize_shape(shape: int | Sequence[int], what: str) -> Shape:
     """Turn an int or a sequence of ints into a shape tuple, checking it is a valid optdsl shape."""
     try:
-        dims = (operator.index(shape),) if not isinstance(shape, Sequence) else tuple(
-            operator.index(d) for d in shape
-        )
-    except TypeError:
+        dims = (operator.index(shape),) if np.ndim(shape) == 0 else tuple(operator.index(d) for d in shape)
+    except (TypeError, ValueError):
         raise ShapeError(f"{what}: shape must be an int or a tuple of ints, got {shape!r}") from None
     if any(d < 0 for d in dims):
         raise ShapeError(f"{what}: shape {dims} has a negative dimension")
