@@ -48,7 +48,8 @@ NON_DCP = [
      ["abs(log(x)): convex atom abs applied to a concave argument log(x) "
       "(abs is not monotone in it, so it must be affine)"]),
     (od.Minimize(od.sum(od.exp(od.sqrt(x)))),
-     ["exp(sqrt(x)): convex atom exp applied to a concave argument sqrt(x) (exp is increasing in it, so it must be convex)"]),
+     ["exp(sqrt(x)): convex atom exp applied to a concave argument sqrt(x) "
+      "(exp is increasing in it, so it must be convex)"]),
     (od.Minimize(od.sum(od.inv_pos(od.exp(x)))),
      ["inv_pos(exp(x)): convex atom inv_pos applied to a convex argument exp(x) "
       "(inv_pos is decreasing in it, so it must be concave)"]),
