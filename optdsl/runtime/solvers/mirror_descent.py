@@ -7,6 +7,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 from jax.scipy.special import xlog1py
 
 from optdsl.runtime.solvers.base import (SolverInfo, check_count, check_init, check_positive,
@@ -92,7 +93,8 @@ def mirror_descent(fun: Callable[[jax.Array, Any], jax.Array], kl_step: KLStep, 
     value_and_grad = jax.value_and_grad(lambda x: fun(x, params))
 
     def residual(x, g, eta):
-        return jnp.linalg.norm(x - kl_step(x, g, eta)) / eta
+        """Mirror-step residual: drives the stopping test only, so it is not differentiated."""
+        return lax.stop_gradient(jnp.linalg.norm(x - kl_step(x, g, eta)) / eta)
 
     def kl_trial(state, eta):
         """``(accepted, (z, f(z), grad f(z)))`` for the KL step ``z`` of size ``eta`` from ``state.x``."""

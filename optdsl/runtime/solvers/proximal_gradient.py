@@ -11,6 +11,7 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 from optdsl.runtime.solvers.base import (SolverInfo, check_count, check_init, check_positive,
                                          check_same_shape, check_scalar_fun, iterate, make_info,
@@ -70,7 +71,8 @@ def proximal_gradient(fun: Callable[[jax.Array, Any], jax.Array], prox: Prox, in
     value_and_grad = jax.value_and_grad(lambda x: fun(x, params))
 
     def residual(x, g, eta):
-        return jnp.linalg.norm(x - prox(x - eta * g, params, eta)) / eta
+        """Gradient mapping norm: drives the stopping test only, so it is not differentiated."""
+        return lax.stop_gradient(jnp.linalg.norm(x - prox(x - eta * g, params, eta)) / eta)
 
     def prox_step(y, fy, gy, eta):
         """``(accepted, (z, f(z), grad f(z)))`` for the prox step ``z`` of size ``eta`` from ``y``."""
