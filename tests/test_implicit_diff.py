@@ -275,6 +275,30 @@ def test_root_jvp_and_root_vjp_by_hand():
     _assert_close(vjps, expected, 1e-8)
 
 
+def test_factored_solve_reuses_the_solver_factorisation():
+    p = _qp_case(1).params
+    n, k = p["Q"].shape[0], p["E"].shape[0]
+    calls = []
+
+    def factored(lu, b, transpose):
+        calls.append(transpose)
+        return jax.scipy.linalg.lu_solve(lu, b, trans=int(transpose))
+
+    @custom_root(qp_kkt, has_aux=True, factored_solve=factored)
+    def solver(init, p):
+        kkt = jnp.block([[p["Q"], p["E"].T], [p["E"], jnp.zeros((k, k))]])
+        lu = jax.scipy.linalg.lu_factor(lax.stop_gradient(kkt))
+        sol = jax.scipy.linalg.lu_solve(lu, lax.stop_gradient(jnp.concatenate([-p["c"], p["d"]])))
+        return (sol[:n], sol[n:]), lu
+
+    solve = lambda q: solver(None, q)[0][0]
+    _assert_close(jax.jacrev(solve)(p), jax.jacfwd(qp_closed)(p), 1e-9)
+    _assert_close(jax.jacfwd(solve)(p), jax.jacfwd(qp_closed)(p), 1e-9)
+    assert set(calls) == {False, True}
+    with pytest.raises(ValueError, match="has_aux"):
+        custom_root(qp_kkt, factored_solve=factored)
+
+
 def test_aux_is_passed_through_undifferentiated():
     A, b = _data(4)
 

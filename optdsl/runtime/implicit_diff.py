@@ -27,6 +27,8 @@ from jax.flatten_util import ravel_pytree
 from optdsl.runtime.linear_solve import LinearSolve, get_solver
 
 PyTree = Any
+#: ``factored_solve(aux, b, transpose) -> x``: a solve with a factorisation the solver returned in ``aux``.
+FactoredSolve = Callable[[Any, jax.Array, bool], jax.Array]
 
 
 class ClosureError(TypeError):
@@ -53,7 +55,8 @@ def _zero_tangent(value: Any) -> Any:
     return np.zeros(value.shape, dtype=jax.dtypes.float0)
 
 
-def _tangent_solve(matvec: Callable, rhs: PyTree, solve: LinearSolve, symmetric: bool) -> PyTree:
+def _tangent_solve(matvec: Callable, rhs: PyTree, solve: LinearSolve, symmetric: bool,
+                   transpose_solve: LinearSolve | None = None) -> PyTree:
     """``matvec⁻¹(rhs)`` as a linear solve JAX can transpose and differentiate.
 
     The system is posed on the flattened vector: ``custom_linear_solve`` can only
@@ -68,7 +71,7 @@ def _tangent_solve(matvec: Callable, rhs: PyTree, solve: LinearSolve, symmetric:
     sol = lax.custom_linear_solve(
         flat_matvec, rhs_flat,
         solve=lambda mv, b: solve(mv, b),
-        transpose_solve=lambda vm, b: solve(vm, b),
+        transpose_solve=transpose_solve or (lambda vm, b: solve(vm, b)),
         symmetric=symmetric,
     )
     return unravel(sol)
@@ -107,7 +110,8 @@ def root_vjp(optimality_fun: Callable, sol: PyTree, params: Sequence[PyTree],
 
 def custom_root(optimality_fun: Callable, solve: str | LinearSolve = "auto",
                 has_aux: bool = False, *, symmetric: bool = False,
-                positive_definite: bool = False) -> Callable[[Callable], Callable]:
+                positive_definite: bool = False,
+                factored_solve: FactoredSolve | None = None) -> Callable[[Callable], Callable]:
     """Decorator adding implicit differentiation to ``solver(init, *params)``.
 
     ``optimality_fun(x, *params)`` returns a pytree shaped like ``x`` that is zero
@@ -118,6 +122,12 @@ def custom_root(optimality_fun: Callable, solve: str | LinearSolve = "auto",
     is passed through undifferentiated. ``init`` gets a zero derivative: the
     solution does not depend on where the solver started.
 
+    ``factored_solve(aux, b, transpose)`` (with ``has_aux``) replaces ``solve``
+    when the solver already factorised ``∂₁F`` at its solution (an interior-point
+    method's last KKT factorisation): it returns ``∂₁F⁻¹ b`` (``∂₁F⁻ᵀ b`` when
+    ``transpose``) for ``b`` the flattened ``x`` (``jax.flatten_util.ravel_pytree``
+    order), so differentiation costs back-substitutions only.
+
     Example::
 
         @custom_root(jax.grad(f))
@@ -126,6 +136,8 @@ def custom_root(optimality_fun: Callable, solve: str | LinearSolve = "auto",
 
         jax.jacfwd(argmin_f, argnums=1)(x0, theta)
     """
+    if factored_solve is not None and not has_aux:
+        raise ValueError("factored_solve needs has_aux=True: the factorisation comes in the solver's aux output")
     linear_solve = get_solver(solve, symmetric=symmetric, positive_definite=positive_definite)
 
     def decorator(solver: Callable) -> Callable:
@@ -141,7 +153,11 @@ def custom_root(optimality_fun: Callable, solve: str | LinearSolve = "auto",
             sol, aux = out if has_aux else (out, None)
             _, rhs = jax.jvp(lambda *p: optimality_fun(sol, *p), params, dparams)
             _, matvec = jax.linearize(lambda x: optimality_fun(x, *params), sol)
-            dsol = _tangent_solve(matvec, _tree_neg(rhs), linear_solve, symmetric)
+            if factored_solve is None:
+                dsol = _tangent_solve(matvec, _tree_neg(rhs), linear_solve, symmetric)
+            else:
+                dsol = _tangent_solve(matvec, _tree_neg(rhs), lambda mv, b: factored_solve(aux, b, False),
+                                      symmetric, lambda vm, b: factored_solve(aux, b, True))
             if has_aux:
                 return out, (dsol, jax.tree_util.tree_map(_zero_tangent, aux))
             return out, dsol
