@@ -384,6 +384,11 @@ def _jitted(case: Case) -> Callable:
     return jax.jit(case.project)
 
 
+@functools.lru_cache(maxsize=None)
+def _jitted_jvp(case: Case) -> Callable:
+    return jax.jit(lambda primals, tangents: jax.jvp(case.project, primals, tangents))
+
+
 def _run(case: Case, point, params) -> Tree:
     """The projection under jit (compiled once per case; the eager path is checked in the jit/vmap test)."""
     return tuple(np.asarray(v) for v in _jitted(case)(tuple(map(jnp.asarray, point)), tuple(map(jnp.asarray, params))))
@@ -424,10 +429,10 @@ def test_jvp_matches_central_differences_and_vjp(case: Case):
     rng = np.random.default_rng(1 + _seed(case))
     point, params = case.sample(rng)
     dpoint, dparams = _random_tangent(rng, case, point, params)
-    f = lambda pt, pr: case.project(pt, pr)
+    f = case.project
     primals = (tuple(map(jnp.asarray, point)), tuple(map(jnp.asarray, params)))
     tangents = (tuple(map(jnp.asarray, dpoint)), tuple(map(jnp.asarray, dparams)))
-    out, jvp = jax.jit(lambda p, t: jax.jvp(f, p, t))(primals, tangents)
+    out, jvp = _jitted_jvp(case)(primals, tangents)
     h = case.fd_step
     shifted = lambda sign: _run(case, tuple(x + sign * h * d for x, d in zip(point, dpoint)),
                                 tuple(x + sign * h * d for x, d in zip(params, dparams)))
@@ -444,20 +449,24 @@ def test_jvp_matches_central_differences_and_vjp(case: Case):
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_jit_and_vmap_agree_with_eager(case: Case):
+def test_jit_and_vmap_agree_with_eager_values_and_jvps(case: Case):
     rng = np.random.default_rng(2 + _seed(case))
     samples = [case.sample(rng) for _ in range(3)]
-    eager = [tuple(np.asarray(v) for v in case.project(tuple(map(jnp.asarray, pt)), tuple(map(jnp.asarray, pr))))
-             for pt, pr in samples]
+    tangents = [_random_tangent(rng, case, *sample) for sample in samples]
+    as_jax = lambda tree: tuple(map(jnp.asarray, tree))
     stack = lambda trees: tuple(jnp.asarray(np.stack(leaves)) for leaves in zip(*trees))
     points, params = stack([s[0] for s in samples]), stack([s[1] for s in samples])
+    dpoints, dparams = stack([t[0] for t in tangents]), stack([t[1] for t in tangents])
     batched = jax.jit(jax.vmap(case.project))(points, params)
-    jitted = _run(case, *samples[0])
-    for k, reference in enumerate(eager):
-        for u, v in zip(batched, reference):
-            np.testing.assert_allclose(np.asarray(u)[k], v, rtol=1e-10, atol=1e-10 * _scale(reference))
-    for u, v in zip(jitted, eager[0]):
-        np.testing.assert_allclose(np.asarray(u), v, rtol=1e-10, atol=1e-10 * _scale(eager[0]))
+    batched_jvp = jax.jit(jax.vmap(lambda *a: jax.jvp(case.project, a[:2], a[2:])[1]))(points, params, dpoints, dparams)
+    eager = tuple(np.asarray(v) for v in case.project(as_jax(samples[0][0]), as_jax(samples[0][1])))
+    np.testing.assert_allclose(np.concatenate([np.ravel(v) for v in _run(case, *samples[0])]),
+                               np.concatenate([np.ravel(v) for v in eager]), rtol=1e-10, atol=1e-10 * _scale(eager))
+    for k, (sample, tangent) in enumerate(zip(samples, tangents)):
+        single, single_jvp = _jitted_jvp(case)(tuple(map(as_jax, sample)), tuple(map(as_jax, tangent)))
+        for u, v in zip(batched + batched_jvp, single + single_jvp):
+            v = np.asarray(v)
+            np.testing.assert_allclose(np.asarray(u)[k], v, rtol=1e-9, atol=1e-9 * _scale((v,)))
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
@@ -587,6 +596,7 @@ ROWWISE = [
 @pytest.mark.parametrize("name, project", ROWWISE, ids=[r[0] for r in ROWWISE])
 def test_per_vector_sets_project_the_last_axis_row_by_row(name, project):
     X = np.random.default_rng(15).normal(size=(2, 3, N)) * 2
+    project = jax.jit(project)
     rows = np.stack([np.stack([np.asarray(project(jnp.asarray(row))) for row in block]) for block in X])
     np.testing.assert_allclose(project(jnp.asarray(X)), rows, rtol=1e-12, atol=1e-12)
 
