@@ -197,8 +197,8 @@ def projection_l1_ball(x: ArrayLike, radius: ArrayLike = 1.0) -> Array:
     Outside the ball it is ``sign(x) * projection_simplex(|x|, radius)``.
     ``radius`` is a scalar or has shape ``x.shape[:-1]``.
 
-    >>> projection_l1_ball(jnp.array([2.0, -1.0]), 1.0).tolist()
-    [1.0, -0.0]
+    >>> projection_l1_ball(jnp.array([2.0, -1.5]), 1.5).tolist()
+    [1.0, -0.5]
     """
     x, radius = _floats(x, radius)
     _vector("x", x)
