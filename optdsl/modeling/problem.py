@@ -162,6 +162,15 @@ class Problem:
         if violations:
             raise DCPError(violations)
 
+    def compile(self, **options: Any) -> Any:
+        """Lower to a differentiable ``CompiledProblem`` (see ``optdsl.compiler.compile_problem``).
+
+        Options: ``method``, ``solver``, ``linear_solve``, ``tol``, ``maxiter``, ``diff``, ``nonconvex``.
+        """
+        from optdsl.compiler import compile_problem
+
+        return compile_problem(self, **options)
+
     def structure_key(self) -> tuple:
         """Hashable description of the whole problem (see the module docstring)."""
         return (self._objective.structure_key(), tuple(c.structure_key() for c in self._constraints))

@@ -1,1 +1,18 @@
-"""Implicit-differentiation toolkit: usable on its own, without the modeling layer."""
+"""Implicit-differentiation toolkit: usable on its own, without the modeling layer.
+
+* :mod:`~optdsl.runtime.implicit_diff` — ``custom_root``, ``custom_fixed_point``, ``root_jvp``, ``root_vjp``;
+* :mod:`~optdsl.runtime.linear_solve` — linear solvers with one signature ``solve(matvec, b, ...)``;
+* :mod:`~optdsl.runtime.projections` — Euclidean and KL projections (``projection_*``);
+* :mod:`~optdsl.runtime.prox` — proximal operators (``prox_*``);
+* :mod:`~optdsl.runtime.solvers` — forward solvers returning ``(x, SolverInfo)``;
+* :mod:`~optdsl.runtime.compiled` — ``CompiledProblem`` and its ``Solution``.
+"""
+
+from optdsl.runtime import linear_solve, projections, prox, solvers, status
+from optdsl.runtime.compiled import CompiledProblem, Solution
+from optdsl.runtime.implicit_diff import ClosureError, custom_fixed_point, custom_root, root_jvp, root_vjp
+
+__all__ = [
+    "ClosureError", "CompiledProblem", "Solution", "custom_fixed_point", "custom_root", "linear_solve",
+    "projections", "prox", "root_jvp", "root_vjp", "solvers", "status",
+]

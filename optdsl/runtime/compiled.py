@@ -1,0 +1,147 @@
+"""What a compiled problem is at run time: a traceable ``params -> Solution`` function.
+
+:class:`CompiledProblem` checks the parameters it is called with (names and
+shapes, which are static under ``jit``/``vmap``) and runs a pure JAX function;
+:class:`Solution` is the pytree it returns. Neither knows about the modeling
+layer: the compiler hands them plain functions, names and shapes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from optdsl.runtime.status import describe
+
+Array = jax.Array
+
+
+@jax.tree_util.register_pytree_node_class
+class Solution:
+    """A solution: primal values by variable name, duals by constraint name, and a report.
+
+    ``sol["x"]`` or ``sol.x`` is the value of variable ``x``; ``sol.duals`` maps
+    constraint names to dual values and ``sol.dual(c)`` accepts a constraint or
+    its name. ``status`` is an int32 code (:mod:`optdsl.runtime.status`; see
+    :meth:`status_name`), ``residual`` the norm of the optimality map at the
+    returned point, ``iterations`` the solver's iteration count, ``objective``
+    the objective value. Everything is traced; a Solution passes through
+    ``jit``, ``vmap`` and ``grad`` like any pytree.
+    """
+
+    def __init__(self, values: Mapping[str, Array], objective: Array, status: Array,
+                 residual: Array, iterations: Array, duals: Mapping[str, Array] | None = None,
+                 dual_keys: tuple[tuple[int, str], ...] = ()):
+        self.values = dict(values)
+        self.duals = dict(duals or {})
+        self.objective = objective
+        self.status = status
+        self.residual = residual
+        self.iterations = iterations
+        self._dual_keys = dual_keys
+
+    def tree_flatten(self):
+        children = (self.values, self.duals, self.objective, self.status, self.residual, self.iterations)
+        return children, self._dual_keys
+
+    @classmethod
+    def tree_unflatten(cls, dual_keys, children):
+        values, duals, objective, status, residual, iterations = children
+        return cls(values, objective, status, residual, iterations, duals, dual_keys)
+
+    def __getitem__(self, name: str) -> Array:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise KeyError(f"no variable named {name!r}; the solution has {sorted(self.values)}") from None
+
+    def __getattr__(self, name: str) -> Array:
+        values = self.__dict__.get("values", {})
+        if name in values:
+            return values[name]
+        raise AttributeError(f"Solution has no attribute or variable {name!r}; variables: {sorted(values)}")
+
+    def dual(self, constraint: Any) -> Array:
+        """Dual value of a constraint, given the constraint object or its name."""
+        name = constraint if isinstance(constraint, str) else dict(self._dual_keys).get(id(constraint))
+        if name not in self.duals:
+            raise KeyError(f"no dual for constraint {constraint!r}; duals are known for {sorted(self.duals)}")
+        return self.duals[name]
+
+    def status_name(self) -> str:
+        """The status in words (host side; not for traced, batched solutions)."""
+        return describe(int(self.status))
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{k}={v!r}" for k, v in self.values.items())
+        return (f"Solution({parts}, objective={self.objective!r}, status={self.status!r}, "
+                f"residual={self.residual!r}, iterations={self.iterations!r})")
+
+
+class ParameterError(ValueError):
+    """A compiled problem was called with missing, unknown or mis-shaped parameters."""
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """Name and shape of one parameter a compiled problem expects."""
+
+    name: str
+    shape: tuple[int, ...]
+
+
+@dataclass
+class CompiledProblem:
+    """A problem lowered to a pure JAX function ``params -> Solution``.
+
+    Call it as ``solve(A=A0, b=b0)`` or ``solve({"A": A0, "b": b0})``; pass
+    ``init=previous_solution`` to warm-start. ``method`` names the optimality map
+    the compiler chose; :meth:`explain` says in words what runs.
+    """
+
+    fn: Callable[[dict[str, Array], Any], Solution]
+    parameters: tuple[ParameterSpec, ...]
+    method: str
+    description: str
+    problem: Any = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __call__(self, params: Mapping[str, Any] | None = None, /, *, init: Solution | None = None,
+                 **kwargs: Any) -> Solution:
+        given = dict(params or {})
+        overlap = set(given) & set(kwargs)
+        if overlap:
+            raise ParameterError(f"parameters given twice: {sorted(overlap)}")
+        given.update(kwargs)
+        return self.fn(self._check(given), init)
+
+    def _check(self, given: dict[str, Any]) -> dict[str, Array]:
+        expected = {p.name: p for p in self.parameters}
+        unknown = sorted(set(given) - set(expected))
+        missing = sorted(set(expected) - set(given))
+        if unknown or missing:
+            raise ParameterError(
+                "; ".join(filter(None, [
+                    f"unknown parameters {unknown}" if unknown else "",
+                    f"missing parameters {missing}" if missing else "",
+                ])) + f" (the problem's parameters are {sorted(expected)})")
+        checked = {}
+        for name, spec in expected.items():
+            value = given[name]
+            value = value if isinstance(value, jax.Array) else jnp.asarray(np.asarray(value))
+            if tuple(value.shape) != spec.shape:
+                raise ParameterError(
+                    f"parameter {name!r} has shape {tuple(value.shape)}, expected {spec.shape}")
+            if not jnp.issubdtype(value.dtype, jnp.inexact):
+                value = value.astype(jnp.result_type(float))
+            checked[name] = value
+        return checked
+
+    def explain(self) -> str:
+        """The model, the chosen optimality map and the solver, in words (also printed)."""
+        print(self.description)
+        return self.description
