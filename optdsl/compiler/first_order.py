@@ -115,7 +115,8 @@ def mirror(structure: Structure, solver: str, tol: float | None, maxiter: int | 
     f = smooth_value(structure)
     grad = jax.grad(f)
     packing = structure.packing
-    options = {"tol": tol, "maxiter": maxiter or 20000}
+    # Exponentiated gradient drives weakly active entries to zero slowly: allow many cheap iterations.
+    options = {"tol": tol, "maxiter": maxiter or 100_000}
 
     def kl_step(z, g, eta, params):
         values, grads = packing.unpack(z), packing.unpack(g)

@@ -94,7 +94,7 @@ class ParameterSpec:
     shape: tuple[int, ...]
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity, so jax.jit(solve) works
 class CompiledProblem:
     """A problem lowered to a pure JAX function ``params -> Solution``.
 
