@@ -1,0 +1,463 @@
+"""``parse`` and ``load``: ``.opt`` text to a ``Problem``, through one lark ``Transformer``.
+
+``ModelBuilder`` is the only code that turns parse trees into modeling objects. Its
+methods are named after the grammar rules in ``opt.lark`` and are called bottom-up, in
+file order, so names must be declared before they are used. Values are built with the
+same operators and functions the Python front end uses (calls go through the explicit
+table in ``functions.py``); nothing is ever evaluated as Python code.
+
+Every error is located: a modeling error raised while a node is built is re-raised as the
+located error of the same kind (``LocatedShapeError`` is a ``ShapeError``), pointing at the
+operator, the called name, the subscript or the declaration that built it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import operator
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from lark import Token, Transformer_NonRecursive, v_args
+from lark.exceptions import VisitError
+
+import optdsl.modeling as om
+from optdsl.grammar.dims import bind_dims
+from optdsl.grammar.errors import (
+    LocatedModelingError,
+    Location,
+    OptNameError,
+    OptSyntaxError,
+    Source,
+    located,
+)
+from optdsl.grammar.functions import CONES, FUNCTIONS, Function, Kind, Param
+from optdsl.grammar.parsed import ParsedProblem
+from optdsl.grammar.syntax import keywords, parse_tree
+from optdsl.modeling.constraints import psd_difference
+from optdsl.modeling.errors import ModelingError
+
+_OPERATORS: dict[str, Callable[..., Any]] = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": operator.truediv,
+    "@": operator.matmul,
+    "**": operator.pow,
+}
+_UNARY: dict[str, Callable[[Any], Any]] = {"-": operator.neg, "+": operator.pos}
+_COMPARISONS: dict[str, Callable[[Any, Any], om.Constraint]] = {
+    "==": om.Equality,
+    "<=": om.Inequality,
+    ">=": lambda a, b: om.Inequality(b, a, written_as_geq=True),
+    ">>": psd_difference,
+    "<<": lambda a, b: psd_difference(b, a),
+}
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """A declared name: its kind (dim, param, var, let), its value, and where it was declared."""
+
+    kind: str
+    value: Any
+    token: Token
+
+
+@dataclass(frozen=True)
+class Value:
+    """A value in the text that is not an expression: a list, a tuple, a string, True or False."""
+
+    what: str
+    items: Any
+    location: Location
+
+
+@dataclass(frozen=True)
+class Argument:
+    """One argument of a call: keyword (None when positional), value and place."""
+
+    keyword: str | None
+    value: Any
+    location: Location
+
+
+@dataclass(frozen=True)
+class Number:
+    """A signed number literal where only numbers may stand (sizes, subscripts, sign bounds)."""
+
+    text: str
+    location: Location
+
+    def as_int(self, what: str) -> int:
+        """The number as an int; ``OptSyntaxError`` unless it is written as a whole number."""
+        if not self.text.lstrip("+-").isdigit():
+            raise OptSyntaxError(f"{what} must be a whole number, got {self.text}", self.location)
+        return int(self.text)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, Value):
+        return value.what
+    if isinstance(value, om.Constant):
+        return f"the constant {value}"
+    return f"the expression {value}"
+
+
+class ModelBuilder(Transformer_NonRecursive):
+    """Builds a ``ParsedProblem`` from the parse tree of a ``.opt`` text (see the module docstring)."""
+
+    def __init__(self, source: Source, sizes: Mapping[str, int]):
+        super().__init__()
+        self.source = source
+        self.sizes = dict(sizes)
+        self.symbols: dict[str, Symbol] = {}
+        self.bounds: list[tuple[om.Constraint, Location]] = []
+        self.built: dict[int, tuple[Any, Location]] = {}
+
+    # ---- helpers -----------------------------------------------------------------------------
+    def _at(self, where: Token | Any) -> Location:
+        """Where a token, or a rule (its ``meta``), starts."""
+        return self.source.at(where.line, where.column)
+
+    def _build(self, location: Location, build: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``build(*args, **kwargs)``, with modeling errors located; remembers where each node was built."""
+        try:
+            result = build(*args, **kwargs)
+        except ModelingError as error:
+            raise located(error, location) from None
+        self.built.setdefault(id(result), (result, location))
+        return result
+
+    def _expression(self, value: Any) -> om.Expression:
+        """``value`` as an expression: a list of numbers is a constant vector; other values are errors."""
+        if isinstance(value, om.Expression):
+            return value
+        if value.what == "a list":
+            items = [self._expression(item) for item in value.items]
+            if all(isinstance(item, om.Constant) and item.shape == () for item in items):
+                return self._build(value.location, om.Constant, np.array([item.value for item in items], dtype=float))
+            raise OptSyntaxError(
+                "a list stands for a constant vector and may hold only numbers, such as [1, -2, 0.5]; "
+                "lists of expressions are arguments of hstack, vstack and concatenate",
+                value.location,
+            )
+        raise OptSyntaxError(f"expected an expression here, got {value.what}", value.location)
+
+    def _declare(self, token: Token, kind: str, value: Any) -> None:
+        name = str(token)
+        if name in keywords():
+            raise OptNameError(f"{name} is a reserved word and cannot name a {kind}", self._at(token))
+        previous = self.symbols.get(name)
+        if previous is not None:
+            raise OptNameError(
+                f"{name} is already declared (as a {previous.kind} on line {previous.token.line})", self._at(token)
+            )
+        self.symbols[name] = Symbol(kind, value, token)
+
+    def _unknown(self, token: Token, what: str, candidates: list[str]) -> OptNameError:
+        close = difflib.get_close_matches(str(token), candidates, n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        return OptNameError(f"unknown {what} {token}{hint}", self._at(token))
+
+    def _convert(self, name: str, param: Param, argument: Argument) -> Any:
+        value, kind = argument.value, param.kind
+        if kind is Kind.EXPRESSION:
+            return self._expression(value)
+        if kind is Kind.EXPRESSION_LIST and isinstance(value, Value) and value.what == "a list":
+            return [self._expression(item) for item in value.items]
+        if kind is Kind.BOOLEAN and isinstance(value, Value) and isinstance(value.items, bool):
+            return value.items
+        if kind is Kind.NUMBER_OR_STRING and isinstance(value, Value) and value.what == "a string":
+            return value.items
+        if kind is Kind.SHAPE and isinstance(value, Value) and value.what == "a tuple":
+            return tuple(self._integer(name, param, item, argument.location) for item in value.items)
+        if kind in (Kind.INTEGER, Kind.SHAPE):
+            return self._integer(name, param, value, argument.location)
+        if kind in (Kind.NUMBER, Kind.NUMBER_OR_STRING) and isinstance(value, om.Constant) and value.shape == ():
+            return float(value.value)
+        raise LocatedModelingError(
+            f"{name}: {param.name} must be {kind.value}, got {_describe(value)}", argument.location
+        )
+
+    def _integer(self, name: str, param: Param, value: Any, location: Location) -> int:
+        if isinstance(value, om.Constant) and value.shape == () and float(value.value).is_integer():
+            return int(value.value)
+        raise LocatedModelingError(f"{name}: {param.name} must be {param.kind.value}, got {_describe(value)}", location)
+
+    def _call(self, token: Token, function: Function, arguments: list[Argument] | None) -> Any:
+        name, arguments = str(token), arguments or []
+        if function.variadic:
+            keyword = next((a for a in arguments if a.keyword is not None), None)
+            if keyword is not None:
+                raise OptNameError(f"{name} takes no keyword arguments, got {keyword.keyword}=", keyword.location)
+            return self._build(self._at(token), function.build, *(self._expression(a.value) for a in arguments))
+        given: dict[str, Any] = {}
+        for position, argument in enumerate(arguments):
+            if argument.keyword is None:
+                if len(given) > position:
+                    raise OptSyntaxError("a positional argument cannot follow a keyword argument", argument.location)
+                if position >= len(function.params):
+                    raise LocatedModelingError(
+                        f"{function.signature(name)} takes at most {len(function.params)} arguments, "
+                        f"got {len(arguments)}",
+                        argument.location,
+                    )
+                param = function.params[position]
+            else:
+                param = next((p for p in function.params if p.name == argument.keyword), None)
+                if param is None:
+                    known = ", ".join(p.name for p in function.params)
+                    raise OptNameError(
+                        f"{name} has no argument named {argument.keyword} (its arguments: {known})", argument.location
+                    )
+                if param.name in given:
+                    raise LocatedModelingError(f"{name}: argument {param.name} is given twice", argument.location)
+            given[param.name] = self._convert(name, param, argument)
+        missing = [p.name for p in function.params if p.required and p.name not in given]
+        if missing:
+            raise LocatedModelingError(
+                f"{function.signature(name)}: missing argument {', '.join(missing)}", self._at(token)
+            )
+        return self._build(self._at(token), function.build, **given)
+
+    # ---- statements --------------------------------------------------------------------------
+    @v_args(inline=True)
+    def start(self, *statements: Any) -> ParsedProblem:
+        objective, objective_at = next(s for s in statements if isinstance(s, tuple))
+        constraints = statements[-1] if isinstance(statements[-1], list) else []
+        parts = [*self.bounds, *constraints]
+        names: dict[str, Location] = {}
+        for position, (constraint, location) in enumerate(parts):
+            name = constraint.name if constraint.name is not None else f"c{position}"
+            if name in names:
+                raise OptNameError(
+                    f"two constraints are named {name} (the other is on line {names[name].line}; "
+                    f"unnamed constraints are called c0, c1, ... by position)",
+                    location,
+                )
+            names[name] = location
+        return ParsedProblem(
+            objective,
+            [c for c, _ in parts],
+            objective_at=objective_at,
+            constraint_at=[at for _, at in parts],
+            built={key: at for key, (_, at) in self.built.items()},
+        )
+
+    @v_args(inline=True)
+    def dim_decl(self, keyword: Token, *names: Token) -> None:
+        for token in names:
+            self._declare(token, "dim", self.sizes.get(str(token)))
+
+    @v_args(inline=True)
+    def shape(self, *sizes: Token) -> tuple[int, ...]:
+        dims = []
+        for token in sizes:
+            if token.type == "NUMBER":
+                dims.append(Number(token.value, self._at(token)).as_int("a size"))
+                continue
+            symbol = self.symbols.get(str(token))
+            if symbol is None or symbol.kind != "dim":
+                found = f"a {symbol.kind}, not a dim" if symbol else "not declared"
+                raise OptNameError(f"size {token} is {found} (declare it with: dim {token})", self._at(token))
+            if symbol.value is None:
+                raise OptNameError(
+                    f"dim {token} has no size: pass it to parse/load ({token}=...) or give data for a param "
+                    f"declared with it",
+                    self._at(token),
+                )
+            dims.append(symbol.value)
+        return tuple(dims)
+
+    @v_args(inline=True)
+    def sign_bound(self, comparison: Token, bound: Number) -> str:
+        if comparison.value not in (">=", "<=") or float(bound.text) != 0:
+            raise OptSyntaxError(
+                f"a declared sign is written >= 0, <= 0, nonneg or nonpos, got {comparison.value} {bound.text}; "
+                "write other bounds as in [lo, hi] or as constraints",
+                self._at(comparison),
+            )
+        return "nonneg" if comparison.value == ">=" else "nonpos"
+
+    @v_args(inline=True)
+    def sign_word(self, word: Token) -> str:
+        return str(word)
+
+    @v_args(inline=True)
+    def interval(self, keyword: Token, low: Any, high: Any) -> tuple[om.Expression, om.Expression, Location]:
+        return self._expression(low), self._expression(high), self._at(keyword)
+
+    @v_args(inline=True)
+    def param_decl(self, keyword: Token, name: Token, shape: tuple[int, ...] | None, sign: str | None) -> None:
+        flags = {} if sign is None else {sign: True}
+        leaf = self._build(self._at(name), om.Parameter, shape or (), name=str(name), **flags)
+        self._declare(name, "param", leaf)
+
+    @v_args(inline=True)
+    def var_decl(self, keyword: Token, name: Token, shape: tuple[int, ...] | None, bound: Any) -> None:
+        flags = {bound: True} if isinstance(bound, str) else {}
+        leaf = self._build(self._at(name), om.Variable, shape or (), name=str(name), **flags)
+        self._declare(name, "var", leaf)
+        if isinstance(bound, tuple):
+            low, high, at = bound
+            self.bounds.append((self._build(at, _COMPARISONS[">="], leaf, low), at))
+            self.bounds.append((self._build(at, _COMPARISONS["<="], leaf, high), at))
+
+    @v_args(inline=True)
+    def let_decl(self, keyword: Token, name: Token, value: Any) -> None:
+        self._declare(name, "let", self._expression(value))
+
+    @v_args(inline=True)
+    def objective(self, sense: Token, value: Any) -> tuple[om.Objective, Location]:
+        build = om.Minimize if sense.value == "minimize" else om.Maximize
+        at = self._at(sense)
+        return self._build(at, build, self._expression(value)), at
+
+    @v_args(inline=True)
+    def constraints(self, subject: Token, to: Token, *items: tuple[om.Constraint, Location]) -> list:
+        return list(items)
+
+    @v_args(inline=True, meta=True)
+    def comparison(self, meta: Any, label: Token | None, lhs: Any, op: Token, rhs: Any) -> tuple:
+        constraint = self._build(self._at(op), _COMPARISONS[op.value], self._expression(lhs), self._expression(rhs))
+        return self._labelled(constraint, label), self._at(meta)
+
+    @v_args(inline=True, meta=True)
+    def cone(self, meta: Any, label: Token | None, kind: Token, arguments: list[Argument] | None) -> tuple:
+        constraint = self._call(kind, CONES[kind.value], arguments)
+        return self._labelled(constraint, label), self._at(meta)
+
+    def _labelled(self, constraint: om.Constraint, label: Token | None) -> om.Constraint:
+        if label is None:
+            return constraint
+        if str(label) in keywords():
+            raise OptNameError(f"{label} is a reserved word and cannot name a constraint", self._at(label))
+        return self._build(self._at(label), constraint.named, str(label))
+
+    # ---- expressions -------------------------------------------------------------------------
+    @v_args(inline=True)
+    def binary(self, a: Any, op: Token, b: Any) -> om.Expression:
+        return self._build(self._at(op), _OPERATORS[op.value], self._expression(a), self._expression(b))
+
+    @v_args(inline=True)
+    def unary(self, op: Token, a: Any) -> om.Expression:
+        return self._build(self._at(op), _UNARY[op.value], self._expression(a))
+
+    @v_args(inline=True)
+    def transpose(self, a: Any, mark: Token) -> om.Expression:
+        return self._build(self._at(mark), om.transpose, self._expression(a))
+
+    @v_args(inline=True)
+    def index(self, a: Any, subscripts: tuple[tuple, Location]) -> om.Expression:
+        key, at = subscripts
+        return self._build(at, operator.getitem, self._expression(a), key)
+
+    @v_args(inline=True)
+    def name(self, token: Token) -> om.Expression:
+        symbol = self.symbols.get(str(token))
+        if symbol is None:
+            if str(token) in FUNCTIONS:
+                raise OptNameError(f"{token} is a function: call it, as in {token}(x)", self._at(token))
+            raise self._unknown(token, "name", list(self.symbols))
+        if symbol.kind != "dim":
+            return symbol.value
+        if symbol.value is None:
+            raise OptNameError(f"dim {token} has no size: pass it to parse/load ({token}=...)", self._at(token))
+        return self._build(self._at(token), om.Constant, float(symbol.value))
+
+    @v_args(inline=True)
+    def number(self, token: Token) -> om.Expression:
+        return self._build(self._at(token), om.Constant, float(token.value))
+
+    @v_args(inline=True)
+    def string(self, token: Token) -> Value:
+        return Value("a string", token.value[1:-1], self._at(token))
+
+    @v_args(inline=True)
+    def boolean(self, token: Token) -> Value:
+        return Value(token.value, token.value == "True", self._at(token))
+
+    @v_args(inline=True)
+    def call(self, token: Token, arguments: list[Argument] | None) -> Any:
+        function = FUNCTIONS.get(str(token))
+        if function is None:
+            symbol = self.symbols.get(str(token))
+            if symbol is not None:
+                raise OptNameError(f"{token} is a {symbol.kind}, not a function", self._at(token))
+            raise self._unknown(token, "function", list(FUNCTIONS))
+        return self._call(token, function, arguments)
+
+    @v_args(meta=True)
+    def tuple_literal(self, meta: Any, items: list) -> Value:
+        return Value("a tuple", tuple(items), self._at(meta))
+
+    @v_args(meta=True)
+    def list_literal(self, meta: Any, items: list) -> Value:
+        return Value("a list", list(items), self._at(meta))
+
+    def arguments(self, items: list[Argument]) -> list[Argument]:
+        return items
+
+    @v_args(inline=True, meta=True)
+    def positional(self, meta: Any, value: Any) -> Argument:
+        return Argument(None, value, self._at(meta))
+
+    @v_args(inline=True)
+    def keyword(self, name: Token, value: Any) -> Argument:
+        return Argument(str(name), value, self._at(name))
+
+    @v_args(meta=True)
+    def subscripts(self, meta: Any, items: list) -> tuple[tuple, Location]:
+        return tuple(items), self._at(meta)
+
+    @v_args(inline=True)
+    def at(self, number: Number) -> int:
+        return number.as_int("an index")
+
+    @v_args(inline=True)
+    def slice_bounds(self, *bounds: Number | None) -> slice:
+        return slice(*(None if b is None else b.as_int("a slice bound") for b in bounds))
+
+    def int_list(self, items: list) -> list:
+        return [item.as_int("an index") if isinstance(item, Number) else item for item in items]
+
+    @v_args(inline=True)
+    def signed_number(self, *tokens: Token) -> Number:
+        return Number("".join(tokens), self._at(tokens[0]))
+
+
+def parse(text: str, *, filename: str = "<string>", data: Mapping[str, Any] | None = None, **dims: int) -> om.Problem:
+    """The ``Problem`` a ``.opt`` text declares.
+
+    Dims get their sizes from ``dims`` (``parse(text, m=5, n=3)``) or from the shapes of
+    ``data`` for params (``parse(text, data={"A": A0})`` binds ``m, n`` from ``A0.shape``);
+    data values are only looked at for their shapes. Errors are ``OptSourceError``\\ s naming
+    ``filename``, line and column (see ``optdsl.grammar.errors``).
+
+    >>> p = parse("param lam >= 0\\nvar x[n]\\nminimize norm1(x) + lam * sum_squares(x)", n=3)
+    >>> print(p)
+    minimize norm1(x) + lam * sum_squares(x)
+    >>> p.variables()[0].shape
+    (3,)
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"parse: text must be a str, got {type(text).__name__}")
+    source = Source(text, filename)
+    tree = parse_tree(source)
+    sizes = bind_dims(tree, source, dims, data)
+    try:
+        return ModelBuilder(source, sizes).transform(tree)
+    except VisitError as error:
+        raise error.orig_exc from None
+
+
+def load(path: str | os.PathLike, *, data: Mapping[str, Any] | None = None, **dims: int) -> om.Problem:
+    """The ``Problem`` declared in the ``.opt`` file at ``path`` (see ``parse``; errors name the file)."""
+    with open(path, encoding="utf-8") as file:
+        text = file.read()
+    return parse(text, filename=os.fspath(path), data=data, **dims)
+

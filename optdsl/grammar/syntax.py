@@ -1,0 +1,143 @@
+"""From ``.opt`` text to a lark parse tree: the LALR parser, line joining, and syntax errors in words.
+
+Newlines end statements, as in Python: inside parentheses and brackets they are
+ignored, and blank lines and comment lines count as nothing. ``LineJoiner`` does this
+between lark's lexer and parser; it also ends the text with a newline if it lacks one.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from importlib import resources
+
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark.lark import PostLex
+from lark.lexer import PatternStr
+
+from optdsl.grammar.errors import OptSyntaxError, Source
+
+_OPENING = {"LPAR", "LSQB"}
+_CLOSING = {"RPAR", "RSQB"}
+
+# How terminals that are not plain strings are named in "expected ..." messages.
+_WORDS = {
+    "NAME": ("a name",),
+    "NUMBER": ("a number",),
+    "STRING": ('a string in double quotes ("fro")',),
+    "CMP": ("a comparison (==, <=, >=, >>, <<)",),
+    "ADDOP": ("'+'", "'-'"),
+    "MULOP": ("'*'", "'/'", "'@'"),
+    "TRANSPOSE": ("' (transpose)",),
+    "_NL": ("end of line",),
+    "$END": ("end of file",),
+}
+
+_HINTS = {
+    "<": "; strict inequalities are not supported, use <=",
+    ">": "; strict inequalities are not supported, use >=",
+    "!": "; != constraints are not supported (they are not convex)",
+}
+
+
+class LineJoiner(PostLex):
+    """Drops newlines inside brackets, collapses runs of newlines, and ends the text with one."""
+
+    always_accept = ("_NL",)
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        depth = 0
+        previous: Token | None = None
+        for token in stream:
+            if token.type == "_NL":
+                if depth > 0 or previous is None or previous.type == "_NL":
+                    continue
+            elif token.type in _OPENING:
+                depth += 1
+            elif token.type in _CLOSING:
+                depth = max(depth - 1, 0)
+            previous = token
+            yield token
+        if previous is not None and previous.type != "_NL":
+            yield Token.new_borrow_pos("_NL", "\n", previous)
+
+
+@functools.cache
+def opt_parser() -> Lark:
+    """The LALR parser of ``opt.lark`` (built once per process)."""
+    grammar = resources.files("optdsl.grammar").joinpath("opt.lark").read_text(encoding="utf-8")
+    return Lark(
+        grammar,
+        parser="lalr",
+        lexer="contextual",
+        postlex=LineJoiner(),
+        propagate_positions=True,
+        maybe_placeholders=True,
+    )
+
+
+@functools.cache
+def keywords() -> frozenset[str]:
+    """The reserved words of the language (``dim``, ``var``, ``minimize``, ``SOC``, ``True``, ...)."""
+    return frozenset(
+        t.pattern.value for t in opt_parser().terminals if isinstance(t.pattern, PatternStr) and t.pattern.value.isidentifier()
+    )
+
+
+def describe_terminal(name: str) -> tuple[str, ...]:
+    """A terminal in words: ``("'('",)`` for LPAR, ``("'+'", "'-'")`` for ADDOP, ``("end of line",)``."""
+    if name in _WORDS:
+        return _WORDS[name]
+    terminal = next((t for t in opt_parser().terminals if t.name == name), None)
+    if terminal is not None and isinstance(terminal.pattern, PatternStr):
+        return (repr(terminal.pattern.value),)
+    return (name,)
+
+
+def _describe_token(token: Token) -> str:
+    if token.type in ("_NL", "$END"):
+        return _WORDS[token.type][0]
+    if token.type == "NAME":
+        return f"name {token.value!r}"
+    if token.type == "NUMBER":
+        return f"number {token.value}"
+    return repr(str(token.value))
+
+
+def _expected(names: set[str] | None) -> str:
+    ignored = set(opt_parser().ignore_tokens)
+    words = sorted({word for n in names or () if n not in ignored for word in describe_terminal(n)})
+    if not words:
+        return ""
+    if len(words) == 1:
+        return f"; expected {words[0]}"
+    return f"; expected one of: {', '.join(words)}"
+
+
+def _syntax_error(error: UnexpectedInput, source: Source) -> OptSyntaxError:
+    if isinstance(error, UnexpectedToken):
+        token = error.token
+        if token.type == "$END" or not isinstance(error.line, int) or error.line < 1:
+            location = source.end()
+        else:
+            location = source.at(error.line, error.column)
+        expected = error.accepts or error.expected
+        reason = f"unexpected {_describe_token(token)}{_expected(expected)}"
+        if token.type == "CMP" and "CMP" not in expected:
+            reason += " (a constraint has one comparison: write 0 <= x <= 1 as two constraints)"
+        elif token.type == "EQUAL" and "CMP" in expected:
+            reason += " (an equality constraint is written ==)"
+    else:
+        location = source.at(error.line, error.column)
+        char = error.char if isinstance(error, UnexpectedCharacters) else "?"
+        reason = f"unexpected character {char!r}{_HINTS.get(char, _expected(getattr(error, 'allowed', None)))}"
+    return OptSyntaxError(reason, location)
+
+
+def parse_tree(source: Source) -> Tree:
+    """The parse tree of the text; ``OptSyntaxError`` (located, saying what was expected) if it does not parse."""
+    try:
+        return opt_parser().parse(source.text)
+    except UnexpectedInput as error:
+        raise _syntax_error(error, source) from None
