@@ -22,3 +22,11 @@ def test_ridge_jacobian_matches_closed_form():
     max_diff = float(re.search(r"max \|difference\| = (\S+)", out).group(1))
     assert max_diff <= 1e-8
     assert "implicit Jacobian" in out and "closed form" in out
+
+
+def test_quickstart_gradient_matches_finite_difference():
+    out = run_example("quickstart.py")
+    implicit, fd = map(float, re.search(r"implicit (\S+), finite difference (\S+),", out).groups())
+    assert abs(implicit - fd) <= 1e-6 * abs(fd)
+    assert "method chosen by the compiler: proximal_gradient" in out
+    assert "status solved" in out
