@@ -1,0 +1,174 @@
+"""What the QP and NLP interior-point solvers share: Newton-KKT solves, step lengths, the KKT factorisation.
+
+Both solvers take steps on the barrier KKT system of
+``min f(x) s.t. A x = b, g(x) + s = 0, s >= 0`` with multipliers ``nu`` (equalities)
+and ``lam >= 0`` (inequalities). With ``H`` the (Lagrangian) Hessian, ``A`` the
+equality Jacobian and ``G`` the inequality Jacobian, each step solves::
+
+    H dx + A' dnu + G' dlam = r1
+    A dx                    = r2          (p rows)
+    G dx - D dlam           = r3,   D = diag(s / lam)   (m rows)
+
+reduced to the ``(n + p)`` system ``[[H + G' D^-1 G, A'], [A, 0]]`` (:func:`newton_kkt_solve`).
+
+At the returned point both differentiate the root of the KKT residual map over
+``z = (x, nu, lam)``, whose Jacobian is::
+
+    J = [[H, A', G'], [A, 0, 0], [diag(lam) G, 0, diag(g)]]
+
+:func:`factor_kkt` factorises ``J`` once; :func:`kkt_factored_solve` then costs
+back-substitutions only (the ``factored_solve`` of
+:func:`optdsl.runtime.implicit_diff.custom_root`).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import jax.scipy.linalg as jsl
+from jax import lax
+
+#: Steps of iterative refinement against the unregularised system after each regularised solve.
+REFINE = 3
+
+
+class KKTAux(NamedTuple):
+    """Solver report and KKT factorisation returned next to an interior-point solution (a pytree of arrays).
+
+    ``iterations``, ``residual``, ``status``: as in :class:`~optdsl.runtime.solvers.base.SolverInfo`.
+    ``singular``: bool, the KKT Jacobian ``J`` is (numerically) singular at the
+    returned point -- strict complementarity fails for some constraint
+    (``lam_i`` and ``g_i`` both ~0) or a pivot of its LU factorisation is tiny
+    (dependent active constraints, a singular reduced Hessian); implicit
+    derivatives are then least-squares ones. ``kkt_lu``, ``kkt_pivots``: LU factors of
+    ``M = diag(row_scale) J`` (``N x N`` with ``N = n + p + m``). ``row_scale``: ``(N,)``,
+    1 on the first ``n + p`` rows and ``1 / (lam_i + |g_i|)`` on the complementarity
+    rows, so each row of ``M`` has unit scale. ``kkt_pinv``: ``(N, N)`` pseudo-inverse
+    of ``M`` with its degenerate complementarity rows zeroed, computed only when
+    ``singular`` (zeros otherwise).
+    """
+
+    iterations: jax.Array
+    residual: jax.Array
+    status: jax.Array
+    singular: jax.Array
+    kkt_lu: jax.Array
+    kkt_pivots: jax.Array
+    row_scale: jax.Array
+    kkt_pinv: jax.Array
+
+
+def max_step(v: jax.Array, dv: jax.Array) -> jax.Array:
+    """Largest ``alpha`` in ``(0, 1]`` with ``v + alpha dv >= 0`` (``v > 0``); 1 for empty ``v``."""
+    ratio = jnp.where(dv < 0, -v / jnp.where(dv < 0, dv, -1), jnp.inf)
+    return jnp.minimum(jnp.min(ratio, initial=jnp.inf), 1).astype(v.dtype)
+
+
+def newton_kkt_solve(H: jax.Array, A: jax.Array, G: jax.Array, w: jax.Array, reg: jax.Array):
+    """Solve the step system of the module docstring; ``w = lam / s`` (so ``D = 1 / w``).
+
+    Eliminates ``dlam = w (G dx - r3)`` and solves the reduced system
+    ``[[H + G' W G + reg I, A'], [A, -reg I]]`` by one LU factorisation, then runs
+    up to :data:`REFINE` steps of iterative refinement on the full unregularised
+    system, each kept only if it lowers the residual. So ``reg`` only needs to make
+    the factorisation safe, and where the unregularised system is singular
+    (dependent equalities, an unbounded direction of an LP) the solve stays the
+    regularised, bounded one. Returns a function ``(r1, r2, r3) -> (dx, dnu, dlam)``
+    reusing the factorisation (one Newton matrix, several right-hand sides).
+    """
+    n, p = H.shape[0], A.shape[0]
+    d = 1 / w
+    reduced = H + (G.T * w) @ G
+    K = jnp.block([[reduced + reg * jnp.eye(n, dtype=H.dtype), A.T],
+                   [A, -reg * jnp.eye(p, dtype=H.dtype)]])
+    lu = jsl.lu_factor(K)
+
+    def reduced_solve(e1, e2, e3):
+        sol = jsl.lu_solve(lu, jnp.concatenate([e1 + G.T @ (w * e3), e2]))
+        dx, dnu = sol[:n], sol[n:]
+        return dx, dnu, w * (G @ dx - e3)
+
+    def residual(r1, r2, r3, dx, dnu, dlam):
+        return (r1 - (H @ dx + A.T @ dnu + G.T @ dlam), r2 - A @ dx, r3 - (G @ dx - d * dlam))
+
+    def size(res):
+        return jnp.max(jnp.abs(jnp.concatenate(res)))
+
+    def solve(r1, r2, r3):
+        sol = reduced_solve(r1, r2, r3)
+        res = residual(r1, r2, r3, *sol)
+        for _ in range(REFINE):
+            trial = tuple(a + c for a, c in zip(sol, reduced_solve(*res)))
+            trial_res = residual(r1, r2, r3, *trial)
+            better = size(trial_res) < size(res)
+            sol = tuple(jnp.where(better, t, a) for t, a in zip(trial, sol))
+            res = tuple(jnp.where(better, t, a) for t, a in zip(trial_res, res))
+        return sol
+
+    return solve
+
+
+def kkt_jacobian(H: jax.Array, A: jax.Array, G: jax.Array, lam: jax.Array, g: jax.Array) -> jax.Array:
+    """``J = [[H, A', G'], [A, 0, 0], [diag(lam) G, 0, diag(g)]]``, shape ``(n+p+m, n+p+m)``."""
+    p, m = A.shape[0], G.shape[0]
+    zeros = lambda r, c: jnp.zeros((r, c), H.dtype)
+    return jnp.block([[H, A.T, G.T],
+                      [A, zeros(p, p), zeros(p, m)],
+                      [lam[:, None] * G, zeros(m, p), jnp.diag(g)]])
+
+
+def factor_kkt(H: jax.Array, A: jax.Array, G: jax.Array, lam: jax.Array, g: jax.Array, *,
+               exact: bool, tol: float) -> tuple:
+    """Factorise the KKT Jacobian at a returned point; returns the last five :class:`KKTAux` fields.
+
+    ``g``: the inequality values ``g(x) <= 0`` (``G x - h`` for a QP). Complementarity
+    row ``i`` is scaled by ``1 / (lam_i + |g_i|)``. ``singular`` is set when a pivot of
+    the scaled LU is below ``sqrt(eps)`` times the largest, or -- with ``exact`` (the
+    residual ``lam * g = 0``, not a relaxed ``lam * g = -mu``) -- when strict
+    complementarity fails: ``min(lam_i, |g_i|) > sqrt(tol) max(lam_i, |g_i|)``, i.e.
+    both are of the size ``sqrt(lam_i |g_i|)`` an interior point has where
+    ``lam_i = g_i = 0`` in the limit. Then the pseudo-inverse of the scaled matrix
+    with those rows zeroed (the limit Jacobian's rows) is kept for a least-squares solve.
+    """
+    dtype = H.dtype
+    eps = jnp.finfo(dtype).eps
+    n, p = H.shape[0], A.shape[0]
+    size = lam + jnp.abs(g)
+    comp_scale = 1 / jnp.maximum(size, jnp.finfo(dtype).tiny)
+    row_scale = jnp.concatenate([jnp.ones(n + p, dtype), comp_scale])
+    M = row_scale[:, None] * kkt_jacobian(H, A, G, lam, g)
+    lu, pivots = jsl.lu_factor(M)
+    diag_u = jnp.abs(jnp.diagonal(lu))
+    pivot_small = ~(jnp.min(diag_u) > jnp.sqrt(eps) * jnp.max(diag_u))
+    if exact:
+        degenerate = jnp.minimum(lam, jnp.abs(g)) > (tol ** 0.5) * jnp.maximum(lam, jnp.abs(g))
+    else:
+        degenerate = jnp.zeros_like(lam, dtype=bool)
+    singular = pivot_small | jnp.any(degenerate)
+    keep = jnp.concatenate([jnp.ones(n + p, bool), ~degenerate])
+    pinv = lax.cond(singular,
+                    lambda: jnp.linalg.pinv(jnp.where(keep[:, None], M, 0), rtol=jnp.sqrt(eps)),
+                    lambda: jnp.zeros_like(M))
+    return singular, lu, pivots, row_scale, pinv
+
+
+def kkt_factored_solve(aux: KKTAux, rhs: jax.Array, transpose: bool) -> jax.Array:
+    """``J^-1 rhs`` (``J^-T rhs`` when ``transpose``) from the factorisation in ``aux``; back-substitutions only.
+
+    ``J = diag(row_scale)^-1 M``, so ``J^-1 = M^-1 diag(row_scale)`` and
+    ``J^-T = diag(row_scale) M^-T``. When ``aux.singular`` the inverse of ``M`` is
+    replaced by the kept pseudo-inverse (a least-squares solve); the forward and
+    transposed operators stay exact transposes of each other, so forward- and
+    reverse-mode derivatives agree either way.
+    """
+    def inner(b):
+        return lax.cond(aux.singular,
+                        lambda b: (aux.kkt_pinv.T if transpose else aux.kkt_pinv) @ b,
+                        lambda b: jsl.lu_solve((aux.kkt_lu, aux.kkt_pivots), b, trans=int(transpose)),
+                        b)
+
+    if transpose:
+        return aux.row_scale * inner(rhs)
+    return inner(aux.row_scale * rhs)
