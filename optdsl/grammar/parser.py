@@ -438,7 +438,7 @@ def parse(text: str, *, filename: str = "<string>", data: Mapping[str, Any] | No
     data values are only looked at for their shapes. Errors are ``OptSourceError``\\ s naming
     ``filename``, line and column (see ``optdsl.grammar.errors``).
 
-    >>> p = parse("param lam >= 0\\nvar x[n]\\nminimize norm1(x) + lam * sum_squares(x)", n=3)
+    >>> p = parse("dim n\\nparam lam >= 0\\nvar x[n]\\nminimize norm1(x) + lam * sum_squares(x)", n=3)
     >>> print(p)
     minimize norm1(x) + lam * sum_squares(x)
     >>> p.variables()[0].shape

@@ -171,6 +171,27 @@ class Problem:
 
         return compile_problem(self, **options)
 
+    def to_opt(self, with_data: bool = False) -> str | tuple[str, dict[str, Any]]:
+        """This problem as ``.opt`` text (see ``optdsl.grammar.writer.to_opt``); ``parse`` reads it back.
+
+        Constants that cannot be written as literals (arrays that are not short vectors) become
+        ``param`` declarations named ``const1``, ...; ``with_data=True`` returns ``(text, values)``.
+
+        >>> from optdsl.modeling import Minimize, Variable, norm1
+        >>> print(Problem(Minimize(norm1(Variable(3, name="x")))).to_opt(), end="")
+        var x[3]
+        minimize norm1(x)
+        """
+        from optdsl.grammar.writer import to_opt
+
+        return to_opt(self, with_data=with_data)
+
+    def to_latex(self) -> str:
+        """This problem as LaTeX, rendered through sympy (see ``optdsl.grammar.latex``)."""
+        from optdsl.grammar.latex import to_latex
+
+        return to_latex(self)
+
     def structure_key(self) -> tuple:
         """Hashable description of the whole problem (see the module docstring)."""
         return (self._objective.structure_key(), tuple(c.structure_key() for c in self._constraints))
