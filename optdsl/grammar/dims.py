@@ -16,6 +16,8 @@ from lark import Token, Tree
 
 from optdsl.grammar.errors import LocatedShapeError, OptNameError, OptSourceError, Source
 
+MAX_SIZE = 2**31 - 1  # the largest size a dim may take (larger ones overflow numpy's shape arithmetic)
+
 
 def _declared(tree: Tree, kind: str) -> dict[str, Tree]:
     return {str(node.children[1]): node for node in tree.children if isinstance(node, Tree) and node.data == kind}
@@ -37,8 +39,10 @@ def _given_dims(dims: Mapping[str, Any], declared: set[str], source: Source) -> 
             size = operator.index(value)
         except TypeError:
             size = -1
-        if isinstance(value, bool) or size < 0:
-            raise OptSourceError(f"dim {name} must be a non-negative integer, got {value!r}", None, source.filename)
+        if isinstance(value, bool) or not 0 <= size <= MAX_SIZE:
+            raise OptSourceError(
+                f"dim {name} must be an integer from 0 to {MAX_SIZE}, got {value!r}", None, source.filename
+            )
         values[name] = size
     return values
 

@@ -25,9 +25,10 @@ from lark import Token, Transformer_NonRecursive, v_args
 from lark.exceptions import VisitError
 
 import optdsl.modeling as om
-from optdsl.grammar.dims import bind_dims
+from optdsl.grammar.dims import MAX_SIZE, bind_dims
 from optdsl.grammar.errors import (
     LocatedModelingError,
+    LocatedShapeError,
     Location,
     OptNameError,
     OptSyntaxError,
@@ -258,7 +259,10 @@ class ModelBuilder(Transformer_NonRecursive):
         dims = []
         for token in sizes:
             if token.type == "NUMBER":
-                dims.append(Number(token.value, self._at(token)).as_int("a size"))
+                size = Number(token.value, self._at(token)).as_int("a size")
+                if size > MAX_SIZE:
+                    raise LocatedShapeError(f"size {size} is too large (at most {MAX_SIZE})", self._at(token))
+                dims.append(size)
                 continue
             symbol = self.symbols.get(str(token))
             if symbol is None or symbol.kind != "dim":
@@ -412,15 +416,27 @@ class ModelBuilder(Transformer_NonRecursive):
 
     @v_args(meta=True)
     def subscripts(self, meta: Any, items: list) -> tuple[tuple, Location]:
-        return tuple(items), self._at(meta)
+        key = []
+        for item in items:
+            if isinstance(item, list):
+                try:
+                    item = np.array(item, dtype=np.int64)
+                except (ValueError, OverflowError):
+                    raise OptSyntaxError(
+                        "an index list must be rectangular, of integers that fit in 64 bits", self._at(meta)
+                    ) from None
+            key.append(item)
+        return tuple(key), self._at(meta)
 
     @v_args(inline=True)
     def at(self, number: Number) -> int:
         return number.as_int("an index")
 
     @v_args(inline=True)
-    def slice_bounds(self, *bounds: Number | None) -> slice:
-        return slice(*(None if b is None else b.as_int("a slice bound") for b in bounds))
+    def slice_bounds(self, start: Number | None, stop: Number | None, step: Number | None) -> slice:
+        if step is not None and step.as_int("a slice step") == 0:
+            raise OptSyntaxError("a slice step cannot be zero", step.location)
+        return slice(*(None if b is None else b.as_int("a slice bound") for b in (start, stop, step)))
 
     def int_list(self, items: list) -> list:
         return [item.as_int("an index") if isinstance(item, Number) else item for item in items]

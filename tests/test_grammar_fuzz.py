@@ -1,0 +1,184 @@
+"""Fuzzing the .opt parser: random text, random bytes and grammar-aware mutations of valid models.
+
+Whatever the input, ``parse`` either returns a problem or raises one of the typed, located
+``OptSourceError``\\ s; a problem it returns prints back (``to_opt``) to text that parses to an
+equal problem, and its DCP check raises nothing but ``DCPError``. The default run tries
+2,400 derandomized cases (reproducible in CI); the 10^5-case run is marked slow:
+
+    python -m pytest tests/test_grammar_fuzz.py -m slow
+"""
+
+import re
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from optdsl.grammar import OptSourceError, parse
+from optdsl.modeling import DCPError
+
+SEEDS = [
+    """# lasso
+dim m, n
+param A[m, n]
+param b[m]
+param lam >= 0
+var x[n]
+minimize 0.5 * sum_squares(A @ x - b) + lam * norm1(x)
+subject to
+  x >= -1
+  budget: sum(x) <= 10
+""",
+    """param P[3, 3]
+param q[3]
+var x[3] in [-1, 1]
+let r = P @ x + q
+minimize 0.5 * quad_form(x, P) + q' @ x + huber(r[0], M=2)
+subject to
+  sum(x) == 1
+  x[0:2] >= [0, -0.5]
+""",
+    """var X[3, 3]
+var t
+var z[4] nonneg
+maximize log_det(X) - t + sum(log(z + 1e-3))
+subject to
+  X >> 0
+  SOC(t, reshape(X, (9,)))
+  cap: trace(X) <= 3
+  ExpCone(z, z + 1, 2 * z)
+  sum(X, axis=1) <= 1
+  z ** 2 <= hstack([t, t, t, t])
+""",
+    """dim n
+param w[n]
+var x[n]
+minimize log_sum_exp(x) + norm(x, 2) - min(x) + max(abs(x - w), axis=0) / n
+subject to
+  x' <= 2.5e1
+  maximum(x, -x) <= 3
+""",
+]
+
+VOCABULARY = [
+    "dim", "param", "var", "let", "minimize", "maximize", "subject", "to", "in", "nonneg", "nonpos",
+    "SOC", "PSD", "ExpCone", "True", "False", "x", "A", "b", "n", "m", "lam", "t", "X", "r", "z",
+    "sum", "norm1", "norm", "huber", "reshape", "hstack", "log_det", "quad_form", "maximum", "foo",
+    "0", "1", "-1", "2.5", "1e-3", "3", "99999999999", ".5", "1e400",
+    "+", "-", "*", "/", "@", "**", "'", "==", "<=", ">=", ">>", "<<", "=", "<", "!", "(", ")", "[", "]",
+    ",", ":", "::", "#", "\n", " ", '"fro"', '"', "axis=1", "keepdims=True", "M=2", "\t", "\r\n", "λ",
+]
+TOKEN = re.compile(r"\s+|#[^\n]*|[^\W\d]\w*|\d+\.?\d*(?:[eE][+-]?\d+)?|\*\*|==|<=|>=|>>|<<|.", re.S)
+DIMS = {0: {"m": 5, "n": 3}, 3: {"n": 4}}
+
+
+def check(text: str, dims: dict) -> None:
+    """The property every input must satisfy (see the module docstring)."""
+    try:
+        problem = parse(text, filename="fuzz.opt", **dims)
+    except OptSourceError as error:
+        message = str(error)
+        assert message.startswith("fuzz.opt")
+        if error.location is not None:
+            head, source, caret = message.split("\n")[:3]
+            assert head.startswith(f"fuzz.opt:{error.line}:{error.column}: ")
+            assert source == "  " + error.location.source_line
+            assert caret.endswith("^") and len(caret) == error.column + 2
+        return
+    written, data = problem.to_opt(with_data=True)
+    again = parse(written)
+    if not data:
+        assert again == problem
+    try:
+        problem.check_dcp()
+    except DCPError:
+        pass
+
+
+@st.composite
+def mutated(draw):
+    """A seed model with one to four token edits: replace, delete, insert, duplicate or swap."""
+    index = draw(st.integers(0, len(SEEDS) - 1))
+    tokens = TOKEN.findall(SEEDS[index])
+    for _ in range(draw(st.integers(1, 4))):
+        where = draw(st.integers(0, len(tokens) - 1))
+        edit = draw(st.sampled_from(["replace", "delete", "insert", "duplicate", "swap"]))
+        if edit == "replace":
+            tokens[where] = draw(st.sampled_from(VOCABULARY))
+        elif edit == "delete" and len(tokens) > 1:
+            del tokens[where]
+        elif edit == "insert":
+            tokens.insert(where, draw(st.sampled_from(VOCABULARY)))
+        elif edit == "duplicate":
+            tokens.insert(where, tokens[where])
+        else:
+            other = draw(st.integers(0, len(tokens) - 1))
+            tokens[where], tokens[other] = tokens[other], tokens[where]
+    return "".join(tokens), DIMS.get(index, {})
+
+
+def soup(size: int):
+    """Text made of language fragments, in any order."""
+    return st.lists(st.sampled_from(VOCABULARY), max_size=size).map(" ".join)
+
+
+def random_bytes(size: int):
+    return st.binary(max_size=size).map(lambda raw: raw.decode("latin-1"))
+
+
+def fuzz(examples: int):
+    return settings(
+        max_examples=examples, derandomize=True, deadline=None, database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
+
+
+@fuzz(1500)
+@given(mutated())
+def test_mutated_models_raise_only_typed_errors(case):
+    check(*case)
+
+
+@fuzz(500)
+@given(soup(40))
+def test_fragment_soup_raises_only_typed_errors(text):
+    check(text, {})
+
+
+@fuzz(250)
+@given(st.text(max_size=120))
+def test_random_text_raises_only_typed_errors(text):
+    check(text, {})
+
+
+@fuzz(150)
+@given(random_bytes(200))
+def test_random_bytes_raise_only_typed_errors(text):
+    check(text, {})
+
+
+def test_seed_models_parse_and_round_trip():
+    for index, text in enumerate(SEEDS):
+        problem = parse(text, **DIMS.get(index, {}))
+        assert parse(problem.to_opt()) == problem
+
+
+@pytest.mark.slow
+@fuzz(70_000)
+@given(mutated())
+def test_mutated_models_many(case):
+    check(*case)
+
+
+@pytest.mark.slow
+@fuzz(20_000)
+@given(soup(60))
+def test_fragment_soup_many(text):
+    check(text, {})
+
+
+@pytest.mark.slow
+@fuzz(10_000)
+@given(st.one_of(st.text(max_size=300), random_bytes(300)))
+def test_random_input_many(text):
+    check(text, {})
