@@ -13,23 +13,22 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from optdsl.compiler import first_order
+from optdsl.compiler import first_order, kkt
 from optdsl.compiler.analyze import Structure, analyze
 from optdsl.compiler.errors import CompileError
 from optdsl.compiler.explain import describe
 from optdsl.modeling import Problem
 from optdsl.runtime.compiled import CompiledProblem, ParameterSpec, Solution
-from optdsl.runtime.implicit_diff import custom_root
 from optdsl.runtime.linear_solve import SOLVERS as LINEAR_SOLVERS
 
-METHODS = ("stationary", "projected_gradient", "proximal_gradient", "mirror")
+METHODS = ("stationary", "projected_gradient", "proximal_gradient", "mirror", "kkt")
 SOLVERS = {
     "stationary": ("newton", "lbfgs", "newton_cg"),
     "projected_gradient": ("fista", "ista"),
     "proximal_gradient": ("fista", "ista"),
     "mirror": ("mirror_descent",),
 }
-DIFF_MODES = ("implicit", "unrolled")
+DIFF_MODES = ("implicit", "smoothed", "unrolled")
 #: Newton's dense Hessian is the default for unconstrained problems up to this many unknowns.
 NEWTON_MAX = 200
 
@@ -46,16 +45,30 @@ def _leftover_message(structure: Structure) -> str:
     return "\n".join(parts)
 
 
+def _kkt_ready(structure: Structure) -> bool:
+    """A smooth objective and only ``==`` / ``<=`` constraints: the KKT lowering applies."""
+    from optdsl.modeling import Equality, Inequality
+
+    problem = structure.problem
+    return problem.objective.expr.is_smooth() and all(
+        isinstance(c, (Equality, Inequality)) for c in problem.constraints)
+
+
 def choose_method(structure: Structure, method: str | None) -> str:
     """The method to lower with: the requested one if it applies, else the default of the lowering table."""
     if method is not None and method not in METHODS:
         raise CompileError(f"unknown method {method!r}; choose one of {list(METHODS)}")
+    if method == "kkt":
+        return "kkt"
     if not structure.first_order:
+        if method is None and _kkt_ready(structure):
+            return "kkt"
         raise CompileError(
             "this problem has parts that no projection or proximal operator covers:\n"
             f"{_leftover_message(structure)}\n"
-            "they need the KKT or conic lowering (general constraints, or a non-smooth term on a constrained "
-            "variable), which this version of the compiler does not build")
+            + ("they need the KKT lowering: compile with method='kkt'" if _kkt_ready(structure) else
+               "they need the conic lowering (cone constraints or a non-smooth objective with general "
+               "constraints), which this version of the compiler does not build"))
     default = _default_method(structure)
     if method is None or method == default:
         return default
@@ -75,8 +88,9 @@ def choose_method(structure: Structure, method: str | None) -> str:
                     f"non-smooth terms {[str(t.term) for t in structure.prox_terms]}" if structure.prox_terms else "",
                 ])))
         return "mirror"
-    raise CompileError(f"method={method!r} does not apply: the model's structure calls for {default!r} "
-                       f"({'it has non-smooth terms' if structure.prox_terms else 'it has constraints' if structure.sets else 'it is unconstrained and smooth'})")
+    why = ("it has non-smooth terms" if structure.prox_terms else "it has constraints" if structure.sets
+           else "it is unconstrained and smooth")
+    raise CompileError(f"method={method!r} does not apply: the model's structure calls for {default!r} ({why})")
 
 
 def _lowering(structure: Structure, method: str, solver: str | None, tol: float | None,
@@ -107,10 +121,13 @@ def compile_problem(problem: Problem, *, method: str | None = None, solver: str 
 
     ``method``: an optimality map from the lowering table (default: chosen from
     the structure); ``solver``: the forward solver for it; ``linear_solve``: the
-    implicit-differentiation solve (a name from :mod:`optdsl.runtime.linear_solve`);
-    ``tol`` / ``maxiter``: the solver's stopping rule (dtype-aware default);
-    ``diff``: ``"implicit"`` (default) or ``"unrolled"``; ``nonconvex=True``
-    skips the DCP check (the solution is then a local one).
+    implicit-differentiation solve of the first-order maps (a name from
+    :mod:`optdsl.runtime.linear_solve`; the KKT lowering reuses its interior
+    point's factorisation instead); ``tol`` / ``maxiter``: the solver's stopping
+    rule (dtype-aware default); ``diff``: ``"implicit"`` (default),
+    ``"smoothed"`` (KKT: differentiate the barrier-relaxed system) or
+    ``"unrolled"`` (first-order maps: through the iterations, for comparisons);
+    ``nonconvex=True`` skips the DCP check (the solution is then a local one).
     """
     if not isinstance(problem, Problem):
         raise CompileError(f"compile expects a Problem, got {type(problem).__name__}")
@@ -122,35 +139,34 @@ def compile_problem(problem: Problem, *, method: str | None = None, solver: str 
         problem.check_dcp()
     structure = analyze(problem)
     chosen = choose_method(structure, method)
-    lowering = _lowering(structure, chosen, solver, tol, maxiter)
-    packing = structure.packing
-    objective = problem.objective.expr
-
-    if diff == "implicit":
-        solve = custom_root(lowering.optimality, solve=linear_solve, has_aux=True,
-                            symmetric=lowering.symmetric,
-                            positive_definite=lowering.positive_definite)(lowering.solve)
+    if chosen == "kkt":
+        if diff == "unrolled":
+            raise CompileError("diff='unrolled' applies to the first-order methods; the interior point is "
+                               "differentiated implicitly ('implicit' or 'smoothed')")
+        if solver not in (None, "interior_point"):
+            raise CompileError(f"solver {solver!r} does not run method 'kkt'; choose 'interior_point'")
+        system = kkt.kkt_system(structure)
+        run = kkt.make_run(system, diff=diff, tol=tol, maxiter=maxiter)
+        mu = f"λ ∘ G + μ, μ = {kkt.SMOOTHED_MU}" if diff == "smoothed" else "λ ∘ G"
+        texts = dict(method="kkt", map_text=f"F(z, ν, λ; θ) = (∇f + ∂Hᵀν + ∂Gᵀλ, H, {mu})  (KKT residual)",
+                     solver_text="dense primal-dual interior point (Mehrotra predictor-corrector)",
+                     differentiation=f"{diff}: custom_root on F, reusing the interior point's KKT factorisation")
     else:
-        def solve(init, params):
-            return lowering.solve(init, params, unroll=True)
+        if diff == "smoothed":
+            raise CompileError("diff='smoothed' applies to the KKT lowering (method='kkt')")
+        lowering = _lowering(structure, chosen, solver, tol, maxiter)
+        run = first_order.make_run(structure, lowering, diff=diff, linear_solve=linear_solve)
+        texts = dict(method=lowering.method, map_text=lowering.map_text, solver_text=lowering.solver_text,
+                     differentiation=first_order.differentiation_text(lowering, diff, linear_solve))
 
-    def run(params: dict[str, jax.Array], init: Solution | None) -> Solution:
-        dtype = _dtype(params)
-        if init is None:
-            z0 = lowering.init(params, dtype)
-        else:
-            z0 = jax.lax.stop_gradient(packing.pack(init.values).astype(dtype))
-        z, info = solve(z0, params)
-        values = packing.unpack(z)
-        residual = jnp.linalg.norm(lowering.optimality(jax.lax.stop_gradient(z), jax.lax.stop_gradient(params)))
-        value = objective.evaluate({**params, **values}, dtype=dtype)
-        return Solution(values, value, info.status, residual, info.iterations)
+    def call(params: dict[str, jax.Array], init: Solution | None) -> Solution:
+        return run(params, init, _dtype(params))
 
     return CompiledProblem(
-        fn=jax.jit(run),
+        fn=jax.jit(call),
         parameters=tuple(ParameterSpec(p.name, p.shape) for p in structure.parameters),
-        method=lowering.method,
-        description=describe(structure, lowering, diff=diff, linear_solve=linear_solve, tol=tol, maxiter=maxiter),
+        method=texts["method"],
+        description=describe(structure, tol=tol, maxiter=maxiter, **texts),
         problem=problem,
         options={"method": method, "solver": solver, "linear_solve": linear_solve, "tol": tol,
                  "maxiter": maxiter, "diff": diff, "nonconvex": nonconvex},

@@ -23,6 +23,8 @@ import jax.numpy as jnp
 
 from optdsl.compiler.analyze import Structure
 from optdsl.runtime import solvers
+from optdsl.runtime.compiled import Solution
+from optdsl.runtime.implicit_diff import custom_root
 
 Params = dict[str, jax.Array]
 STEP = 1.0
@@ -144,3 +146,39 @@ def mirror(structure: Structure, solver: str, tol: float | None, maxiter: int | 
     return Lowering("mirror", optimality, solve, init, False, False,
                     "F(z, θ) = argmin_{y ∈ Δ} <∇_z f(z, θ), y> + KL(y, z)/η - z  (KL mirror-descent fixed point, "
                     f"η = {STEP})", "mirror descent (exponentiated gradient, backtracking)")
+
+
+def make_run(structure: Structure, lowering: Lowering, *, diff: str,
+             linear_solve: str) -> Callable[[Params, Any, Any], Solution]:
+    """``run(params, init, dtype) -> Solution``: solve, then unpack; implicit or unrolled derivatives."""
+    packing = structure.packing
+    objective = structure.problem.objective.expr
+    if diff == "implicit":
+        solve = custom_root(lowering.optimality, solve=linear_solve, has_aux=True, symmetric=lowering.symmetric,
+                            positive_definite=lowering.positive_definite)(lowering.solve)
+    else:
+        def solve(init, params):
+            return lowering.solve(init, params, unroll=True)
+
+    def run(params: Params, init: Solution | None, dtype: Any) -> Solution:
+        if init is None:
+            z0 = lowering.init(params, dtype)
+        else:
+            z0 = jax.lax.stop_gradient(packing.pack(init.values).astype(dtype))
+        z, info = solve(z0, params)
+        values = packing.unpack(z)
+        residual = jnp.linalg.norm(lowering.optimality(jax.lax.stop_gradient(z), jax.lax.stop_gradient(params)))
+        value = objective.evaluate({**params, **values}, dtype=dtype)
+        return Solution(values, value, info.status, residual, info.iterations, singular=jnp.asarray(False))
+
+    return run
+
+
+def differentiation_text(lowering: Lowering, diff: str, linear_solve: str) -> str:
+    """How the solution is differentiated, for ``explain``."""
+    if diff != "implicit":
+        return "unrolled through the solver's iterations (for comparisons; slower, less accurate)"
+    tags = ""
+    if lowering.symmetric:
+        tags = " (symmetric, positive definite)" if lowering.positive_definite else " (symmetric)"
+    return f"implicit: custom_root on F, linear solve {linear_solve!r}{tags}"

@@ -29,29 +29,34 @@ class Solution:
     its name. ``status`` is an int32 code (:mod:`optdsl.runtime.status`; see
     :meth:`status_name`), ``residual`` the norm of the optimality map at the
     returned point, ``iterations`` the solver's iteration count, ``objective``
-    the objective value. Everything is traced; a Solution passes through
+    the objective value. ``singular`` (bool) flags an optimality map whose
+    Jacobian is singular at the solution (strict complementarity fails): the
+    derivatives are then least-squares ones; ``diff="smoothed"`` differentiates a
+    relaxed problem instead. Everything is traced; a Solution passes through
     ``jit``, ``vmap`` and ``grad`` like any pytree.
     """
 
     def __init__(self, values: Mapping[str, Array], objective: Array, status: Array,
                  residual: Array, iterations: Array, duals: Mapping[str, Array] | None = None,
-                 dual_keys: tuple[tuple[int, str], ...] = ()):
+                 dual_keys: tuple[tuple[int, str], ...] = (), singular: Array | bool = False):
         self.values = dict(values)
         self.duals = dict(duals or {})
         self.objective = objective
         self.status = status
         self.residual = residual
         self.iterations = iterations
+        self.singular = singular
         self._dual_keys = dual_keys
 
     def tree_flatten(self):
-        children = (self.values, self.duals, self.objective, self.status, self.residual, self.iterations)
+        children = (self.values, self.duals, self.objective, self.status, self.residual, self.iterations,
+                    self.singular)
         return children, self._dual_keys
 
     @classmethod
     def tree_unflatten(cls, dual_keys, children):
-        values, duals, objective, status, residual, iterations = children
-        return cls(values, objective, status, residual, iterations, duals, dual_keys)
+        values, duals, objective, status, residual, iterations, singular = children
+        return cls(values, objective, status, residual, iterations, duals, dual_keys, singular)
 
     def __getitem__(self, name: str) -> Array:
         try:
