@@ -199,7 +199,7 @@ class ModelBuilder(Transformer_NonRecursive):
         given: dict[str, Any] = {}
         for position, argument in enumerate(arguments):
             if argument.keyword is None:
-                if len(given) > position:
+                if any(a.keyword is not None for a in arguments[:position]):
                     raise OptSyntaxError("a positional argument cannot follow a keyword argument", argument.location)
                 if position >= len(function.params):
                     raise LocatedModelingError(

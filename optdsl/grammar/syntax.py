@@ -42,7 +42,7 @@ _HINTS = {
 
 
 class LineJoiner(PostLex):
-    """Drops newlines inside brackets, collapses runs of newlines, and ends the text with one."""
+    """Drops newlines inside brackets, collapses runs of newlines, and ends the text with an (empty) one."""
 
     always_accept = ("_NL",)
 
@@ -60,7 +60,8 @@ class LineJoiner(PostLex):
             previous = token
             yield token
         if previous is not None and previous.type != "_NL":
-            yield Token.new_borrow_pos("_NL", "\n", previous)
+            # An empty newline at the end of the text, so that the last statement is terminated.
+            yield Token("_NL", "", line=previous.end_line, column=previous.end_column)
 
 
 @functools.cache
@@ -96,8 +97,10 @@ def describe_terminal(name: str) -> tuple[str, ...]:
 
 
 def _describe_token(token: Token) -> str:
-    if token.type in ("_NL", "$END"):
-        return _WORDS[token.type][0]
+    if token.type == "$END" or token.type == "_NL" and token.value == "":
+        return "end of file"
+    if token.type == "_NL":
+        return "end of line"
     if token.type == "NAME":
         return f"name {token.value!r}"
     if token.type == "NUMBER":
