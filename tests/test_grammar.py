@@ -2,6 +2,7 @@
 
 import inspect
 import re
+from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
@@ -473,3 +474,32 @@ def test_latex_is_balanced(model):
     assert latex.count("{") == latex.count("}")
     assert latex.count(r"\left") == latex.count(r"\right")
     assert not re.search(r"_\{[^{}]*\}_\{|\^\{[^{}]*\}\^\{", latex)  # no double scripts such as x_{1}_{2}
+
+
+# ---- the language reference ---------------------------------------------------------------------
+DOC = Path(__file__).resolve().parents[1] / "docs" / "opt-language.md"
+
+
+def test_reference_examples_parse_and_its_errors_are_exact():
+    blocks = re.findall(r"```([\w ]*)\n(.*?)```", DOC.read_text(), re.S)
+    models = [text for info, text in blocks if info == "opt"]
+    assert len(models) >= 6
+    for text in models:
+        dims = {name: 3 for line in re.findall(r"^dim (.*)$", text, re.M) for name in line.split(", ")}
+        problem = parse(text, **dims)
+        assert parse(problem.to_opt()) == problem
+    errors = [(text, blocks[i + 1][1]) for i, (info, text) in enumerate(blocks) if info == "opt error"]
+    assert len(errors) >= 4
+    for text, message in errors:
+        with pytest.raises(OptSourceError) as caught:
+            parse(text, filename="model.opt")
+        assert str(caught.value) == message.rstrip("\n")
+    with pytest.raises(LocatedDCPError) as caught:
+        parse("var x[3]\nminimize sqrt(sum_squares(x))\n", filename="model.opt").check_dcp()
+    assert str(caught.value) + "\n" in [text for info, text in blocks if info == "text"]
+
+
+def test_reference_lists_every_function():
+    reference = DOC.read_text()
+    for name in [*FUNCTIONS, *CONES]:
+        assert re.search(rf"[`\s]{name}[`\s(]", reference), name
