@@ -111,6 +111,8 @@ def _describe(value: Any) -> str:
 class ModelBuilder(Transformer_NonRecursive):
     """Builds a ``ParsedProblem`` from the parse tree of a ``.opt`` text (see the module docstring)."""
 
+    __visit_tokens__ = False  # tokens reach the rule methods as they are
+
     def __init__(self, source: Source, sizes: Mapping[str, int]):
         super().__init__()
         self.source = source

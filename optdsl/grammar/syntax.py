@@ -118,6 +118,14 @@ def _expected(names: set[str] | None) -> str:
     return f"; expected one of: {', '.join(words)}"
 
 
+def _acceptable(error: UnexpectedInput) -> set[str]:
+    """Terminals the parser accepts where the lexer failed (the lexer's own list always has newlines)."""
+    allowed = set(getattr(error, "allowed", None) or ())
+    state = getattr(error, "state", None)
+    table = getattr(getattr(state, "parse_conf", None), "parse_table", None)
+    return allowed & set(table.states[state.position]) if table is not None else allowed
+
+
 def _syntax_error(error: UnexpectedInput, source: Source) -> OptSyntaxError:
     if isinstance(error, UnexpectedToken):
         token = error.token
@@ -134,7 +142,7 @@ def _syntax_error(error: UnexpectedInput, source: Source) -> OptSyntaxError:
     else:
         location = source.at(error.line, error.column)
         char = error.char if isinstance(error, UnexpectedCharacters) else "?"
-        reason = f"unexpected character {char!r}{_HINTS.get(char, _expected(getattr(error, 'allowed', None)))}"
+        reason = f"unexpected character {char!r}{_HINTS.get(char, _expected(_acceptable(error)))}"
     return OptSyntaxError(reason, location)
 
 
