@@ -446,6 +446,15 @@ def test_dcp_violations_are_located_by_check_dcp():
     parse("var x[2]\nminimize norm1(x)\n").check_dcp()  # DCP: nothing raised
 
 
+def test_dcp_violation_without_an_inner_culprit_points_at_its_statement():
+    parsed = parse("var x[2]\nminimize -sum_squares(x)\nsubject to\n  ok: square(x) >= x\n", filename="m.opt")
+    with pytest.raises(LocatedDCPError) as caught:
+        parsed.check_dcp()
+    lines = str(caught.value).splitlines()
+    assert lines[0].startswith("m.opt:2:1: objective: minimize -sum_squares(x): the objective of minimize must be convex")
+    assert lines[3].startswith("m.opt:4:3: constraint ok: square(x) >= x: the left side of >= must be concave")
+
+
 # ---- LaTeX ------------------------------------------------------------------------------------
 def test_latex_of_lasso_and_of_cones():
     latex = lasso()[0].to_latex()
