@@ -24,8 +24,8 @@ def _declared(tree: Tree, kind: str) -> dict[str, Tree]:
 
 
 def _dim_names(tree: Tree) -> set[str]:
-    return {str(name) for node in tree.children if isinstance(node, Tree) and node.data == "dim_decl"
-            for name in node.children[1:]}
+    declarations = [node for node in tree.children if isinstance(node, Tree) and node.data == "dim_decl"]
+    return {str(name) for node in declarations for name in node.children[1:]}
 
 
 def _given_dims(dims: Mapping[str, Any], declared: set[str], source: Source) -> dict[str, int]:
@@ -33,8 +33,9 @@ def _given_dims(dims: Mapping[str, Any], declared: set[str], source: Source) -> 
     for name, value in dims.items():
         if name not in declared:
             known = ", ".join(sorted(declared)) or "none"
-            raise OptNameError(f"{name}={value!r} names no dim of the model (declared dims: {known})", None,
-                               source.filename)
+            raise OptNameError(
+                f"{name}={value!r} names no dim of the model (declared dims: {known})", None, source.filename
+            )
         try:
             size = operator.index(value)
         except TypeError:
@@ -56,13 +57,17 @@ def bind_dims(tree: Tree, source: Source, dims: Mapping[str, Any], data: Mapping
     values = _given_dims(dims, _dim_names(tree), source)
     origin = {name: f"given as {name}={size}" for name, size in values.items()}
     params = _declared(tree, "param_decl")
-    for name in data or {}:
+    data = data or {}
+    for name in data:
         if name not in params:
             known = ", ".join(params) or "none"
-            raise OptNameError(f"data entry {name!r} is not a param of the model (params: {known})", None,
-                               source.filename)
-    for name, value in (data or {}).items():
-        declaration = params[name]
+            raise OptNameError(
+                f"data entry {name!r} is not a param of the model (params: {known})", None, source.filename
+            )
+    for name, declaration in params.items():
+        if name not in data:
+            continue
+        value = data[name]
         shape_node = declaration.children[2]
         sizes: list[Token] = [] if shape_node is None else list(shape_node.children)
         try:
@@ -79,7 +84,8 @@ def bind_dims(tree: Tree, source: Source, dims: Mapping[str, Any], data: Mapping
             where = f"data for {name} has size {extent} along axis {axis}"
             if size.type == "NUMBER":
                 if size.value.isdigit() and int(size.value) != extent:
-                    raise LocatedShapeError(f"size {size.value} is declared but {where}", source.at(size.line, size.column))
+                    at = source.at(size.line, size.column)
+                    raise LocatedShapeError(f"size {size.value} is declared but {where}", at)
             elif size.value in values:
                 if values[size.value] != extent:
                     raise LocatedShapeError(

@@ -226,7 +226,8 @@ def _constraint(constraint: Constraint, convert: _Converter) -> str:
     elif isinstance(constraint, PSD):
         body = rendered(r"{0} \succeq 0", args)
     elif isinstance(constraint, SOC):
-        per = "" if constraint.axis is None else r"\ \text{(each " + ("column" if constraint.axis == 0 else "row") + ")}"
+        each = "column" if constraint.axis == 0 else "row"
+        per = "" if constraint.axis is None else r"\ \text{(each " + each + ")}"
         body = rendered(r"\left\|{1}\right\|_{{2}} \leq {0}" + _literal(per), args)
     elif isinstance(constraint, ExpCone):
         body = rendered(r"\left({0}, {1}, {2}\right) \in K_{{\exp}}", args)

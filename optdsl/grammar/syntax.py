@@ -81,9 +81,8 @@ def opt_parser() -> Lark:
 @functools.cache
 def keywords() -> frozenset[str]:
     """The reserved words of the language (``dim``, ``var``, ``minimize``, ``SOC``, ``True``, ...)."""
-    return frozenset(
-        t.pattern.value for t in opt_parser().terminals if isinstance(t.pattern, PatternStr) and t.pattern.value.isidentifier()
-    )
+    patterns = [t.pattern for t in opt_parser().terminals]
+    return frozenset(p.value for p in patterns if isinstance(p, PatternStr) and p.value.isidentifier())
 
 
 def describe_terminal(name: str) -> tuple[str, ...]:
