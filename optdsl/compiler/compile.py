@@ -15,6 +15,7 @@ import jax.numpy as jnp
 
 from optdsl.compiler import first_order, kkt
 from optdsl.compiler.analyze import Structure, analyze
+from optdsl.compiler.degree import degree
 from optdsl.compiler.errors import CompileError
 from optdsl.compiler.explain import describe
 from optdsl.modeling import Problem
@@ -60,7 +61,8 @@ def choose_method(structure: Structure, method: str | None) -> str:
         raise CompileError(f"unknown method {method!r}; choose one of {list(METHODS)}")
     if method == "kkt":
         return "kkt"
-    if not structure.first_order:
+    linear_program = degree(structure.problem.objective.expr) in (0, 1) and bool(structure.sets)
+    if not structure.first_order or linear_program:  # an LP needs an interior point, not a projection
         if method is None and _kkt_ready(structure):
             return "kkt"
         raise CompileError(
