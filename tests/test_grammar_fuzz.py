@@ -83,6 +83,8 @@ def check(text: str, dims: dict) -> None:
             head, source, caret = message.split("\n")[:3]
             assert head.startswith(f"fuzz.opt:{error.line}:{error.column}: ")
             assert source == "  " + error.location.source_line
+            assert error.location.source_line == text.split("\n")[error.line - 1].removesuffix("\r")
+            assert 1 <= error.column <= len(error.location.source_line) + 1
             assert caret.endswith("^") and len(caret) == error.column + 2
         return
     written, data = problem.to_opt(with_data=True)

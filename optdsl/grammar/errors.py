@@ -46,7 +46,8 @@ class Source:
     def __init__(self, text: str, filename: str):
         self.text = text
         self.filename = filename
-        self.lines = text.splitlines() or [""]
+        # Lines as lark counts them: split at "\n" only (a form feed or U+2028 does not end a line).
+        self.lines = [line.removesuffix("\r") for line in text.split("\n")]
 
     def at(self, line: int, column: int) -> Location:
         """The location of ``line``/``column`` (clamped to the text, so that it is always printable)."""

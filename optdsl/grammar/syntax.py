@@ -128,7 +128,7 @@ def _acceptable(error: UnexpectedInput) -> set[str]:
 def _syntax_error(error: UnexpectedInput, source: Source) -> OptSyntaxError:
     if isinstance(error, UnexpectedToken):
         token = error.token
-        if token.type == "$END" or not isinstance(error.line, int) or error.line < 1:
+        if not isinstance(error.line, int) or error.line < 1:  # no token at all: blank text
             location = source.end()
         else:
             location = source.at(error.line, error.column)
