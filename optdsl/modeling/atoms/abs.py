@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from optdsl.modeling.atom import Elementwise
+from optdsl.modeling.constraints import Constraint
 from optdsl.modeling.curvature import Monotonicity, Sign, sign_monotonicity
 from optdsl.modeling.expression import Expression
 
@@ -32,6 +34,11 @@ class Abs(Elementwise):
 
     def forward(self, x: jax.Array) -> jax.Array:
         return jnp.abs(x)
+
+    def graph_form(self, t: Expression, args: Sequence[Expression]) -> list[Constraint]:
+        """Epigraph ``|x| <= t``: ``x <= t`` and ``-x <= t``."""
+        (x,) = args
+        return [x <= t, -x <= t]
 
 
 def abs(x: Any) -> Expression:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.scipy.special
+import numpy as np
 
 from optdsl.modeling.atom import Elementwise
+from optdsl.modeling.constraints import Constraint, ExpCone
 from optdsl.modeling.curvature import Monotonicity, Sign
 from optdsl.modeling.expression import Expression
 
@@ -31,6 +34,11 @@ class Entropy(Elementwise):
 
     def forward(self, x: jax.Array) -> jax.Array:
         return jax.scipy.special.entr(x)
+
+    def graph_form(self, t: Expression, args: Sequence[Expression]) -> list[Constraint]:
+        """Hypograph ``-x log x >= t``: ``ExpCone(t, x, 1)`` (``x exp(t / x) <= 1``) entry by entry."""
+        (x,) = args
+        return [ExpCone(t, x, np.ones(x.shape))]
 
 
 def entropy(x: Any) -> Expression:

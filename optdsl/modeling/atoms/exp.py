@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from optdsl.modeling.atom import Elementwise
+from optdsl.modeling.constraints import Constraint, ExpCone
 from optdsl.modeling.curvature import Monotonicity, Sign
 from optdsl.modeling.expression import Expression
 
@@ -31,6 +34,11 @@ class Exp(Elementwise):
 
     def forward(self, x: jax.Array) -> jax.Array:
         return jnp.exp(x)
+
+    def graph_form(self, t: Expression, args: Sequence[Expression]) -> list[Constraint]:
+        """Epigraph ``exp(x) <= t``: ``ExpCone(x, 1, t)`` entry by entry."""
+        (x,) = args
+        return [ExpCone(x, np.ones(x.shape), t)]
 
 
 def exp(x: Any) -> Expression:

@@ -7,15 +7,20 @@ models mean the same here. ``M`` is a positive number fixed when the model is bu
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from optdsl.modeling.atom import Elementwise
+from optdsl.modeling.atoms.abs import Abs
+from optdsl.modeling.atoms.square import Square
+from optdsl.modeling.constraints import Constraint
 from optdsl.modeling.curvature import Monotonicity, Sign, sign_monotonicity
 from optdsl.modeling.errors import ModelingError
 from optdsl.modeling.expression import Expression, as_expression
+from optdsl.modeling.leaves import Variable
 from optdsl.modeling.numbers import real_number
 from optdsl.modeling.printing import format_number
 
@@ -53,6 +58,16 @@ class Huber(Elementwise):
 
     def format_data(self) -> list[str]:
         return [] if self.M == 1 else [format_number(self.M)]
+
+    def graph_form(self, t: Expression, args: Sequence[Expression]) -> list[Constraint]:
+        """Epigraph ``huber(x, M) <= t``: ``x = s + n`` with ``s^2 + 2 M |n| <= t``.
+
+        Minimising ``s^2 + 2 M |x - s|`` over ``s`` gives ``x^2`` for ``|x| <= M`` and
+        ``2 M |x| - M^2`` beyond, the atom's value.
+        """
+        (x,) = args
+        s, n = Variable(self.shape), Variable(self.shape)
+        return [x == s + n, Square(s) + 2 * self.M * Abs(n) <= t]
 
 
 def huber(x: Any, M: float = 1.0) -> Expression:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 
 from optdsl.modeling.atom import Elementwise
+from optdsl.modeling.atoms.square import square_cone
+from optdsl.modeling.constraints import Constraint
 from optdsl.modeling.curvature import Monotonicity, Sign
 from optdsl.modeling.expression import Expression
 
@@ -30,6 +33,11 @@ class InvPos(Elementwise):
 
     def forward(self, x: jax.Array) -> jax.Array:
         return 1 / x
+
+    def graph_form(self, t: Expression, args: Sequence[Expression]) -> list[Constraint]:
+        """Epigraph ``1 / x <= t``: the rotated cone ``1 <= x t`` entry by entry."""
+        (x,) = args
+        return [square_cone(1, x, t)]
 
 
 def inv_pos(x: Any) -> Expression:

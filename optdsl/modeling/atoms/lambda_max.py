@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from optdsl.modeling.atom import Atom
 from optdsl.modeling.atoms.square_matrix import scalar_of_square
+from optdsl.modeling.constraints import PSD, Constraint
 from optdsl.modeling.curvature import Monotonicity, Sign
 from optdsl.modeling.expression import Expression
 from optdsl.modeling.shapes import Shape
@@ -37,6 +40,11 @@ class LambdaMax(Atom):
 
     def forward(self, X: jax.Array) -> jax.Array:
         return jnp.linalg.eigvalsh(X, symmetrize_input=True)[-1]
+
+    def graph_form(self, t: Expression, args: Sequence[Expression]) -> list[Constraint]:
+        """Epigraph ``lambda_max(X) <= t``: ``t I - X >> 0`` (the PSD cone takes X's symmetric part)."""
+        (X,) = args
+        return [PSD(t * np.eye(X.shape[0]) - X)]
 
 
 def lambda_max(X: Any) -> Expression:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from optdsl.modeling.atom import Elementwise
+from optdsl.modeling.constraints import Constraint, ExpCone
 from optdsl.modeling.curvature import Monotonicity, Sign
 from optdsl.modeling.expression import Expression
 
@@ -47,6 +50,11 @@ class Log(Elementwise):
                 if isinstance(one, Constant) and str(one) == "1" and isinstance(other, Exp):
                     return f"use logistic({other.args[0]}) instead"
         return None
+
+    def graph_form(self, t: Expression, args: Sequence[Expression]) -> list[Constraint]:
+        """Hypograph ``log(x) >= t``: ``ExpCone(t, 1, x)`` (``exp(t) <= x``) entry by entry."""
+        (x,) = args
+        return [ExpCone(t, np.ones(x.shape), x)]
 
 
 def log(x: Any) -> Expression:

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from optdsl.modeling.affine.diag import diag
+from optdsl.modeling.affine.stack import hstack, vstack
+from optdsl.modeling.affine.sum import Sum
 from optdsl.modeling.atom import Atom
+from optdsl.modeling.atoms.log import Log
 from optdsl.modeling.atoms.square_matrix import scalar_of_square
+from optdsl.modeling.constraints import PSD, Constraint
 from optdsl.modeling.curvature import Monotonicity, Sign
 from optdsl.modeling.expression import Expression
+from optdsl.modeling.leaves import Variable
 from optdsl.modeling.shapes import Shape
 
 
@@ -38,6 +46,20 @@ class LogDet(Atom):
         diagonal = jnp.diagonal(jnp.linalg.cholesky((X + X.T) / 2))  # NaN unless positive definite
         definite = jnp.all(diagonal > 0)
         return jnp.where(definite, 2 * jnp.sum(jnp.log(jnp.where(definite, diagonal, 1))), -jnp.inf)
+
+    def graph_form(self, t: Expression, args: Sequence[Expression]) -> list[Constraint]:
+        """Hypograph ``log det X >= t``: ``[[X, Z], [Z', D]] >> 0`` and ``t <= sum log diag Z``.
+
+        Z is lower triangular and ``D = diag(diag Z)``. The block condition is ``X >= Z D^{-1} Z'``,
+        whose determinant is ``prod diag Z``; a Cholesky factor of X makes it tight.
+        """
+        (X,) = args
+        size = X.shape[0]
+        Z = Variable((size, size))
+        D = diag(diag(Z))
+        rows, cols = np.triu_indices(size, 1)
+        upper = [Z[rows, cols] == 0] if rows.size else []
+        return [*upper, PSD(vstack([hstack([X, Z]), hstack([Z.T, D])])), t <= Sum(Log(diag(Z)))]
 
 
 def log_det(X: Any) -> Expression:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.scipy.special
 
+from optdsl.modeling.affine.reshape import reshape
+from optdsl.modeling.affine.sum import Sum
 from optdsl.modeling.atom import Reduction
+from optdsl.modeling.atoms.exp import Exp
+from optdsl.modeling.constraints import Constraint
 from optdsl.modeling.curvature import Monotonicity, Sign
 from optdsl.modeling.expression import Expression
+from optdsl.modeling.shapes import reduced_shape
 
 
 class LogSumExp(Reduction):
@@ -31,6 +37,12 @@ class LogSumExp(Reduction):
 
     def forward(self, x: jax.Array) -> jax.Array:
         return jax.scipy.special.logsumexp(x, axis=self.axis, keepdims=self.keepdims)
+
+    def graph_form(self, t: Expression, args: Sequence[Expression]) -> list[Constraint]:
+        """Epigraph ``log sum exp(x) <= t`` along the axis: ``sum exp(x - t) <= 1`` (through exp's graph form)."""
+        (x,) = args
+        bound = reshape(t, reduced_shape(x.shape, self.axis, keepdims=True))
+        return [Sum(Exp(x - bound), axis=self.axis, keepdims=self.keepdims) <= 1]
 
 
 def log_sum_exp(x: Any, axis: int | None = None, keepdims: bool = False) -> Expression:

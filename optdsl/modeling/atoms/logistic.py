@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 
 from optdsl.modeling.atom import Elementwise
+from optdsl.modeling.atoms.exp import Exp
+from optdsl.modeling.constraints import Constraint
 from optdsl.modeling.curvature import Monotonicity, Sign
 from optdsl.modeling.expression import Expression
 
@@ -30,6 +33,11 @@ class Logistic(Elementwise):
 
     def forward(self, x: jax.Array) -> jax.Array:
         return jax.nn.softplus(x)
+
+    def graph_form(self, t: Expression, args: Sequence[Expression]) -> list[Constraint]:
+        """Epigraph ``log(1 + exp(x)) <= t``: ``exp(-t) + exp(x - t) <= 1``, through ``exp``'s graph form."""
+        (x,) = args
+        return [Exp(-t) + Exp(x - t) <= 1]
 
 
 def logistic(x: Any) -> Expression:

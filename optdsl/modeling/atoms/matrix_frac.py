@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from optdsl.modeling.affine.reshape import reshape
+from optdsl.modeling.affine.stack import hstack, vstack
+from optdsl.modeling.affine.trace import trace
 from optdsl.modeling.atom import Atom
+from optdsl.modeling.constraints import PSD, Constraint
 from optdsl.modeling.curvature import Monotonicity, Sign
 from optdsl.modeling.errors import ShapeError
 from optdsl.modeling.expression import Expression
+from optdsl.modeling.leaves import Variable
 from optdsl.modeling.shapes import Shape
 
 
@@ -39,6 +45,20 @@ class MatrixFrac(Atom):
 
     def forward(self, x: jax.Array, P: jax.Array) -> jax.Array:
         return jnp.sum(x * jnp.linalg.solve(P, x))
+
+    def graph_form(self, t: Expression, args: Sequence[Expression]) -> list[Constraint]:
+        """Epigraph ``trace(X' P^{-1} X) <= t``: ``[[P, X], [X', T]] >> 0`` and ``trace(T) <= t``.
+
+        By the Schur complement the block condition is ``T >= X' P^{-1} X`` for P positive
+        definite; for a vector x, ``T`` is ``t`` itself.
+        """
+        x, P = args
+        if x.ndim == 1:
+            X, T, extra = reshape(x, (x.size, 1)), reshape(t, (1, 1)), []
+        else:
+            T = Variable((x.shape[1], x.shape[1]))
+            X, extra = x, [trace(T) <= t]
+        return [PSD(vstack([hstack([P, X]), hstack([X.T, T])])), *extra]
 
 
 def matrix_frac(x: Any, P: Any) -> Expression:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from optdsl.modeling.affine.reshape import reshape
 from optdsl.modeling.atom import Reduction
+from optdsl.modeling.constraints import Constraint
 from optdsl.modeling.curvature import Monotonicity, Sign
 from optdsl.modeling.expression import Expression
+from optdsl.modeling.shapes import reduced_shape
 
 
 class Min(Reduction):
@@ -32,6 +36,11 @@ class Min(Reduction):
 
     def forward(self, x: jax.Array) -> jax.Array:
         return jnp.min(x, axis=self.axis, keepdims=self.keepdims)
+
+    def graph_form(self, t: Expression, args: Sequence[Expression]) -> list[Constraint]:
+        """Hypograph ``min(x, axis) >= t``: ``x >= t`` with ``t`` broadcast back along the axis."""
+        (x,) = args
+        return [x >= reshape(t, reduced_shape(x.shape, self.axis, keepdims=True))]
 
 
 def min(x: Any, axis: int | None = None, keepdims: bool = False) -> Expression:

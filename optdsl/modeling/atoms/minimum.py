@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from optdsl.modeling.atom import Elementwise
+from optdsl.modeling.constraints import Constraint
 from optdsl.modeling.curvature import Monotonicity, Sign
 from optdsl.modeling.errors import ModelingError
 from optdsl.modeling.expression import Expression
@@ -40,6 +42,10 @@ class Minimum(Elementwise):
 
     def forward(self, *values: jax.Array) -> jax.Array:
         return functools.reduce(jnp.minimum, values)
+
+    def graph_form(self, t: Expression, args: Sequence[Expression]) -> list[Constraint]:
+        """Hypograph ``minimum(a, b, ...) >= t``: every argument ``>= t``."""
+        return [a >= t for a in args]
 
 
 def minimum(*args: Any) -> Expression:

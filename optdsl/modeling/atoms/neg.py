@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from optdsl.modeling.atom import Elementwise
+from optdsl.modeling.constraints import Constraint
 from optdsl.modeling.curvature import Monotonicity, Sign
 from optdsl.modeling.expression import Expression
 
@@ -32,6 +34,11 @@ class Neg(Elementwise):
 
     def forward(self, x: jax.Array) -> jax.Array:
         return jnp.maximum(-x, 0)
+
+    def graph_form(self, t: Expression, args: Sequence[Expression]) -> list[Constraint]:
+        """Epigraph ``max(-x, 0) <= t``: ``-x <= t`` and ``0 <= t``."""
+        (x,) = args
+        return [-x <= t, t >= 0]
 
 
 def neg(x: Any) -> Expression:

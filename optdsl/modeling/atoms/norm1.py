@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from optdsl.modeling.affine.sum import Sum
 from optdsl.modeling.atom import Reduction
+from optdsl.modeling.atoms.abs import Abs
+from optdsl.modeling.constraints import Constraint
 from optdsl.modeling.curvature import Monotonicity, Sign, sign_monotonicity
 from optdsl.modeling.expression import Expression
 
@@ -34,6 +38,11 @@ class Norm1(Reduction):
 
     def forward(self, x: jax.Array) -> jax.Array:
         return jnp.sum(jnp.abs(x), axis=self.axis, keepdims=self.keepdims)
+
+    def graph_form(self, t: Expression, args: Sequence[Expression]) -> list[Constraint]:
+        """Epigraph ``sum |x| <= t`` along the axis, through the graph form of ``abs``."""
+        (x,) = args
+        return [Sum(Abs(x), axis=self.axis, keepdims=self.keepdims) <= t]
 
 
 def norm1(x: Any, axis: int | None = None, keepdims: bool = False) -> Expression:

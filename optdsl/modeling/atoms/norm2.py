@@ -5,13 +5,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from optdsl.modeling.affine.reshape import reshape
 from optdsl.modeling.atom import Reduction
 from optdsl.modeling.atoms.safe_root import safe_root
+from optdsl.modeling.constraints import SOC, Constraint
 from optdsl.modeling.curvature import Monotonicity, Sign, sign_monotonicity
 from optdsl.modeling.expression import Expression
 
@@ -38,6 +41,13 @@ class Norm2(Reduction):
 
     def forward(self, x: jax.Array) -> jax.Array:
         return safe_root(jnp.sum(jnp.square(x), axis=self.axis, keepdims=self.keepdims), 2)
+
+    def graph_form(self, t: Expression, args: Sequence[Expression]) -> list[Constraint]:
+        """Epigraph ``||x||_2 <= t``: one second-order cone, or one per column (row) along axis 0 (1)."""
+        (x,) = args
+        if self.axis is None or x.ndim == 1:
+            return [SOC(reshape(t, ()), reshape(x, (x.size,)))]
+        return [SOC(reshape(t, (t.size,)), x, axis=self.axis)]
 
 
 def norm2(x: Any, axis: int | None = None, keepdims: bool = False) -> Expression:

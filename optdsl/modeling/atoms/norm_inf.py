@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from optdsl.modeling.affine.reshape import reshape
 from optdsl.modeling.atom import Reduction
+from optdsl.modeling.constraints import Constraint
 from optdsl.modeling.curvature import Monotonicity, Sign, sign_monotonicity
 from optdsl.modeling.expression import Expression
+from optdsl.modeling.shapes import reduced_shape
 
 
 class NormInf(Reduction):
@@ -34,6 +38,12 @@ class NormInf(Reduction):
 
     def forward(self, x: jax.Array) -> jax.Array:
         return jnp.max(jnp.abs(x), axis=self.axis, keepdims=self.keepdims)
+
+    def graph_form(self, t: Expression, args: Sequence[Expression]) -> list[Constraint]:
+        """Epigraph ``max |x| <= t`` along the axis: ``-t <= x <= t`` with ``t`` broadcast back."""
+        (x,) = args
+        bound = reshape(t, reduced_shape(x.shape, self.axis, keepdims=True))
+        return [x <= bound, -x <= bound]
 
 
 def norm_inf(x: Any, axis: int | None = None, keepdims: bool = False) -> Expression:

@@ -6,21 +6,28 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from optdsl.modeling.affine.reshape import reshape
+from optdsl.modeling.affine.sum import Sum
 from optdsl.modeling.atom import Reduction
 from optdsl.modeling.atoms.norm1 import Norm1
 from optdsl.modeling.atoms.norm2 import Norm2
 from optdsl.modeling.atoms.norm_inf import NormInf
+from optdsl.modeling.atoms.power import geo_mean_cones, rational_exponent
 from optdsl.modeling.atoms.safe_root import safe_root
+from optdsl.modeling.constraints import Constraint
 from optdsl.modeling.curvature import Monotonicity, Sign, sign_monotonicity
 from optdsl.modeling.errors import ModelingError
 from optdsl.modeling.expression import Expression
+from optdsl.modeling.leaves import Variable
 from optdsl.modeling.numbers import real_number
 from optdsl.modeling.printing import format_number
+from optdsl.modeling.shapes import reduced_shape
 
 
 class Pnorm(Reduction):
@@ -55,6 +62,18 @@ class Pnorm(Reduction):
 
     def format_data(self) -> list[str]:
         return [format_number(self.p), *super().format_data()]
+
+    def graph_form(self, t: Expression, args: Sequence[Expression]) -> list[Constraint]:
+        """Epigraph ``||x||_p <= t``, ``p = n / d``: ``|x_i| <= r_i^(d/n) t^(1 - d/n)`` and ``sum r <= t``.
+
+        Raising to the power p shows ``sum |x_i|^p <= t^p``; the cones are a tower of
+        rotated second-order cones (see ``power.geo_mean_cones``).
+        """
+        (x,) = args
+        n, d = rational_exponent(self.name, self.p)
+        r = Variable(x.shape)
+        bound = reshape(t, reduced_shape(x.shape, self.axis, keepdims=True))
+        return [*geo_mean_cones(x, [r, bound], [d, n - d]), Sum(r, axis=self.axis, keepdims=self.keepdims) <= t]
 
 
 def pnorm(x: Any, p: float, axis: int | None = None, keepdims: bool = False) -> Expression:

@@ -4,20 +4,33 @@ Curvature follows cvxpy: ``p = 1`` affine; ``p`` an even integer: convex on all 
 any other ``p > 1``: convex and increasing on the domain ``x >= 0``; ``0 < p < 1``:
 concave and increasing on ``x >= 0``; ``p < 0``: convex and decreasing on ``x > 0``.
 The forward function is ``x ** p``; keeping ``x`` in the domain is the compiler's job.
+
+The conic graph form needs ``p = n / d`` rational with ``|n|, d <= MAX_TERMS``: it is a
+tower of rotated second-order cones (:func:`geo_mean_cones`), as power cones are not
+available; other exponents raise ``ModelingError`` when the conic form is built.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from fractions import Fraction
 from typing import Any
 
 import jax
 
 from optdsl.modeling.atom import Elementwise
+from optdsl.modeling.atoms.square import square_cone
+from optdsl.modeling.constraints import Constraint
 from optdsl.modeling.curvature import Monotonicity, Sign, sign_monotonicity
 from optdsl.modeling.errors import ModelingError
 from optdsl.modeling.expression import Expression, as_expression
+from optdsl.modeling.leaves import Variable
 from optdsl.modeling.numbers import real_number
 from optdsl.modeling.printing import POWER, format_number, parenthesize
+from optdsl.modeling.shapes import broadcast_shapes
+
+#: Largest numerator and denominator of an exponent the SOC tower of the conic form takes.
+MAX_TERMS = 64
 
 
 class Power(Elementwise):
@@ -55,6 +68,21 @@ class Power(Elementwise):
     def data(self) -> tuple:
         return (self.p,)
 
+    def graph_form(self, t: Expression, args: Sequence[Expression]) -> list[Constraint]:
+        """Epigraph ``x^p <= t`` (p > 1 or p < 0) or hypograph ``x^p >= t`` (0 < p < 1), ``p = n / d``.
+
+        ``p > 1``: ``|x| <= t^(d/n)`` (and the domain ``x >= 0`` unless p is an even integer);
+        ``0 < p < 1``: ``t <= x^(n/d)``; ``p < 0``: ``1 <= t^(d/(d-n)) x^(-n/(d-n))``.
+        """
+        (x,) = args
+        n, d = rational_exponent(self.name, self.p)
+        if self.p > 1:
+            domain = [] if self._even() else [x >= 0]
+            return domain + geo_mean_cones(x, [t, 1], [d, n - d])
+        if self.p > 0:
+            return geo_mean_cones(t, [x, 1], [n, d - n])
+        return geo_mean_cones(1, [t, x], [d, -n])
+
     def suggestion(self) -> str | None:
         from optdsl.modeling.atoms.sum_squares import SumSquares
 
@@ -78,3 +106,56 @@ def power(x: Any, p: float) -> Expression:
     ('x ** 0.5', (3,), 'concave')
     """
     return Power(x, p)
+
+
+def rational_exponent(op: str, p: float) -> tuple[int, int]:
+    """``(n, d)`` with ``p = n / d`` in lowest terms and ``|n|, d <= MAX_TERMS``; ``ModelingError`` otherwise.
+
+    >>> rational_exponent("power", 1.5), rational_exponent("power", -1 / 3)
+    ((3, 2), (-1, 3))
+    """
+    fraction = Fraction(p).limit_denominator(MAX_TERMS)
+    if abs(float(fraction) - p) > 1e-12 * abs(p) or abs(fraction.numerator) > MAX_TERMS:
+        raise ModelingError(
+            f"{op}: the conic form needs a rational exponent n/d with |n|, d <= {MAX_TERMS} (a tower of "
+            f"second-order cones; power cones are not available), got p={format_number(p)}")
+    return fraction.numerator, fraction.denominator
+
+
+def geo_mean_cones(top: Any, leaves: Sequence[Any], weights: Sequence[int]) -> list[Constraint]:
+    """``|top| <= prod_i leaves_i^(w_i / W)`` entry by entry (broadcasting), ``W = sum(weights)``.
+
+    A binary tree of rotated cones (:func:`square_cone`) over ``2^K >= W`` slots, leaf i
+    filling ``w_i`` of them; each cone forces its leaves to be ``>= 0``. When ``W`` is not a
+    power of two, a fresh ``v >= |top|`` fills the remaining slots itself:
+    ``v^(2^K) <= prod leaves^(w_i) v^(2^K - W)`` is ``v <= prod leaves^(w_i / W)`` for ``v > 0``.
+
+    >>> from optdsl.modeling.leaves import Variable
+    >>> len(geo_mean_cones(Variable(name="x"), [Variable(name="t"), 1], [1, 3]))  # |x| <= t^(1/4)
+    2
+    """
+    top = as_expression(top)
+    pairs = [(as_expression(leaf), w) for leaf, w in zip(leaves, weights) if w > 0]
+    shape = broadcast_shapes("geo_mean_cones", top.shape, *(leaf.shape for leaf, _ in pairs))
+    total = sum(w for _, w in pairs)
+    slots_count = 1 << (total - 1).bit_length()
+    constraints: list[Constraint] = []
+    if slots_count != total:
+        v = Variable(shape)
+        constraints += [top <= v, -top <= v]
+        top = v
+        pairs.append((v, slots_count - total))
+    slots = [leaf for leaf, w in pairs for _ in range(w)]
+    if len(slots) == 1:
+        return constraints + [top <= slots[0], -top <= slots[0]]
+    while len(slots) > 2:
+        merged = []
+        for a, b in zip(slots[::2], slots[1::2]):
+            if a is b:
+                merged.append(a)
+            else:
+                mean = Variable(shape)
+                constraints.append(square_cone(mean, a, b))
+                merged.append(mean)
+        slots = merged
+    return constraints + [square_cone(top, *slots)]

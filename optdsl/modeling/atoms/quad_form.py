@@ -9,16 +9,21 @@ built). A ``P`` containing variables is not DCP.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from optdsl.modeling.atom import Atom
+from optdsl.modeling.atoms.sum_squares import SumSquares
+from optdsl.modeling.constraints import Constraint
 from optdsl.modeling.curvature import Curvature, Monotonicity, Sign
 from optdsl.modeling.errors import ShapeError
 from optdsl.modeling.expression import Expression
+from optdsl.modeling.leaves import Constant
 from optdsl.modeling.shapes import Shape
 
 _TOLERANCE = 1e-10
@@ -68,6 +73,52 @@ class QuadForm(Atom):
         if P.curvature is not Curvature.CONSTANT:
             return f"quad_form needs a constant or parameter matrix P, but {P} contains variables"
         return f"quad_form with the indefinite matrix {P} is neither convex nor concave"
+
+    def graph_form(self, t: Expression, args: Sequence[Expression]) -> list[Constraint]:
+        """Epigraph ``x' P x <= t`` (convex) or hypograph ``x' P x >= t`` (concave): ``||F' x||^2 <= +-t``.
+
+        ``F F' = P`` (or ``-P``). A constant P is factored now by an eigendecomposition (so a
+        semidefinite P works); a P with parameters by :class:`CholeskyFactor` when the data
+        are evaluated, so its value must be positive definite.
+        """
+        x, P = args
+        convex = self.is_atom_convex()
+        if P.parameters():
+            factor: Expression = CholeskyFactor(P)
+        else:
+            matrix = np.asarray(P.evaluate({}), dtype=np.float64)
+            eigenvalues, vectors = np.linalg.eigh((matrix + matrix.T) / (2 if convex else -2))
+            keep = eigenvalues > _TOLERANCE * max(1.0, float(np.max(np.abs(eigenvalues))))
+            factor = Constant(vectors[:, keep] * np.sqrt(eigenvalues[keep]))
+        return [SumSquares(factor.T @ x) <= (t if convex else -t)]
+
+
+class CholeskyFactor(Atom):
+    """The lower-triangular ``L`` with ``L L' = (P + P') / 2`` of a positive definite constant or parameter ``P``.
+
+    Constant when P is: it lets quad_form's graph form factor a parameter matrix inside the
+    traced data function (differentiable in P).
+    """
+
+    name = "cholesky"
+
+    def shape_from_args(self) -> Shape:
+        return self._args[0].shape
+
+    def sign_from_args(self) -> Sign:
+        return Sign.UNKNOWN
+
+    def is_atom_convex(self) -> bool:
+        return False
+
+    def is_atom_concave(self) -> bool:
+        return False
+
+    def monotonicity(self, index: int) -> Monotonicity:
+        return Monotonicity.NONE
+
+    def forward(self, P: jax.Array) -> jax.Array:
+        return jnp.linalg.cholesky((P + P.T) / 2)
 
 
 def quad_form(x: Any, P: Any) -> Expression:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from optdsl.modeling.affine.reshape import reshape
+from optdsl.modeling.affine.stack import concatenate
 from optdsl.modeling.atom import Atom
+from optdsl.modeling.constraints import SOC, Constraint
 from optdsl.modeling.curvature import Monotonicity, Sign, sign_monotonicity
 from optdsl.modeling.errors import ShapeError
 from optdsl.modeling.expression import Expression
@@ -39,6 +43,11 @@ class QuadOverLin(Atom):
 
     def forward(self, x: jax.Array, y: jax.Array) -> jax.Array:
         return jnp.sum(jnp.square(x)) / y
+
+    def graph_form(self, t: Expression, args: Sequence[Expression]) -> list[Constraint]:
+        """Epigraph ``||x||^2 / y <= t``: the rotated cone ``||(y - t, 2 x)||_2 <= y + t``."""
+        x, y = args
+        return [SOC(y + t, concatenate([reshape(y - t, (1,)), 2 * reshape(x, (x.size,))]))]
 
 
 def quad_over_lin(x: Any, y: Any) -> Expression:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.scipy.special
+import numpy as np
 
 from optdsl.modeling.atom import Elementwise
+from optdsl.modeling.constraints import Constraint, ExpCone
 from optdsl.modeling.curvature import Monotonicity, Sign
 from optdsl.modeling.expression import Expression
 
@@ -31,6 +34,11 @@ class RelEntr(Elementwise):
 
     def forward(self, x: jax.Array, y: jax.Array) -> jax.Array:
         return jax.scipy.special.rel_entr(x, y)
+
+    def graph_form(self, t: Expression, args: Sequence[Expression]) -> list[Constraint]:
+        """Epigraph ``x log(x / y) <= t``: ``ExpCone(-t, x, y)`` (``x exp(-t / x) <= y``) entry by entry."""
+        x, y = (a + np.zeros(self.shape) if a.shape != self.shape else a for a in args)
+        return [ExpCone(-t, x, y)]
 
 
 def rel_entr(x: Any, y: Any) -> Expression:

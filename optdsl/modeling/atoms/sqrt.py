@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from optdsl.modeling.atom import Elementwise
+from optdsl.modeling.atoms.square import square_cone
+from optdsl.modeling.constraints import Constraint
 from optdsl.modeling.curvature import Monotonicity, Sign
 from optdsl.modeling.expression import Expression
 
@@ -42,6 +45,11 @@ class Sqrt(Elementwise):
         if isinstance(arg, Square):
             return f"use abs({arg.args[0]}) instead"
         return None
+
+    def graph_form(self, t: Expression, args: Sequence[Expression]) -> list[Constraint]:
+        """Hypograph ``sqrt(x) >= t``: the rotated cone ``t^2 <= x * 1`` entry by entry."""
+        (x,) = args
+        return [square_cone(t, x, 1)]
 
 
 def sqrt(x: Any) -> Expression:

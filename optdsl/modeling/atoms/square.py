@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from optdsl.modeling.affine.reshape import reshape
+from optdsl.modeling.affine.stack import vstack
 from optdsl.modeling.atom import Elementwise
+from optdsl.modeling.constraints import SOC, Constraint
 from optdsl.modeling.curvature import Monotonicity, Sign, sign_monotonicity
-from optdsl.modeling.expression import Expression
+from optdsl.modeling.expression import Expression, as_expression
+from optdsl.modeling.leaves import Constant
+from optdsl.modeling.shapes import broadcast_shapes
 
 
 class Square(Elementwise):
@@ -31,6 +39,34 @@ class Square(Elementwise):
 
     def forward(self, x: jax.Array) -> jax.Array:
         return jnp.square(x)
+
+    def graph_form(self, t: Expression, args: Sequence[Expression]) -> list[Constraint]:
+        """Epigraph ``x^2 <= t``: the rotated cone ``x_i^2 <= t_i * 1`` entry by entry."""
+        return [square_cone(args[0], t, 1)]
+
+
+def square_cone(x: Any, y: Any, z: Any) -> SOC:
+    """``x_i^2 <= y_i z_i`` with ``y_i, z_i >= 0``, entry by entry (numpy broadcasting), as one ``SOC``.
+
+    The rotated cone is the second-order cone ``||(y - z, 2 x)||_2 <= y + z``, one of length 3
+    per entry; it is the building block of the graph forms of square, sqrt, inv_pos and power.
+
+    >>> from optdsl.modeling.leaves import Variable
+    >>> print(square_cone(Variable(2, name="x"), Variable(2, name="t"), 1))
+    SOC(t + [1, 1], vstack([t + [-1, -1], 2 * x]), axis=0)
+    """
+    x, y, z = (as_expression(e) for e in (x, y, z))
+    shape = broadcast_shapes("square_cone", x.shape, y.shape, z.shape)
+    size = math.prod(shape)
+
+    def entries(e: Expression) -> Expression:
+        if isinstance(e, Constant):
+            return Constant(np.broadcast_to(e.value, shape).reshape(size))
+        full = e if e.shape == shape else e + np.zeros(shape)
+        return full if full.shape == (size,) else reshape(full, (size,))
+
+    x, y, z = entries(x), entries(y), entries(z)
+    return SOC(y + z, vstack([y - z, 2 * x]), axis=0)
 
 
 def square(x: Any) -> Expression:

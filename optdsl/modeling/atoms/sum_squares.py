@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from optdsl.modeling.atom import Atom
+from optdsl.modeling.atoms.quad_over_lin import QuadOverLin
+from optdsl.modeling.constraints import Constraint
 from optdsl.modeling.curvature import Monotonicity, Sign, sign_monotonicity
 from optdsl.modeling.expression import Expression
 from optdsl.modeling.shapes import Shape
@@ -36,6 +39,11 @@ class SumSquares(Atom):
 
     def forward(self, x: jax.Array) -> jax.Array:
         return jnp.sum(jnp.square(x))
+
+    def graph_form(self, t: Expression, args: Sequence[Expression]) -> list[Constraint]:
+        """Epigraph ``sum x^2 <= t``: ``quad_over_lin(x, 1) <= t``."""
+        (x,) = args
+        return [QuadOverLin(x, 1) <= t]
 
 
 def sum_squares(x: Any) -> Expression:

@@ -1,0 +1,121 @@
+"""``canonicalize(problem)``: a DCP problem as ``min c'x s.t. A x + s = b, s in K`` (parameters kept symbolic).
+
+Every non-affine node ``f(args)`` of the (minimised) objective and of the constraints gets a
+stand-in variable ``t`` and the constraints of its graph, ``f(args) <= t`` for a convex node
+(``>= t`` for a concave one), which the atom states itself (``Atom.graph_form``). The DCP rules
+make this exact: a convex node only appears where making it larger can only hurt, so at an
+optimum ``t = f(args)``. Graph constraints may contain non-affine nodes of their own (norm1's
+is ``sum(abs(x)) <= t``); they are treated the same way until only affine expressions of
+the variables and stand-ins remain, each in one cone (:mod:`.blocks`). Nothing is evaluated
+here: the matrices are built from parameter values by :meth:`ConicForm.data`.
+"""
+
+from __future__ import annotations
+
+from optdsl.compiler.conic.blocks import KINDS, Block, block_of
+from optdsl.compiler.conic.form import ConicForm
+from optdsl.compiler.errors import CompileError
+from optdsl.compiler.packing import Packing
+from optdsl.modeling import Constraint, Curvature, Expression, Maximize, Problem, Variable
+from optdsl.modeling.leaves import Leaf
+from optdsl.runtime.solvers.cones import Cones
+
+
+class _Canonicalizer:
+    """Collects stand-ins and blocks while walking a problem (one use)."""
+
+    def __init__(self) -> None:
+        self.stand_ins: dict[int, tuple[Expression, Variable]] = {}
+        self.blocks: dict[str, list[tuple[Block, str | None]]] = {kind: [] for kind in KINDS}
+
+    def substitute(self, expr: Expression) -> None:
+        """Give each outermost non-affine node of ``expr`` a stand-in (affine operators are looked through)."""
+        stack = [expr]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, Leaf) or node.curvature is Curvature.CONSTANT or id(node) in self.stand_ins:
+                continue
+            if node.is_atom_convex() and node.is_atom_concave():
+                stack.extend(node.args)
+            else:
+                self.stand_in(node)
+
+    def stand_in(self, node: Expression) -> None:
+        """A variable ``t`` standing for ``node``, with the node's graph constraints."""
+        graph_form = getattr(node, "graph_form", None)
+        if graph_form is None:
+            raise CompileError(f"the conic lowering cannot handle {node}: the atom {node.name} has no graph form "
+                               "(epigraph or hypograph constraints)")
+        t = Variable(node.shape)
+        self.stand_ins[id(node)] = (node, t)
+        for constraint in graph_form(t, node.args):
+            self.add(constraint)
+
+    def add(self, constraint: Constraint, name: str | None = None) -> None:
+        """``constraint`` as a block of rows (``name``: the user's constraint whose dual it holds)."""
+        block = block_of(constraint)
+        for arg in constraint.args:
+            self.substitute(arg)
+        self.blocks[block.kind].append((block, name))
+
+
+def _cones(blocks: list[Block]) -> Cones:
+    """The cone sizes of blocks already in row order."""
+    def rows(kind: str) -> int:
+        return sum(b.size for b in blocks if b.kind == kind)
+
+    return Cones(zero=rows("zero"), nonneg=rows("nonneg"), soc=tuple(q for b in blocks if b.kind == "soc" for q in b.cones),
+                 psd=tuple(k for b in blocks if b.kind == "psd" for k in b.cones), exp=rows("exp") // 3)
+
+
+def canonicalize(problem: Problem) -> ConicForm:
+    """The conic form of a DCP ``problem`` (see the module docstring and :class:`ConicForm`).
+
+    ``x`` holds the problem's variables packed as :class:`~optdsl.compiler.packing.Packing`
+    packs ``problem.variables()``, then the auxiliary variables. Raises ``DCPError`` for a
+    non-DCP problem and ``ModelingError`` / ``CompileError`` for an atom or exponent the
+    conic form does not cover.
+
+    >>> import optdsl as od
+    >>> x = od.Variable(2, name="x")
+    >>> form = canonicalize(od.Problem(od.Minimize(od.norm2(x)), [od.sum(x) == 1]))
+    >>> form.cones, form.size
+    (Cones(zero=1, nonneg=0, soc=(3,), psd=(), exp=0), 3)
+    """
+    if not isinstance(problem, Problem):
+        raise CompileError(f"canonicalize expects a Problem, got {type(problem).__name__}")
+    problem.check_dcp()
+    walk = _Canonicalizer()
+    sense = -1.0 if isinstance(problem.objective, Maximize) else 1.0
+    objective = -problem.objective.expr if sense < 0 else problem.objective.expr
+    walk.substitute(objective)
+    for name, constraint in problem.named_constraints().items():
+        walk.add(constraint, name)
+
+    user = problem.variables()
+    seen = {id(v) for v in user}
+    variables = list(user)
+    for kind in KINDS:
+        for block, _ in walk.blocks[kind]:
+            for v in block.constraint.variables():
+                if id(v) not in seen:
+                    seen.add(id(v))
+                    variables.append(v)
+    for v in variables:
+        if v.nonneg or v.nonpos:
+            walk.add(v >= 0 if v.nonneg else v <= 0)
+
+    blocks, duals, row = [], {}, 0
+    for kind in KINDS:
+        for block, name in walk.blocks[kind]:
+            if name is not None:
+                duals[name] = (row, block)
+            blocks.append(block)
+            row += block.size
+    columns, offset = [], 0
+    for v in variables:
+        columns.append((v, offset))
+        offset += v.size
+    return ConicForm(problem=problem, cones=_cones(blocks), packing=Packing.of(user), size=offset, sense=sense,
+                     objective=objective, blocks=tuple(blocks), duals_at=duals, columns=tuple(columns),
+                     stand_ins=dict(walk.stand_ins))
