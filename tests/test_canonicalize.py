@@ -512,3 +512,208 @@ def test_gallery_against_cvxpy(model: Model):
         assert duals[name].shape == model.problem.named_constraints()[name].dual_shape
         scale = max(1.0, float(np.max(np.abs(expected))))
         np.testing.assert_allclose(duals[name], expected, atol=model.tol * scale, rtol=0, err_msg=name)
+
+
+def test_gallery_covers_every_atom_with_a_graph_form():
+    atoms = {getattr(od.modeling.atoms, name) for name in od.modeling.atoms.__all__}
+    with_graph = {a for a in atoms if isinstance(a, type) and issubclass(a, Atom) and hasattr(a, "graph_form")}
+    used = {type(node) for m in GALLERY for e in m.problem._expressions() for node in e.subexpressions()}
+    assert len(with_graph) == 29
+    assert with_graph <= used, sorted(a.__name__ for a in with_graph - used)
+
+
+# --------------------------------------------------------------------------- each graph form alone is tight
+
+
+def _spd(n: int, seed: int) -> np.ndarray:
+    M = np.random.default_rng(seed).normal(size=(n, n))
+    return M @ M.T + np.eye(n)
+
+
+def _pinned_atoms():
+    """Atoms of variables pinned to generic values: ``(problem, values, parameters, convex, concave)``."""
+    r = np.random.default_rng(3)
+    values = {"u": r.normal(size=4), "p": r.uniform(0.5, 2.0, 4), "q": r.uniform(0.5, 2.0, 4),
+              "Q": r.normal(size=(2, 3)), "s": np.array(1.3), "M": _spd(3, 4)}
+    var = {name: od.Variable(np.shape(v), name=name) for name, v in values.items()}
+    u, p, q, Q, s, M = (var[k] for k in ("u", "p", "q", "Q", "s", "M"))
+    P = od.Parameter((4, 4), name="P")
+    F = r.normal(size=(4, 2))
+    semidefinite = F @ F.T
+    convex = [
+        od.sum_squares(Q), od.square(u), od.abs(u), od.norm1(Q, axis=1), od.norm2(u),
+        od.norm2(Q, axis=0, keepdims=True), od.norm_inf(Q, axis=1), od.norm_inf(u), od.pnorm(u, 3),
+        od.pnorm(Q, 1.5, axis=1), od.pnorm(u, 4 / 3), od.quad_form(u, P), od.quad_form(u, semidefinite),
+        od.quad_over_lin(Q, s), od.exp(u), od.log_sum_exp(Q, axis=1), od.log_sum_exp(u), od.logistic(u),
+        od.kl_div(p, q), od.kl_div(p, s), od.rel_entr(p, q), od.huber(u, 0.7), od.huber(Q), od.pos(u), od.neg(u),
+        od.maximum(u, p, 0.3), od.max(Q, axis=0), od.max(u), od.power(p, 3), od.power(u, 4), od.power(u, 2),
+        od.power(p, 1.5), od.power(p, -1), od.power(p, -0.5), od.inv_pos(p), od.lambda_max(M),
+        od.matrix_frac(u[:3], M), od.matrix_frac(Q.T, M),
+    ]
+    concave = [
+        od.log(p), od.entropy(p), od.minimum(u, p), od.min(Q, axis=1), od.sqrt(p), od.power(p, 0.5),
+        od.power(p, 0.3), od.power(p, 2 / 3), od.log_det(M), od.quad_form(u, -semidefinite),
+    ]
+    objective = sum(od.sum(e) for e in convex) - sum(od.sum(e) for e in concave)
+    problem = od.Problem(od.Minimize(objective), [var[k] == v for k, v in values.items()])
+    return problem, values, {"P": _spd(4, 5)}, convex, concave
+
+
+def test_every_graph_form_is_tight_at_a_generic_point():
+    """Minimising the atoms of pinned arguments, each stand-in equals its atom's value."""
+    problem, values, params, convex, concave = _pinned_atoms()
+    form = canonicalize(problem)
+    A, b, c, offset = jax.jit(form.data)(params)
+    x, _ = solve_conic(A, b, c, form.cones)
+    offsets = {id(v): start for v, start in form.columns}
+    for atom in convex + concave:
+        _, t = form.stand_ins[id(atom)]
+        stand_in = x[offsets[id(t)]:offsets[id(t)] + t.size].reshape(t.shape)
+        exact = np.asarray(atom.evaluate({**values, **params}))
+        np.testing.assert_allclose(stand_in, exact, rtol=1e-6, atol=1e-6, err_msg=str(atom))
+    exact_value = float(problem.objective.expr.evaluate({**values, **params}))
+    assert abs(float(form.objective_value(jnp.asarray(x), c, offset)) - exact_value) <= 1e-6 * abs(exact_value)
+
+
+def test_graph_forms_are_dcp_and_have_the_atom_direction():
+    _, _, _, convex, concave = _pinned_atoms()
+    for atom in convex + concave:
+        constraints = atom.graph_form(od.Variable(atom.shape), atom.args)
+        assert constraints and all(c.is_dcp() for c in constraints), str(atom)
+    assert all(a.is_convex() for a in convex) and all(a.is_concave() for a in concave)
+
+
+# ----------------------------------------------------------------------------- data as a function of parameters
+
+
+def _perturbed(model: Model, seed: int) -> dict[str, np.ndarray]:
+    r = np.random.default_rng(seed)
+    out = {}
+    for name, value in model.params.items():
+        value = np.asarray(value, np.float64)
+        out[name] = value + 0.01 * r.normal(size=value.shape) if name != "P" else value + 0.01 * np.eye(len(value))
+    return out
+
+
+TRACED = [qp(), markowitz(), nearest_correlation()]
+
+
+@pytest.mark.parametrize("model", TRACED, ids=lambda m: m.name)
+def test_data_under_jit_and_vmap(model: Model):
+    form = canonicalize(model.problem)
+    sets = [_perturbed(model, seed) for seed in range(4)]
+    stacked = {name: np.stack([s[name] for s in sets]) for name in model.params}
+    batched = jax.jit(jax.vmap(form.data))(stacked)
+    single = jax.jit(form.data)
+    for i, params in enumerate(sets):
+        for got, expected in zip(batched, single(params)):
+            np.testing.assert_allclose(got[i], expected, rtol=1e-12, atol=1e-12)
+    A, b, c, offset = single(model.params)
+    assert A.shape == (form.cones.dim, form.size) and b.shape == (form.cones.dim,)
+    assert c.shape == (form.size,) and offset.shape == ()
+
+
+@pytest.mark.parametrize("model", TRACED, ids=lambda m: m.name)
+def test_data_gradients_match_central_differences(model: Model):
+    """A random linear functional of (A, b, c, offset): its gradient in every parameter against central differences."""
+    form = canonicalize(model.problem)
+    r = np.random.default_rng(11)
+    m, n = form.cones.dim, form.size
+    WA, wb, wc = r.normal(size=(m, n)), r.normal(size=m), r.normal(size=n)
+
+    @jax.jit
+    def g(params):
+        A, b, c, offset = form.data(params)
+        return jnp.sum(WA * A) + wb @ b + wc @ c + offset
+
+    params = {k: jnp.asarray(v, jnp.float64) for k, v in model.params.items()}
+    grads = jax.grad(g)(params)
+    for name, value in params.items():
+        direction = r.normal(size=value.shape)
+        if name == "P":
+            direction = direction + direction.T
+        eps = 1e-6
+        plus = g({**params, name: value + eps * direction})
+        minus = g({**params, name: value - eps * direction})
+        fd = (plus - minus) / (2 * eps)
+        assert abs(float(jnp.sum(grads[name] * direction)) - float(fd)) <= 1e-6 * max(1.0, abs(float(fd))), name
+
+
+def test_float32_parameters_give_float32_data():
+    model = qp()
+    form = canonicalize(model.problem)
+    data32 = jax.jit(form.data)({k: np.asarray(v, np.float32) for k, v in model.params.items()})
+    data64 = jax.jit(form.data)(model.params)
+    for got, expected in zip(data32, data64):
+        assert got.dtype == jnp.float32
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+    x, _ = solve_conic(*data32[:3], form.cones)
+    reference, variables, _ = _reference(model)
+    np.testing.assert_allclose(form.variables(jnp.asarray(x))["x"], variables["x"].value, atol=1e-4)
+
+
+# ----------------------------------------------------------------------------------------------------- errors
+
+
+class _SoftAbs(od.modeling.atom.Elementwise):
+    """A convex atom without a graph form (for the error test)."""
+
+    name = "soft_abs"
+
+    def sign_from_args(self):
+        return od.Sign.NONNEG
+
+    def is_atom_convex(self):
+        return True
+
+    def is_atom_concave(self):
+        return False
+
+    def monotonicity(self, index):
+        return od.Monotonicity.NONE
+
+    def forward(self, x):
+        return jnp.sqrt(1 + x**2)
+
+
+def test_clear_errors():
+    x = od.Variable(3, name="x")
+    with pytest.raises(ModelingError, match=r"power: .*rational exponent.*p=2\.71828"):
+        canonicalize(od.Problem(od.Minimize(od.sum(od.power(x, np.e))), [x >= 1]))
+    with pytest.raises(ModelingError, match=r"pnorm: .*rational exponent.*p=3\.14159"):
+        canonicalize(od.Problem(od.Minimize(od.pnorm(x, np.pi))))
+    with pytest.raises(CompileError, match=r"soft_abs has no graph form"):
+        canonicalize(od.Problem(od.Minimize(od.sum(_SoftAbs(x)))))
+    with pytest.raises(DCPError):
+        canonicalize(od.Problem(od.Minimize(od.sum(od.sqrt(x)))))
+    with pytest.raises(CompileError, match="expects a Problem"):
+        canonicalize(od.Minimize(od.sum(x)))
+    a = od.Parameter(3, name="a")
+    form = canonicalize(od.Problem(od.Minimize(a @ x), [od.norm2(x) <= 1]))
+    with pytest.raises(ParameterError, match=r"missing parameters \['a'\]"):
+        form.data({})
+    with pytest.raises(ParameterError, match=r"'a' has shape \(2,\), expected \(3,\)"):
+        form.data({"a": np.ones(2)})
+
+
+def test_variable_signs_and_layout():
+    """nonneg / nonpos variables become non-negative rows; user variables come first, packed as Packing packs them."""
+    x, y = od.Variable(2, name="x", nonneg=True), od.Variable(name="y", nonpos=True)
+    form = canonicalize(od.Problem(od.Minimize(od.sum_squares(x - 3) - y), [x[0] + y <= 2]))
+    assert form.packing.names == ("x", "y") and [off for _, off in form.columns[:2]] == [0, 2]
+    A, b, c, offset = jax.jit(form.data)({})
+    x_opt, y_opt = solve_conic(A, b, c, form.cones)
+    values = form.variables(jnp.asarray(x_opt))
+    # min (x0 - 3)^2 + t over x0 = 2 + t (y = -t <= 0): t = 1/2
+    np.testing.assert_allclose(values["x"], [2.5, 3.0], atol=1e-6)
+    np.testing.assert_allclose(values["y"], -0.5, atol=1e-6)
+    assert form.cones.nonneg == 1 + 2 + 1 and form.cones.soc == (4,)  # the constraint, x >= 0, y <= 0
+    assert "conic form" in form.summary()
+
+
+@pytest.mark.parametrize("name", ["optdsl.compiler.conic", "optdsl.compiler.conic.canonical",
+                                  "optdsl.compiler.conic.form", "optdsl.compiler.conic.blocks",
+                                  "optdsl.modeling.atoms.power", "optdsl.modeling.atoms.square"])
+def test_doctests(name: str):
+    result = doctest.testmod(importlib.import_module(name))
+    assert result.failed == 0

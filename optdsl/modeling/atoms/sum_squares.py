@@ -12,7 +12,7 @@ from optdsl.modeling.atom import Atom
 from optdsl.modeling.atoms.quad_over_lin import QuadOverLin
 from optdsl.modeling.constraints import Constraint
 from optdsl.modeling.curvature import Monotonicity, Sign, sign_monotonicity
-from optdsl.modeling.expression import Expression
+from optdsl.modeling.expression import Expression, as_expression
 from optdsl.modeling.shapes import Shape
 
 
@@ -41,9 +41,9 @@ class SumSquares(Atom):
         return jnp.sum(jnp.square(x))
 
     def graph_form(self, t: Expression, args: Sequence[Expression]) -> list[Constraint]:
-        """Epigraph ``sum x^2 <= t``: ``quad_over_lin(x, 1) <= t``."""
+        """Epigraph ``sum x^2 <= t``: the cone of ``quad_over_lin(x, 1) <= t``."""
         (x,) = args
-        return [QuadOverLin(x, 1) <= t]
+        return QuadOverLin(x, 1).graph_form(t, (x, as_expression(1)))
 
 
 def sum_squares(x: Any) -> Expression:
