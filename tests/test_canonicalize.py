@@ -517,7 +517,9 @@ def test_gallery_against_cvxpy(model: Model):
 def test_gallery_covers_every_atom_with_a_graph_form():
     atoms = {getattr(od.modeling.atoms, name) for name in od.modeling.atoms.__all__}
     with_graph = {a for a in atoms if isinstance(a, type) and issubclass(a, Atom) and hasattr(a, "graph_form")}
-    used = {type(node) for m in GALLERY for e in m.problem._expressions() for node in e.subexpressions()}
+    expressions = [e for m in GALLERY for e in (m.problem.objective.expr, *(a for c in m.problem.constraints
+                                                                            for a in c.args))]
+    used = {type(node) for e in expressions for node in e.subexpressions()}
     assert len(with_graph) == 29
     assert with_graph <= used, sorted(a.__name__ for a in with_graph - used)
 

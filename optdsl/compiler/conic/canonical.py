@@ -60,21 +60,35 @@ class _Canonicalizer:
 
 
 def _cones(blocks: list[Block]) -> Cones:
-    """The cone sizes of blocks already in row order."""
+    """The sizes of ``K`` for blocks in row order."""
     def rows(kind: str) -> int:
         return sum(b.size for b in blocks if b.kind == kind)
 
-    return Cones(zero=rows("zero"), nonneg=rows("nonneg"), soc=tuple(q for b in blocks if b.kind == "soc" for q in b.cones),
-                 psd=tuple(k for b in blocks if b.kind == "psd" for k in b.cones), exp=rows("exp") // 3)
+    def cones(kind: str) -> tuple[int, ...]:
+        return tuple(q for b in blocks if b.kind == kind for q in b.cones)
+
+    return Cones(zero=rows("zero"), nonneg=rows("nonneg"), soc=cones("soc"), psd=cones("psd"), exp=rows("exp") // 3)
+
+
+def _columns(user: list[Variable], blocks: list[Block]) -> tuple[tuple[Variable, int], ...]:
+    """Every variable with its offset in ``x``: the user's first, then auxiliaries by first appearance."""
+    variables = {id(v): v for v in user}
+    for block in blocks:
+        variables.update((id(v), v) for v in block.constraint.variables() if id(v) not in variables)
+    columns, offset = [], 0
+    for v in variables.values():
+        columns.append((v, offset))
+        offset += v.size
+    return tuple(columns)
 
 
 def canonicalize(problem: Problem) -> ConicForm:
     """The conic form of a DCP ``problem`` (see the module docstring and :class:`ConicForm`).
 
     ``x`` holds the problem's variables packed as :class:`~optdsl.compiler.packing.Packing`
-    packs ``problem.variables()``, then the auxiliary variables. Raises ``DCPError`` for a
-    non-DCP problem and ``ModelingError`` / ``CompileError`` for an atom or exponent the
-    conic form does not cover.
+    packs ``problem.variables()``, then the auxiliary variables. Variables declared nonneg
+    (nonpos) get rows ``x >= 0`` (``-x >= 0``). Raises ``DCPError`` for a non-DCP problem and
+    ``ModelingError`` / ``CompileError`` for an atom or exponent the conic form does not cover.
 
     >>> import optdsl as od
     >>> x = od.Variable(2, name="x")
@@ -91,17 +105,9 @@ def canonicalize(problem: Problem) -> ConicForm:
     walk.substitute(objective)
     for name, constraint in problem.named_constraints().items():
         walk.add(constraint, name)
-
     user = problem.variables()
-    seen = {id(v) for v in user}
-    variables = list(user)
-    for kind in KINDS:
-        for block, _ in walk.blocks[kind]:
-            for v in block.constraint.variables():
-                if id(v) not in seen:
-                    seen.add(id(v))
-                    variables.append(v)
-    for v in variables:
+    columns = _columns(user, [block for kind in KINDS for block, _ in walk.blocks[kind]])
+    for v, _ in columns:
         if v.nonneg or v.nonpos:
             walk.add(v >= 0 if v.nonneg else v <= 0)
 
@@ -112,10 +118,7 @@ def canonicalize(problem: Problem) -> ConicForm:
                 duals[name] = (row, block)
             blocks.append(block)
             row += block.size
-    columns, offset = [], 0
-    for v in variables:
-        columns.append((v, offset))
-        offset += v.size
-    return ConicForm(problem=problem, cones=_cones(blocks), packing=Packing.of(user), size=offset, sense=sense,
-                     objective=objective, blocks=tuple(blocks), duals_at=duals, columns=tuple(columns),
+    size = sum(v.size for v, _ in columns)
+    return ConicForm(problem=problem, cones=_cones(blocks), packing=Packing.of(user), size=size, sense=sense,
+                     objective=objective, blocks=tuple(blocks), duals_at=duals, columns=columns,
                      stand_ins=dict(walk.stand_ins))

@@ -1,4 +1,4 @@
-"""``ConicForm``: a problem's conic form, whose data ``(A, b, c, offset)`` are a traceable function of the parameters.
+"""``ConicForm``: a problem's conic form; its data ``(A, b, c, offset)`` are traceable functions of the parameters.
 
 The problem is ``min c'x + offset  s.t.  A x + s = b,  s in K`` (SCS's convention) over
 ``x = (user variables, auxiliaries)``. Every row and the objective are affine in ``x``
@@ -124,7 +124,7 @@ class ConicForm:
         return self.packing.unpack(x[:self.packing.size])
 
     def duals(self, y: Array) -> dict[str, Array]:
-        """Each constraint's dual by name (``problem.named_constraints()``), shaped and signed as cvxpy's ``dual_value``."""
+        """Each constraint's dual by name (``problem.named_constraints()``), as cvxpy's ``dual_value``."""
         return {name: block.dual(y[row:row + block.size]) for name, (row, block) in self.duals_at.items()}
 
     def objective_value(self, x: Array, c: Array, offset: Array) -> Array:
