@@ -32,7 +32,11 @@ from optdsl.modeling import Atom
 from optdsl.modeling.errors import DCPError, ModelingError
 from optdsl.runtime.compiled import ParameterError
 
-TIGHT = dict(tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10, max_iter=500)
+# Clarabel as tight as it goes, for both solves: interior points stop at a duality gap, and the variables of
+# SOC-reformulated squares are only accurate to about its square root. Reduced-accuracy statuses are
+# accepted ("AlmostSolved", cvxpy's "optimal_inaccurate"); the comparisons themselves are the test.
+TIGHT = dict(tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12, tol_ktratio=1e-10, max_iter=500)
+pytestmark = pytest.mark.filterwarnings("ignore:Solution may be inaccurate")
 
 
 # ------------------------------------------------------------------ test-only adapter: (A, b, c, cones) -> Clarabel
@@ -101,7 +105,7 @@ class Model:
     params: dict[str, np.ndarray]
     # params -> (cvxpy problem, {variable name: cvxpy variable}, {constraint name: cvxpy constraint})
     reference: Callable[[dict], tuple[cp.Problem, dict, dict]]
-    tol: float = 1e-5  # variables and duals
+    tol: float = 1e-6  # variables and duals (scaled by the largest dual)
 
 
 rng = np.random.default_rng(7)
@@ -497,7 +501,7 @@ def _reference(model: Model) -> tuple[cp.Problem, dict, dict]:
 
 @pytest.mark.parametrize("model", GALLERY, ids=lambda m: m.name)
 def test_gallery_against_cvxpy(model: Model):
-    """Objective (relative 1e-6), variables and duals (1e-5: two interior-point solves at gap 1e-10) match cvxpy."""
+    """Objective (relative), variables and duals (scaled by the largest entry) match cvxpy to 1e-6."""
     form, x, y, value = _solve(model)
     reference, variables, constraints = _reference(model)
     assert abs(value - reference.value) <= 1e-6 * max(1.0, abs(reference.value))
