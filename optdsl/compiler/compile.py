@@ -15,6 +15,7 @@ import jax.numpy as jnp
 
 from optdsl.compiler import first_order, kkt
 from optdsl.compiler.analyze import Structure, analyze
+from optdsl.compiler.conditions import conditions_latex
 from optdsl.compiler.degree import degree
 from optdsl.compiler.errors import CompileError
 from optdsl.compiler.explain import describe
@@ -172,4 +173,5 @@ def compile_problem(problem: Problem, *, method: str | None = None, solver: str 
         problem=problem,
         options={"method": method, "solver": solver, "linear_solve": linear_solve, "tol": tol,
                  "maxiter": maxiter, "diff": diff, "nonconvex": nonconvex},
+        conditions=lambda: conditions_latex(structure, texts["method"], smoothed=diff == "smoothed"),
     )

@@ -187,8 +187,8 @@ class Problem:
         return to_opt(self, with_data=with_data)
 
     def to_latex(self) -> str:
-        """This problem as LaTeX, rendered through sympy (see ``optdsl.grammar.latex``)."""
-        from optdsl.grammar.latex import to_latex
+        """This problem as LaTeX, rendered through sympy (see ``optdsl.modeling.latex``)."""
+        from optdsl.modeling.latex import to_latex
 
         return to_latex(self)
 

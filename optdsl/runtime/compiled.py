@@ -114,6 +114,7 @@ class CompiledProblem:
     description: str
     problem: Any = None
     options: dict[str, Any] = field(default_factory=dict)
+    conditions: Callable[[], str] | None = None
 
     def __call__(self, params: Mapping[str, Any] | None = None, /, *, init: Solution | None = None,
                  **kwargs: Any) -> Solution:
@@ -145,6 +146,12 @@ class CompiledProblem:
                 value = value.astype(jnp.result_type(float))
             checked[name] = value
         return checked
+
+    def conditions_latex(self) -> str:
+        """The optimality conditions the compiler generated (the map that is differentiated), as LaTeX."""
+        if self.conditions is None:
+            raise ValueError("this compiled problem carries no rendering of its optimality conditions")
+        return self.conditions()
 
     def explain(self) -> str:
         """The model, the chosen optimality map and the solver, in words (also printed)."""

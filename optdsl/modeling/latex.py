@@ -254,3 +254,18 @@ def to_latex(problem: Problem) -> str:
         label = r"\text{subject to}" if position == 0 else ""
         rows.append(f"{label} & {_constraint(constraint, convert)}")
     return "\\begin{array}{ll}\n" + " \\\\\n".join(rows) + "\n\\end{array}"
+
+
+def expression_latex(expr: Expression) -> str:
+    """One expression as LaTeX (the same rendering as :func:`to_latex`).
+
+    >>> import optdsl.modeling as om
+    >>> expression_latex(om.norm1(om.Variable(3, name="x")))
+    '\\\\left\\\\|x\\\\right\\\\|_{1}'
+    """
+    return sympy.latex(_Converter()(expr), order="none")
+
+
+def constraint_latex(constraint: Constraint) -> str:
+    """One constraint as LaTeX (the same rendering as :func:`to_latex`)."""
+    return _constraint(constraint, _Converter())
