@@ -1,0 +1,601 @@
+"""Splitting conic solver: ADMM on the homogeneous self-dual embedding, finished by a Newton polish.
+
+Solves the primal-dual pair (SCS convention)::
+
+    min  c'x  s.t.  A x + s = b,  s in K          max  -b'y  s.t.  A'y + c = 0,  y in K*
+
+with ``K`` described by :class:`~optdsl.runtime.solvers.cones.Cones`. The
+homogeneous self-dual embedding (O'Donoghue, Chu, Parikh, Boyd 2016) asks for
+``u = (x, y, tau)`` in ``C = R^n x K* x R_+`` with ``v = Q u`` in ``C*`` and
+``u'v = 0``, where ``Q = [[0, A', c], [-A, 0, b], [-c', -b', 0]]`` is
+skew-symmetric. ADMM there is Douglas-Rachford splitting of ``Q`` and the
+normal cone of ``C``; in a diagonal metric ``R`` (constant on each cone, so
+``Pi_C`` is unchanged) its relaxed iteration on ``z = u - R^{-1} v`` reads
+
+    z+ = z + alpha ((R + Q)^{-1} R (2 Pi_C(z) - z) - Pi_C(z)),   u = Pi_C(z),  v = R (Pi_C(z) - z).
+
+What makes it practical, as in SCS 3: Ruiz equilibration of ``(A, b, c)``;
+one Cholesky factorisation of ``rho_x I + A' R_y^{-1} A`` (or of
+``R_y + A A' / rho_x`` for wide ``A``) per metric, the ``tau`` row eliminated
+by a rank-one correction; ``R_y = 1 / scale`` (a thousandth of that on
+equality rows) with ``scale`` adapted to balance the relative primal and dual
+residuals; safeguarded Anderson acceleration. ``tau > 0`` at the limit gives
+the solution ``(x, y, s) / tau``; ``tau = 0`` a certificate of infeasibility
+(``A'y = 0, b'y < 0``) or unboundedness (``A x + s = 0, c'x < 0``).
+
+ADMM is first-order, so it only runs to ``sqrt(tol)``; then semi-smooth Newton
+steps on the embedding residual at ``tau = 1`` (dense LU; a step is kept only
+if it lowers the residual) reach rounding accuracy on well-posed problems, and
+ADMM resumes towards ``tol`` if they fall short. The status comes from explicit
+tests on the returned point, so SOLVED is never reported for a point that
+fails them.
+"""
+
+from __future__ import annotations
+
+from numbers import Real
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import jax.scipy.linalg as jsl
+import numpy as np
+from jax import lax
+
+from optdsl.runtime.solvers.base import SolverInfo, check_count, resolve_tol
+from optdsl.runtime.solvers.cones import Cones, project_dual_cone
+from optdsl.runtime.status import INFEASIBLE, MAX_ITERATIONS, NUMERICAL_ERROR, SOLVED, UNBOUNDED
+
+Array = jax.Array
+
+#: Ruiz equilibration passes.
+RUIZ_PASSES = 15
+#: Row/column norms below this are left unscaled; larger ones are clipped here (as SCS does).
+MIN_NORM, MAX_NORM = 1e-4, 1e4
+#: Weight of ``x`` in the metric ``R``.
+RHO_X = 1e-6
+#: Initial ``scale`` (``R_y = 1 / scale``) and its bounds.
+SCALE, MIN_SCALE, MAX_SCALE = 0.1, 1e-6, 1e6
+#: ``R_y`` on equality rows is this factor times smaller.
+ZERO_ROW_FACTOR = 1e-3
+#: Steps between ``scale`` updates, and the residual-ratio imbalance that triggers one.
+SCALE_MIN_ITERS, SCALE_TRIGGER = 50, 3.0
+#: ADMM tolerance at which the polish is first tried (then after each tenfold decrease, down to ``tol``).
+FIRST_POLISH = 1e-2
+#: Step lengths the polish tries along each Newton direction, longest first.
+POLISH_STEPS = (1.0, 0.5, 0.25, 0.125)
+#: Internal flag of an ADMM loop that has not met any stopping test yet.
+_RUNNING = -1
+
+
+class ConicPoint(NamedTuple):
+    """A primal-dual point: ``x`` of shape ``(n,)``, ``y`` and ``s`` of shape ``(m,)``.
+
+    At a solution ``A x + s = b``, ``s in K``, ``A'y + c = 0``, ``y in K*``,
+    ``s'y = 0``. For an infeasible problem ``y`` is a certificate scaled to
+    ``b'y = -1`` (``x``, ``s`` are NaN); for an unbounded one ``(x, s)`` is a
+    certificate scaled to ``c'x = -1`` (``y`` is NaN).
+    """
+
+    x: Array
+    y: Array
+    s: Array
+
+
+class _Problem(NamedTuple):
+    """The data as given (``A0, b0, c0``), its equilibrated copy and the scaling between them.
+
+    ``A = diag(d) A0 diag(e)``, ``b = sigma_b d * b0``, ``c = sigma_c e * c0``; a point
+    ``(x^, y^, s^)`` of the scaled problem is ``(e x^ / sigma_b, d y^ / sigma_c, s^ / (d sigma_b))``
+    of the original one. ``zero_rows``: bool mask of the equality rows.
+    """
+
+    A0: Array
+    b0: Array
+    c0: Array
+    A: Array
+    b: Array
+    c: Array
+    d: Array
+    e: Array
+    sigma_b: Array
+    sigma_c: Array
+    zero_rows: Array
+
+
+class _Factor(NamedTuple):
+    """The solve by ``R + Q`` for one metric: ``R_y``, the Cholesky factor, ``g = (R + M)^{-1} (c, b)``."""
+
+    rho_y: Array
+    chol: Array
+    g: Array
+    denom: Array  # 1 + (c, b) . g
+
+
+class _Loop(NamedTuple):
+    z: Array  # point the next step starts from (in the current metric)
+    u: Array  # Pi_C(z)
+    fallback: Array  # plain Douglas-Rachford step from the last accepted point
+    ref_norm: Array  # fixed-point residual norm at the last accepted point
+    was_aa: Array  # bool: z is an Anderson extrapolation still to be checked
+    prev_z: Array
+    prev_g: Array
+    has_prev: Array  # bool: prev_z, prev_g hold the last accepted point and its residual
+    dz: Array  # (memory, N) differences of accepted points
+    dg: Array  # (memory, N) differences of their fixed-point residuals
+    count: Array  # valid rows in dz, dg
+    pos: Array  # next row to write
+    scale: Array
+    factor: _Factor
+    log_ratio: Array  # sum of log(primal / dual relative residual) since the last scale update
+    since: Array  # steps since the last scale update
+    flag: Array  # _RUNNING, or the status whose test z passed
+    k: Array  # Douglas-Rachford steps taken
+
+
+# --------------------------------------------------------------------------- data, scaling, linear system
+
+
+def _check_data(A, b, c, cones: Cones) -> tuple[Array, Array, Array]:
+    if not isinstance(cones, Cones):
+        raise TypeError(f"cones must be a Cones instance, got {type(cones).__name__}")
+    dtype = jnp.result_type(A, b, c)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        dtype = jnp.result_type(float)
+    A, b, c = (jnp.asarray(v, dtype) for v in (A, b, c))
+    if A.ndim != 2:
+        raise ValueError(f"A must be a matrix of shape (m, n), got shape {A.shape}")
+    m, n = A.shape
+    if n == 0 or m == 0:
+        raise ValueError(f"A must have at least one row and one column, got shape {A.shape}")
+    if m != cones.dim:
+        raise ValueError(f"A has {m} rows but cones describe {cones.dim} rows ({cones})")
+    if b.shape != (m,):
+        raise ValueError(f"b must have shape ({m},) to match A of shape {A.shape}, got {b.shape}")
+    if c.shape != (n,):
+        raise ValueError(f"c must have shape ({n},) to match A of shape {A.shape}, got {c.shape}")
+    return A, b, c
+
+
+def _inv_sqrt_norm(norm: Array) -> Array:
+    """Ruiz factor ``1 / sqrt(norm)``, with norm clipped to ``[MIN_NORM, MAX_NORM]`` and 1 for tiny norms."""
+    clipped = jnp.clip(norm, MIN_NORM, MAX_NORM)
+    return jnp.where(norm < MIN_NORM, 1, 1 / jnp.sqrt(clipped)).astype(norm.dtype)
+
+
+def _equilibrate(A: Array, b: Array, c: Array, cones: Cones) -> _Problem:
+    """Ruiz equilibration of the bordered matrix ``[[A, b], [c', 0]]`` in the infinity norm.
+
+    Rows of one cone share their factor (see :meth:`Cones.blocks`) so the scaled
+    cone is the cone itself; the border row and column give the scalars
+    ``sigma_c`` and ``sigma_b`` that balance ``c`` and ``b`` against ``A``.
+    """
+    blocks = cones.blocks()
+    n_blocks = int(blocks[-1]) + 1
+    one = jnp.ones((), A.dtype)
+
+    def ruiz_pass(_, scales):
+        d, e, sigma_b, sigma_c = scales
+        As = d[:, None] * A * e[None, :]
+        bs, cs = sigma_b * d * b, sigma_c * e * c
+        rows = jnp.maximum(jnp.max(jnp.abs(As), axis=1), jnp.abs(bs))
+        rows = jax.ops.segment_max(rows, blocks, num_segments=n_blocks)[blocks]
+        cols = jnp.maximum(jnp.max(jnp.abs(As), axis=0), jnp.abs(cs))
+        return (d * _inv_sqrt_norm(rows), e * _inv_sqrt_norm(cols),
+                sigma_b * _inv_sqrt_norm(jnp.max(jnp.abs(bs))), sigma_c * _inv_sqrt_norm(jnp.max(jnp.abs(cs))))
+
+    scales = (jnp.ones_like(b), jnp.ones_like(c), one, one)
+    d, e, sigma_b, sigma_c = lax.fori_loop(0, RUIZ_PASSES, ruiz_pass, scales)
+    zero_rows = jnp.asarray(np.arange(cones.dim) < cones.zero)
+    return _Problem(A, b, c, d[:, None] * A * e[None, :], sigma_b * d * b, sigma_c * e * c,
+                    d, e, sigma_b, sigma_c, zero_rows)
+
+
+def _metric(p: _Problem, scale: Array) -> Array:
+    """``R_y``: ``1 / scale`` on cone rows, ``ZERO_ROW_FACTOR / scale`` on equality rows."""
+    return jnp.where(p.zero_rows, ZERO_ROW_FACTOR, 1).astype(p.A.dtype) / scale
+
+
+def _solve_block(p: _Problem, rho_y: Array, chol: Array, rx: Array, ry: Array) -> tuple[Array, Array]:
+    """Solve ``rho_x x + A'y = rx``, ``-A x + R_y y = ry`` (the ``R + M`` block) with the Cholesky factor."""
+    m, n = p.A.shape
+    rho_x = jnp.asarray(RHO_X, p.A.dtype)
+    if n <= m:
+        x = jsl.cho_solve((chol, True), rx - p.A.T @ (ry / rho_y))
+        return x, (ry + p.A @ x) / rho_y
+    y = jsl.cho_solve((chol, True), ry + p.A @ rx / rho_x)
+    return (rx - p.A.T @ y) / rho_x, y
+
+
+def _factor(p: _Problem, scale: Array) -> _Factor:
+    """Factorise the embedding's linear system for the metric of ``scale`` (Cholesky of the smaller side)."""
+    m, n = p.A.shape
+    rho_y = _metric(p, scale)
+    rho_x = jnp.asarray(RHO_X, p.A.dtype)
+    if n <= m:
+        gram = rho_x * jnp.eye(n, dtype=p.A.dtype) + p.A.T @ (p.A / rho_y[:, None])
+    else:
+        gram = jnp.diag(rho_y) + p.A @ p.A.T / rho_x
+    chol = jnp.linalg.cholesky(gram)
+    gx, gy = _solve_block(p, rho_y, chol, p.c, p.b)
+    return _Factor(rho_y, chol, jnp.concatenate([gx, gy]), 1 + jnp.dot(p.c, gx) + jnp.dot(p.b, gy))
+
+
+def _solve_embedding(p: _Problem, f: _Factor, w: Array) -> Array:
+    """``(R + Q)^{-1} w`` by eliminating the ``tau`` row: ``tau = (w_tau + h'(R + M)^{-1} w_xy) / (1 + h'g)``."""
+    n = p.A.shape[1]
+    px, py = _solve_block(p, f.rho_y, f.chol, w[:n], w[n:-1])
+    tau = (w[-1] + jnp.dot(p.c, px) + jnp.dot(p.b, py)) / f.denom
+    return jnp.concatenate([jnp.concatenate([px, py]) - f.g * tau, tau[None]])
+
+
+def _weights(p: _Problem, f: _Factor) -> Array:
+    """Diagonal of ``R`` over ``(x, y, tau)``."""
+    n = p.A.shape[1]
+    dtype = p.A.dtype
+    return jnp.concatenate([jnp.full((n,), RHO_X, dtype), f.rho_y, jnp.ones((1,), dtype)])
+
+
+# --------------------------------------------------------------------------- residuals and status tests
+
+
+def _inf_norm(v: Array) -> Array:
+    return jnp.max(jnp.abs(v))
+
+
+def _relative(err: Array, *sizes: Array) -> Array:
+    """``err / (1 + max(sizes))``; NaN counts as infinite."""
+    ratio = err / (1 + jnp.max(jnp.stack(sizes)))
+    return jnp.where(jnp.isnan(ratio), jnp.inf, ratio)
+
+
+def _divide(v: Array, tau: Array) -> Array:
+    """``v / tau`` for ``tau > 0``, NaN otherwise (there is no solution estimate at ``tau = 0``)."""
+    positive = tau > 0
+    return jnp.where(positive, v / jnp.where(positive, tau, 1), jnp.nan)
+
+
+def _certificate_ratio(violation: Array, data_norm: Array, p: _Problem, value: Array) -> Array:
+    """``||violation|| ||data|| / (max|A| * -value)`` when ``value < 0``, else infinity (scale-free)."""
+    scale = jnp.max(jnp.abs(p.A0)) * -value
+    ok = (value < 0) & (scale > 0)
+    ratio = _inf_norm(violation) * data_norm / jnp.where(ok, scale, 1)
+    return jnp.where(ok & ~jnp.isnan(ratio), ratio, jnp.inf)
+
+
+class _Tests(NamedTuple):
+    """Residuals at one embedding point ``u = (x^, y^, tau)``, ``v = (0, s^, kappa)`` of the scaled problem.
+
+    ``solution``: largest relative optimality residual of ``(x, y, s) / tau`` on
+    the original data -- primal ``||Ax + s - b|| / (1 + max(||Ax||, ||s||, ||b||))``,
+    dual ``||A'y + c|| / (1 + max(||A'y||, ||c||))``, gap
+    ``|c'x + b'y| / (1 + max(|c'x|, |b'y|))`` in infinity norms. ``infeasible`` /
+    ``unbounded``: scale-free distance of ``y`` / ``(x, s)`` from a certificate
+    (:func:`_certificate_ratio`). ``log_ratio``: ``log`` of the relative primal over
+    relative dual residual of the scaled embedding, which steers ``scale``.
+    """
+
+    solution: Array
+    infeasible: Array
+    unbounded: Array
+    log_ratio: Array
+
+
+def _evaluate(p: _Problem, x_hat: Array, y_hat: Array, s_hat: Array, tau: Array) -> tuple[_Tests, ConicPoint]:
+    """Status residuals at a scaled embedding point, and its original-space ``(x, y, s)`` (not divided by ``tau``)."""
+    Ax_hat, Aty_hat = p.A @ x_hat, p.A.T @ y_hat
+    x, y, s = p.e * x_hat / p.sigma_b, p.d * y_hat / p.sigma_c, s_hat / (p.d * p.sigma_b)
+    Ax, Aty = Ax_hat / (p.d * p.sigma_b), Aty_hat / (p.e * p.sigma_c)
+    inv_tau = _divide(jnp.ones_like(tau), tau)
+    cx, by = jnp.dot(p.c0, x) * inv_tau, jnp.dot(p.b0, y) * inv_tau
+    solution = jnp.max(jnp.stack([
+        _relative(_inf_norm((Ax + s) * inv_tau - p.b0), _inf_norm(Ax) * inv_tau, _inf_norm(s) * inv_tau,
+                  _inf_norm(p.b0)),
+        _relative(_inf_norm(Aty * inv_tau + p.c0), _inf_norm(Aty) * inv_tau, _inf_norm(p.c0)),
+        _relative(jnp.abs(cx + by), jnp.abs(cx), jnp.abs(by)),
+    ]))
+    infeasible = _certificate_ratio(Aty, _inf_norm(p.b0), p, jnp.dot(p.b0, y))
+    unbounded = _certificate_ratio(Ax + s, _inf_norm(p.c0), p, jnp.dot(p.c0, x))
+    tiny = jnp.finfo(x_hat.dtype).tiny
+    primal = _inf_norm(Ax_hat + s_hat - p.b * tau) / (tiny + jnp.maximum(
+        jnp.maximum(_inf_norm(Ax_hat), _inf_norm(s_hat)), _inf_norm(p.b * tau)))
+    dual = _inf_norm(Aty_hat + p.c * tau) / (tiny + jnp.maximum(_inf_norm(Aty_hat), _inf_norm(p.c * tau)))
+    log_ratio = jnp.log(primal + tiny) - jnp.log(dual + tiny)
+    log_ratio = jnp.where(jnp.isfinite(log_ratio), log_ratio, 0)
+    return _Tests(solution, infeasible, unbounded, log_ratio), ConicPoint(x, y, s)
+
+
+def _flag(tests: _Tests, tol: Array, cert_tol: Array) -> Array:
+    return jnp.where(tests.solution <= tol, SOLVED, jnp.where(
+        tests.infeasible <= cert_tol, INFEASIBLE, jnp.where(
+            tests.unbounded <= cert_tol, UNBOUNDED, _RUNNING))).astype(jnp.int32)
+
+
+def _project(p: _Problem, cones: Cones, z: Array) -> Array:
+    """``Pi_C(z)``: ``x`` free, ``y`` onto ``K*``, ``tau`` onto ``R_+``."""
+    n = p.A.shape[1]
+    return jnp.concatenate([z[:n], project_dual_cone(z[n:-1], cones), jnp.maximum(z[-1:], 0)])
+
+
+def _embedding_point(p: _Problem, z: Array, u: Array, weights: Array) -> tuple[Array, Array, Array, Array]:
+    """``(x^, y^, s^, tau)`` of ``u = Pi_C(z)`` and ``v = R (u - z)``."""
+    n = p.A.shape[1]
+    v = weights * (u - z)
+    return u[:n], u[n:-1], v[n:-1], u[-1]
+
+
+# --------------------------------------------------------------------------- ADMM with Anderson acceleration
+
+
+def _anderson(state: _Loop, g: Array, f: Array, memory: int, anderson_type: int) -> Array:
+    """Anderson extrapolation ``f - (dZ - dG)' gamma`` from the stored differences.
+
+    Type II: ``gamma = argmin ||g - dG' gamma||``; type I: ``(dZ dG') gamma = dZ g``.
+    Both with a small Tikhonov term; unfilled rows are masked out (``gamma = 0``).
+    """
+    slots = jnp.arange(memory)
+    valid = jnp.mod(state.pos - 1 - slots, memory) < state.count
+    dz = jnp.where(valid[:, None], state.dz, 0)
+    dg = jnp.where(valid[:, None], state.dg, 0)
+    left = dg if anderson_type == 2 else dz
+    gram = left @ dg.T
+    reg = jnp.sqrt(jnp.finfo(g.dtype).eps) * jnp.sqrt(jnp.sum(left * left) * jnp.sum(dg * dg))
+    gram = gram + jnp.diag(jnp.where(valid, reg + jnp.finfo(g.dtype).tiny, 1))
+    gamma = jnp.where(valid, jnp.linalg.solve(gram, left @ g), 0)
+    return f - (dz - dg).T @ gamma
+
+
+def _admm(p: _Problem, cones: Cones, z0: Array, u0: Array, scale0: Array, *, alpha: float, memory: int,
+          anderson_type: int, tol: Array, cert_tol: Array, maxiter: int, k0: Array,
+          active: Array) -> tuple[Array, Array, Array, Array, Array]:
+    """Safeguarded, Anderson-accelerated Douglas-Rachford with adaptive ``scale``.
+
+    Returns ``(z, u, scale, flag, k)``. ``z0`` and the returned ``z`` are in the
+    identity metric (``z = u - v``); ``u0 = Pi_C(z0)`` and ``u = Pi_C(z)`` travel
+    with them so no caller projects twice. Each step evaluates
+    ``T(z) = z + alpha ((R + Q)^{-1} R (2 Pi(z) - z) - Pi(z))`` once. An Anderson
+    point is kept only if its fixed-point residual does not exceed the one of
+    the point it was extrapolated from; otherwise the plain step from that
+    point is taken and the memory cleared. After ``SCALE_MIN_ITERS`` steps or
+    more, if the geometric mean of the primal/dual relative residual ratio is
+    off by ``SCALE_TRIGGER``, ``scale`` is multiplied by its square root, the
+    system refactorised, the point re-expressed in the new metric and the
+    memory cleared. Stops (keeping ``z``) when ``z`` passes a status test,
+    after ``maxiter`` steps in total, or at once when ``active`` is false.
+    """
+    size = z0.shape[0]
+    dtype = z0.dtype
+
+    def remetric(z, u, old_weights, new_weights):
+        """The same ``(u, v)`` in another metric: ``z' = u - R'^{-1} R (u - z)`` (so ``Pi(z') = u``)."""
+        return u - old_weights * (u - z) / new_weights
+
+    def body(st: _Loop) -> _Loop:
+        weights = _weights(p, st.factor)
+        tests, _ = _evaluate(p, *_embedding_point(p, st.z, st.u, weights))
+        flag = _flag(tests, tol, cert_tol)
+        f = st.z + alpha * (_solve_embedding(p, st.factor, weights * (2 * st.u - st.z)) - st.u)
+        g = st.z - f
+        gnorm = jnp.linalg.norm(g)
+        flag = jnp.where((flag == _RUNNING) & ~jnp.isfinite(gnorm), NUMERICAL_ERROR, flag)
+        reject = st.was_aa & ~(gnorm <= st.ref_norm)
+        nxt = st._replace(fallback=f, ref_norm=gnorm, was_aa=jnp.asarray(memory > 0), prev_z=st.z, prev_g=g,
+                          has_prev=jnp.asarray(True), flag=flag, k=st.k + 1)
+        candidate = f
+        if memory:
+            push = ~reject & st.has_prev
+            nxt = nxt._replace(
+                dz=jnp.where(push, st.dz.at[st.pos].set(st.z - st.prev_z), st.dz),
+                dg=jnp.where(push, st.dg.at[st.pos].set(g - st.prev_g), st.dg),
+                count=jnp.where(reject, 0, jnp.where(push, jnp.minimum(st.count + 1, memory), st.count)),
+                pos=jnp.where(push, jnp.mod(st.pos + 1, memory), st.pos))
+            candidate = _anderson(nxt, g, f, memory, anderson_type)
+            candidate = jnp.where(jnp.all(jnp.isfinite(candidate)), candidate, f)
+
+        log_ratio, since = st.log_ratio + tests.log_ratio, st.since + 1
+        mean = log_ratio / since
+        rescale = (since >= SCALE_MIN_ITERS) & (jnp.abs(mean) > np.log(SCALE_TRIGGER))
+        scale = jnp.where(rescale, jnp.clip(st.scale * jnp.exp(mean / 2), MIN_SCALE, MAX_SCALE), st.scale)
+        factor = lax.cond(rescale, lambda: _factor(p, scale), lambda: st.factor)
+        # A rescale continues from the plain step: an unchecked Anderson point is not carried across metrics.
+        z = jnp.where(reject, st.fallback, jnp.where(rescale, f, candidate))
+        u = _project(p, cones, z)
+        z = jnp.where(rescale, remetric(z, u, weights, _weights(p, factor)), z)
+        nxt = nxt._replace(
+            z=z, u=u, fallback=jnp.where(reject, st.fallback, f), ref_norm=jnp.where(reject, st.ref_norm, gnorm),
+            was_aa=nxt.was_aa & ~reject & ~rescale, has_prev=~reject & ~rescale,
+            count=jnp.where(rescale, 0, nxt.count), scale=scale, factor=factor,
+            log_ratio=jnp.where(rescale, 0, log_ratio), since=jnp.where(rescale, 0, since))
+        stopped = flag != _RUNNING
+        return jax.tree_util.tree_map(lambda old, new: jnp.where(stopped, old, new), st._replace(flag=flag), nxt)
+
+    def cond(st: _Loop) -> Array:
+        return active & (st.flag == _RUNNING) & (st.k < maxiter)
+
+    factor0 = _factor(p, scale0)
+    identity = jnp.ones((size,), dtype)
+    zeros = jnp.zeros((size,), dtype)
+    mem = jnp.zeros((memory, size), dtype)
+    int0 = jnp.zeros((), jnp.int32)
+    start = _Loop(remetric(z0, u0, identity, _weights(p, factor0)), u0, zeros, jnp.asarray(jnp.inf, dtype),
+                  jnp.asarray(False), zeros, zeros, jnp.asarray(False), mem, mem, int0, int0,
+                  scale0, factor0, jnp.zeros((), dtype), int0, jnp.asarray(_RUNNING, jnp.int32),
+                  jnp.asarray(k0, jnp.int32))
+    end = lax.while_loop(cond, body, start)
+    return remetric(end.z, end.u, _weights(p, end.factor), identity), end.u, end.scale, end.flag, end.k
+
+
+# --------------------------------------------------------------------------- Newton polish
+
+
+def _polish(p: _Problem, cones: Cones, z: Array, u: Array, steps: int) -> tuple[Array, Array]:
+    """Semi-smooth Newton on the embedding residual at ``tau = 1``, on the scaled data; returns ``(z, Pi_C(z))``.
+
+    ``(z, u)`` is scaled to ``tau = 1`` first. Unknowns ``(x, v)``; residual
+    ``F = (A' Pi*(v) + c, -A x + b - Pi*(v) + v)`` (the ``x``, ``y`` rows of
+    ``(Q - I) Pi(z) + z`` at ``w = 1``; the gap row is implied by them).
+    Jacobian ``[[0, A' D], [-A, I - D]]`` with ``D = dPi*(v)``, factorised by
+    dense LU. The longest of :data:`POLISH_STEPS` that lowers ``||F||`` is
+    taken; the polish stops when none does, or after ``steps`` steps.
+    """
+    n, m = p.A.shape[1], p.A.shape[0]
+    dtype = z.dtype
+    eye = jnp.eye(m, dtype=dtype)
+    lengths = jnp.asarray(POLISH_STEPS, dtype)
+
+    def project(v):
+        return project_dual_cone(v, cones)
+
+    def residual(x, v, y):
+        return jnp.concatenate([p.A.T @ y + p.c, -p.A @ x + p.b - y + v])
+
+    def norm(F):
+        r = jnp.linalg.norm(F)
+        return jnp.where(jnp.isnan(r), jnp.inf, r)
+
+    def body(state):
+        x, v, y, _, k = state
+        D = jax.vmap(lambda t: jax.jvp(project, (v,), (t,))[1], out_axes=1)(eye)
+        J = jnp.block([[jnp.zeros((n, n), dtype), p.A.T @ D], [-p.A, eye - D]])
+        F = residual(x, v, y)
+        step = jsl.lu_solve(jsl.lu_factor(J), -F)
+        xs = x[None, :] + lengths[:, None] * step[None, :n]
+        vs = v[None, :] + lengths[:, None] * step[None, n:]
+        ys = jax.vmap(project)(vs)
+        norms = jax.vmap(lambda *a: norm(residual(*a)))(xs, vs, ys)
+        better = norms < norm(F)
+        first = jnp.argmax(better)
+        improved = jnp.any(better)
+        keep = lambda trial, old: jnp.where(improved, trial[first], old)
+        return keep(xs, x), keep(vs, v), keep(ys, y), improved, k + 1
+
+    def cond(state):
+        return state[3] & (state[4] < steps)
+
+    tau = z[-1]
+    scale = jnp.where(tau > 0, 1 / jnp.where(tau > 0, tau, 1), 1)
+    state = (z[:n] * scale, z[n:-1] * scale, u[n:-1] * scale, jnp.asarray(True), jnp.zeros((), jnp.int32))
+    x, v, y, *_ = lax.while_loop(cond, body, state)
+    one = jnp.ones((1,), dtype)
+    return jnp.concatenate([x, v, one]), jnp.concatenate([x, y, one])
+
+
+# --------------------------------------------------------------------------- public solver
+
+
+def _initial_point(p: _Problem, init: ConicPoint | None) -> Array:
+    """Scaled embedding point ``(x^, y^ - s^, 1)`` of a warm start, or ``(0, 0, 1)``."""
+    m, n = p.A.shape
+    dtype = p.A.dtype
+    if init is None:
+        return jnp.zeros((n + m + 1,), dtype).at[-1].set(1)
+    x, y, s = (jnp.asarray(v, dtype) for v in init)
+    if x.shape != (n,) or y.shape != (m,) or s.shape != (m,):
+        raise ValueError(f"init must be a ConicPoint with x of shape ({n},), y and s of shape ({m},), "
+                         f"got {x.shape}, {y.shape}, {s.shape}")
+    x_hat = p.sigma_b * x / p.e
+    zy = p.sigma_c * y / p.d - p.sigma_b * p.d * s
+    return jnp.concatenate([x_hat, zy, jnp.ones((1,), dtype)])
+
+
+def _check_options(alpha, anderson, anderson_type, maxiter, polish) -> None:
+    check_count("maxiter", maxiter, 1)
+    check_count("anderson", anderson, 0)
+    check_count("polish", polish, 0)
+    if anderson_type not in (1, 2):
+        raise ValueError(f"anderson_type must be 1 or 2, got {anderson_type!r}")
+    if not isinstance(alpha, Real) or not 0 < alpha < 2:
+        raise ValueError(f"alpha (over-relaxation) must be a number in (0, 2), got {alpha!r}")
+
+
+def conic_solve(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.typing.ArrayLike, cones: Cones, *,
+                tol: float | None = None, maxiter: int = 5000, init: ConicPoint | None = None,
+                alpha: float = 1.5, anderson: int = 10, anderson_type: int = 2,
+                polish: int = 10) -> tuple[ConicPoint, SolverInfo]:
+    """Solve ``min c'x s.t. A x + s = b, s in K`` and its dual; returns ``(ConicPoint(x, y, s), info)``.
+
+    ``A``: ``(m, n)``, ``b``: ``(m,)``, ``c``: ``(n,)`` with ``m = cones.dim``.
+    ADMM on the homogeneous self-dual embedding (see the module docstring) runs
+    to ``sqrt(tol)`` (to ``tol`` with ``polish=0``), then up to ``polish``
+    Newton steps refine the solution, and ADMM resumes if the result still
+    misses ``tol``. ``alpha``: over-relaxation in ``(0, 2)``. ``anderson``:
+    Anderson memory (0 turns acceleration off), ``anderson_type`` 1 or 2.
+    ``init``: a warm-start :class:`ConicPoint`. ``tol`` defaults to
+    :func:`~optdsl.runtime.solvers.base.default_tol` of the data's dtype.
+
+    ``info.status``: SOLVED when the relative residual (primal, dual and gap,
+    see :class:`_Tests`) is at most ``tol``; INFEASIBLE / UNBOUNDED when a
+    certificate passes its scale-free test at ``sqrt(tol)``; MAX_ITERATIONS
+    after ``maxiter`` ADMM steps otherwise; NUMERICAL_ERROR for non-finite
+    values. ``info.residual`` is the optimality residual, or the certificate's.
+    Pure JAX (``jit``/``vmap`` over data with the same ``cones``), keeps the
+    dtype. The returned point is not differentiable here (the loops are
+    ``while_loop``s); differentiate through
+    :func:`~optdsl.runtime.solvers.conic_diff.solve_conic_diff` instead.
+
+    Example:
+        >>> A = jnp.array([[-1.0], [1.0]])  # x >= 1 written as -x + s = -1, and x <= 3
+        >>> point, info = conic_solve(A, jnp.array([-1.0, 3.0]), jnp.array([1.0]), Cones(nonneg=2))
+        >>> round(float(point.x[0]), 6), int(info.status)
+        (1.0, 0)
+    """
+    A, b, c = _check_data(A, b, c, cones)
+    _check_options(alpha, anderson, anderson_type, maxiter, polish)
+    dtype = A.dtype
+    tol_value = resolve_tol(tol, dtype)
+    if not isinstance(tol_value, Real):
+        raise TypeError(f"tol must be a Python number (it fixes the polishing schedule), got {type(tol).__name__}")
+    tol = jnp.asarray(tol_value, dtype)
+    cert_tol = jnp.sqrt(tol)
+    p = _equilibrate(A, b, c, cones)
+    z0, scale0, k0 = _initial_point(p, init), jnp.asarray(SCALE, dtype), jnp.zeros((), jnp.int32)
+
+    def admm(z, u, scale, k, round_tol, active):
+        return _admm(p, cones, z, u, scale, alpha=alpha, memory=anderson, anderson_type=anderson_type,
+                     tol=round_tol, cert_tol=cert_tol, maxiter=maxiter, k0=k, active=active)
+
+    u0 = _project(p, cones, z0)
+    if not polish:
+        z, u, _, _, k = admm(z0, u0, scale0, k0, tol, jnp.asarray(True))
+        return _finish(p, z, u, k, tol, cert_tol)
+
+    def solve_round(carry, round_tol):
+        """ADMM to ``round_tol`` unless ``tol`` is met or a certificate found, then the polish."""
+        z, u, scale, k, stopped = carry
+        unsolved = ~stopped & ~(_evaluate(p, *_embedding_point(p, z, u, jnp.ones_like(z)))[0].solution <= tol)
+        z, u, scale, flag, k = admm(z, u, scale, k, round_tol, unsolved)
+        stopped = stopped | ((flag != SOLVED) & (flag != _RUNNING))
+        z, u = lax.cond(unsolved & ~stopped, lambda: _polish(p, cones, z, u, polish), lambda: (z, u))
+        return (z, u, scale, k, stopped), None
+
+    schedule = jnp.asarray(_polish_schedule(tol_value), dtype)
+    (z, u, _, k, _), _ = lax.scan(solve_round, (z0, u0, scale0, k0, jnp.asarray(False)), schedule)
+    return _finish(p, z, u, k, tol, cert_tol)
+
+
+def _polish_schedule(tol: float) -> list[float]:
+    """ADMM tolerances after which the polish is tried: ``FIRST_POLISH, FIRST_POLISH / 10, ...`` down to ``tol``."""
+    schedule = [FIRST_POLISH]
+    while schedule[-1] / 10 > tol:
+        schedule.append(schedule[-1] / 10)
+    return [max(t, tol) for t in schedule] + [tol]
+
+
+def _finish(p: _Problem, z: Array, u: Array, k: Array, tol: Array,
+            cert_tol: Array) -> tuple[ConicPoint, SolverInfo]:
+    """Status from explicit tests on the final embedding point, and the point or certificate it stands for."""
+    x_hat, y_hat, s_hat, tau = _embedding_point(p, z, u, jnp.ones_like(z))
+    tests, (x, y, s) = _evaluate(p, x_hat, y_hat, s_hat, tau)
+    status = jnp.where(tests.solution <= tol, SOLVED, jnp.where(
+        tests.infeasible <= cert_tol, INFEASIBLE, jnp.where(
+            tests.unbounded <= cert_tol, UNBOUNDED,
+            jnp.where(jnp.all(jnp.isfinite(z)), MAX_ITERATIONS, NUMERICAL_ERROR)))).astype(jnp.int32)
+    is_inf, is_unb = status == INFEASIBLE, status == UNBOUNDED
+    by, cx = jnp.dot(p.b0, y), jnp.dot(p.c0, x)
+    point = ConicPoint(
+        jnp.where(is_inf, jnp.nan, jnp.where(is_unb, x / jnp.where(is_unb, -cx, 1), _divide(x, tau))),
+        jnp.where(is_unb, jnp.nan, jnp.where(is_inf, y / jnp.where(is_inf, -by, 1), _divide(y, tau))),
+        jnp.where(is_inf, jnp.nan, jnp.where(is_unb, s / jnp.where(is_unb, -cx, 1), _divide(s, tau))),
+    )
+    residual = jnp.where(is_inf, tests.infeasible, jnp.where(is_unb, tests.unbounded, tests.solution))
+    return point, SolverInfo(k.astype(jnp.int32), lax.stop_gradient(residual), status)
