@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 
 from optdsl.compiler import first_order, kkt
+from optdsl.compiler.conic import canonicalize
+from optdsl.compiler.conic import lowering as conic_lowering
 from optdsl.compiler.analyze import Structure, analyze
 from optdsl.compiler.conditions import conditions_latex
 from optdsl.compiler.degree import degree
@@ -23,7 +25,7 @@ from optdsl.modeling import Problem
 from optdsl.runtime.compiled import CompiledProblem, ParameterSpec, Solution
 from optdsl.runtime.linear_solve import SOLVERS as LINEAR_SOLVERS
 
-METHODS = ("stationary", "projected_gradient", "proximal_gradient", "mirror", "kkt")
+METHODS = ("stationary", "projected_gradient", "proximal_gradient", "mirror", "kkt", "conic")
 SOLVERS = {
     "stationary": ("newton", "lbfgs", "newton_cg"),
     "projected_gradient": ("fista", "ista"),
@@ -53,25 +55,24 @@ def _kkt_ready(structure: Structure) -> bool:
 
     problem = structure.problem
     return problem.objective.expr.is_smooth() and all(
-        isinstance(c, (Equality, Inequality)) for c in problem.constraints)
+        isinstance(c, (Equality, Inequality)) and c.lhs.is_smooth() and c.rhs.is_smooth()
+        for c in problem.constraints)
 
 
 def choose_method(structure: Structure, method: str | None) -> str:
     """The method to lower with: the requested one if it applies, else the default of the lowering table."""
     if method is not None and method not in METHODS:
         raise CompileError(f"unknown method {method!r}; choose one of {list(METHODS)}")
-    if method == "kkt":
-        return "kkt"
+    if method in ("kkt", "conic"):
+        return method
     linear_program = degree(structure.problem.objective.expr) in (0, 1) and bool(structure.sets)
     if not structure.first_order or linear_program:  # an LP needs an interior point, not a projection
-        if method is None and _kkt_ready(structure):
-            return "kkt"
+        if method is None:
+            return "kkt" if _kkt_ready(structure) else "conic"
         raise CompileError(
-            "this problem has parts that no projection or proximal operator covers:\n"
+            f"method={method!r} does not apply: these parts have no projection or proximal operator:\n"
             f"{_leftover_message(structure)}\n"
-            + ("they need the KKT lowering: compile with method='kkt'" if _kkt_ready(structure) else
-               "they need the conic lowering (cone constraints or a non-smooth objective with general "
-               "constraints), which this version of the compiler does not build"))
+            f"use method={'kkt' if _kkt_ready(structure) else 'conic'!r} (the default for this model)")
     default = _default_method(structure)
     if method is None or method == default:
         return default
@@ -154,6 +155,20 @@ def compile_problem(problem: Problem, *, method: str | None = None, solver: str 
         texts = dict(method="kkt", map_text=f"F(z, ν, λ; θ) = (∇f + ∂Hᵀν + ∂Gᵀλ, H, {mu})  (KKT residual)",
                      solver_text="dense primal-dual interior point (Mehrotra predictor-corrector)",
                      differentiation=f"{diff}: custom_root on F, reusing the interior point's KKT factorisation")
+    elif chosen == "conic":
+        if diff != "implicit":
+            raise CompileError(f"diff={diff!r} does not apply to the conic lowering (it is differentiated "
+                               "implicitly through the homogeneous self-dual embedding)")
+        if solver not in (None, "hsde_admm"):
+            raise CompileError(f"solver {solver!r} does not run method 'conic'; choose 'hsde_admm'")
+        form = canonicalize(problem)
+        run = conic_lowering.make_run(form, linear_solve=linear_solve, tol=tol, maxiter=maxiter)
+        texts = dict(method="conic", map_text="N(u, v, w) = ((Q - I) Π(u, v, w) + (u, v, w)) / |w|  "
+                     f"(HSDE residual map of min c'x s.t. Ax + s = b, s ∈ K; {form.summary()})",
+                     solver_text="ADMM on the homogeneous self-dual embedding (equilibration, Anderson "
+                     "acceleration, Newton polish)",
+                     differentiation=f"implicit: custom_root on N, linear solve {linear_solve!r}, then "
+                     "autodiff of the canonical data (A, b, c) in the parameters")
     else:
         if diff == "smoothed":
             raise CompileError("diff='smoothed' applies to the KKT lowering (method='kkt')")

@@ -127,10 +127,11 @@ def kkt_system(structure: Structure) -> KKTSystem:
     equalities, inequalities = [], []
     for name, c in problem.named_constraints().items():
         if not isinstance(c, (Equality, Inequality)):
-            raise CompileError(f"the KKT lowering takes == and <= constraints; {name}: {c} is a cone constraint "
+            raise CompileError(f"the KKT lowering takes == and <= constraints; {c} is a cone constraint "
                                "(use method='conic')")
         if not (c.lhs.is_smooth() and c.rhs.is_smooth()):
-            raise CompileError(f"the KKT lowering needs smooth constraint functions; {name}: {c} is not")
+            raise CompileError(f"the KKT lowering needs smooth constraint functions; {c} is not "
+                               "(use method='conic')")
         size = math.prod(c.dual_shape)
         block = Block(_body(c.lhs, c.rhs), size, c, name, c.dual_shape)
         (equalities if isinstance(c, Equality) else inequalities).append(block)
