@@ -723,3 +723,70 @@ def test_variable_signs_and_layout():
 def test_doctests(name: str):
     result = doctest.testmod(importlib.import_module(name))
     assert result.failed == 0
+
+
+# ------------------------------------------------------------------ end to end through the runtime's conic solver
+
+
+def mixed_cones() -> Model:
+    """Every cone at once: entropy (exp), an active and an inactive SOC, a PSD matrix, equalities."""
+    r = np.random.default_rng(21)
+    M = r.normal(size=(3, 3))
+    C0, F1, F2 = (M + M.T) / 2 + np.eye(3), r.normal(size=(4, 2)), r.normal(size=(4, 2))
+    X, p = od.Variable((3, 3), name="X"), od.Variable(4, name="p")
+    C, q, sigma = od.Parameter((3, 3), name="C"), od.Parameter(4, name="q"), od.Parameter(nonneg=True, name="sigma")
+    problem = od.Problem(od.Maximize(od.sum(od.entropy(p)) + q @ p - od.norm(X - C, "fro")),
+                         [X >> 0, od.diag(X) == 1, od.sum(p) == 1, od.norm2(F1.T @ p) <= sigma,
+                          od.norm2(F2.T @ p) <= 10])
+
+    def reference(par):
+        Xc, pc = cp.Variable((3, 3), symmetric=True), cp.Variable(4)
+        cons = [Xc >> 0, cp.diag(Xc) == 1, cp.sum(pc) == 1, cp.norm(F1.T @ pc) <= par["sigma"],
+                cp.norm(F2.T @ pc) <= 10]
+        obj = cp.Maximize(cp.sum(cp.entr(pc)) + par["q"] @ pc - cp.norm(Xc - par["C"], "fro"))
+        return cp.Problem(obj, cons), {"X": Xc, "p": pc}, dict(zip(["c0", "c1", "c2", "c3", "c4"], cons))
+
+    params = {"C": C0, "q": r.normal(size=4), "sigma": np.array(0.5)}
+    return Model("mixed_cones", problem, params, reference)
+
+
+def test_end_to_end_through_solve_conic_diff():
+    """data -> solve_conic_diff: solution and duals vs cvxpy; gradients in every parameter vs central differences."""
+    from optdsl.runtime.solvers.conic_diff import solve_conic_diff
+    from optdsl.runtime.status import SOLVED
+
+    model = mixed_cones()
+    form = canonicalize(model.problem)
+
+    @jax.jit
+    def solve(params):
+        A, b, c, offset = form.data(params)
+        point, info = solve_conic_diff(A, b, c, form.cones)
+        return form.variables(point.x), form.duals(point.y), form.objective_value(point.x, c, offset), info.status
+
+    values, duals, value, status = solve(model.params)
+    reference, variables, constraints = _reference(model)
+    assert int(status) == SOLVED
+    assert abs(float(value) - reference.value) <= 1e-6 * max(1.0, abs(reference.value))
+    for name, variable in variables.items():
+        np.testing.assert_allclose(values[name], variable.value, atol=1e-6, err_msg=name)
+    for name, constraint in constraints.items():
+        expected = _cvxpy_dual(constraint)
+        np.testing.assert_allclose(duals[name], expected, atol=1e-6 * max(1.0, np.abs(expected).max()), err_msg=name)
+    assert abs(float(duals["c3"])) > 1e-3 and abs(float(duals["c4"])) < 1e-8  # one SOC active, one not
+
+    r = np.random.default_rng(5)
+    wX, wp = r.normal(size=(3, 3)), r.normal(size=4)
+
+    def loss(params):  # of the solution, the objective and a dual (reuses the compiled solve)
+        values, duals, value, _ = solve(params)
+        return jnp.sum(wX * values["X"]) + wp @ values["p"] + value + duals["c3"]
+
+    params = {k: jnp.asarray(v) for k, v in model.params.items()}
+    grads = jax.jit(jax.grad(loss))(params)
+    for name, value in params.items():
+        direction = r.normal(size=value.shape)
+        direction = (direction + direction.T) / 2 if name == "C" else direction
+        eps = 1e-5
+        fd = (loss({**params, name: value + eps * direction}) - loss({**params, name: value - eps * direction})) / (2 * eps)
+        assert abs(float(jnp.sum(grads[name] * direction)) - float(fd)) <= 1e-5 * max(1.0, abs(float(fd))), name

@@ -7,7 +7,7 @@ contributes those values as rows of ``s = b - A x``:
 constraint            cone         rows of ``s``
 ====================  ===========  ==============================================================
 ``lhs == rhs``        zero         ``lhs - rhs`` (broadcast, C order)
-``lhs <= rhs``        nonneg       ``rhs - lhs``
+``lhs <= rhs``        nonneg       ``rhs - lhs``  (zero, when one side is a lone stand-in: ``TightBlock``)
 ``SOC(t, x)``         SOC          ``(t, x)``; with an axis ``(t_j, x_j)`` per column (row) j
 ``PSD(X)``            PSD          ``svec((X + X') / 2)`` (the cone takes the symmetric part)
 ``ExpCone(x, y, z)``  exp          ``(x_i, y_i, z_i)`` per entry, C order
@@ -98,6 +98,16 @@ class NonnegBlock(Block):
 
     def dual(self, y: Array) -> Array:
         return jnp.reshape(y, self.constraint.dual_shape)
+
+
+class TightBlock(NonnegBlock):
+    """``t <= rhs`` (or ``lhs <= t``) with ``t`` a stand-in of its own: ``rhs - t`` pinned in the zero cone.
+
+    ``t`` appears nowhere else, so any slack can be moved into it: pinning loses nothing and
+    keeps ``t`` unique. Its dual is the inequality's, read like a ``NonnegBlock``'s.
+    """
+
+    kind = "zero"
 
 
 class SocBlock(Block):

@@ -8,15 +8,20 @@ optimum ``t = f(args)``. Graph constraints may contain non-affine nodes of their
 is ``sum(abs(x)) <= t``); they are treated the same way until only affine expressions of
 the variables and stand-ins remain, each in one cone (:mod:`.blocks`). Nothing is evaluated
 here: the matrices are built from parameter values by :meth:`ConicForm.data`.
+
+An inequality between one non-affine node and an affine side of its shape (``norm2(F' w) <= sigma``)
+gets a stand-in of its own pinned to the affine side (``t == sigma``, a :class:`~.blocks.TightBlock`):
+the same set, but the stand-in stays unique when the constraint is inactive (with ``t <= sigma``
+it could take any value in between), so the solution map stays differentiable there.
 """
 
 from __future__ import annotations
 
-from optdsl.compiler.conic.blocks import KINDS, Block, block_of
+from optdsl.compiler.conic.blocks import KINDS, Block, TightBlock, block_of
 from optdsl.compiler.conic.form import ConicForm
 from optdsl.compiler.errors import CompileError
 from optdsl.compiler.packing import Packing
-from optdsl.modeling import Constraint, Curvature, Expression, Maximize, Problem, Variable
+from optdsl.modeling import Constraint, Curvature, Expression, Inequality, Maximize, Problem, Variable
 from optdsl.modeling.leaves import Leaf
 from optdsl.runtime.solvers.cones import Cones
 
@@ -33,30 +38,58 @@ class _Canonicalizer:
         stack = [expr]
         while stack:
             node = stack.pop()
-            if isinstance(node, Leaf) or node.curvature is Curvature.CONSTANT or id(node) in self.stand_ins:
+            if id(node) in self.stand_ins:
                 continue
-            if node.is_atom_convex() and node.is_atom_concave():
-                stack.extend(node.args)
-            else:
+            if _needs_stand_in(node):
                 self.stand_in(node)
+            else:
+                stack.extend(node.args)
 
     def stand_in(self, node: Expression) -> None:
-        """A variable ``t`` standing for ``node``, with the node's graph constraints."""
+        """A variable ``t`` standing for ``node`` wherever it appears, with the node's graph constraints."""
+        t = Variable(node.shape)
+        self.stand_ins[id(node)] = (node, t)
+        self.graph(node, t)
+
+    def graph(self, node: Expression, t: Expression) -> None:
+        """The constraints of ``node``'s graph with ``t`` (epigraph for a convex node, hypograph for a concave one)."""
         graph_form = getattr(node, "graph_form", None)
         if graph_form is None:
             raise CompileError(f"the conic lowering cannot handle {node}: the atom {node.name} has no graph form "
                                "(epigraph or hypograph constraints)")
-        t = Variable(node.shape)
-        self.stand_ins[id(node)] = (node, t)
         for constraint in graph_form(t, node.args):
             self.add(constraint)
 
     def add(self, constraint: Constraint, name: str | None = None) -> None:
         """``constraint`` as a block of rows (``name``: the user's constraint whose dual it holds)."""
-        block = block_of(constraint)
-        for arg in constraint.args:
+        node = _lone_node(constraint)
+        if node is None:
+            block = block_of(constraint)
+        else:
+            t = Variable(node.shape)
+            self.graph(node, t)
+            lhs, rhs = constraint.args
+            block = TightBlock(Inequality(t, rhs) if node is lhs else Inequality(lhs, t))
+        for arg in block.constraint.args:
             self.substitute(arg)
         self.blocks[block.kind].append((block, name))
+
+
+def _needs_stand_in(expr: Expression) -> bool:
+    """Whether ``expr`` is a non-affine atom node (what ``substitute`` replaces)."""
+    return (not isinstance(expr, Leaf) and expr.curvature is not Curvature.CONSTANT
+            and not (expr.is_atom_convex() and expr.is_atom_concave()))
+
+
+def _lone_node(constraint: Constraint) -> Expression | None:
+    """The non-affine side of ``node <= affine`` / ``affine <= node`` when it has the constraint's shape."""
+    if not isinstance(constraint, Inequality):
+        return None
+    lhs, rhs = constraint.args
+    for node, other in ((lhs, rhs), (rhs, lhs)):
+        if _needs_stand_in(node) and other.is_affine() and node.shape == constraint.dual_shape:
+            return node
+    return None
 
 
 def _cones(blocks: list[Block]) -> Cones:
