@@ -6,7 +6,8 @@ of the user's constraints are compared with cvxpy + Clarabel on the same model w
 cvxpy (float64). Every atom's graph form is also checked alone: minimising (maximising)
 the atom of a fixed argument must give the atom's value. Then: the data are traceable
 (``jit``, ``vmap`` over parameter sets, gradients against central finite differences),
-float32 stays float32, and unsupported input raises a clear error.
+float32 stays float32, unsupported input raises a clear error, and a model with every cone
+runs end to end through the runtime's differentiable conic solver.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.sparse as sp
-import scipy.special
 
 import optdsl as od
 from optdsl.compiler.conic import ConicForm, canonicalize
