@@ -50,12 +50,12 @@ def _leftover_message(structure: Structure) -> str:
 
 
 def _kkt_ready(structure: Structure) -> bool:
-    """A smooth objective and only ``==`` / ``<=`` constraints: the KKT lowering applies."""
+    """A QP: quadratic objective, affine ``==`` / ``<=`` constraints (the interior point's domain)."""
     from optdsl.modeling import Equality, Inequality
 
     problem = structure.problem
-    return problem.objective.expr.is_smooth() and all(
-        isinstance(c, (Equality, Inequality)) and c.lhs.is_smooth() and c.rhs.is_smooth()
+    return degree(problem.objective.expr) is not None and all(
+        isinstance(c, (Equality, Inequality)) and degree(c.lhs) in (0, 1) and degree(c.rhs) in (0, 1)
         for c in problem.constraints)
 
 
