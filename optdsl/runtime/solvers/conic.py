@@ -62,8 +62,8 @@ ZERO_ROW_FACTOR = 1e-3
 SCALE_MIN_ITERS, SCALE_TRIGGER = 50, 3.0
 #: ADMM tolerance at which the polish is first tried (then after each tenfold decrease, down to ``tol``).
 FIRST_POLISH = 1e-2
-#: Step lengths the polish tries along each Newton direction, longest first.
-POLISH_STEPS = (1.0, 0.5, 0.25, 0.125)
+#: Shortest step the polish tries along a Newton direction (it halves from 1).
+MIN_POLISH_STEP = 0.125
 #: Internal flag of an ADMM loop that has not met any stopping test yet.
 _RUNNING = -1
 
@@ -428,54 +428,58 @@ def _admm(p: _Problem, cones: Cones, z0: Array, u0: Array, scale0: Array, *, alp
 # --------------------------------------------------------------------------- Newton polish
 
 
-def _polish(p: _Problem, cones: Cones, z: Array, u: Array, steps: int) -> tuple[Array, Array]:
+class _Polish(NamedTuple):
+    best: tuple[Array, Array, Array]  # (x, v, Pi*(v)) with the lowest residual so far
+    best_norm: Array
+    direction: Array  # Newton step from ``best``
+    length: Array  # step length of the pending trial
+    trial: tuple[Array, Array]  # (x, v) to evaluate next
+    steps: Array  # Newton steps taken
+    done: Array
+
+
+def _polish(p: _Problem, cones: Cones, z: Array, steps: int) -> tuple[Array, Array]:
     """Semi-smooth Newton on the embedding residual at ``tau = 1``, on the scaled data; returns ``(z, Pi_C(z))``.
 
-    ``(z, u)`` is scaled to ``tau = 1`` first. Unknowns ``(x, v)``; residual
+    ``z`` is scaled to ``tau = 1`` first. Unknowns ``(x, v)``; residual
     ``F = (A' Pi*(v) + c, -A x + b - Pi*(v) + v)`` (the ``x``, ``y`` rows of
     ``(Q - I) Pi(z) + z`` at ``w = 1``; the gap row is implied by them).
     Jacobian ``[[0, A' D], [-A, I - D]]`` with ``D = dPi*(v)``, factorised by
-    dense LU. The longest of :data:`POLISH_STEPS` that lowers ``||F||`` is
-    taken; the polish stops when none does, or after ``steps`` steps.
+    dense LU. Each loop pass evaluates one trial point: a trial that lowers
+    ``||F||`` is accepted and the Newton step from it proposed next; otherwise
+    the step from the best point is halved, down to :data:`MIN_POLISH_STEP`.
+    At most ``steps`` Newton steps.
     """
     n, m = p.A.shape[1], p.A.shape[0]
     dtype = z.dtype
     eye = jnp.eye(m, dtype=dtype)
-    lengths = jnp.asarray(POLISH_STEPS, dtype)
 
     def project(v):
         return project_dual_cone(v, cones)
 
-    def residual(x, v, y):
-        return jnp.concatenate([p.A.T @ y + p.c, -p.A @ x + p.b - y + v])
-
-    def norm(F):
-        r = jnp.linalg.norm(F)
-        return jnp.where(jnp.isnan(r), jnp.inf, r)
-
-    def body(state):
-        x, v, y, _, k = state
-        D = jax.vmap(lambda t: jax.jvp(project, (v,), (t,))[1], out_axes=1)(eye)
-        J = jnp.block([[jnp.zeros((n, n), dtype), p.A.T @ D], [-p.A, eye - D]])
-        F = residual(x, v, y)
-        step = jsl.lu_solve(jsl.lu_factor(J), -F)
-        xs = x[None, :] + lengths[:, None] * step[None, :n]
-        vs = v[None, :] + lengths[:, None] * step[None, n:]
-        ys = jax.vmap(project)(vs)
-        norms = jax.vmap(lambda *a: norm(residual(*a)))(xs, vs, ys)
-        better = norms < norm(F)
-        first = jnp.argmax(better)
-        improved = jnp.any(better)
-        keep = lambda trial, old: jnp.where(improved, trial[first], old)
-        return keep(xs, x), keep(vs, v), keep(ys, y), improved, k + 1
-
-    def cond(state):
-        return state[3] & (state[4] < steps)
+    def body(st: _Polish) -> _Polish:
+        x, v = st.trial
+        y, Dt = jax.vmap(lambda t: jax.jvp(project, (v,), (t,)), out_axes=(None, 0))(eye)
+        F = jnp.concatenate([p.A.T @ y + p.c, -p.A @ x + p.b - y + v])
+        norm = jnp.linalg.norm(F)
+        accept = norm < st.best_norm
+        J = jnp.block([[jnp.zeros((n, n), dtype), p.A.T @ Dt.T], [-p.A, eye - Dt.T]])
+        newton = jsl.lu_solve(jsl.lu_factor(J), -F)
+        best = jax.tree_util.tree_map(lambda new, old: jnp.where(accept, new, old), (x, v, y), st.best)
+        direction = jnp.where(accept, newton, st.direction)
+        length = jnp.where(accept, 1, st.length / 2).astype(dtype)
+        taken = st.steps + accept
+        exhausted = (length < MIN_POLISH_STEP) | (taken >= steps) | ~jnp.all(jnp.isfinite(direction))
+        trial = (best[0] + length * direction[:n], best[1] + length * direction[n:])
+        return _Polish(best, jnp.where(accept, norm, st.best_norm), direction, length, trial, taken, exhausted)
 
     tau = z[-1]
     scale = jnp.where(tau > 0, 1 / jnp.where(tau > 0, tau, 1), 1)
-    state = (z[:n] * scale, z[n:-1] * scale, u[n:-1] * scale, jnp.asarray(True), jnp.zeros((), jnp.int32))
-    x, v, y, *_ = lax.while_loop(cond, body, state)
+    x0, v0 = z[:n] * scale, z[n:-1] * scale
+    zeros = jnp.zeros((n + m,), dtype)
+    start = _Polish((x0, v0, zeros[n:]), jnp.asarray(jnp.inf, dtype), zeros, jnp.ones((), dtype), (x0, v0),
+                    jnp.asarray(-1, jnp.int32), jnp.asarray(False))
+    x, v, y = lax.while_loop(lambda st: ~st.done, body, start).best
     one = jnp.ones((1,), dtype)
     return jnp.concatenate([x, v, one]), jnp.concatenate([x, y, one])
 
@@ -554,7 +558,7 @@ def conic_solve(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.typing.
         return _admm(p, cones, z, u, scale, alpha=alpha, memory=anderson, anderson_type=anderson_type,
                      tol=round_tol, cert_tol=cert_tol, maxiter=maxiter, k0=k, active=active)
 
-    u0 = _project(p, cones, z0)
+    u0 = z0 if init is None else _project(p, cones, z0)  # (0, 0, 1) is in C already
     if not polish:
         z, u, _, _, k = admm(z0, u0, scale0, k0, tol, jnp.asarray(True))
         return _finish(p, z, u, k, tol, cert_tol)
@@ -565,7 +569,7 @@ def conic_solve(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.typing.
         unsolved = ~stopped & ~(_evaluate(p, *_embedding_point(p, z, u, jnp.ones_like(z)))[0].solution <= tol)
         z, u, scale, flag, k = admm(z, u, scale, k, round_tol, unsolved)
         stopped = stopped | ((flag != SOLVED) & (flag != _RUNNING))
-        z, u = lax.cond(unsolved & ~stopped, lambda: _polish(p, cones, z, u, polish), lambda: (z, u))
+        z, u = lax.cond(unsolved & ~stopped, lambda: _polish(p, cones, z, polish), lambda: (z, u))
         return (z, u, scale, k, stopped), None
 
     schedule = jnp.asarray(_polish_schedule(tol_value), dtype)
