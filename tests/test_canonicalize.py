@@ -27,6 +27,7 @@ import scipy.sparse as sp
 
 import optdsl as od
 from optdsl.compiler.conic import ConicForm, canonicalize
+from optdsl.compiler.conic.blocks import TightBlock
 from optdsl.compiler.errors import CompileError
 from optdsl.modeling import Atom
 from optdsl.modeling.errors import DCPError, ModelingError
@@ -479,9 +480,32 @@ def pnorms() -> Model:
     return Model("pnorms", problem, {"b": b0}, reference)
 
 
+def qcqp() -> Model:
+    """Nonlinear inequalities, active and not, whose one non-affine term takes up the slack (and two that cannot)."""
+    x0, y0 = np.array([1.5, -0.5, 0.8]), np.array([0.7, 1.2, 0.4])
+    M = rng.normal(size=(3, 3))
+    P0 = M @ M.T + np.eye(3)
+    x, y = od.Variable(3, name="x"), od.Variable(3, name="y")
+    P = od.Parameter((3, 3), name="P")
+    problem = od.Problem(
+        od.Minimize(od.sum_squares(x - x0) + od.sum_squares(y - y0)),
+        [od.norm2(x) <= 1.5, 0.5 * od.quad_form(x, P) + x[0] <= 4, od.log(y[0]) + 1 >= x[1],
+         od.sum(od.abs(x)) <= 5, od.norm2(x) + od.norm1(y) <= 3.5, od.exp(y) <= 2])
+
+    def reference(p):
+        xc, yc = cp.Variable(3), cp.Variable(3)
+        cons = [cp.norm(xc) <= 1.5, 0.5 * cp.quad_form(xc, cp.psd_wrap(p["P"])) + xc[0] <= 4,
+                cp.log(yc[0]) + 1 >= xc[1], cp.sum(cp.abs(xc)) <= 5, cp.norm(xc) + cp.norm1(yc) <= 3.5,
+                cp.exp(yc) <= 2]
+        obj = cp.Minimize(cp.sum_squares(xc - x0) + cp.sum_squares(yc - y0))
+        return cp.Problem(obj, cons), {"x": xc, "y": yc}, {f"c{i}": c for i, c in enumerate(cons)}
+
+    return Model("qcqp", problem, {"P": P0}, reference)
+
+
 GALLERY = [lp(), qp(), concave_qp(), socp(), soc_axis(), markowitz(), entropy_max(), log_sum_exp(),
            logistic_regression(), nearest_correlation(), log_det(), lambda_max(), huber(), matrix_frac(),
-           quad_over_lin(), utility(), powers(), piecewise(), divergences(), pnorms()]
+           quad_over_lin(), utility(), powers(), piecewise(), divergences(), pnorms(), qcqp()]
 
 
 def _solve(model: Model) -> tuple[ConicForm, jax.Array, jax.Array, float]:
@@ -516,6 +540,13 @@ def test_gallery_against_cvxpy(model: Model):
         assert duals[name].shape == model.problem.named_constraints()[name].dual_shape
         scale = max(1.0, float(np.max(np.abs(expected))))
         np.testing.assert_allclose(duals[name], expected, atol=model.tol * scale, rtol=0, err_msg=name)
+
+
+def test_inequalities_a_lone_node_can_close_hold_with_equality():
+    """Such constraints pin a private stand-in (unique even when inactive); the others keep a slack row."""
+    form = canonicalize(qcqp().problem)
+    tight = {name: isinstance(block, TightBlock) for name, (_, block) in form.duals_at.items()}
+    assert tight == {"c0": True, "c1": True, "c2": True, "c3": False, "c4": False, "c5": True}
 
 
 def test_gallery_covers_every_atom_with_a_graph_form():

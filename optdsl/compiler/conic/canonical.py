@@ -9,19 +9,25 @@ is ``sum(abs(x)) <= t``); they are treated the same way until only affine expres
 the variables and stand-ins remain, each in one cone (:mod:`.blocks`). Nothing is evaluated
 here: the matrices are built from parameter values by :meth:`ConicForm.data`.
 
-An inequality between one non-affine node and an affine side of its shape (``norm2(F' w) <= sigma``)
-gets a stand-in of its own pinned to the affine side (``t == sigma``, a :class:`~.blocks.TightBlock`):
-the same set, but the stand-in stays unique when the constraint is inactive (with ``t <= sigma``
-it could take any value in between), so the solution map stays differentiable there.
+An inequality whose one non-affine node could take up all its slack (``norm2(F' w) <= sigma``,
+``0.5 * quad_form(x, P) + q'x <= r``) gets a stand-in of its own for that node and holds with
+equality (``t == sigma``, a :class:`~.blocks.TightBlock`): the same set, but the stand-in stays
+unique when the constraint is inactive (with ``t <= sigma`` it could take any value in between),
+so the solution map stays differentiable there.
 """
 
 from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
 
 from optdsl.compiler.conic.blocks import KINDS, Block, TightBlock, block_of
 from optdsl.compiler.conic.form import ConicForm
 from optdsl.compiler.errors import CompileError
 from optdsl.compiler.packing import Packing
-from optdsl.modeling import Constraint, Curvature, Expression, Inequality, Maximize, Problem, Variable
+from optdsl.modeling import Constant, Constraint, Curvature, Expression, Inequality, Maximize, Problem, Variable
+from optdsl.modeling.affine import Add, Multiply
 from optdsl.modeling.leaves import Leaf
 from optdsl.runtime.solvers.cones import Cones
 
@@ -62,14 +68,14 @@ class _Canonicalizer:
 
     def add(self, constraint: Constraint, name: str | None = None) -> None:
         """``constraint`` as a block of rows (``name``: the user's constraint whose dual it holds)."""
-        node = _lone_node(constraint)
-        if node is None:
+        taker = _slack_taker(constraint)
+        if taker is None:
             block = block_of(constraint)
         else:
+            node, rebuild = taker
             t = Variable(node.shape)
             self.graph(node, t)
-            lhs, rhs = constraint.args
-            block = TightBlock(Inequality(t, rhs) if node is lhs else Inequality(lhs, t))
+            block = TightBlock(rebuild(t))
         for arg in block.constraint.args:
             self.substitute(arg)
         self.blocks[block.kind].append((block, name))
@@ -81,15 +87,44 @@ def _needs_stand_in(expr: Expression) -> bool:
             and not (expr.is_atom_convex() and expr.is_atom_concave()))
 
 
-def _lone_node(constraint: Constraint) -> Expression | None:
-    """The non-affine side of ``node <= affine`` / ``affine <= node`` when it has the constraint's shape."""
+def _slack_taker(constraint: Constraint) -> tuple[Expression, Callable[[Expression], Inequality]] | None:
+    """The node that can take up all of an inequality's slack, and the inequality rebuilt around its stand-in.
+
+    That is the one non-affine term of a side (the side itself, or a term of a sum, possibly
+    times positive constants) when everything else in the inequality is affine and the node
+    has the inequality's shape: raising its private epigraph variable (lowering a hypograph
+    one) closes any gap without touching anything else.
+    """
     if not isinstance(constraint, Inequality):
         return None
     lhs, rhs = constraint.args
-    for node, other in ((lhs, rhs), (rhs, lhs)):
-        if _needs_stand_in(node) and other.is_affine() and node.shape == constraint.dual_shape:
-            return node
+    for side, other in ((lhs, rhs), (rhs, lhs)):
+        terms = list(side.args) if isinstance(side, Add) else [side]
+        loose = [i for i, term in enumerate(terms) if not term.is_affine()]
+        if not other.is_affine() or len(loose) != 1:
+            continue
+        index = loose[0]
+        scale, node = _positive_scaling(terms[index])
+        if not _needs_stand_in(node) or node.shape != constraint.dual_shape:
+            continue
+
+        def rebuild(t: Expression, side: Expression = side, terms: list = terms, index: int = index,
+                    scale: Constant | None = scale) -> Inequality:
+            terms = [*terms[:index], t if scale is None else scale * t, *terms[index + 1:]]
+            new = Add(*terms) if len(terms) > 1 else terms[0]
+            return Inequality(new, rhs) if side is lhs else Inequality(lhs, new)
+
+        return node, rebuild
     return None
+
+
+def _positive_scaling(term: Expression) -> tuple[Constant | None, Expression]:
+    """``(c, e)`` for ``term = c * e`` with a constant ``c > 0`` entrywise, else ``(None, term)``."""
+    if isinstance(term, Multiply):
+        for factor, other in (term.args, term.args[::-1]):
+            if isinstance(factor, Constant) and np.all(factor.value > 0):
+                return factor, other
+    return None, term
 
 
 def _cones(blocks: list[Block]) -> Cones:
