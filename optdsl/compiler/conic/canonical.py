@@ -108,10 +108,9 @@ def _slack_taker(constraint: Constraint) -> tuple[Expression, Callable[[Expressi
         if not _needs_stand_in(node) or node.shape != constraint.dual_shape:
             continue
 
-        def rebuild(t: Expression, side: Expression = side, terms: list = terms, index: int = index,
-                    scale: Constant | None = scale) -> Inequality:
-            terms = [*terms[:index], t if scale is None else scale * t, *terms[index + 1:]]
-            new = Add(*terms) if len(terms) > 1 else terms[0]
+        def rebuild(t: Expression) -> Inequality:
+            parts = [*terms[:index], t if scale is None else scale * t, *terms[index + 1:]]
+            new = Add(*parts) if len(parts) > 1 else parts[0]
             return Inequality(new, rhs) if side is lhs else Inequality(lhs, new)
 
         return node, rebuild
