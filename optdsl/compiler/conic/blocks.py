@@ -7,7 +7,7 @@ contributes those values as rows of ``s = b - A x``:
 constraint            cone         rows of ``s``
 ====================  ===========  ==============================================================
 ``lhs == rhs``        zero         ``lhs - rhs`` (broadcast, C order)
-``lhs <= rhs``        nonneg       ``rhs - lhs``  (zero, when one side is a lone stand-in: ``TightBlock``)
+``lhs <= rhs``        nonneg       ``rhs - lhs`` (zero cone when a private stand-in takes the slack)
 ``SOC(t, x)``         SOC          ``(t, x)``; with an axis ``(t_j, x_j)`` per column (row) j
 ``PSD(X)``            PSD          ``svec((X + X') / 2)`` (the cone takes the symmetric part)
 ``ExpCone(x, y, z)``  exp          ``(x_i, y_i, z_i)`` per entry, C order
@@ -101,10 +101,11 @@ class NonnegBlock(Block):
 
 
 class TightBlock(NonnegBlock):
-    """``t <= rhs`` (or ``lhs <= t``) with ``t`` a stand-in of its own: ``rhs - t`` pinned in the zero cone.
+    """``lhs <= rhs`` in which a private stand-in ``t`` (on either side) can take up any slack: ``rhs - lhs == 0``.
 
-    ``t`` appears nowhere else, so any slack can be moved into it: pinning loses nothing and
-    keeps ``t`` unique. Its dual is the inequality's, read like a ``NonnegBlock``'s.
+    ``t`` appears nowhere else, so holding the inequality with equality loses nothing and keeps
+    ``t`` unique when the constraint is inactive. Its dual is the inequality's, read like a
+    ``NonnegBlock``'s.
     """
 
     kind = "zero"
