@@ -8,7 +8,7 @@ differentiation), or the solver is differentiated through its iterations when
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -118,6 +118,50 @@ def _dtype(params: dict[str, jax.Array]) -> Any:
     return dtype if jnp.issubdtype(dtype, jnp.floating) else jnp.result_type(float)
 
 
+Run = Callable[[dict[str, jax.Array], Any, Any], Solution]
+
+
+def _build_kkt(structure: Structure, method: str, *, solver, linear_solve, tol, maxiter,
+               diff) -> tuple[Run, dict[str, str]]:
+    if diff == "unrolled":
+        raise CompileError("diff='unrolled' applies to the first-order methods; the interior point is "
+                           "differentiated implicitly ('implicit' or 'smoothed')")
+    if solver not in (None, "interior_point"):
+        raise CompileError(f"solver {solver!r} does not run method 'kkt'; choose 'interior_point'")
+    run = kkt.make_run(kkt.kkt_system(structure), diff=diff, tol=tol, maxiter=maxiter)
+    mu = f"λ ∘ G + μ, μ = {kkt.SMOOTHED_MU}" if diff == "smoothed" else "λ ∘ G"
+    return run, dict(method="kkt", map_text=f"F(z, ν, λ; θ) = (∇f + ∂Hᵀν + ∂Gᵀλ, H, {mu})  (KKT residual)",
+                     solver_text="dense primal-dual interior point (Mehrotra predictor-corrector)",
+                     differentiation=f"{diff}: custom_root on F, reusing the interior point's KKT factorisation")
+
+
+def _build_conic(structure: Structure, method: str, *, solver, linear_solve, tol, maxiter,
+                 diff) -> tuple[Run, dict[str, str]]:
+    if diff != "implicit":
+        raise CompileError(f"diff={diff!r} does not apply to the conic lowering (it is differentiated "
+                           "implicitly through the homogeneous self-dual embedding)")
+    if solver not in (None, "hsde_admm"):
+        raise CompileError(f"solver {solver!r} does not run method 'conic'; choose 'hsde_admm'")
+    form = canonicalize(structure.problem)
+    run = conic_lowering.make_run(form, linear_solve=linear_solve, tol=tol, maxiter=maxiter)
+    return run, dict(method="conic", map_text="N(u, v, w) = ((Q - I) Π(u, v, w) + (u, v, w)) / |w|  "
+                     f"(HSDE residual map of min c'x s.t. Ax + s = b, s ∈ K; {form.summary()})",
+                     solver_text="ADMM on the homogeneous self-dual embedding (equilibration, Anderson "
+                     "acceleration, Newton polish)",
+                     differentiation=f"implicit: custom_root on N, linear solve {linear_solve!r}, then "
+                     "autodiff of the canonical data (A, b, c) in the parameters")
+
+
+def _build_first_order(structure: Structure, method: str, *, solver, linear_solve, tol, maxiter,
+                       diff) -> tuple[Run, dict[str, str]]:
+    if diff == "smoothed":
+        raise CompileError("diff='smoothed' applies to the KKT lowering (method='kkt')")
+    lowering = _lowering(structure, method, solver, tol, maxiter)
+    run = first_order.make_run(structure, lowering, diff=diff, linear_solve=linear_solve)
+    return run, dict(method=lowering.method, map_text=lowering.map_text, solver_text=lowering.solver_text,
+                     differentiation=first_order.differentiation_text(lowering, diff, linear_solve))
+
+
 def compile_problem(problem: Problem, *, method: str | None = None, solver: str | None = None,
                     linear_solve: str = "auto", tol: float | None = None, maxiter: int | None = None,
                     diff: str = "implicit", nonconvex: bool = False) -> CompiledProblem:
@@ -143,39 +187,9 @@ def compile_problem(problem: Problem, *, method: str | None = None, solver: str 
         problem.check_dcp()
     structure = analyze(problem)
     chosen = choose_method(structure, method)
-    if chosen == "kkt":
-        if diff == "unrolled":
-            raise CompileError("diff='unrolled' applies to the first-order methods; the interior point is "
-                               "differentiated implicitly ('implicit' or 'smoothed')")
-        if solver not in (None, "interior_point"):
-            raise CompileError(f"solver {solver!r} does not run method 'kkt'; choose 'interior_point'")
-        system = kkt.kkt_system(structure)
-        run = kkt.make_run(system, diff=diff, tol=tol, maxiter=maxiter)
-        mu = f"λ ∘ G + μ, μ = {kkt.SMOOTHED_MU}" if diff == "smoothed" else "λ ∘ G"
-        texts = dict(method="kkt", map_text=f"F(z, ν, λ; θ) = (∇f + ∂Hᵀν + ∂Gᵀλ, H, {mu})  (KKT residual)",
-                     solver_text="dense primal-dual interior point (Mehrotra predictor-corrector)",
-                     differentiation=f"{diff}: custom_root on F, reusing the interior point's KKT factorisation")
-    elif chosen == "conic":
-        if diff != "implicit":
-            raise CompileError(f"diff={diff!r} does not apply to the conic lowering (it is differentiated "
-                               "implicitly through the homogeneous self-dual embedding)")
-        if solver not in (None, "hsde_admm"):
-            raise CompileError(f"solver {solver!r} does not run method 'conic'; choose 'hsde_admm'")
-        form = canonicalize(problem)
-        run = conic_lowering.make_run(form, linear_solve=linear_solve, tol=tol, maxiter=maxiter)
-        texts = dict(method="conic", map_text="N(u, v, w) = ((Q - I) Π(u, v, w) + (u, v, w)) / |w|  "
-                     f"(HSDE residual map of min c'x s.t. Ax + s = b, s ∈ K; {form.summary()})",
-                     solver_text="ADMM on the homogeneous self-dual embedding (equilibration, Anderson "
-                     "acceleration, Newton polish)",
-                     differentiation=f"implicit: custom_root on N, linear solve {linear_solve!r}, then "
-                     "autodiff of the canonical data (A, b, c) in the parameters")
-    else:
-        if diff == "smoothed":
-            raise CompileError("diff='smoothed' applies to the KKT lowering (method='kkt')")
-        lowering = _lowering(structure, chosen, solver, tol, maxiter)
-        run = first_order.make_run(structure, lowering, diff=diff, linear_solve=linear_solve)
-        texts = dict(method=lowering.method, map_text=lowering.map_text, solver_text=lowering.solver_text,
-                     differentiation=first_order.differentiation_text(lowering, diff, linear_solve))
+    build = {"kkt": _build_kkt, "conic": _build_conic}.get(chosen, _build_first_order)
+    run, texts = build(structure, chosen, solver=solver, linear_solve=linear_solve, tol=tol, maxiter=maxiter,
+                       diff=diff)
 
     def call(params: dict[str, jax.Array], init: Solution | None) -> Solution:
         return run(params, init, _dtype(params))
