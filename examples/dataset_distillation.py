@@ -76,13 +76,13 @@ def training_loss(solve: CompiledProblem, data: dict[str, jax.Array]):
     return loss
 
 
-def distill(solve: CompiledProblem, data: dict[str, jax.Array], init: jax.Array, steps: int,
-            label: str) -> dict:
-    """Adam on the prototypes; returns them, the loss curve and the mean time per outer step."""
-    step = jax.jit(jax.value_and_grad(training_loss(solve, data), has_aux=True))
+def distill(step, init: jax.Array, steps: int, label: str) -> dict:
+    """Adam on the prototypes; returns them, the loss curve and the mean time per outer step.
+
+    ``step``: jitted ``P -> ((loss, inner solution), gradient)``, already compiled.
+    """
     optimizer = optax.adam(LEARNING_RATE)
     prototypes, state = init, optimizer.init(init)
-    step(prototypes)  # compiles; not timed
     losses, times = [], []
     for _ in tqdm(range(steps), desc=f"distillation ({label})"):
         ((loss, _), grad), seconds = timed(step, prototypes)
@@ -95,30 +95,21 @@ def distill(solve: CompiledProblem, data: dict[str, jax.Array], init: jax.Array,
     return {"prototypes": prototypes, "losses": losses, "time_per_step": float(np.mean(times)), "W": sol["W"]}
 
 
-def gradient_check(solve: CompiledProblem, data: dict[str, jax.Array], prototypes: jax.Array,
-                   h: float = 1e-5) -> tuple[float, float]:
+def gradient_check(step, prototypes: jax.Array, h: float = 1e-5) -> tuple[float, float]:
     """Directional derivative of the training loss: implicit gradient vs a central finite difference."""
     direction = jnp.asarray(np.random.default_rng(1).normal(size=prototypes.shape))
-    value_and_grad = jax.jit(jax.value_and_grad(lambda p: training_loss(solve, data)(p)[0]))
-    implicit = float(jnp.vdot(value_and_grad(prototypes)[1], direction))
-    fd = float((value_and_grad(prototypes + h * direction)[0]
-                - value_and_grad(prototypes - h * direction)[0]) / (2 * h))
+    implicit = float(jnp.vdot(step(prototypes)[1], direction))
+    fd = float((step(prototypes + h * direction)[0][0] - step(prototypes - h * direction)[0][0]) / (2 * h))
     return implicit, fd
 
 
-def zero_start(implicit_solve: CompiledProblem, unrolled_solve: CompiledProblem,
-               data: dict[str, jax.Array]) -> tuple[float, float]:
-    """Gradient norms at ``P = 0``, where the solver's start ``W = 0`` is already optimal.
+def zero_start(step) -> float:
+    """Gradient norm at ``P = 0``, where the solver's start ``W = 0`` is already optimal.
 
     The solver then takes no iteration, so the unrolled derivative is exactly
     zero, while the implicit one (from the optimality condition) is not.
     """
-    zero = jnp.zeros((CLASSES, PIXELS))
-    norms = []
-    for solve in (implicit_solve, unrolled_solve):
-        grad = jax.jit(jax.grad(lambda p: training_loss(solve, data)(p)[0]))(zero)
-        norms.append(float(jnp.linalg.norm(grad)))
-    return norms[0], norms[1]
+    return float(jnp.linalg.norm(step(jnp.zeros((CLASSES, PIXELS)))[1]))
 
 
 def plot_prototypes(prototypes: jax.Array, out: Path) -> None:
@@ -151,20 +142,20 @@ def main(quick: bool = False, out: Path = Path("figures")) -> dict[str, float]:
     problem = distillation_problem()
     print(problem, end="\n\n")
     init = jnp.asarray(np.random.default_rng(0).normal(scale=INIT_SCALE, size=(CLASSES, PIXELS)))
-    implicit_solve = problem.compile(maxiter=MAXITER)
-    print(f"method chosen by the compiler: {implicit_solve.method}")
+    solves = {diff: problem.compile(maxiter=MAXITER, diff=diff) for diff in ("implicit", "unrolled")}
+    print(f"method chosen by the compiler: {solves['implicit'].method}")
+    outer_steps = {diff: jax.jit(jax.value_and_grad(training_loss(solve, data), has_aux=True))
+                   for diff, solve in solves.items()}
 
-    implicit, fd = gradient_check(implicit_solve, data, init)
+    implicit, fd = gradient_check(outer_steps["implicit"], init)
     print(f"gradient check (random direction): implicit {implicit:.10f}, finite difference {fd:.10f}, "
           f"relative difference {abs(implicit - fd) / abs(fd):.1e}")
 
-    unrolled_solve = problem.compile(maxiter=MAXITER, diff="unrolled")
-    zero_implicit, zero_unrolled = zero_start(implicit_solve, unrolled_solve, data)
+    zero_implicit, zero_unrolled = (zero_start(outer_steps[diff]) for diff in ("implicit", "unrolled"))
     print(f"gradient norm at prototypes = 0 (W = 0 already optimal, 0 solver iterations): "
           f"implicit {zero_implicit:.6f}, unrolled {zero_unrolled:.6f}")
 
-    runs = {"implicit": distill(implicit_solve, data, init, steps, "implicit"),
-            "unrolled": distill(unrolled_solve, data, init, steps, "unrolled")}
+    runs = {diff: distill(step, init, steps, diff) for diff, step in outer_steps.items()}
     numbers = {"grad_implicit": implicit, "grad_fd": fd, "zero_grad_implicit": zero_implicit,
                "zero_grad_unrolled": zero_unrolled}
     for label, run in runs.items():
