@@ -9,7 +9,7 @@ equality Jacobian and ``G`` the inequality Jacobian, each step solves::
     A dx                    = r2          (p rows)
     G dx - D dlam           = r3,   D = diag(s / lam)   (m rows)
 
-reduced to the ``(n + p)`` system ``[[H + G' D^-1 G, A'], [A, 0]]`` (:func:`newton_kkt_solve`).
+solved through a symmetric scaled form (:func:`newton_kkt_solve`).
 
 At the returned point both differentiate the root of the KKT residual map over
 ``z = (x, nu, lam)``, whose Jacobian is::
@@ -69,42 +69,47 @@ def max_step(v: jax.Array, dv: jax.Array) -> jax.Array:
 def newton_kkt_solve(H: jax.Array, A: jax.Array, G: jax.Array, w: jax.Array, reg: jax.Array):
     """Solve the step system of the module docstring; ``w = lam / s`` (so ``D = 1 / w``).
 
-    Eliminates ``dlam = w (G dx - r3)`` and solves the reduced system
-    ``[[H + G' W G + reg I, A'], [A, -reg I]]`` by one LU factorisation, then runs
-    up to :data:`REFINE` steps of iterative refinement on the full unregularised
-    system, each kept only if it lowers the residual. So ``reg`` only needs to make
-    the factorisation safe, and where the unregularised system is singular
-    (dependent equalities, an unbounded direction of an LP) the solve stays the
-    regularised, bounded one. Returns a function ``(r1, r2, r3) -> (dx, dnu, dlam)``
+    Substitutes ``dlam = W^(1/2) y`` and factorises (LU) the symmetric scaled system
+    ``[[H + reg I, A', G' W^(1/2)], [A, -reg I, 0], [W^(1/2) G, 0, -I]]``, whose entries
+    stay moderate while ``w`` spans many orders of magnitude near a solution (the
+    reduced form ``H + G' W G`` would square that spread). Up to :data:`REFINE` steps
+    of iterative refinement on the unregularised system follow, each kept only if it
+    lowers the residual, so ``reg`` only makes the factorisation safe (dependent
+    equalities, a singular ``H`` in an LP) and the solve stays bounded where the
+    unregularised system is singular. Returns a function ``(r1, r2, r3) -> (dx, dnu, dlam)``
     reusing the factorisation (one Newton matrix, several right-hand sides).
     """
-    n, p = H.shape[0], A.shape[0]
-    d = 1 / w
-    reduced = H + (G.T * w) @ G
-    K = jnp.block([[reduced + reg * jnp.eye(n, dtype=H.dtype), A.T],
-                   [A, -reg * jnp.eye(p, dtype=H.dtype)]])
+    n, p, m = H.shape[0], A.shape[0], G.shape[0]
+    dtype = H.dtype
+    root = jnp.sqrt(w)
+    SG = root[:, None] * G
+    zeros = lambda r, c: jnp.zeros((r, c), dtype)
+    K = jnp.block([[H + reg * jnp.eye(n, dtype=dtype), A.T, SG.T],
+                   [A, -reg * jnp.eye(p, dtype=dtype), zeros(p, m)],
+                   [SG, zeros(m, p), -jnp.eye(m, dtype=dtype)]])
     lu = jsl.lu_factor(K)
 
-    def reduced_solve(e1, e2, e3):
-        sol = jsl.lu_solve(lu, jnp.concatenate([e1 + G.T @ (w * e3), e2]))
-        dx, dnu = sol[:n], sol[n:]
-        return dx, dnu, w * (G @ dx - e3)
+    def scaled_solve(e1, e2, e3):
+        sol = jsl.lu_solve(lu, jnp.concatenate([e1, e2, root * e3]))
+        return sol[:n], sol[n:n + p], root * sol[n + p:]
 
     def residual(r1, r2, r3, dx, dnu, dlam):
-        return (r1 - (H @ dx + A.T @ dnu + G.T @ dlam), r2 - A @ dx, r3 - (G @ dx - d * dlam))
+        return (r1 - (H @ dx + A.T @ dnu + G.T @ dlam), r2 - A @ dx, r3 - (G @ dx - dlam / w))
 
     def size(res):
         return jnp.max(jnp.abs(jnp.concatenate(res)))
 
     def solve(r1, r2, r3):
-        sol = reduced_solve(r1, r2, r3)
-        res = residual(r1, r2, r3, *sol)
-        for _ in range(REFINE):
-            trial = tuple(a + c for a, c in zip(sol, reduced_solve(*res)))
+        def refine(_, state):
+            sol, res = state
+            trial = tuple(a + c for a, c in zip(sol, scaled_solve(*res)))
             trial_res = residual(r1, r2, r3, *trial)
             better = size(trial_res) < size(res)
-            sol = tuple(jnp.where(better, t, a) for t, a in zip(trial, sol))
-            res = tuple(jnp.where(better, t, a) for t, a in zip(trial_res, res))
+            keep = lambda t, a: jnp.where(better, t, a)
+            return jax.tree_util.tree_map(keep, (trial, trial_res), (sol, res))
+
+        sol = scaled_solve(r1, r2, r3)
+        sol, _ = lax.fori_loop(0, REFINE, refine, (sol, residual(r1, r2, r3, *sol)))
         return sol
 
     return solve
@@ -127,9 +132,10 @@ def factor_kkt(H: jax.Array, A: jax.Array, G: jax.Array, lam: jax.Array, g: jax.
     row ``i`` is scaled by ``1 / (lam_i + |g_i|)``. ``singular`` is set when a pivot of
     the scaled LU is below ``sqrt(eps)`` times the largest, or -- with ``exact`` (the
     residual ``lam * g = 0``, not a relaxed ``lam * g = -mu``) -- when strict
-    complementarity fails: ``min(lam_i, |g_i|) > sqrt(tol) max(lam_i, |g_i|)``, i.e.
-    both are of the size ``sqrt(lam_i |g_i|)`` an interior point has where
-    ``lam_i = g_i = 0`` in the limit. Then the pseudo-inverse of the scaled matrix
+    complementarity fails: ``min(lam_i, |g_i|) > tol^(1/4) max(lam_i, |g_i|)``. On the
+    way to a solution ``lam_i |g_i| ~ mu -> 0``; the ratio ``min / max`` then goes to 0
+    (like ``mu / max^2``) where one of the two stays positive and stays of order one
+    where both vanish (``lam_i = g_i = 0`` in the limit). Then the pseudo-inverse of the scaled matrix
     with those rows zeroed (the limit Jacobian's rows) is kept for a least-squares solve.
     """
     dtype = H.dtype
@@ -143,7 +149,7 @@ def factor_kkt(H: jax.Array, A: jax.Array, G: jax.Array, lam: jax.Array, g: jax.
     diag_u = jnp.abs(jnp.diagonal(lu))
     pivot_small = ~(jnp.min(diag_u) > jnp.sqrt(eps) * jnp.max(diag_u))
     if exact:
-        degenerate = jnp.minimum(lam, jnp.abs(g)) > (tol ** 0.5) * jnp.maximum(lam, jnp.abs(g))
+        degenerate = jnp.minimum(lam, jnp.abs(g)) > (tol ** 0.25) * jnp.maximum(lam, jnp.abs(g))
     else:
         degenerate = jnp.zeros_like(lam, dtype=bool)
     singular = pivot_small | jnp.any(degenerate)

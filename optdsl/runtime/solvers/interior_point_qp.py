@@ -161,20 +161,40 @@ def _regularisation(dtype) -> jax.Array:
     return jnp.asarray(jnp.finfo(dtype).eps ** 0.5, dtype)
 
 
-def _initial_point(d: _QP, tol) -> _Embedded:
-    """Symmetric start: solve ``[[Q, A', G'], [A, 0, 0], [G, 0, -I]] (x, nu, w) = (-q, b, h)``.
+def _initial_point(d: _QP, tol, init: QPPoint | None) -> _Embedded:
+    """Starting iterate, with ``tau = kappa = 1`` and ``s, lam`` each shifted to ``>= 1``.
 
-    Then ``s = h - G x`` and ``lam = G x - h`` are each shifted to ``>= 1``, ``tau = kappa = 1``.
+    Cold start (``init`` None), Clarabel's symmetric one: solve
+    ``[[Q, A', G'], [A, 0, 0], [G, 0, -I]] (x, nu, w) = (-q, b, h)``, then ``s = -w = h - G x``,
+    ``lam = w``. Warm start: ``x, nu`` from ``init``, ``s = h - G x``, ``lam`` from ``init``.
     """
     dtype = d.q.dtype
     m = d.h.shape[0]
-    solve = newton_kkt_solve(d.Q, d.A, d.G, jnp.ones(m, dtype), _regularisation(dtype))
-    x, nu, w = solve(-d.q, d.b, d.h)
+    if init is None:
+        solve = newton_kkt_solve(d.Q, d.A, d.G, jnp.ones(m, dtype), _regularisation(dtype))
+        x, nu, w = solve(-d.q, d.b, d.h)
+        s, lam = -w, w
+    else:
+        x, nu, lam = (lax.stop_gradient(jnp.asarray(v, dtype)) for v in init)
+        s = d.h - d.G @ x
     shift = lambda v: v + jnp.maximum(0, -jnp.min(v, initial=0)) + 1
     one = jnp.ones((), dtype)
-    st = _Embedded(x, nu, shift(w), shift(-w), one, one, jnp.asarray(RUNNING, jnp.int32), one)
+    st = _Embedded(x, nu, shift(lam), shift(s), one, one, jnp.asarray(RUNNING, jnp.int32), one)
     code, residual = _assess(d, st, tol)
     return st._replace(code=code, residual=residual)
+
+
+def _check_init(init: Any, n: int, p: int, m: int) -> QPPoint | None:
+    """``init`` as a :class:`QPPoint` with shapes ``(n,), (p,), (m,)``, or None."""
+    if init is None:
+        return None
+    if not (isinstance(init, tuple) and len(init) == 3):
+        raise TypeError(f"init must be a QPPoint(x, nu, lam) or None, got {type(init).__name__}")
+    point = QPPoint(*(jnp.asarray(v) for v in init))
+    for name, value, size in zip(QPPoint._fields, point, (n, p, m)):
+        if value.shape != (size,):
+            raise ValueError(f"init.{name} must have shape ({size},), got {value.shape}")
+    return point
 
 
 def _embedding_step(d: _QP, st: _Embedded, tol, mu_target) -> _Embedded:
@@ -191,16 +211,26 @@ def _embedding_step(d: _QP, st: _Embedded, tol, mu_target) -> _Embedded:
     w = lam / s
     solve = newton_kkt_solve(d.Q, d.A, d.G, w, _regularisation(dtype))
     xi = x / tau
-    dx2, dnu2, dlam2 = solve(-d.q, d.b, d.h)
+    # The tau column (-q, b, h) and the affine (predictor) right-hand side share one batched solve.
+    (dx2, dx_aff), (dnu2, dnu_aff), (dlam2, dlam_aff) = jax.vmap(solve)(
+        jnp.stack([-d.q, -r_x]), jnp.stack([d.b, -r_nu]), jnp.stack([d.h, s - r_lam]))
     lin_x = d.q + 2 * d.Q @ xi
-    # Coefficient of dtau in the linearised tau equation; negative for an exact solve (it equals
-    # -kappa/tau - |xi - dx2|_Q^2 - |dlam2|_D^2), kept so if the solve was regularised.
-    den = -kappa / tau - xi @ (d.Q @ xi) + lin_x @ dx2 + d.b @ dnu2 + d.h @ dlam2
-    den = jnp.minimum(den, -jnp.finfo(dtype).tiny)
+    # Coefficient of dtau in the linearised tau equation, -kappa/tau - xi'Q xi + lin_x'dx2 + b'dnu2 + h'dlam2,
+    # rewritten without cancellation: -kappa/tau - |xi - dx2|_Q^2 - |dlam2|_D^2 < 0 when (dx2, dnu2, dlam2)
+    # solves its system exactly, plus the terms its residual (e1, e2, e3) adds. Those are
+    # -reg (|dx2|^2 + |dnu2|^2) <= 0 where the regularisation stayed (a singular system); a positive
+    # value can only be rounding error, so it is dropped and the coefficient stays negative.
+    e1 = d.Q @ dx2 + d.A.T @ dnu2 + d.G.T @ dlam2 + d.q
+    e2 = d.A @ dx2 - d.b
+    e3 = d.G @ dx2 - dlam2 / w - d.h
+    gap = xi - dx2
+    den = -kappa / tau - gap @ (d.Q @ gap) - dlam2 @ (dlam2 / w) + jnp.minimum(dx2 @ e1 - dnu2 @ e2 - dlam2 @ e3, 0)
 
-    def direction(eta, comp, comp_tk):
-        """Step for targets ``lam*s + lam*ds + s*dlam = lam*s - comp`` and the same for tau*kappa."""
-        dx1, dnu1, dlam1 = solve(-eta * r_x, -eta * r_nu, -eta * r_lam + comp / lam)
+    def direction(eta, comp, comp_tk, part):
+        """Step for residual reduction ``eta`` and complementarity ``lam*ds + s*dlam = -comp``
+        (likewise ``comp_tk`` for tau*kappa); ``part`` solves the system with right-hand side
+        ``(-eta r_x, -eta r_nu, -eta r_lam + comp / lam)``, completed here by the tau column."""
+        dx1, dnu1, dlam1 = part
         num = -eta * r_tau + comp_tk / tau - lin_x @ dx1 - d.b @ dnu1 - d.h @ dlam1
         dtau = num / den
         dlam = dlam1 + dtau * dlam2
@@ -213,25 +243,35 @@ def _embedding_step(d: _QP, st: _Embedded, tol, mu_target) -> _Embedded:
         return max_step(jnp.concatenate([lam, s, tau[None], kappa[None]]),
                         jnp.concatenate([dlam, ds, dtau[None], dkappa[None]]))
 
-    affine = direction(1, lam * s, tau * kappa)
+    affine = direction(1, lam * s, tau * kappa, (dx_aff, dnu_aff, dlam_aff))
     alpha_aff = step_length(affine)
     mu = (lam @ s + tau * kappa) / (m + 1)
     sigma = (1 - alpha_aff) ** 3
     target = sigma * mu
     comp = lam * s + affine[2] * affine[3] - target
     comp_tk = tau * kappa + affine[4] * affine[5] - target
-    combined = direction(1 - sigma, comp, comp_tk)
+    eta = 1 - sigma
+    combined = direction(eta, comp, comp_tk, solve(-eta * r_x, -eta * r_nu, -eta * r_lam + comp / lam))
     alpha = jnp.minimum(1, STEP_FRACTION * step_length(combined))
     dx, dnu, dlam, ds, dtau, dkappa = combined
     new = _Embedded(x + alpha * dx, nu + alpha * dnu, lam + alpha * dlam, s + alpha * ds,
                     tau + alpha * dtau, kappa + alpha * dkappa, st.code, st.residual)
     code, residual = _assess(d, new, tol)
+    # A non-finite step is not taken: the last finite iterate is returned with NUMERICAL_ERROR.
+    new, residual = _keep_finite(new, st, code, residual)
     code = jnp.where((code == RUNNING) & ~(alpha > jnp.finfo(dtype).eps), NUMERICAL_ERROR, code)
     if mu_target is not None:
         # Hand over to the barrier phase once the normalised complementarity reaches the target.
         reached = (new.lam @ new.s) / (jnp.maximum(m, 1) * new.tau ** 2) <= mu_target
         code = jnp.where((code == RUNNING) & reached, SOLVED, code)
     return new._replace(code=code.astype(jnp.int32), residual=residual)
+
+
+def _keep_finite(new, old, code, residual):
+    """``(new, residual)``, or ``(old, old.residual)`` when ``code`` says ``new`` is not finite."""
+    bad = code == NUMERICAL_ERROR
+    keep = lambda a, b: jnp.where(bad, b, a)
+    return jax.tree_util.tree_map(keep, new, old), keep(residual, old.residual)
 
 
 def _barrier_assess(d: _QP, st: _Barrier, tol, mu_target) -> tuple[jax.Array, jax.Array]:
@@ -260,6 +300,7 @@ def _barrier_step(d: _QP, st: _Barrier, tol, mu_target) -> _Barrier:
     alpha = jnp.minimum(1, STEP_FRACTION * max_step(jnp.concatenate([lam, s]), jnp.concatenate([dlam, ds])))
     new = _Barrier(x + alpha * dx, nu + alpha * dnu, lam + alpha * dlam, s + alpha * ds, st.code, st.residual)
     code, residual = _barrier_assess(d, new, tol, mu_target)
+    new, residual = _keep_finite(new, st, code, residual)
     code = jnp.where((code == RUNNING) & ~(alpha > jnp.finfo(dtype).eps), NUMERICAL_ERROR, code)
     return new._replace(code=code, residual=residual)
 
@@ -280,7 +321,7 @@ def _certificate(d: _QP, st: _Embedded, code) -> QPPoint:
 
 
 def qp_interior_point(Q: jax.Array, q: jax.Array, A: jax.Array, b: jax.Array, G: jax.Array, h: jax.Array, *,
-                      init: Any = None, tol: float | None = None, maxiter: int = 100,
+                      init: QPPoint | None = None, tol: float | None = None, maxiter: int = 100,
                       mu_target: float | None = None) -> tuple[QPPoint, KKTAux]:
     """Solve ``min 0.5 x'Qx + q'x s.t. A x = b, G x <= h`` (dense, ``Q`` PSD); returns ``(QPPoint, QPAux)``.
 
@@ -297,8 +338,8 @@ def qp_interior_point(Q: jax.Array, q: jax.Array, A: jax.Array, b: jax.Array, G:
     ``mu_target > 0`` (the smoothed mode) stops instead on the central path
     ``lam * (h - G x) = mu_target`` (barrier Newton steps after the embedding
     phase), the root of :func:`qp_kkt_residual` with ``mu=mu_target``.
-    ``init`` is accepted for the ``custom_root`` signature; the embedding always
-    starts from its own symmetric initial point. The returned aux holds the LU of
+    ``init``: an optional :class:`QPPoint` to start from (a warm start; by default
+    Clarabel's symmetric initial point). The returned aux holds the LU of
     the KKT Jacobian at the returned point for :func:`qp_factored_solve`.
 
     Example:
@@ -306,8 +347,8 @@ def qp_interior_point(Q: jax.Array, q: jax.Array, A: jax.Array, b: jax.Array, G:
         ...                                jnp.eye(2), 0.5 * jnp.ones(2))
         >>> point.x, point.lam  # x = (0.5, 0.5), lam = (0.5, 0.5)
     """
-    del init
     d = _check_qp(Q, q, A, b, G, h)
+    init = _check_init(init, d.q.shape[0], d.b.shape[0], d.h.shape[0])
     check_count("maxiter", maxiter, 1)
     dtype = d.q.dtype
     tol = resolve_tol(tol, dtype)
@@ -316,7 +357,7 @@ def qp_interior_point(Q: jax.Array, q: jax.Array, A: jax.Array, b: jax.Array, G:
     d = jax.tree_util.tree_map(lax.stop_gradient, d)
 
     st, k = iterate(lambda st: st.code == RUNNING, lambda st: _embedding_step(d, st, tol, mu_target),
-                    _initial_point(d, tol), maxiter=maxiter, unroll=False)
+                    _initial_point(d, tol, init), maxiter=maxiter, unroll=False)
     code = jnp.where(st.code == RUNNING, MAX_ITERATIONS, st.code).astype(jnp.int32)
     point = _certificate(d, st, code)
     residual = st.residual

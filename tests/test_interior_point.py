@@ -1,0 +1,293 @@
+"""Interior-point QP and NLP solvers: cvxpy+Clarabel and scipy references, certificates, implicit gradients vs FD.
+
+Shapes are fixed per test and batches go through one ``jit(vmap(...))`` so the
+file compiles each solver only a few times.
+"""
+
+from __future__ import annotations
+
+import cvxpy as cp
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.flatten_util import ravel_pytree
+
+from optdsl.runtime import status
+from optdsl.runtime.solvers.interior_point_qp import (QPPoint, qp_factored_solve, qp_interior_point,
+                                                      qp_kkt_residual, solve_qp)
+
+CLARABEL_TIGHT = dict(solver=cp.CLARABEL, tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12)
+CVX_STATUS = {"optimal": status.SOLVED, "infeasible": status.INFEASIBLE, "unbounded": status.UNBOUNDED}
+
+
+# ----------------------------------------------------------------------------- QP data and references
+
+def random_qp(rng, n, p, m, lp=False, ridge=0.1):
+    """A feasible, bounded QP (``Q = L L'/n + ridge I``) or LP with box bounds, ``(Q, q, A, b, G, h)``."""
+    x0 = rng.normal(size=n)
+    if lp:
+        Q = np.zeros((n, n))
+        box = np.vstack([np.eye(n), -np.eye(n)])
+        G = np.vstack([rng.normal(size=(m - 2 * n, n)), box])
+    else:
+        L = rng.normal(size=(n, n))
+        Q = L @ L.T / n + ridge * np.eye(n)
+        G = rng.normal(size=(m, n))
+    h = G @ x0 + rng.uniform(0.1, 2.0, size=m)
+    A = rng.normal(size=(p, n))
+    return Q, rng.normal(size=n), A, A @ x0, G, h
+
+
+def stack(instances):
+    return tuple(jnp.asarray(np.stack(arrays)) for arrays in zip(*instances))
+
+
+def clarabel_qp(Q, q, A, b, G, h, **settings):
+    """cvxpy+Clarabel status and ``(x, nu, lam)``; cvxpy's duals use the same signs as ours."""
+    x = cp.Variable(q.shape[0])
+    ineq, eq = G @ x <= h, A @ x == b
+    constraints = [ineq] + ([eq] if b.shape[0] else [])
+    problem = cp.Problem(cp.Minimize(0.5 * cp.quad_form(x, cp.psd_wrap(Q)) + q @ x), constraints)
+    problem.solve(**(settings or CLARABEL_TIGHT))
+    if problem.status != "optimal":
+        return problem.status, None
+    nu = eq.dual_value if b.shape[0] else np.zeros(0)
+    return problem.status, (x.value, np.atleast_1d(nu), ineq.dual_value)
+
+
+def kkt_matrix(point, data):
+    z, unravel = ravel_pytree(point)
+    return jax.jacfwd(lambda v: ravel_pytree(qp_kkt_residual(unravel(v), *data))[0])(z)
+
+
+solve_batch = jax.jit(jax.vmap(qp_interior_point))
+solve_one = jax.jit(qp_interior_point)
+
+
+# ----------------------------------------------------------------------------- solutions
+
+@pytest.mark.parametrize("lp", [False, True], ids=["qp", "lp"])
+def test_random_problems_match_clarabel_and_vmap_equals_loop(lp):
+    rng = np.random.default_rng(1 if lp else 0)
+    instances = [random_qp(rng, 20, 4, 50, lp=lp) for _ in range(4)]
+    points, aux = solve_batch(*stack(instances))
+    assert aux.status.tolist() == [status.SOLVED] * 4
+    assert not np.any(aux.singular)
+    for k, data in enumerate(instances):
+        cvx_status, ref = clarabel_qp(*data)
+        assert cvx_status == "optimal"
+        for ours, theirs in zip((points.x[k], points.nu[k], points.lam[k]), ref):
+            np.testing.assert_allclose(ours, theirs, atol=1e-6)
+    # The batched solve is the loop of single solves.
+    single, single_aux = solve_one(*map(jnp.asarray, instances[0]))
+    for a, b in zip(single, (points.x[0], points.nu[0], points.lam[0])):
+        np.testing.assert_allclose(a, b, atol=1e-12)
+    assert int(single_aux.iterations) == int(aux.iterations[0])
+
+
+@pytest.mark.parametrize("p, m", [(0, 0), (2, 0)])
+def test_without_inequalities_is_the_linear_kkt_solve(p, m):
+    rng = np.random.default_rng(2)
+    Q, q, A, b, _, _ = random_qp(rng, 6, p, 8)
+    point, aux = solve_one(Q, q, A, b, np.zeros((0, 6)), np.zeros(0))
+    assert int(aux.status) == status.SOLVED and point.nu.shape == (p,) and point.lam.shape == (0,)
+    kkt = np.block([[Q, A.T], [A, np.zeros((p, p))]])
+    np.testing.assert_allclose(np.concatenate([point.x, point.nu]),
+                               np.linalg.solve(kkt, np.concatenate([-q, b])), atol=1e-9)
+
+
+def _certificate_cases():
+    """Same-shaped (n=4, p=1, m=6) QPs/LPs whose status is known by construction."""
+    rng = np.random.default_rng(3)
+    n, e = 4, np.eye(4)
+    eye, zero = np.eye(n), np.zeros((n, n))
+    cases = {}
+    # x_1 <= -1 and x_1 >= 1.
+    G = np.vstack([e[0], -e[0], rng.normal(size=(4, n))])
+    h = np.concatenate([[-1.0, -1.0], rng.uniform(1, 2, 4)])
+    cases["infeasible_qp"] = (eye, rng.normal(size=n), e[3:], np.zeros(1), G, h), status.INFEASIBLE
+    # The same contradiction in an LP whose dual is feasible (x_2, x_3 boxed, x_4 fixed).
+    G = np.vstack([e[0], -e[0], e[1], -e[1], e[2], -e[2]])
+    h = np.array([-1.0, -1.0, 1.0, 1.0, 1.0, 1.0])
+    cases["infeasible_lp"] = (zero, rng.normal(size=n), e[3:], np.zeros(1), G, h), status.INFEASIBLE
+    # sum(x) = 5 with x <= 1.
+    G = np.vstack([eye, rng.normal(size=(2, n))])
+    h = np.concatenate([np.ones(n), [10.0, 10.0]])
+    cases["infeasible_equality"] = (eye, rng.normal(size=n), np.ones((1, n)), np.array([5.0]), G, h), status.INFEASIBLE
+    # min -sum(x) over x >= 0, x_1 = 1.
+    G = np.vstack([-eye, -(e[1] + e[2]), -(e[2] + e[3])])
+    cases["unbounded_lp"] = (zero, -np.ones(n), e[:1], np.ones(1), G, np.zeros(6)), status.UNBOUNDED
+    # Q singular along x_4 >= 0, which q pushes to +inf; x_1 = 0, x_2, x_3 boxed.
+    G = np.vstack([e[1], -e[1], e[2], -e[2], -e[3], e[0] + e[1]])
+    cases["unbounded_qp"] = (np.diag([1.0, 1.0, 1.0, 0.0]), np.array([0.3, -0.2, 0.1, -1.0]), e[:1], np.zeros(1),
+                             G, np.ones(6)), status.UNBOUNDED
+    Q, q, A, b, G, h = random_qp(rng, n, 1, 6)
+    cases["feasible"] = (Q, q, A, b, G, h), status.SOLVED
+    return cases
+
+
+def test_infeasible_and_unbounded_are_certified():
+    cases = _certificate_cases()
+    data = [c[0] for c in cases.values()]
+    points, aux = solve_batch(*stack(data))
+    for k, (name, (inst, expected)) in enumerate(cases.items()):
+        assert int(aux.status[k]) == expected, name
+        assert CVX_STATUS[clarabel_qp(*inst, solver=cp.CLARABEL)[0]] == expected, name
+        Q, q, A, b, G, h = inst
+        x, nu, lam = points.x[k], points.nu[k], points.lam[k]
+        if expected == status.INFEASIBLE:  # Farkas: A'nu + G'lam = 0, lam >= 0, b'nu + h'lam = -1
+            assert np.all(lam >= 0)
+            np.testing.assert_allclose(A.T @ nu + G.T @ lam, 0, atol=1e-8)
+            np.testing.assert_allclose(b @ nu + h @ lam, -1, atol=1e-12)
+        if expected == status.UNBOUNDED:  # ray: Qx = 0, Ax = 0, Gx <= 0, q'x = -1
+            np.testing.assert_allclose(np.concatenate([Q @ x, A @ x]), 0, atol=1e-8)
+            assert np.all(G @ x <= 1e-8)
+            np.testing.assert_allclose(q @ x, -1, atol=1e-12)
+
+
+def test_float32_in_float32_out():
+    rng = np.random.default_rng(4)
+    instances = [random_qp(rng, 20, 4, 50, lp=k % 2 == 1, ridge=1.0) for k in range(4)]
+    batch = tuple(v.astype(jnp.float32) for v in stack(instances))
+    # The float32 default tol (~1.2e-5 on residuals and relative gap) leaves ~1e-3 in x; 1e-6 is reachable.
+    points, aux = jax.jit(jax.vmap(lambda *d: qp_interior_point(*d, tol=1e-6)))(*batch)
+    assert points.x.dtype == jnp.float32 and aux.residual.dtype == jnp.float32
+    assert aux.status.tolist() == [status.SOLVED] * 4
+    for k, data in enumerate(instances):
+        _, ref = clarabel_qp(*data)
+        for ours, theirs in zip((points.x[k], points.nu[k], points.lam[k]), ref):
+            np.testing.assert_allclose(ours, theirs, atol=2e-4 * max(1, np.abs(theirs).max()))
+
+
+# ----------------------------------------------------------------------------- derivatives
+
+def _small_qp():
+    """A random QP of the certificate cases' shapes (n=4, p=1, m=6), so compiled solvers are reused."""
+    rng = np.random.default_rng(5)
+    return tuple(map(jnp.asarray, random_qp(rng, 4, 1, 6)))
+
+
+def _weights(n, p, m):
+    rng = np.random.default_rng(6)
+    return tuple(jnp.asarray(rng.normal(size=k)) for k in (n, p, m))
+
+
+def central_differences(batched, args, step=1e-5):
+    """Central differences of a scalar function w.r.t. every entry of every argument.
+
+    ``batched(*stacked_args)`` evaluates the function on a batch (leading axis) of
+    argument tuples, so all perturbed problems go through one compiled solve.
+    """
+    plus, minus, shapes = [], [], []
+    for i, arg in enumerate(args):
+        shapes.append(arg.shape)
+        for idx in np.ndindex(arg.shape):
+            for sign, out in ((1, plus), (-1, minus)):
+                moved = list(args)
+                moved[i] = arg.at[idx].add(sign * step)
+                out.append(moved)
+    values = np.asarray(batched(*stack(plus + minus)))
+    diffs = (values[:len(plus)] - values[len(plus):]) / (2 * step)
+    sizes = np.cumsum([0] + [int(np.prod(shape)) for shape in shapes])
+    return [diffs[a:b].reshape(shape) for a, b, shape in zip(sizes[:-1], sizes[1:], shapes)]
+
+
+def weighted_sum(weights, point):
+    """The scalar test loss ``sum_k <w_k, point_k>`` (works on batched points too)."""
+    return sum(jnp.tensordot(v, wk, axes=1) for wk, v in zip(weights, point))
+
+
+def test_gradients_match_central_differences():
+    data = _small_qp()
+    w = _weights(4, 1, 6)
+    grads = jax.jit(jax.grad(lambda *d: weighted_sum(w, solve_qp(*d)[0]), argnums=tuple(range(6))))(*data)
+    fds = central_differences(lambda *d: weighted_sum(w, solve_batch(*d)[0]), data)
+    for grad, fd in zip(grads, fds):
+        np.testing.assert_allclose(grad, fd, rtol=0, atol=1e-6 * np.abs(fd).max())
+
+
+def test_jacfwd_equals_jacrev_factored_solve_is_dense_solve_and_warm_start():
+    data = _small_qp()
+
+    def point_of(q, h, G):
+        return solve_qp(data[0], q, data[2], data[3], G, h)[0]
+
+    both = jax.jit(lambda *a: (jax.jacfwd(point_of, argnums=(0, 1, 2))(*a), jax.jacrev(point_of, argnums=(0, 1, 2))(*a)))
+    fwd, rev = both(data[1], data[5], data[4])
+    for a, b in zip(jax.tree_util.tree_leaves(fwd), jax.tree_util.tree_leaves(rev)):
+        np.testing.assert_allclose(a, b, atol=1e-10)
+
+    point, aux = solve_one(*data)
+    assert not bool(aux.singular)
+    J = kkt_matrix(point, data)
+    rhs = jnp.asarray(np.random.default_rng(7).normal(size=J.shape[0]))
+    np.testing.assert_allclose(qp_factored_solve(aux, rhs, False), jnp.linalg.solve(J, rhs), rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(qp_factored_solve(aux, rhs, True), jnp.linalg.solve(J.T, rhs), rtol=1e-9, atol=1e-10)
+
+    warm, warm_aux = solve_one(*data, init=point)
+    assert int(warm_aux.status) == status.SOLVED
+    for a, b in zip(warm, point):
+        np.testing.assert_allclose(a, b, atol=1e-8)
+
+
+def _degenerate_qp():
+    """min 0.5|x - c|^2 s.t. x <= 0 with c_2 = 0: x_2 = lam_2 = 0 (strict complementarity fails)."""
+    c = jnp.array([1.0, 0.0, -1.0])
+    return jnp.eye(3), -c, jnp.zeros((0, 3)), jnp.zeros(0), jnp.eye(3), jnp.zeros(3)
+
+
+def test_degenerate_qp_is_flagged_and_gradients_stay_finite():
+    data = _degenerate_qp()
+    point, aux = solve_one(*data)
+    assert int(aux.status) == status.SOLVED and bool(aux.singular)
+    np.testing.assert_allclose(point.x, [0, 0, -1], atol=1e-5)
+    jac = jax.jit(jax.jacrev(lambda q, h: solve_qp(data[0], q, data[2], data[3], data[4], h)[0], argnums=(0, 1)))(
+        data[1], data[5])
+    leaves = jax.tree_util.tree_leaves(jac)
+    assert all(np.all(np.isfinite(v)) for v in leaves)
+    # Away from the degenerate coordinate the derivative is the ordinary one: dx/dq = -diag(0, ., 1).
+    dx_dq = np.asarray(jac.x[0])
+    np.testing.assert_allclose(dx_dq[[0, 2]][:, [0, 2]], np.diag([0.0, -1.0]), atol=1e-6)
+
+
+def test_smoothed_mode_differentiates_the_relaxed_solution():
+    Q, q, A, b, G, h = _degenerate_qp()
+    mu = 1e-3
+    solve_relaxed = jax.jit(jax.vmap(lambda *d: qp_interior_point(*d, mu_target=mu)))
+    points, aux = solve_relaxed(*stack([(Q, q, A, b, G, h)]))
+    point = QPPoint(*(v[0] for v in points))
+    assert int(aux.status[0]) == status.SOLVED and not bool(aux.singular[0])
+    np.testing.assert_allclose(point.lam * (h - G @ point.x), mu, rtol=1e-8)
+    # Closed form per coordinate: x - c + lam = 0, lam (-x) = mu  =>  x = (c - sqrt(c^2 + 4 mu)) / 2.
+    c = -np.asarray(q)
+    np.testing.assert_allclose(point.x, (c - np.sqrt(c ** 2 + 4 * mu)) / 2, atol=1e-9)
+    w = _weights(3, 0, 3)
+    grads = jax.jit(jax.grad(lambda q, h: weighted_sum(w, solve_qp(Q, q, A, b, G, h, mu_target=mu)[0]),
+                             argnums=(0, 1)))(q, h)
+
+    def batched(qs, hs):
+        n = qs.shape[0]
+        tile = lambda v: jnp.broadcast_to(v, (n,) + v.shape)
+        return weighted_sum(w, solve_relaxed(tile(Q), qs, tile(A), tile(b), tile(G), hs)[0])
+
+    for grad, fd in zip(grads, central_differences(batched, (q, h))):
+        np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-8)
+
+
+# ----------------------------------------------------------------------------- errors
+
+def test_bad_input_raises_naming_the_argument():
+    Q, q, A, b, G, h = _small_qp()
+    with pytest.raises(ValueError, match="Q must have shape"):
+        qp_interior_point(Q[:3], q, A, b, G, h)
+    with pytest.raises(ValueError, match="G must have shape"):
+        qp_interior_point(Q, q, A, b, G[:, :3], h)
+    with pytest.raises(ValueError, match="b must be a vector"):
+        qp_interior_point(Q, q, A, b[:, None], G, h)
+    with pytest.raises(ValueError, match="mu_target must be positive"):
+        qp_interior_point(Q, q, A, b, G, h, mu_target=0.0)
+    with pytest.raises(ValueError, match="init.lam must have shape"):
+        qp_interior_point(Q, q, A, b, G, h, init=QPPoint(jnp.zeros(4), jnp.zeros(1), jnp.zeros(2)))
+    with pytest.raises(TypeError, match="floating point"):
+        qp_interior_point(*(np.asarray(v, int) for v in (Q, q, A, b, G, h)))
