@@ -97,6 +97,10 @@ def test_molecular_dynamics_sensitivity_matches_finite_difference(tmp_path):
     assert force <= 1e-10
     relative = float(re.search(r"\|JVP - finite difference\| / \|finite difference\| = (\S+)", out).group(1))
     assert relative <= 1e-4
+    implicit_residual = float(re.search(r"residual of the implicit JVP: (\S+)", out).group(1))
+    assert implicit_residual <= 1e-8
+    unrolled_residual = float(re.search(r"sensitivity equation residual median (\S+)", out).group(1))
+    assert unrolled_residual > 1e3 * implicit_residual  # unrolling FIRE does not give the sensitivity
     _figures(tmp_path, "md_sensitivity.png", "md_unrolled_divergence.png")
 
 
