@@ -1,0 +1,268 @@
+"""Smooth (possibly non-convex) NLPs by a line-search primal-dual interior-point method.
+
+Solves ``min f(x, params)  s.t.  g(x, params) <= 0 (m outputs),  h_eq(x, params) = 0 (p outputs)``
+for one flat ``x`` and a params pytree, with slacks ``g + s = 0, s > 0``, multipliers
+``lam > 0`` (for ``g``) and ``nu`` (for ``h_eq``). Each iteration, in the manner of
+IPOPT (Wachter & Biegler 2006) without its filter and restoration phase:
+
+- a Newton step on the barrier KKT system ``grad L = 0, h_eq = 0, g + s = 0,
+  lam * s = mu`` with the exact Lagrangian Hessian (``jax.hessian``), shifted by
+  ``delta I`` until the Hessian of the reduced system is positive definite on the
+  null space of ``Jh`` (the inertia correction, read off an eigen-decomposition);
+- fraction-to-the-boundary step limits on ``s`` and ``lam``;
+- a backtracking (Armijo) line search on the l1 merit function
+  ``f - mu sum(log s) + rho (|h_eq|_1 + |g + s|_1)``, ``rho`` raised as needed for descent;
+- the barrier parameter drops (Fiacco-McCormick, ``mu <- min(mu / 5, mu^1.5)``)
+  whenever the barrier problem is solved to ``10 mu``.
+
+A non-convex problem gives a local solution (a KKT point) near ``init``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from optdsl.runtime.implicit_diff import custom_root
+from optdsl.runtime.solvers.base import check_count, check_init, check_scalar_fun, iterate, resolve_tol
+from optdsl.runtime.solvers.interior_point_kkt import (KKTAux, factor_kkt, kkt_factored_solve, max_step,
+                                                       newton_kkt_solve)
+from optdsl.runtime.status import MAX_ITERATIONS, NUMERICAL_ERROR, SOLVED
+
+#: Initial barrier parameter.
+MU_INIT = 0.1
+#: The barrier problem counts as solved when its error is below ``KAPPA_EPS * mu``.
+KAPPA_EPS = 10.0
+#: Barrier decrease: ``mu <- max(tol / 10, min(KAPPA_MU * mu, mu ** THETA_MU))``.
+KAPPA_MU, THETA_MU = 0.2, 1.5
+#: Armijo constant and the most halvings of one line search.
+ARMIJO, MAXLS = 1e-4, 40
+#: Multipliers are kept within ``[mu / (KAPPA_SIGMA s), KAPPA_SIGMA mu / s]`` (IPOPT's safeguard).
+KAPPA_SIGMA = 1e10
+#: Status value of an iterate that has not met a stopping test yet.
+RUNNING = -1
+
+#: Report and factorisation returned by :func:`nlp_interior_point` (see :class:`KKTAux`).
+NLPAux = KKTAux
+#: ``nlp_factored_solve(aux, rhs, transpose) -> J^-1 rhs`` (or ``J^-T rhs``) for ``custom_root``.
+nlp_factored_solve = kkt_factored_solve
+
+Fun = Callable[[jax.Array, Any], jax.Array]
+
+
+class NLPPoint(NamedTuple):
+    """Primal-dual point of an NLP: ``x`` (n,), ``nu`` (p,) for ``h_eq = 0``, ``lam >= 0`` (m,) for ``g <= 0``."""
+
+    x: jax.Array
+    nu: jax.Array
+    lam: jax.Array
+
+
+class _State(NamedTuple):
+    x: jax.Array
+    s: jax.Array
+    nu: jax.Array
+    lam: jax.Array
+    mu: jax.Array
+    rho: jax.Array  # l1 penalty of the merit function
+    code: jax.Array
+    residual: jax.Array
+
+
+def _constraint(fun: Fun | None, dtype) -> Fun:
+    """``fun`` or, when None (no such constraints), the function returning an empty vector."""
+    if fun is None:
+        return lambda x, params: jnp.zeros(0, dtype)
+    return fun
+
+
+def _check_constraint(name: str, fun: Fun, size: int, x: jax.Array, params: Any) -> None:
+    out = jax.eval_shape(fun, x, params)
+    if getattr(out, "shape", None) != (size,):
+        raise ValueError(f"{name}(x, params) must return a vector of shape ({size},) as given by its count, "
+                         f"got {getattr(out, 'shape', type(out).__name__)}")
+
+
+def nlp_kkt_residual(f: Fun, g: Fun | None, h_eq: Fun | None) -> Callable[[NLPPoint, Any], NLPPoint]:
+    """The NLP's KKT residual map ``F(point, params)``, zero at a KKT point (the implicit-diff optimality map).
+
+    ``F(x, nu, lam) = (grad f + Jg' lam + Jh' nu,  h_eq(x),  lam * g(x))``, shaped like the
+    point; ``g`` or ``h_eq`` None means no such constraints. Use it with
+    ``custom_root(nlp_kkt_residual(f, g, h_eq), has_aux=True, factored_solve=nlp_factored_solve)``
+    around a solver ``(init, params) -> (NLPPoint, aux)``, as :func:`solve_nlp` does.
+    """
+    def residual(point: NLPPoint, params: Any) -> NLPPoint:
+        x, nu, lam = point
+        g_fun, h_fun = _constraint(g, x.dtype), _constraint(h_eq, x.dtype)
+        lagrangian = lambda z: f(z, params) + jnp.vdot(lam, g_fun(z, params)) + jnp.vdot(nu, h_fun(z, params))
+        return NLPPoint(jax.grad(lagrangian)(x), h_fun(x, params), lam * g_fun(x, params))
+
+    return residual
+
+
+def nlp_interior_point(f: Fun, g: Fun | None, h_eq: Fun | None, init: jax.Array, params: Any = None, *,
+                       m: int, p: int, tol: float | None = None,
+                       maxiter: int = 200) -> tuple[NLPPoint, KKTAux]:
+    """Solve ``min f(x, params) s.t. g(x, params) <= 0, h_eq(x, params) = 0`` from ``init``; returns ``(NLPPoint, NLPAux)``.
+
+    ``f`` is scalar, ``g`` has ``m`` outputs and ``h_eq`` ``p`` (None when the count is 0),
+    all smooth in the flat ``x`` of shape ``(n,)``; see the module docstring for the
+    method. Stops when ``||grad L||_inf / max(1, ||grad f||_inf)``, ``||h_eq||_inf``,
+    ``||g + s||_inf`` and ``||lam * s||_inf`` are all ``<= tol`` (default
+    :func:`~.base.default_tol`); the reported residual is their maximum. ``status``:
+    SOLVED, MAX_ITERATIONS, or NUMERICAL_ERROR (non-finite values, no step passing the
+    line search, or iterates that no longer move at rounding level -- e.g. a ``tol``
+    below what float32 evaluations of ``f`` and its derivatives can resolve). The aux holds the LU of the KKT Jacobian
+    ``[[H, Jh', Jg'], [Jh, 0, 0], [diag(lam) Jg, 0, diag(g)]]`` at the returned point,
+    ``H`` the Lagrangian Hessian, for :func:`nlp_factored_solve`.
+
+    Example:
+        >>> f = lambda x, c: jnp.sum((x - c) ** 2)
+        >>> g = lambda x, c: jnp.array([jnp.sum(x ** 2) - 1.0])  # the unit disk
+        >>> point, aux = nlp_interior_point(f, g, None, jnp.zeros(2), jnp.array([2.0, 0.0]), m=1, p=0)
+        >>> point.x, point.lam  # (1, 0) and 1
+    """
+    x0 = check_init(init)
+    check_count("maxiter", maxiter, 1)
+    check_count("m", m, 0)
+    check_count("p", p, 0)
+    check_scalar_fun(f, x0, params)
+    dtype = x0.dtype
+    if g is None and m or h_eq is None and p:
+        raise ValueError(f"g is None but m = {m}, or h_eq is None but p = {p}: pass the constraint functions")
+    g_fun, h_fun = _constraint(g, dtype), _constraint(h_eq, dtype)
+    _check_constraint("g", g_fun, m, x0, params)
+    _check_constraint("h_eq", h_fun, p, x0, params)
+    tol = resolve_tol(tol, dtype)
+    params = jax.tree_util.tree_map(lax.stop_gradient, params)
+    n = x0.shape[0]
+    eps = jnp.finfo(dtype).eps
+    reg = jnp.asarray(eps ** 0.5, dtype)
+
+    objective = lambda x: f(x, params)
+    grad_f = jax.grad(objective)
+    g_of, h_of = (lambda x: g_fun(x, params)), (lambda x: h_fun(x, params))
+    jac_g, jac_h = jax.jacfwd(g_of), jax.jacfwd(h_of)
+
+    def lagrangian_hessian(x, nu, lam):
+        return jax.hessian(lambda z: objective(z) + jnp.vdot(lam, g_of(z)) + jnp.vdot(nu, h_of(z)))(x)
+
+    def errors(x, s, nu, lam, mu):
+        """Barrier error ``E_mu`` (``mu = 0``: the optimality residual)."""
+        gf, Jg, Jh = grad_f(x), jac_g(x), jac_h(x)
+        inf = lambda v: jnp.max(jnp.abs(v), initial=0)
+        dual = inf(gf + Jg.T @ lam + Jh.T @ nu) / jnp.maximum(1, inf(gf))
+        primal = jnp.maximum(inf(h_of(x)), inf(g_of(x) + s))
+        return jnp.maximum(jnp.maximum(dual, primal), inf(lam * s - mu))
+
+    def merit(x, s, mu, rho):
+        return (objective(x) - mu * jnp.sum(jnp.log(s))
+                + rho * (jnp.sum(jnp.abs(h_of(x))) + jnp.sum(jnp.abs(g_of(x) + s))))
+
+    def inertia_shift(B, Jh):
+        """Smallest ``delta >= 0`` (plus a margin) making ``B + delta I`` positive definite on null(Jh)."""
+        if p == 0:
+            reduced = B
+        elif p < n:
+            Z = jnp.linalg.svd(Jh, full_matrices=True)[2][p:].T
+            reduced = Z.T @ B @ Z
+        else:
+            return jnp.zeros((), dtype)
+        floor = jnp.sqrt(eps) * jnp.maximum(1, jnp.max(jnp.abs(jnp.diagonal(B))))
+        low = jnp.linalg.eigvalsh(reduced)[0]
+        return jnp.where(low >= floor, 0, floor - low)
+
+    def body(st: _State) -> _State:
+        x, s, nu, lam, rho = st.x, st.s, st.nu, st.lam, st.rho
+        # Fiacco-McCormick: lower mu once the current barrier problem is solved well enough.
+        mu = jnp.where(errors(x, s, nu, lam, st.mu) <= KAPPA_EPS * st.mu,
+                       jnp.maximum(tol / 10, jnp.minimum(KAPPA_MU * st.mu, st.mu ** THETA_MU)), st.mu)
+        gf, gx, hx = grad_f(x), g_of(x), h_of(x)
+        Jg, Jh = jac_g(x), jac_h(x)
+        W = lagrangian_hessian(x, nu, lam)
+        w = lam / s
+        delta = inertia_shift(W + (Jg.T * w) @ Jg, Jh)
+        H = W + delta * jnp.eye(n, dtype=dtype)
+        solve = newton_kkt_solve(H, Jh, Jg, w, reg)
+        r_d = gf + Jg.T @ lam + Jh.T @ nu
+        dx, dnu, dlam = solve(-r_d, -hx, -gx - mu / lam)
+        ds = (mu - lam * s - s * dlam) / lam
+
+        fraction = jnp.maximum(0.99, 1 - mu)
+        alpha_p = fraction * max_step(s, ds)
+        alpha_d = fraction * max_step(lam, dlam)
+        # l1 merit: raise rho so the step is a descent direction (Nocedal & Wright, 19.3).
+        violation = jnp.sum(jnp.abs(hx)) + jnp.sum(jnp.abs(gx + s))
+        barrier_slope = gf @ dx - mu * jnp.sum(ds / s)
+        curvature = jnp.maximum(dx @ H @ dx + ds @ (w * ds), 0)
+        needed = (barrier_slope + 0.5 * curvature) / (0.9 * jnp.maximum(violation, jnp.finfo(dtype).tiny))
+        rho = jnp.where(violation > 0, jnp.maximum(rho, needed), rho)
+        slope = barrier_slope - rho * violation
+        phi0 = merit(x, s, mu, rho)
+
+        def ls_cond(state):
+            alpha, accepted, k = state
+            return ~accepted & (k < MAXLS)
+
+        def ls_body(state):
+            alpha, _, k = state
+            trial = merit(x + alpha * dx, s + alpha * ds, mu, rho)
+            ok = jnp.isfinite(trial) & (trial <= phi0 + ARMIJO * alpha * slope)
+            return jnp.where(ok, alpha, alpha / 2), ok, k + 1
+
+        alpha, accepted, _ = lax.while_loop(ls_cond, ls_body, (alpha_p, jnp.zeros((), bool), 0))
+        x_new, s_new = x + alpha * dx, s + alpha * ds
+        lam_new = lam + alpha_d * dlam
+        lam_new = jnp.clip(lam_new, mu / (KAPPA_SIGMA * s_new), KAPPA_SIGMA * mu / s_new)
+        nu_new = nu + alpha * dnu
+
+        residual = errors(x_new, s_new, nu_new, lam_new, 0)
+        old, now = jnp.concatenate([x, s, nu, lam]), jnp.concatenate([x_new, s_new, nu_new, lam_new])
+        finite = jnp.all(jnp.isfinite(now)) & jnp.isfinite(residual)
+        # Below rounding level nothing moves any more: stop rather than spin until maxiter.
+        stuck = jnp.all(jnp.abs(now - old) <= 4 * eps * jnp.maximum(1, jnp.abs(old)))
+        code = jnp.where(residual <= tol, SOLVED, jnp.where(stuck, NUMERICAL_ERROR, RUNNING))
+        code = jnp.where(finite & accepted, code, NUMERICAL_ERROR).astype(jnp.int32)
+        new = _State(x_new, s_new, nu_new, lam_new, mu, rho, code, residual)
+        return jax.tree_util.tree_map(lambda a, b: jnp.where(finite & accepted, a, b), new,
+                                      st._replace(code=code))
+
+    g0 = g_of(x0)
+    s0 = jnp.maximum(-g0, 1e-2 * jnp.maximum(1, jnp.abs(g0)))
+    mu0 = jnp.asarray(MU_INIT, dtype)
+    lam0 = mu0 / s0
+    nu0 = jnp.zeros(p, dtype)
+    one = jnp.ones((), dtype)
+    residual0 = errors(x0, s0, nu0, lam0, 0)
+    code0 = jnp.where(residual0 <= tol, SOLVED, RUNNING).astype(jnp.int32)
+    st, k = iterate(lambda st: st.code == RUNNING, body,
+                    _State(x0, s0, nu0, lam0, mu0, one, code0, residual0), maxiter=maxiter, unroll=False)
+    code = jnp.where(st.code == RUNNING, MAX_ITERATIONS, st.code).astype(jnp.int32)
+    point = NLPPoint(st.x, st.nu, st.lam)
+    factors = factor_kkt(lagrangian_hessian(st.x, st.nu, st.lam), jac_h(st.x), jac_g(st.x), st.lam, g_of(st.x),
+                         exact=True, tol=tol)
+    return point, KKTAux(k, st.residual, code, *factors)
+
+
+def solve_nlp(f: Fun, g: Fun | None, h_eq: Fun | None, init: jax.Array, params: Any = None, *,
+              m: int, p: int, **opts: Any) -> tuple[NLPPoint, KKTAux]:
+    """:func:`nlp_interior_point` with implicit derivatives w.r.t. ``params`` (forward and reverse).
+
+    Wrapped by ``custom_root(nlp_kkt_residual(f, g, h_eq), has_aux=True,
+    factored_solve=nlp_factored_solve)``, so a derivative costs back-substitutions
+    with the KKT factorisation kept in the aux; ``init`` gets a zero derivative.
+    ``params`` must carry everything being differentiated (no closures over traced values).
+
+    Example:
+        >>> f = lambda x, c: jnp.sum((x - c) ** 2)
+        >>> g = lambda x, c: jnp.array([jnp.sum(x ** 2) - 1.0])
+        >>> jax.jacfwd(lambda c: solve_nlp(f, g, None, jnp.zeros(2), c, m=1, p=0)[0].x)(jnp.array([2.0, 0.0]))
+    """
+    @custom_root(nlp_kkt_residual(f, g, h_eq), has_aux=True, factored_solve=nlp_factored_solve)
+    def solver(init, params):
+        return nlp_interior_point(f, g, h_eq, init, params, m=m, p=p, **opts)
+
+    return solver(init, params)
