@@ -7,6 +7,8 @@ __version__ = "0.1.0"
 
 # The .opt front end, imported on first use so that `import optdsl` loads the modeling layer only.
 _GRAMMAR_NAMES = ("parse", "load", "OptSyntaxError", "OptNameError")
+# cvxpy interop and layers, imported on first use too (they never import cvxpy before a call).
+_INTEROP_NAMES = ("from_cvxpy", "Layer")
 
 
 def __getattr__(name: str):
@@ -14,7 +16,11 @@ def __getattr__(name: str):
         import optdsl.grammar
 
         return getattr(optdsl.grammar, name)
+    if name in _INTEROP_NAMES:
+        import optdsl.interop
+
+        return getattr(optdsl.interop, name)
     raise AttributeError(f"module 'optdsl' has no attribute {name!r}")
 
 
-__all__ = [*_modeling_names, *_GRAMMAR_NAMES, "__version__"]
+__all__ = [*_modeling_names, *_GRAMMAR_NAMES, *_INTEROP_NAMES, "__version__"]

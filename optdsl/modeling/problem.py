@@ -186,6 +186,15 @@ class Problem:
 
         return to_opt(self, with_data=with_data)
 
+    def to_cvxpy(self, values: dict[str, Any] | None = None) -> Any:
+        """This problem as a ``cvxpy.Problem`` (see ``optdsl.interop.cvxpy.to_cvxpy``), for cross-checking.
+
+        ``values`` (parameter name -> array) sets the cvxpy parameters' values.
+        """
+        from optdsl.interop.cvxpy import to_cvxpy
+
+        return to_cvxpy(self, values)
+
     def to_latex(self) -> str:
         """This problem as LaTeX, rendered through sympy (see ``optdsl.modeling.latex``)."""
         from optdsl.modeling.latex import to_latex

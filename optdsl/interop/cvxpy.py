@@ -1,0 +1,442 @@
+"""cvxpy problems in and out: ``from_cvxpy(cvxpy_problem)`` and ``to_cvxpy(problem)``.
+
+Both walk the expression tree node by node through two tables, one entry per node
+type, so a model means the same on both sides (``huber`` uses cvxpy's scaling in
+both). cvxpy is imported inside the calls: importing optdsl never imports it.
+
+Conventions:
+
+* leaves keep their names (a cvxpy name that is not an identifier, or is taken, gets
+  a ``_2``, ``_3``, ... suffix or is replaced by ``var``/``param`` plus a number);
+* ``from_cvxpy`` returns ``(problem, param_values)``: the values cvxpy's parameters hold,
+  by optdsl name (parameters without a value are left out), ready for ``solve(**param_values)``;
+* ``to_cvxpy`` keeps the constraint order, so ``cvx.constraints[i]`` is ``problem.constraints[i]``
+  (cvxpy constraints carry no names), and sets parameter values from ``values`` when given;
+* ``Variable(..., symmetric=True)`` / ``PSD=True`` become an ordinary variable plus
+  ``X == X.T`` (and ``X >> 0``); other cvxpy attributes (integer, boolean, bounds, ...) are
+  refused, as are atoms outside optdsl's catalogue: the error names them.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import operator
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+import optdsl.modeling as om
+from optdsl.interop.errors import InteropError
+from optdsl.modeling.affine.reshape import reshape
+from optdsl.modeling.constraints import Constraint
+from optdsl.modeling.expression import Expression
+from optdsl.modeling.leaves import Constant
+
+# ------------------------------------------------------------------------------------------------
+# cvxpy -> optdsl
+# ------------------------------------------------------------------------------------------------
+
+
+def _unique_name(wanted: str, prefix: str, taken: set[str]) -> str:
+    base = wanted if wanted.isidentifier() else prefix
+    name, k = base, 1
+    while name in taken:
+        k += 1
+        name = f"{base}_{k}"
+    taken.add(name)
+    return name
+
+
+def _index_key(key: Any) -> tuple:
+    """A cvxpy index key as a tuple of python ints, slices and integer arrays."""
+    items = key if isinstance(key, tuple) else (key,)
+    plain = []
+    for item in items:
+        if isinstance(item, slice):
+            bound = lambda v: None if v is None else operator.index(v)  # noqa: E731
+            plain.append(slice(bound(item.start), bound(item.stop), bound(item.step)))
+        elif isinstance(item, np.ndarray):
+            plain.append(item.astype(np.int64))
+        else:
+            plain.append(operator.index(item))
+    return tuple(plain)
+
+
+class _FromCvxpy:
+    """One conversion: cvxpy leaves to optdsl leaves (by object), shared sub-expressions kept shared."""
+
+    def __init__(self) -> None:
+        self.leaves: dict[int, Expression] = {}
+        self.values: dict[str, np.ndarray] = {}
+        self.implied: list[Constraint] = []  # constraints standing for cvxpy variable attributes
+        self._names: set[str] = set()
+        self._done: dict[int, Expression] = {}
+
+    # -- expressions --
+    def expression(self, node: Any) -> Expression:
+        key = id(node)
+        if key not in self._done:
+            self._done[key] = self._convert(node)
+        return self._done[key]
+
+    def operand(self, node: Any) -> Expression:
+        """A child of a broadcasting operation: cvxpy's explicit scalar promotion is left to broadcasting."""
+        if type(node).__name__ == "Promote":
+            return self.expression(node.args[0])
+        return self.expression(node)
+
+    def _convert(self, node: Any) -> Expression:
+        kind = type(node).__name__
+        if kind in ("Variable", "Parameter"):
+            return self._leaf(node, kind)
+        if kind == "Constant":
+            value = node.value
+            return Constant(value.toarray() if hasattr(value, "toarray") else np.asarray(value, dtype=float))
+        rule = _FROM_EXPRESSIONS.get(kind)
+        if rule is None:
+            raise InteropError(
+                f"from_cvxpy: the cvxpy atom {kind!r} (in {node}) has no optdsl counterpart; "
+                f"supported: {sorted(_FROM_EXPRESSIONS)}")
+        return rule(self, node)
+
+    def _leaf(self, node: Any, kind: str) -> Expression:
+        attributes = {k: v for k, v in node.attributes.items() if v}
+        allowed = {"nonneg", "nonpos"} | ({"symmetric", "PSD"} if kind == "Variable" else set())
+        refused = sorted(set(attributes) - allowed)
+        if refused:
+            raise InteropError(f"from_cvxpy: {kind.lower()} {node.name()!r} has attributes {refused} "
+                               f"with no optdsl counterpart (supported: {sorted(allowed)})")
+        name = _unique_name(node.name(), "var" if kind == "Variable" else "param", self._names)
+        flags = dict(nonneg=bool(attributes.get("nonneg")), nonpos=bool(attributes.get("nonpos")))
+        if kind == "Variable":
+            leaf = om.Variable(node.shape, name=name, **flags)
+            if attributes.get("symmetric") or attributes.get("PSD"):
+                self.implied.append(leaf == leaf.T)
+            if attributes.get("PSD"):
+                self.implied.append(leaf >> 0)
+        else:
+            leaf = om.Parameter(node.shape, name=name, **flags)
+            if node.value is not None:
+                self.values[name] = np.asarray(node.value, dtype=float)
+        self.leaves[id(node)] = leaf
+        return leaf
+
+    # -- constraints --
+    def constraint(self, node: Any) -> Constraint:
+        kind = type(node).__name__
+        args = node.args
+        if kind == "Inequality":
+            return self.operand(args[0]) <= self.operand(args[1])
+        if kind == "Equality":
+            return self.operand(args[0]) == self.operand(args[1])
+        if kind == "Zero":
+            return self.expression(args[0]) == 0
+        if kind == "NonNeg":
+            return self.expression(args[0]) >= 0
+        if kind == "NonPos":
+            return self.expression(args[0]) <= 0
+        if kind == "PSD":
+            return om.PSD(self.expression(args[0]))
+        if kind == "ExpCone":
+            return om.ExpCone(*(self.expression(a) for a in args))
+        if kind == "SOC":
+            t, x = self.expression(args[0]), self.expression(args[1])
+            if x.ndim == 1:
+                return om.SOC(reshape(t, ()), x)
+            return om.SOC(reshape(t, (t.size,)), x, axis=node.axis)
+        raise InteropError(f"from_cvxpy: the cvxpy constraint {kind!r} ({node}) has no optdsl counterpart")
+
+
+def _reshape_from(conv: _FromCvxpy, node: Any) -> Expression:
+    shape, order = node.get_data()
+    x = conv.expression(node.args[0])
+    if order == "C" or x.ndim <= 1 and len(shape) <= 1:
+        return reshape(x, tuple(shape))
+    return om.transpose(reshape(om.transpose(x), tuple(reversed(shape))))  # column-major order
+
+
+def _promote(conv: _FromCvxpy, node: Any) -> Expression:
+    x = conv.expression(node.args[0])
+    if isinstance(x, Constant):
+        return Constant(np.broadcast_to(x.value, node.shape))
+    return om.multiply(np.ones(node.shape), x)
+
+
+def _matmul(conv: _FromCvxpy, node: Any) -> Expression:
+    a, b = (conv.expression(arg) for arg in node.args)
+    return om.multiply(a, b) if a.shape == () or b.shape == () else a @ b
+
+
+def _power(conv: _FromCvxpy, node: Any) -> Expression:
+    x, p = conv.expression(node.args[0]), float(node.get_data()[0])
+    named = {1.0: lambda v: v, 2.0: om.square, 0.5: om.sqrt, -1.0: om.inv_pos}
+    return named[p](x) if p in named else om.power(x, p)
+
+
+def _pnorm(conv: _FromCvxpy, node: Any) -> Expression:
+    p, axis, keepdims = node.get_data()[:3]
+    x, p = conv.expression(node.args[0]), float(p)
+    named = {1.0: om.norm1, 2.0: om.norm2, math.inf: om.norm_inf}
+    if p in named:
+        return named[p](x, axis=axis, keepdims=keepdims)
+    return om.pnorm(x, p, axis=axis, keepdims=keepdims)
+
+
+def _quad_over_lin(conv: _FromCvxpy, node: Any) -> Expression:
+    x, y = (conv.expression(a) for a in node.args)
+    if isinstance(y, Constant) and y.shape == ():
+        return om.sum_squares(x) if float(y.value) == 1.0 else om.sum_squares(x) / y
+    return om.quad_over_lin(x, y)
+
+
+def _quad_form(conv: _FromCvxpy, node: Any) -> Expression:
+    x, P = node.args
+    if type(P).__name__ == "psd_wrap":
+        P = P.args[0]
+    return om.quad_form(conv.expression(x), conv.expression(P))
+
+
+def _maximum(conv: _FromCvxpy, node: Any) -> Expression:
+    args = [conv.operand(a) for a in node.args]
+    zero = [a for a in args if isinstance(a, Constant) and not np.any(a.value)]
+    if len(args) == 2 and len(zero) == 1:
+        return om.pos(next(a for a in args if a is not zero[0]))
+    return om.maximum(*args)
+
+
+def _reduction(atom: Callable[..., Expression]) -> Callable[[_FromCvxpy, Any], Expression]:
+    def rule(conv: _FromCvxpy, node: Any) -> Expression:
+        axis = node.get_data()[0]
+        return atom(conv.expression(node.args[0]), axis=axis, keepdims=bool(getattr(node, "keepdims", False)))
+    return rule
+
+
+def _unary(atom: Callable[[Any], Expression]) -> Callable[[_FromCvxpy, Any], Expression]:
+    return lambda conv, node: atom(conv.expression(node.args[0]))
+
+
+def _elementwise(atom: Callable[..., Expression]) -> Callable[[_FromCvxpy, Any], Expression]:
+    return lambda conv, node: atom(*(conv.operand(a) for a in node.args))
+
+
+def _diag(conv: _FromCvxpy, node: Any) -> Expression:
+    if node.get_data()[0] != 0:
+        raise InteropError(f"from_cvxpy: {node}: only the main diagonal (k=0) has an optdsl counterpart")
+    return om.diag(conv.expression(node.args[0]))
+
+
+def _transpose(conv: _FromCvxpy, node: Any) -> Expression:
+    if node.get_data()[0] not in (None, (1, 0)):
+        raise InteropError(f"from_cvxpy: {node}: transpose with axes {node.get_data()[0]} is not supported")
+    return om.transpose(conv.expression(node.args[0]))
+
+
+_FROM_EXPRESSIONS: dict[str, Callable[[_FromCvxpy, Any], Expression]] = {
+    # affine
+    "AddExpression": lambda conv, node: functools.reduce(operator.add, (conv.operand(a) for a in node.args)),
+    "NegExpression": lambda conv, node: -conv.expression(node.args[0]),
+    "multiply": _elementwise(om.multiply),
+    "MulExpression": _matmul,
+    "DivExpression": _elementwise(operator.truediv),
+    "Promote": _promote,
+    "index": lambda conv, node: conv.expression(node.args[0])[_index_key(node.get_data()[0])],
+    "special_index": lambda conv, node: conv.expression(node.args[0])[_index_key(node.get_data()[0])],
+    "reshape": _reshape_from,
+    "transpose": _transpose,
+    "Trace": _unary(om.trace),
+    "diag_vec": _diag,
+    "diag_mat": _diag,
+    "cumsum": lambda conv, node: om.cumsum(conv.expression(node.args[0]), axis=node.get_data()[0] or 0),
+    "Hstack": lambda conv, node: om.hstack([conv.expression(a) for a in node.args]),
+    "Vstack": lambda conv, node: om.vstack([conv.expression(a) for a in node.args]),
+    "Concatenate": lambda conv, node: om.concatenate([conv.expression(a) for a in node.args],
+                                                     axis=node.get_data()[0]),
+    "Sum": lambda conv, node: om.sum(conv.expression(node.args[0]), *node.get_data()[:2]),
+    # atoms
+    "abs": _unary(om.abs),
+    "entr": _unary(om.entropy),
+    "exp": _unary(om.exp),
+    "huber": lambda conv, node: om.huber(conv.expression(node.args[0]), float(node.get_data()[0].value)),
+    "kl_div": _elementwise(om.kl_div),
+    "rel_entr": _elementwise(om.rel_entr),
+    "lambda_max": _unary(om.lambda_max),
+    "log": _unary(om.log),
+    "log_det": _unary(om.log_det),
+    "log_sum_exp": _reduction(om.log_sum_exp),
+    "logistic": _unary(om.logistic),
+    "QuadForm": _quad_form,
+    "MatrixFrac": lambda conv, node: om.matrix_frac(*(conv.expression(a) for a in node.args)),
+    "max": _reduction(om.max),
+    "min": _reduction(om.min),
+    "maximum": _maximum,
+    "minimum": _elementwise(om.minimum),
+    "norm1": _reduction(om.norm1),
+    "norm_inf": _reduction(om.norm_inf),
+    "Pnorm": _pnorm,
+    "PnormApprox": _pnorm,
+    "power": _power,
+    "Power": _power,
+    "PowerApprox": _power,
+    "quad_over_lin": _quad_over_lin,
+}
+
+
+def _convert_problem(problem: Any) -> tuple[om.Problem, _FromCvxpy]:
+    import cvxpy as cp
+
+    if not isinstance(problem, cp.Problem):
+        raise InteropError(f"from_cvxpy expects a cvxpy.Problem, got {type(problem).__name__}")
+    conv = _FromCvxpy()
+    sense = {"Minimize": om.Minimize, "Maximize": om.Maximize}[type(problem.objective).__name__]
+    objective = sense(conv.expression(problem.objective.args[0]))
+    constraints = [conv.constraint(c) for c in problem.constraints]
+    return om.Problem(objective, [*constraints, *conv.implied]), conv
+
+
+def from_cvxpy(problem: Any) -> tuple[om.Problem, dict[str, np.ndarray]]:
+    """An optdsl ``Problem`` equivalent to the cvxpy problem, and its parameters' current values.
+
+    Returns ``(problem, param_values)``: ``param_values`` maps optdsl parameter names to the
+    values the cvxpy parameters hold (unset ones are left out), so
+    ``problem.compile()(**param_values)`` solves what ``cvxpy_problem.solve()`` would.
+    Raises :class:`~optdsl.interop.errors.InteropError` naming any atom, constraint or
+    variable attribute with no optdsl counterpart.
+    """
+    converted, conv = _convert_problem(problem)
+    return converted, dict(conv.values)
+
+
+# ------------------------------------------------------------------------------------------------
+# optdsl -> cvxpy
+# ------------------------------------------------------------------------------------------------
+
+
+def _to_norm2(cp: Any, node: Any, x: Any) -> Any:
+    if node.axis is None:
+        return cp.norm(cp.vec(x, order="C"), 2) if x.ndim > 1 else cp.norm(x, 2)
+    return cp.norm(x, 2, axis=node.axis, keepdims=node.keepdims)
+
+
+def _to_quad_form(cp: Any, node: Any, x: Any, P: Any) -> Any:
+    return cp.quad_form(x, P, assume_PSD=node.is_convex())  # optdsl has already checked the curvature
+
+
+_TO_EXPRESSIONS: dict[str, Callable[..., Any]] = {
+    # affine
+    "Add": lambda cp, node, *args: functools.reduce(operator.add, args),
+    "Negation": lambda cp, node, x: -x,
+    "Multiply": lambda cp, node, a, b: cp.multiply(a, b),
+    "MatMul": lambda cp, node, a, b: a @ b,
+    "Divide": lambda cp, node, a, b: a / b,
+    "Index": lambda cp, node, x: x[node.key],
+    "Reshape": lambda cp, node, x: cp.reshape(x, node.new_shape, order="C"),
+    "Transpose": lambda cp, node, x: x.T,
+    "Trace": lambda cp, node, x: cp.trace(x),
+    "Diag": lambda cp, node, x: cp.diag(x),
+    "Cumsum": lambda cp, node, x: cp.cumsum(x, axis=node.axis),
+    "Concatenate": lambda cp, node, *parts: cp.concatenate(list(parts), axis=node.axis),
+    "HStack": lambda cp, node, *parts: cp.hstack(list(parts)),
+    "VStack": lambda cp, node, *parts: cp.vstack(list(parts)),
+    "Sum": lambda cp, node, x: cp.sum(x, axis=node.axis, keepdims=node.keepdims),
+    # atoms
+    "Abs": lambda cp, node, x: cp.abs(x),
+    "Entropy": lambda cp, node, x: cp.entr(x),
+    "Exp": lambda cp, node, x: cp.exp(x),
+    "Huber": lambda cp, node, x: cp.huber(x, node.M),
+    "InvPos": lambda cp, node, x: cp.inv_pos(x),
+    "KlDiv": lambda cp, node, x, y: cp.kl_div(x, y),
+    "RelEntr": lambda cp, node, x, y: cp.rel_entr(x, y),
+    "LambdaMax": lambda cp, node, X: cp.lambda_max(X),
+    "Log": lambda cp, node, x: cp.log(x),
+    "LogDet": lambda cp, node, X: cp.log_det(X),
+    "LogSumExp": lambda cp, node, x: cp.log_sum_exp(x, axis=node.axis, keepdims=node.keepdims),
+    "Logistic": lambda cp, node, x: cp.logistic(x),
+    "MatrixFrac": lambda cp, node, x, P: cp.matrix_frac(x, P),
+    "Max": lambda cp, node, x: cp.max(x, axis=node.axis, keepdims=node.keepdims),
+    "Min": lambda cp, node, x: cp.min(x, axis=node.axis, keepdims=node.keepdims),
+    "Maximum": lambda cp, node, *args: cp.maximum(*args),
+    "Minimum": lambda cp, node, *args: cp.minimum(*args),
+    "Neg": lambda cp, node, x: cp.neg(x),
+    "Pos": lambda cp, node, x: cp.pos(x),
+    "Norm1": lambda cp, node, x: cp.norm1(x, axis=node.axis, keepdims=node.keepdims),
+    "Norm2": _to_norm2,
+    "NormInf": lambda cp, node, x: cp.norm_inf(x, axis=node.axis, keepdims=node.keepdims),
+    "Pnorm": lambda cp, node, x: cp.pnorm(x, node.p, axis=node.axis, keepdims=node.keepdims),
+    "Power": lambda cp, node, x: cp.power(x, node.p),
+    "QuadForm": _to_quad_form,
+    "QuadOverLin": lambda cp, node, x, y: cp.quad_over_lin(x, y),
+    "Sqrt": lambda cp, node, x: cp.sqrt(x),
+    "Square": lambda cp, node, x: cp.square(x),
+    "SumSquares": lambda cp, node, x: cp.sum_squares(x),
+}
+
+
+class _ToCvxpy:
+    def __init__(self, cp: Any, values: Mapping[str, Any]):
+        self.cp = cp
+        self.values = values
+        self._done: dict[int, Any] = {}
+
+    def expression(self, node: Expression) -> Any:
+        key = id(node)
+        if key not in self._done:
+            self._done[key] = self._convert(node)
+        return self._done[key]
+
+    def _convert(self, node: Expression) -> Any:
+        cp = self.cp
+        if isinstance(node, om.Variable):
+            return cp.Variable(node.shape, name=node.name, nonneg=node.nonneg, nonpos=node.nonpos)
+        if isinstance(node, om.Parameter):
+            parameter = cp.Parameter(node.shape, name=node.name, nonneg=node.nonneg, nonpos=node.nonpos)
+            if node.name in self.values:
+                parameter.value = np.asarray(self.values[node.name], dtype=float)
+            return parameter
+        if isinstance(node, Constant):
+            return cp.Constant(np.asarray(node.value))
+        rule = _TO_EXPRESSIONS.get(type(node).__name__)
+        if rule is None:
+            raise InteropError(f"to_cvxpy: the optdsl atom {getattr(node, 'name', type(node).__name__)!r} "
+                               f"(in {node}) has no cvxpy counterpart")
+        return rule(cp, node, *(self.expression(a) for a in node.args))
+
+    def constraint(self, constraint: Constraint) -> Any:
+        cp = self.cp
+        args = [self.expression(a) for a in constraint.args]
+        if isinstance(constraint, om.Equality):
+            return args[0] == args[1]
+        if isinstance(constraint, om.Inequality):
+            return args[0] <= args[1]
+        if isinstance(constraint, om.SOC):
+            t, x = args
+            return cp.SOC(t, x) if constraint.axis is None else cp.SOC(t, x, axis=constraint.axis)
+        if isinstance(constraint, om.PSD):
+            (X,) = args
+            return 0.5 * (X + X.T) >> 0  # optdsl's PSD constrains the symmetric part
+        if isinstance(constraint, om.ExpCone):
+            return cp.constraints.ExpCone(*args)
+        raise InteropError(f"to_cvxpy: the constraint {constraint} ({type(constraint).__name__}) "
+                           "has no cvxpy counterpart")
+
+
+def to_cvxpy(problem: om.Problem, values: Mapping[str, Any] | None = None) -> Any:
+    """The same problem as a ``cvxpy.Problem`` (leaves keep their names; constraints keep their order).
+
+    ``values`` (parameter name -> array) sets the cvxpy parameters' values; the variables
+    are then reachable as ``cvx.var_dict[name]`` and the parameters as ``cvx.param_dict[name]``.
+    Raises :class:`~optdsl.interop.errors.InteropError` for an atom cvxpy lacks (``sin``, ...).
+    """
+    import cvxpy as cp
+
+    if not isinstance(problem, om.Problem):
+        raise InteropError(f"to_cvxpy expects an optdsl Problem, got {type(problem).__name__}")
+    values = dict(values or {})
+    unknown = sorted(set(values) - {p.name for p in problem.parameters()})
+    if unknown:
+        raise InteropError(f"to_cvxpy: values given for unknown parameters {unknown}")
+    conv = _ToCvxpy(cp, values)
+    sense = cp.Minimize if isinstance(problem.objective, om.Minimize) else cp.Maximize
+    objective = sense(conv.expression(problem.objective.expr))
+    return cp.Problem(objective, [conv.constraint(c) for c in problem.constraints])
