@@ -1,0 +1,102 @@
+"""Lasso hyper-gradient with respect to the penalty (issue 8, item 2).
+
+    x*(λ) = argmin_x 0.5 ‖Ax − b‖² + λ‖x‖₁,      loss(λ) = 0.5 mean((A_val x*(λ) − b_val)²)
+
+Sizes: A 100×50 and 500×200. Contenders: optdsl (proximal gradient, implicit and
+unrolled), hand-written JAXopt ProximalGradient (implicit and unrolled) with the
+same inner budget, and cvxpylayers.
+"""
+
+from __future__ import annotations
+
+import time
+
+import cvxpy as cp
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import optdsl as od
+from benchmarks.harness import CLARABEL, DIFFCP, Case, Contender, directional_fd, optional
+
+FULL = [(100, 50), (500, 200)]
+QUICK = [(20, 10)]
+#: Inner stopping rule of every iterative contender (the unrolled ones run ``MAXITER`` steps).
+TOL, MAXITER = 1e-7, 1000
+
+
+def make_data(m: int, n: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Sparse regression, training and validation halves; λ at a tenth of λ_max (a sparse solution)."""
+    rng = np.random.default_rng(seed)
+    w_true = np.where(rng.random(n) < 0.2, rng.normal(size=n), 0.0)
+    A = rng.normal(size=(2 * m, n))
+    b = A @ w_true + 0.5 * rng.normal(size=2 * m)
+    return {"A": A[:m], "b": b[:m], "A_val": A[m:], "b_val": b[m:], "lam": 0.1 * np.max(np.abs(A[:m].T @ b[:m]))}
+
+
+def reference(d: dict[str, np.ndarray], lam: float) -> np.ndarray:
+    x = cp.Variable(d["A"].shape[1])
+    cp.Problem(cp.Minimize(0.5 * cp.sum_squares(d["A"] @ x - d["b"]) + lam * cp.norm1(x))).solve(**CLARABEL)
+    return x.value
+
+
+def _val_loss(d, x):
+    return 0.5 * jnp.mean((d["A_val"] @ x - d["b_val"]) ** 2)
+
+
+def _contender(name: str, solve_x, d, build: float = 0.0, jitted: bool = True) -> Contender:
+    """A contender from ``(lam, data) -> x``; differentiated with respect to ``lam``."""
+    def fwdbwd(lam, d):
+        loss, g = jax.value_and_grad(lambda lam: _val_loss(d, solve_x(lam, d)))(lam)
+        return loss, (g,)
+
+    return Contender(name, solve_x, fwdbwd, (jnp.asarray(d["lam"]), d), jitted=jitted, build_s=build)
+
+
+def _contenders(m: int, n: int, d: dict[str, jax.Array]) -> list[Contender]:
+    x = od.Variable(n, name="x")
+    A, b = od.Parameter((m, n), name="A"), od.Parameter(m, name="b")
+    lam = od.Parameter(nonneg=True, name="lam")
+    problem = od.Problem(od.Minimize(0.5 * od.sum_squares(A @ x - b) + lam * od.norm1(x)))
+    out = []
+    for diff in ("implicit", "unrolled"):
+        start = time.perf_counter()
+        solve = problem.compile(diff=diff, tol=TOL, maxiter=MAXITER)
+        build = time.perf_counter() - start
+        out.append(_contender(f"optdsl[{solve.method},{diff}]",
+                              lambda lam, d, solve=solve: solve(A=d["A"], b=d["b"], lam=lam).x, d, build))
+
+    jaxopt = optional("jaxopt")
+    if jaxopt is not None:
+        def least_squares(x, A, b):
+            return 0.5 * jnp.sum((A @ x - b) ** 2)
+
+        for diff in ("implicit", "unrolled"):
+            pg = jaxopt.ProximalGradient(fun=least_squares, prox=jaxopt.prox.prox_lasso, tol=TOL, maxiter=MAXITER,
+                                         implicit_diff=diff == "implicit")
+            out.append(_contender(f"jaxopt-ProximalGradient[{diff}]", lambda lam, d, pg=pg: pg.run(
+                jnp.zeros(n, d["A"].dtype), hyperparams_prox=lam, A=d["A"], b=d["b"]).params, d))
+
+    layers = optional("cvxpylayers.jax")
+    if layers is not None:
+        start = time.perf_counter()
+        xc, lam_p = cp.Variable(n), cp.Parameter(nonneg=True)
+        A0, b0 = np.asarray(d["A"]), np.asarray(d["b"])
+        problem_c = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(A0 @ xc - b0) + lam_p * cp.norm1(xc)))
+        layer = layers.CvxpyLayer(problem_c, parameters=[lam_p], variables=[xc], solver_args=DIFFCP)
+        build = time.perf_counter() - start
+        out.append(_contender("cvxpylayers", lambda lam, d: layer(lam)[0], d, build, jitted=False))
+    return out
+
+
+def cases(quick: bool) -> list[Case]:
+    result = []
+    for m, n in QUICK if quick else FULL:
+        data = make_data(m, n)
+        lam = float(data["lam"])
+        x_ref = reference(data, lam)
+        loss = lambda t: 0.5 * float(np.mean((data["A_val"] @ reference(data, lam + t) - data["b_val"]) ** 2))  # noqa: E731
+        fd = directional_fd(loss, 1e-4 * lam)
+        jdata = {k: jnp.asarray(v) for k, v in data.items()}
+        result.append(Case("lasso", f"A {m}x{n}", _contenders(m, n, jdata), x_ref, np.asarray, (np.ones(()),), fd))
+    return result
