@@ -176,7 +176,7 @@ def plot_packing(x: jax.Array, dx: jax.Array, side: float, theta: float, out: Pa
     ax.set_xlim(0, side)
     ax.set_ylim(0, side)
     ax.set_aspect("equal")
-    ax.set_title(f"{x.shape[0]} soft disks (diameters 1 and θ = {theta}); arrows: ∂x*/∂θ")
+    ax.set_title(f"{x.shape[0]} soft disks (diameters 1 and θ = {theta}); arrows: ∂x*/∂θ (longest drawn 0.8)")
     save_figure(fig, out, "md_sensitivity.png")
 
 
