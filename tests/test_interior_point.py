@@ -11,9 +11,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import scipy.optimize
 from jax.flatten_util import ravel_pytree
 
 from optdsl.runtime import status
+from optdsl.runtime.solvers.interior_point_nlp import (nlp_factored_solve, nlp_interior_point, nlp_kkt_residual,
+                                                       solve_nlp)
 from optdsl.runtime.solvers.interior_point_qp import (QPPoint, qp_factored_solve, qp_interior_point,
                                                       qp_kkt_residual, solve_qp)
 
@@ -56,9 +59,10 @@ def clarabel_qp(Q, q, A, b, G, h, **settings):
     return problem.status, (x.value, np.atleast_1d(nu), ineq.dual_value)
 
 
-def kkt_matrix(point, data):
+def kkt_matrix(residual, point, *data):
+    """Dense Jacobian of ``residual(point, *data)`` w.r.t. the flattened point ``(x, nu, lam)``."""
     z, unravel = ravel_pytree(point)
-    return jax.jacfwd(lambda v: ravel_pytree(qp_kkt_residual(unravel(v), *data))[0])(z)
+    return jax.jacfwd(lambda v: ravel_pytree(residual(unravel(v), *data))[0])(z)
 
 
 solve_batch = jax.jit(jax.vmap(qp_interior_point))
@@ -220,7 +224,7 @@ def test_jacfwd_equals_jacrev_factored_solve_is_dense_solve_and_warm_start():
 
     point, aux = solve_one(*data)
     assert not bool(aux.singular)
-    J = kkt_matrix(point, data)
+    J = kkt_matrix(qp_kkt_residual, point, *data)
     rhs = jnp.asarray(np.random.default_rng(7).normal(size=J.shape[0]))
     np.testing.assert_allclose(qp_factored_solve(aux, rhs, False), jnp.linalg.solve(J, rhs), rtol=1e-9, atol=1e-10)
     np.testing.assert_allclose(qp_factored_solve(aux, rhs, True), jnp.linalg.solve(J.T, rhs), rtol=1e-9, atol=1e-10)
@@ -291,3 +295,152 @@ def test_bad_input_raises_naming_the_argument():
         qp_interior_point(Q, q, A, b, G, h, init=QPPoint(jnp.zeros(4), jnp.zeros(1), jnp.zeros(2)))
     with pytest.raises(TypeError, match="floating point"):
         qp_interior_point(*(np.asarray(v, int) for v in (Q, q, A, b, G, h)))
+
+
+# ----------------------------------------------------------------------------- NLP
+
+def rosenbrock(x, c):
+    return (c[0] - x[0]) ** 2 + c[1] * (x[1] - x[0] ** 2) ** 2
+
+
+def disk(x, c):
+    return jnp.array([x @ x - c[2]])
+
+
+def saddle(x, c):
+    """Indefinite quadratic objective: non-convex on the circle below."""
+    return x[0] ** 2 - c[0] * x[1] ** 2 + x[0] * x[1]
+
+
+def circle(x, c):
+    return jnp.array([x @ x - 1.0])
+
+
+def below(x, c):
+    return jnp.array([x[1] - c[1]])
+
+
+def logistic_loss(w, prm):
+    X, y, _ = prm
+    return jnp.mean(jnp.logaddexp(0, -y * (X @ w)))
+
+
+def norm_ball(w, prm):
+    return jnp.array([w @ w - prm[2] ** 2])
+
+
+def budget(w, prm):
+    return jnp.array([jnp.sum(w) - 0.5])
+
+
+ROSENBROCK = jnp.array([1.0, 100.0, 1.0])
+SADDLE = jnp.array([1.0, 0.5])
+solve_rosenbrock = jax.jit(lambda c: nlp_interior_point(rosenbrock, disk, None, jnp.zeros(2), c, m=1, p=0))
+solve_saddle = jax.jit(lambda c: nlp_interior_point(saddle, below, circle, jnp.array([0.5, 0.1]), c, m=1, p=1))
+
+
+def multipliers_from_stationarity(grad_f, jac_active):
+    """Least-squares multipliers of the active constraints: grad f + J' y = 0."""
+    return np.linalg.lstsq(jac_active.T, -grad_f, rcond=None)[0]
+
+
+def test_rosenbrock_on_a_disk_matches_scipy_and_factored_solve():
+    point, aux = solve_rosenbrock(ROSENBROCK)
+    assert int(aux.status) == status.SOLVED and not bool(aux.singular)
+    c = np.asarray(ROSENBROCK)
+    ref = scipy.optimize.minimize(lambda x: rosenbrock(x, c), np.zeros(2), method="SLSQP", tol=1e-14,
+                                  constraints=[{"type": "ineq", "fun": lambda x: c[2] - x @ x}])
+    np.testing.assert_allclose(point.x, ref.x, atol=1e-6)
+    lam = multipliers_from_stationarity(np.asarray(jax.grad(rosenbrock)(ref.x, c)), 2 * ref.x[None])
+    np.testing.assert_allclose(point.lam, lam, atol=1e-6)
+    J = kkt_matrix(nlp_kkt_residual(rosenbrock, disk, None), point, ROSENBROCK)
+    rhs = jnp.array([1.0, -2.0, 0.5])
+    np.testing.assert_allclose(nlp_factored_solve(aux, rhs, False), jnp.linalg.solve(J, rhs), atol=1e-10)
+    np.testing.assert_allclose(nlp_factored_solve(aux, rhs, True), jnp.linalg.solve(J.T, rhs), atol=1e-10)
+
+
+def test_nonconvex_problem_matches_scipy_local_solution():
+    point, aux = solve_saddle(SADDLE)
+    assert int(aux.status) == status.SOLVED
+    c = np.asarray(SADDLE)
+    ref = scipy.optimize.minimize(lambda x: saddle(x, c), np.array([0.5, 0.1]), method="SLSQP", tol=1e-14,
+                                  constraints=[{"type": "eq", "fun": lambda x: x @ x - 1.0},
+                                               {"type": "ineq", "fun": lambda x: c[1] - x[1]}])
+    np.testing.assert_allclose(point.x, ref.x, atol=1e-6)
+    # x_2 < 0.5 is inactive: lam = 0 and nu from stationarity on the circle.
+    np.testing.assert_allclose(point.lam, 0, atol=1e-9)
+    nu = multipliers_from_stationarity(np.asarray(jax.grad(saddle)(ref.x, c)), 2 * ref.x[None])
+    np.testing.assert_allclose(point.nu, nu, atol=1e-6)
+
+
+@pytest.mark.parametrize("problem", ["rosenbrock", "saddle"])
+def test_nlp_gradients_match_central_differences_and_modes_agree(problem):
+    f, g, h, x0, c, m, p = {
+        "rosenbrock": (rosenbrock, disk, None, jnp.zeros(2), ROSENBROCK, 1, 0),
+        "saddle": (saddle, below, circle, jnp.array([0.5, 0.1]), SADDLE, 1, 1),
+    }[problem]
+    w = _weights(2, p, m)
+    solve = jax.jit(lambda c: nlp_interior_point(f, g, h, x0, c, m=m, p=p))
+
+    def point_of(c):
+        return solve_nlp(f, g, h, x0, c, m=m, p=p)[0]
+
+    both = jax.jit(lambda c: (jax.jacfwd(point_of)(c), jax.jacrev(point_of)(c)))
+    fwd, rev = both(c)
+    for a, b in zip(fwd, rev):
+        np.testing.assert_allclose(a, b, atol=1e-9)
+    grad = sum(wk @ jac for wk, jac in zip(w, fwd))
+    step = 1e-5
+    fd = np.array([(weighted_sum(w, solve(c.at[i].add(step))[0]) - weighted_sum(w, solve(c.at[i].add(-step))[0]))
+                   / (2 * step) for i in range(c.shape[0])])
+    np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-8)
+
+
+def _logistic_data(radius):
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(40, 5))
+    y = np.where(X @ rng.normal(size=5) + 0.3 * rng.normal(size=40) > 0, 1.0, -1.0)
+    return X, y, radius
+
+
+def clarabel_logistic(X, y, radius):
+    w = cp.Variable(X.shape[1])
+    ball, eq = cp.sum_squares(w) <= radius ** 2, cp.sum(w) == 0.5
+    cp.Problem(cp.Minimize(cp.sum(cp.logistic(-cp.multiply(y, X @ w))) / X.shape[0]), [ball, eq]).solve(
+        solver=cp.CLARABEL, tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
+    return w.value, eq.dual_value, ball.dual_value
+
+
+def test_convex_nlp_matches_clarabel_vmap_equals_loop_and_float32():
+    radii = [0.5, 1.0, 2.0]
+    batch = stack([_logistic_data(r) for r in radii])
+    run = jax.jit(jax.vmap(lambda prm: nlp_interior_point(logistic_loss, norm_ball, budget, jnp.zeros(5), prm,
+                                                          m=1, p=1)))
+    points, aux = run(batch)
+    assert aux.status.tolist() == [status.SOLVED] * 3
+    for k, r in enumerate(radii):
+        x_ref, nu_ref, lam_ref = clarabel_logistic(*_logistic_data(r))
+        np.testing.assert_allclose(points.x[k], x_ref, atol=1e-6)
+        np.testing.assert_allclose(points.nu[k], np.atleast_1d(nu_ref), atol=1e-6)
+        np.testing.assert_allclose(points.lam[k], np.atleast_1d(lam_ref), atol=1e-6)
+    single, _ = jax.jit(lambda prm: nlp_interior_point(logistic_loss, norm_ball, budget, jnp.zeros(5), prm,
+                                                       m=1, p=1))(jax.tree_util.tree_map(lambda v: v[0], batch))
+    for a, b in zip(single, points):
+        np.testing.assert_allclose(a, b[0], atol=1e-12)
+
+    batch32 = jax.tree_util.tree_map(lambda v: v.astype(jnp.float32), batch)
+    points32, aux32 = jax.jit(jax.vmap(lambda prm: nlp_interior_point(
+        logistic_loss, norm_ball, budget, jnp.zeros(5, jnp.float32), prm, m=1, p=1, tol=1e-4)))(batch32)
+    assert points32.x.dtype == jnp.float32 and aux32.status.tolist() == [status.SOLVED] * 3
+    np.testing.assert_allclose(points32.x, points.x, atol=1e-4)
+
+
+def test_nlp_bad_input_raises_naming_the_argument():
+    with pytest.raises(ValueError, match=r"g\(x, params\) must return a vector of shape \(2,\)"):
+        nlp_interior_point(rosenbrock, disk, None, jnp.zeros(2), ROSENBROCK, m=2, p=0)
+    with pytest.raises(ValueError, match="h_eq is None but p = 1"):
+        nlp_interior_point(rosenbrock, disk, None, jnp.zeros(2), ROSENBROCK, m=1, p=1)
+    with pytest.raises(ValueError, match="must return a scalar"):
+        nlp_interior_point(disk, None, None, jnp.zeros(2), ROSENBROCK, m=0, p=0)
+    with pytest.raises(ValueError, match="init must be a flat"):
+        nlp_interior_point(rosenbrock, disk, None, jnp.zeros((2, 1)), ROSENBROCK, m=1, p=0)
