@@ -161,3 +161,41 @@ def test_kkt_rejects_what_it_cannot_lower():
         problem.compile(method="kkt")
     with pytest.raises(CompileError, match="diff='unrolled'"):
         od.Problem(od.Minimize(od.sum_squares(x)), [od.sum(x) >= 1]).compile(method="kkt", diff="unrolled")
+
+
+def test_nonconvex_nlp_rosenbrock_on_a_disk_matches_scipy():
+    """A non-convex smooth model (nonconvex=True): the NLP interior point finds the local solution SLSQP finds."""
+    from scipy.optimize import minimize
+
+    x = od.Variable(2, name="x")
+    r, b = od.Parameter(nonneg=True, name="r"), od.Parameter(name="b")
+    rosenbrock = (1 - x[0]) ** 2 + b * (x[1] - x[0] ** 2) ** 2
+    problem = od.Problem(od.Minimize(rosenbrock), [(od.sum_squares(x) <= r).named("disk")])
+    with pytest.raises(od.DCPError):
+        problem.compile()
+    solve = problem.compile(nonconvex=True)
+    assert solve.method == "kkt"
+
+    def reference(r0, b0):
+        res = minimize(lambda v: (1 - v[0]) ** 2 + b0 * (v[1] - v[0] ** 2) ** 2, np.zeros(2), method="SLSQP",
+                       constraints=[{"type": "ineq", "fun": lambda v: r0 - v @ v}], tol=1e-14)
+        return res.x
+
+    sol = solve(r=1.0, b=100.0)
+    assert sol.status_name() == "solved"
+    np.testing.assert_allclose(sol.x, reference(1.0, 100.0), atol=1e-6)
+    params = {"r": jnp.asarray(1.0), "b": jnp.asarray(100.0)}
+    loss = lambda p: jnp.sum(solve(p).x ** 2) + solve(p).dual("disk")  # noqa: E731
+    grads = jax.grad(loss)(params)
+    for name in params:
+        h = 1e-6
+        fd = (loss({**params, name: params[name] + h}) - loss({**params, name: params[name] - h})) / (2 * h)
+        np.testing.assert_allclose(grads[name], fd, rtol=1e-5, atol=1e-9, err_msg=name)
+    fwd = jax.jacfwd(lambda p: solve(p).x)(params)
+    rev = jax.jacrev(lambda p: solve(p).x)(params)
+    for name in params:
+        np.testing.assert_allclose(fwd[name], rev[name], atol=1e-9)
+    batch = {"r": jnp.linspace(0.5, 1.5, 8), "b": jnp.full(8, 100.0)}
+    batched = jax.jit(jax.vmap(solve))(batch)
+    for i in (0, 7):
+        np.testing.assert_allclose(batched.x[i], reference(float(batch["r"][i]), 100.0), atol=1e-6)

@@ -59,12 +59,24 @@ def _kkt_ready(structure: Structure) -> bool:
         for c in problem.constraints)
 
 
-def choose_method(structure: Structure, method: str | None) -> str:
+def _smooth_kkt(structure: Structure) -> bool:
+    """A smooth objective and smooth ``==`` / ``<=`` constraints: the NLP interior point applies."""
+    from optdsl.modeling import Equality, Inequality
+
+    problem = structure.problem
+    return problem.objective.expr.is_smooth() and all(
+        isinstance(c, (Equality, Inequality)) and c.lhs.is_smooth() and c.rhs.is_smooth()
+        for c in problem.constraints)
+
+
+def choose_method(structure: Structure, method: str | None, nonconvex: bool = False) -> str:
     """The method to lower with: the requested one if it applies, else the default of the lowering table."""
     if method is not None and method not in METHODS:
         raise CompileError(f"unknown method {method!r}; choose one of {list(METHODS)}")
     if method in ("kkt", "conic"):
         return method
+    if nonconvex and method is None and not structure.first_order and _smooth_kkt(structure):
+        return "kkt"  # a non-convex smooth model: the NLP interior point finds a local solution
     linear_program = degree(structure.problem.objective.expr) in (0, 1) and bool(structure.sets)
     if not structure.first_order or linear_program:  # an LP needs an interior point, not a projection
         if method is None:
@@ -186,7 +198,7 @@ def compile_problem(problem: Problem, *, method: str | None = None, solver: str 
     if not nonconvex:
         problem.check_dcp()
     structure = analyze(problem)
-    chosen = choose_method(structure, method)
+    chosen = choose_method(structure, method, nonconvex)
     build = {"kkt": _build_kkt, "conic": _build_conic}.get(chosen, _build_first_order)
     run, texts = build(structure, chosen, solver=solver, linear_solve=linear_solve, tol=tol, maxiter=maxiter,
                        diff=diff)

@@ -7,7 +7,9 @@ flattened and stacked) the compiler writes the residual map over
 
     F(z, ν, λ; θ) = ( ∇f + ∂Hᵀν + ∂Gᵀλ,   H,   λ ∘ G )
 
-and attaches it to the solver with ``custom_root``. When ``f`` is quadratic and
+and attaches it to the solver with ``custom_root``. Smooth models in general
+(non-convex ones included, with ``nonconvex=True``: a local solution) are
+solved by the line-search primal-dual interior point. When ``f`` is quadratic and
 ``G``, ``H`` are affine (a QP, found by :func:`~optdsl.compiler.degree.degree`),
 the QP data are read off exactly by autodiff and solved by the dense
 Mehrotra interior point, whose last KKT factorisation is reused for the
@@ -35,6 +37,7 @@ from optdsl.compiler.errors import CompileError
 from optdsl.modeling import Constraint, Equality, Expression, Inequality
 from optdsl.runtime.compiled import Solution
 from optdsl.runtime.implicit_diff import custom_root
+from optdsl.runtime.solvers.interior_point_nlp import NLPPoint, nlp_factored_solve, nlp_interior_point
 from optdsl.runtime.solvers.interior_point_qp import QPPoint, qp_factored_solve, qp_interior_point
 
 Params = dict[str, jax.Array]
@@ -85,7 +88,7 @@ class KKTSystem:
             grad = jax.grad(self.f)(z, params)
             h, h_vjp = jax.vjp(lambda x: self.H(x, params), z)
             g, g_vjp = jax.vjp(lambda x: self.G(x, params), z)
-            return QPPoint(grad + h_vjp(nu)[0] + g_vjp(lam)[0], h, lam * g + mu)
+            return type(point)(grad + h_vjp(nu)[0] + g_vjp(lam)[0], h, lam * g + mu)
 
         return F
 
@@ -145,32 +148,51 @@ def kkt_system(structure: Structure) -> KKTSystem:
     return KKTSystem(structure, tuple(equalities), tuple(inequalities), quadratic and affine)
 
 
-def make_run(system: KKTSystem, *, diff: str, tol: float | None,
-             maxiter: int | None) -> Callable[[Params, Any, Any], Solution]:
-    """``run(params, init, dtype) -> Solution`` for the KKT lowering (QP models)."""
-    if not system.is_qp:
-        raise CompileError("the KKT lowering of this version solves QPs (quadratic objective, affine "
-                           "constraints); this model has non-quadratic parts")
-    mu = SMOOTHED_MU if diff == "smoothed" else 0.0
+def _qp_solver(system: KKTSystem, mu: float, tol: float | None, maxiter: int | None) -> Callable:
     options = {"tol": tol, "maxiter": maxiter or 100, "mu_target": mu or None}
-    structure = system.structure
 
     @custom_root(system.residual(mu), has_aux=True, factored_solve=qp_factored_solve)
     def solve(init, params):
-        dtype = jax.tree_util.tree_leaves(init)[0].dtype
-        return qp_interior_point(*system.qp_data(params, dtype), **options)
+        return qp_interior_point(*system.qp_data(params, init.x.dtype), **options)
+
+    return solve
+
+
+def _nlp_solver(system: KKTSystem, tol: float | None, maxiter: int | None) -> Callable:
+    m = sum(b.size for b in system.inequalities)
+    p = sum(b.size for b in system.equalities)
+    options = {"tol": tol, "maxiter": maxiter or 200, "m": m, "p": p}
+
+    @custom_root(system.residual(0.0), has_aux=True, factored_solve=nlp_factored_solve)
+    def solve(init, params):
+        return nlp_interior_point(system.f, system.G if m else None, system.H if p else None, init.x, params,
+                                  **options)
+
+    return solve
+
+
+def make_run(system: KKTSystem, *, diff: str, tol: float | None,
+             maxiter: int | None) -> Callable[[Params, Any, Any], Solution]:
+    """``run(params, init, dtype) -> Solution``: the QP interior point, or the NLP one for other smooth models."""
+    mu = SMOOTHED_MU if diff == "smoothed" else 0.0
+    if diff == "smoothed" and not system.is_qp:
+        raise CompileError("diff='smoothed' is available for QPs (quadratic objective, affine constraints)")
+    solve = _qp_solver(system, mu, tol, maxiter) if system.is_qp else _nlp_solver(system, tol, maxiter)
+    structure = system.structure
+    m = sum(b.size for b in system.inequalities)
+    p = sum(b.size for b in system.equalities)
+    dual_keys = tuple((id(c), n) for n, c in structure.problem.named_constraints().items())
 
     def run(params: Params, init: Any, dtype: Any) -> Solution:
         z0 = jnp.zeros((structure.packing.size,), dtype)
-        start = QPPoint(z0, jnp.zeros((sum(b.size for b in system.equalities),), dtype),
-                        jnp.zeros((sum(b.size for b in system.inequalities),), dtype))
+        if init is not None:
+            z0 = jax.lax.stop_gradient(structure.packing.pack(init.values).astype(dtype))
+        start = (QPPoint if system.is_qp else NLPPoint)(z0, jnp.zeros((p,), dtype), jnp.zeros((m,), dtype))
         point, aux = solve(start, params)
         values = structure.packing.unpack(point.x)
         residual = jnp.linalg.norm(ravel_pytree(
             system.residual(mu)(jax.lax.stop_gradient(point), jax.lax.stop_gradient(params)))[0])
         objective = structure.problem.objective.expr.evaluate({**params, **values}, dtype=dtype)
-        names = structure.problem.named_constraints()
-        dual_keys = tuple((id(c), n) for n, c in names.items())
         return Solution(values, objective, aux.status, residual, aux.iterations, system.duals(point), dual_keys,
                         aux.singular)
 
