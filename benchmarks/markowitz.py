@@ -1,0 +1,93 @@
+"""Markowitz portfolio as an SOCP, gradient with respect to the expected returns (issue 8, item 2).
+
+    w*(μ) = argmax_w μᵀw   s.t.   1ᵀw = 1,  w ≥ 0,  ‖Lᵀw‖₂ ≤ σ,        loss = sum(c * w*)
+
+Sizes: n = 50 and 200 assets, batch 1 and 16 (one μ per instance, L and σ
+shared). Contenders: optdsl (conic lowering) and cvxpylayers (L and σ constants).
+"""
+
+from __future__ import annotations
+
+import time
+
+import cvxpy as cp
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import optdsl as od
+from benchmarks.harness import CLARABEL, DIFFCP, Case, Contender, directional_fd, optional
+
+FULL = [(50, (1, 16)), (200, (1, 16))]
+QUICK = [(5, (2,))]
+CHECKED = 2
+SIGMA = 0.15
+
+
+def make_data(n: int, batch: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Covariance LLᵀ from a 5-factor model plus idiosyncratic risk; returns μ ~ N(0.05, 0.1²)."""
+    rng = np.random.default_rng(seed)
+    F = 0.2 * rng.normal(size=(n, 5))
+    L = np.linalg.cholesky(F @ F.T + np.diag(0.01 + 0.04 * rng.random(n)))
+    return {"mu": 0.05 + 0.1 * rng.normal(size=(batch, n)), "L": L, "sigma": np.asarray(SIGMA)}
+
+
+def reference(mu: np.ndarray, L: np.ndarray) -> np.ndarray:
+    w = cp.Variable(mu.shape[0])
+    cp.Problem(cp.Maximize(mu @ w), [cp.sum(w) == 1, w >= 0, cp.norm(L.T @ w, 2) <= SIGMA]).solve(**CLARABEL)
+    return w.value
+
+
+def _contenders(n: int, d: dict[str, jax.Array], c: jax.Array) -> list[Contender]:
+    w = od.Variable(n, name="w")
+    mu, L, sigma = od.Parameter(n, name="mu"), od.Parameter((n, n), name="L"), od.Parameter(nonneg=True, name="sigma")
+    problem = od.Problem(od.Maximize(mu @ w), [od.sum(w) == 1, w >= 0, od.norm2(L.T @ w) <= sigma])
+    start = time.perf_counter()
+    solve = problem.compile()
+    build = time.perf_counter() - start
+
+    def optdsl_batch(mu, d):
+        return jax.vmap(lambda mu: solve(mu=mu, L=d["L"], sigma=d["sigma"]).w)(mu)
+
+    def fwdbwd_of(batch_fn):
+        def fwdbwd(mu, d, c):
+            loss, g = jax.value_and_grad(lambda mu: jnp.sum(c * batch_fn(mu, d)))(mu)
+            return loss, (g,)
+
+        return fwdbwd
+
+    args = (d["mu"], d, c)
+    out = [Contender(f"optdsl[{solve.method}]", lambda mu, d, c: optdsl_batch(mu, d), fwdbwd_of(optdsl_batch), args,
+                     build_s=build)]
+
+    layers = optional("cvxpylayers.jax")
+    if layers is not None:
+        start = time.perf_counter()
+        wc, mu_p = cp.Variable(n), cp.Parameter(n)
+        L0 = np.asarray(d["L"])
+        problem_c = cp.Problem(cp.Maximize(mu_p @ wc), [cp.sum(wc) == 1, wc >= 0, cp.norm(L0.T @ wc, 2) <= SIGMA])
+        layer = layers.CvxpyLayer(problem_c, parameters=[mu_p], variables=[wc], solver_args=DIFFCP)
+        build = time.perf_counter() - start
+        layer_batch = lambda mu, d: layer(mu)[0]  # noqa: E731
+        out.append(Contender("cvxpylayers", lambda mu, d, c: layer_batch(mu, d), fwdbwd_of(layer_batch), args,
+                             jitted=False, build_s=build))
+    return out
+
+
+def cases(quick: bool) -> list[Case]:
+    result = []
+    for n, batches in QUICK if quick else FULL:
+        for batch in batches:
+            data = make_data(n, batch)
+            rng = np.random.default_rng(1)
+            c = rng.normal(size=(batch, n))
+            k = min(batch, CHECKED)
+            dmu = np.zeros((batch, n))
+            dmu[:k] = 0.01 * rng.normal(size=(k, n))
+            x_ref = np.stack([reference(data["mu"][i], data["L"]) for i in range(k)])
+            fd = directional_fd(lambda t: sum(float(c[i] @ reference(data["mu"][i] + t * dmu[i], data["L"]))
+                                              for i in range(k)), 1e-3)
+            jdata = {key: jnp.asarray(v) for key, v in data.items()}
+            result.append(Case("markowitz", f"n={n} batch={batch}", _contenders(n, jdata, jnp.asarray(c)), x_ref,
+                               lambda x, k=k: np.asarray(x)[:k], (dmu,), fd))
+    return result

@@ -1,0 +1,96 @@
+"""The one command: run the benchmark suite, print the table, optionally write JSON and a plot.
+
+    python -m benchmarks.run [--quick] [--only WORKLOAD ...] [--runs N] [--json out.json] [--plot out.png]
+
+``--quick`` runs one tiny case of each workload (the smoke test's path). The
+``ratio`` column is optdsl's forward+backward time over the anchor's, measured in
+the same run (below 1: optdsl is faster); for rows of optdsl itself it compares
+with the case's first optdsl row (e.g. unrolled vs implicit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+
+from benchmarks import compile_time, lasso, lp, markowitz, qp, svm
+from benchmarks.harness import measure
+
+jax.config.update("jax_enable_x64", True)
+
+WORKLOADS = {"qp": qp, "lasso": lasso, "svm": svm, "markowitz": markowitz, "lp": lp, "compile": compile_time}
+
+
+def _ratios(rows: list[dict[str, Any]]) -> None:
+    """Fill ``ratio`` = first optdsl row's fwd+bwd time / this row's, within each case."""
+    mine = next(r for r in rows if r["contender"].startswith("optdsl"))
+    for r in rows:
+        r["ratio"] = None if r is mine else mine["fwdbwd_s"] / r["fwdbwd_s"]
+
+
+def _fmt(value: Any, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """The rows as a Markdown table (times in milliseconds)."""
+    head = ("| workload | size | contender | compile s | fwd ms | fwd+bwd ms | memory MB | sol err | grad err "
+            "| optdsl/anchor |\n|---|---|---|---|---|---|---|---|---|---|")
+    lines = [head]
+    for r in rows:
+        lines.append(f"| {r['workload']} | {r['size']} | {r['contender']} | {_fmt(r['compile_s'], '.2f')} "
+                     f"| {_fmt(r['fwd_s'] and 1e3 * r['fwd_s'], '.2f')} "
+                     f"| {_fmt(r['fwdbwd_s'] and 1e3 * r['fwdbwd_s'], '.2f')} "
+                     f"| {_fmt(r['memory_mb'], '.2f')} | {_fmt(r['sol_err'], '.1e')} | {_fmt(r['grad_err'], '.1e')} "
+                     f"| {_fmt(r.get('ratio'), '.3g')} |")
+    return "\n".join(lines)
+
+
+def run(quick: bool, only: list[str] | None = None, runs: int = 5) -> list[dict[str, Any]]:
+    """Every case of the chosen workloads; one row per (case, contender)."""
+    rows = []
+    for name, module in WORKLOADS.items():
+        if only and name not in only:
+            continue
+        if module is compile_time:
+            rows += compile_time.run(quick, runs)
+            continue
+        for case in module.cases(quick):
+            case_rows = [measure(case, c, runs) for c in case.contenders]
+            _ratios(case_rows)
+            rows += case_rows
+            print("\n".join(table(case_rows).splitlines()[2:]), file=sys.stderr, flush=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one tiny case of each workload")
+    parser.add_argument("--only", nargs="+", choices=list(WORKLOADS), help="run only these workloads")
+    parser.add_argument("--runs", type=int, default=5, help="timed calls after warm-up (median reported)")
+    parser.add_argument("--json", type=Path, help="write the rows here")
+    parser.add_argument("--plot", type=Path, help="write a PNG of the timings here")
+    args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    start = time.perf_counter()
+    rows = run(args.quick, args.only, args.runs)
+    print(table(rows))
+    print(f"\ntotal {time.perf_counter() - start:.0f} s")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+    if args.plot:
+        from benchmarks.plot import plot
+
+        plot(rows, args.plot)
+    return rows
+
+
+if __name__ == "__main__":
+    main()

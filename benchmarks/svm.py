@@ -1,0 +1,115 @@
+"""Multiclass-SVM hyperparameter gradient (issue 8, item 2; Blondel et al. 2021, §3.1).
+
+The dual over β (m × k, one probability simplex per row), with θ = exp(λ):
+
+    β*(λ) = argmin_{β ≥ 0, β1 = 1}  ‖Xᵀ(Y − β)‖² / (2θ) + ⟨β, Y⟩,    W = Xᵀ(Y − β*) / θ,
+    loss(λ) = mean cross-entropy of the validation scores X_val W.
+
+Sizes: p ∈ {100, 1000, 5000} features, m = 300 training and 100 validation
+samples, k = 5 classes. Contenders: optdsl (projected gradient, implicit and
+unrolled) and a hand-written JAXopt ProjectedGradient (implicit), same inner budget.
+"""
+
+from __future__ import annotations
+
+import time
+
+import cvxpy as cp
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import optdsl as od
+from benchmarks.harness import CLARABEL, Case, Contender, directional_fd, optional
+
+M, M_VAL, K = 300, 100, 5
+FULL = [100, 1000, 5000]
+QUICK = [10]
+QUICK_SIZES = (20, 10, 3)
+TOL, MAXITER = 1e-6, 200
+LAM = 0.0
+
+
+def make_data(m: int, m_val: int, k: int, p: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Gaussian features (rows of norm ≈ 1), labels from a noisy linear teacher on 10 % of them."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(m + m_val, p)) / np.sqrt(p)
+    informative = max(2, p // 10)
+    scores = X[:, :informative] @ rng.normal(size=(informative, k)) * np.sqrt(p / informative)
+    y = np.argmax(scores + 0.5 * rng.normal(size=scores.shape), axis=1)
+    Y = np.eye(k)[y]
+    return {"X": X[:m], "Y": Y[:m], "X_val": X[m:], "Y_val": Y[m:]}
+
+
+def reference(d: dict[str, np.ndarray], lam: float) -> np.ndarray:
+    """β* by cvxpy + Clarabel, with ‖Xᵀ V‖² written as ‖S Uᵀ V‖² (thin SVD X = U S Vᵀ) to keep it small."""
+    U, S, _ = np.linalg.svd(d["X"], full_matrices=False)
+    R = S[:, None] * U.T
+    beta = cp.Variable(d["Y"].shape)
+    objective = cp.sum_squares(R @ (d["Y"] - beta)) / (2 * np.exp(lam)) + cp.sum(cp.multiply(beta, d["Y"]))
+    cp.Problem(cp.Minimize(objective), [beta >= 0, cp.sum(beta, axis=1) == 1]).solve(**CLARABEL)
+    return beta.value
+
+
+def _val_loss(d, beta, lam):
+    W = d["X"].T @ (d["Y"] - beta) / jnp.exp(lam)
+    scores = d["X_val"] @ W
+    return jnp.mean(jax.nn.logsumexp(scores, axis=1) - jnp.sum(scores * d["Y_val"], axis=1))
+
+
+def _contender(name: str, solve_beta, d, build: float = 0.0) -> Contender:
+    def fwdbwd(lam, d):
+        loss, g = jax.value_and_grad(lambda lam: _val_loss(d, solve_beta(lam, d), lam))(lam)
+        return loss, (g,)
+
+    return Contender(name, solve_beta, fwdbwd, (jnp.asarray(LAM, d["X"].dtype), d), build_s=build)
+
+
+def _contenders(m: int, k: int, p: int, d: dict[str, jax.Array]) -> list[Contender]:
+    beta = od.Variable((m, k), name="beta")
+    X, Y = od.Parameter((m, p), name="X"), od.Parameter((m, k), name="Y")
+    theta = od.Parameter(nonneg=True, name="theta")
+    objective = 0.5 * od.sum_squares(X.T @ (Y - beta)) / theta + od.sum(od.multiply(beta, Y))
+    problem = od.Problem(od.Minimize(objective), [beta >= 0, od.sum(beta, axis=1) == 1])
+    out = []
+    for diff in ("implicit", "unrolled"):
+        start = time.perf_counter()
+        solve = problem.compile(diff=diff, tol=TOL, maxiter=MAXITER)
+        build = time.perf_counter() - start
+        out.append(_contender(f"optdsl[{solve.method},{diff}]", lambda lam, d, solve=solve: solve(
+            X=d["X"], Y=d["Y"], theta=jnp.exp(lam)).beta, d, build))
+
+    jaxopt = optional("jaxopt")
+    if jaxopt is not None:
+        def dual_objective(beta, theta, X, Y):
+            return 0.5 * jnp.sum((X.T @ (Y - beta)) ** 2) / theta + jnp.sum(beta * Y)
+
+        def rows_on_simplex(beta, _):
+            return jax.vmap(jaxopt.projection.projection_simplex)(beta)
+
+        pg = jaxopt.ProjectedGradient(fun=dual_objective, projection=rows_on_simplex, tol=TOL, maxiter=MAXITER)
+        out.append(_contender("jaxopt-ProjectedGradient[implicit]", lambda lam, d: pg.run(
+            jnp.full((m, k), 1.0 / k, d["X"].dtype), None, jnp.exp(lam), d["X"], d["Y"]).params, d))
+    return out
+
+
+def cases(quick: bool) -> list[Case]:
+    result = []
+    for p in QUICK if quick else FULL:
+        m, m_val, k = QUICK_SIZES if quick else (M, M_VAL, K)
+        data = make_data(m, m_val, k, p)
+        x_ref = reference(data, LAM)
+
+        def loss(t):
+            beta = reference(data, LAM + t)
+            W = data["X"].T @ (data["Y"] - beta) / np.exp(LAM + t)
+            s = data["X_val"] @ W
+            top = s.max(axis=1)
+            lse = top + np.log(np.exp(s - top[:, None]).sum(axis=1))
+            return float(np.mean(lse - np.sum(s * data["Y_val"], axis=1)))
+
+        fd = directional_fd(loss, 1e-4)
+        jdata = {key: jnp.asarray(v) for key, v in data.items()}
+        result.append(Case("svm", f"m={m} k={k} p={p}", _contenders(m, k, p, jdata), x_ref, np.asarray,
+                           (np.ones(()),), fd))
+    return result
