@@ -178,3 +178,17 @@ def test_explain_names_the_method_and_map(capsys):
                      "prox_{ηg}(z - η ∇_z f(z, θ)) - z", "non-smooth term: lam * norm1(x)", "x (8,) -> z[0:8]",
                      "implicit: custom_root on F"]:
         assert fragment in text
+
+
+def test_conditions_latex_renders_the_generated_map():
+    problem, _ = _lasso()
+    text = problem.compile().conditions_latex()
+    assert r"\operatorname{prox}_{\eta g}" in text and r"\left\|x\right\|_{1}" in text
+    x = od.Variable(3, name="x")
+    c = od.Parameter(3, name="c")
+    kkt = od.Problem(od.Minimize(od.sum_squares(x - c)), [c @ x <= 1, x[0] == x[1]]).compile()
+    text = kkt.conditions_latex()
+    assert r"\partial_z H(z, \theta)^\top \nu" in text and r"\lambda \circ G(z, \theta) = 0" in text
+    assert r"x_{0} = x_{1}" in text and r"\leq 1" in text
+    stationary = od.Problem(od.Minimize(od.sum_squares(x - c))).compile().conditions_latex()
+    assert r"\nabla_z f(z, \theta) = 0" in stationary
