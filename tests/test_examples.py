@@ -115,3 +115,13 @@ def test_jacobian_precision_implicit_error_bounded_by_solution_error(tmp_path):
         solution, implicit, unrolled = rows[-1]
         assert solution <= 1e-5 and implicit < unrolled
     _figures(tmp_path, "jacobian_precision.png")
+
+
+def test_optimization_layer_trains_through_the_qp(tmp_path):
+    out = run_example("optimization_layer.py", "--quick", "--out", str(tmp_path))
+    implicit, fd = map(float, re.search(r"implicit (\S+), finite difference (\S+),", out).groups())
+    assert abs(implicit - fd) <= 1e-5 * abs(fd)
+    first, last = map(float, re.search(r"training loss (\S+) -> (\S+) after", out).groups())
+    assert last < 0.05 * first
+    assert "layer: kkt map" in out
+    assert (tmp_path / "optimization_layer_loss.png").stat().st_size > 10_000
