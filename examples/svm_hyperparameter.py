@@ -45,7 +45,7 @@ jax.config.update("jax_enable_x64", True)
 MAPS = ("projected_gradient", "mirror")
 DIFFS = ("implicit", "unrolled")
 #: Runs whose compiled outer step needs more scratch memory than this are skipped (the machine is shared).
-MEMORY_BUDGET = 6e9
+MEMORY_BUDGET = 8e9
 
 
 @dataclass(frozen=True)
