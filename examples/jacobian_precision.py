@@ -29,6 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 import optdsl as od
+from optdsl.runtime.compiled import CompiledProblem
 from example_tools import parse_args, plt, save_figure
 from svm_hyperparameter import make_data, svm_dual
 
@@ -72,6 +73,14 @@ def svm_instance(m: int = 40, p: int = 80, k: int = 3) -> tuple[od.Problem, dict
     return problem, params, "beta", truth, {}
 
 
+def solution_and_jacobian(solve: CompiledProblem, params: dict, name: str):
+    """Jitted ``θ -> (x̂(θ), ∂x̂/∂θ)`` for variable ``name``, flattened (a forward-mode product)."""
+    def x_hat(theta):
+        return solve(**params, theta=theta)[name].ravel()
+
+    return jax.jit(lambda theta: jax.jvp(x_hat, (theta,), (jnp.ones_like(theta),)))
+
+
 def errors(problem: od.Problem, params: dict, name: str, truth: Callable, options: dict,
            budgets: tuple[int, ...], label: str) -> dict[str, np.ndarray]:
     """Solution and Jacobian errors (implicit and unrolled) after ``t`` iterations, for each budget ``t``."""
@@ -81,9 +90,7 @@ def errors(problem: od.Problem, params: dict, name: str, truth: Callable, option
         row = []
         for diff in ("implicit", "unrolled"):
             solve = problem.compile(maxiter=t, tol=NEVER_STOP, diff=diff, **options)
-            x_hat = lambda theta: solve(**params, theta=theta)[name].ravel()  # noqa: B023, E731
-            x_t, jac = jax.jit(lambda theta: jax.jvp(x_hat, (theta,), (jnp.ones_like(theta),)))(
-                jnp.asarray(THETA))
+            x_t, jac = solution_and_jacobian(solve, params, name)(jnp.asarray(THETA))
             row.append(float(np.linalg.norm(jac - jac_star)))
         rows.append([float(np.linalg.norm(x_t - x_star)), *row])
     solution, implicit, unrolled = np.asarray(rows).T

@@ -185,9 +185,8 @@ def plot_divergence(errors: np.ndarray, residuals: np.ndarray, out: Path) -> Non
     residual of the sensitivity equation at the minimum."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     steps = np.arange(1, errors.shape[1] + 1)
-    labels = (r"$\|\partial_\theta x_t - \partial_\theta x^\star\| \,/\, \|\partial_\theta x^\star\|$",
-              r"$\|\nabla^2_x E\, \partial_\theta x_t + \partial_\theta \nabla_x E\| \,/\, "
-              r"\|\partial_\theta \nabla_x E\|$")
+    labels = (r"$\|\partial_\theta x_t - \partial_\theta x^\star\| / \|\partial_\theta x^\star\|$",
+              r"$\|\nabla^2_x E\,\partial_\theta x_t + \partial_\theta\nabla_x E\| / \|\partial_\theta\nabla_x E\|$")
     for ax, values, label in zip(axes, (errors, residuals), labels):
         for row in values:
             ax.semilogy(steps, row, color="tab:red", alpha=0.35, lw=0.8)

@@ -80,10 +80,11 @@ def test_dataset_distillation_accuracy_and_gradients(tmp_path):
     out = run_example("dataset_distillation.py", "--quick", "--out", str(tmp_path))
     implicit, fd = map(float, re.search(r"implicit (\S+), finite difference (\S+),", out).groups())
     assert _relative(implicit, fd) <= 1e-5
-    zero_implicit, zero_unrolled = map(float, re.search(r"implicit (\S+), unrolled (\S+)$", out, re.MULTILINE).groups())
+    zero = re.search(r"prototypes = 0 .*: implicit (\S+), unrolled (\S+)$", out, re.MULTILINE)
+    zero_implicit, zero_unrolled = map(float, zero.groups())
     assert zero_unrolled == 0.0 < zero_implicit  # unrolling zero iterations gives a zero derivative
-    runs = {label: (float(a), float(b)) for label, a, b in
-            re.findall(r"^(implicit|unrolled): time per outer step \S+ s, training loss (\S+) -> (\S+)", out, re.MULTILINE)}
+    pattern = r"^(implicit|unrolled): time per outer step \S+ s, training loss (\S+) -> (\S+)"
+    runs = {label: (float(a), float(b)) for label, a, b in re.findall(pattern, out, re.MULTILINE)}
     assert runs["implicit"][1] < 0.5 * runs["implicit"][0]
     assert _relative(runs["unrolled"][1], runs["implicit"][1]) <= 1e-6
     accuracy = float(re.search(r"held-out accuracy .*: (\S+) \(chance", out).group(1))
@@ -107,8 +108,8 @@ def test_molecular_dynamics_sensitivity_matches_finite_difference(tmp_path):
 def test_jacobian_precision_implicit_error_bounded_by_solution_error(tmp_path):
     out = run_example("jacobian_precision.py", "--quick", "--out", str(tmp_path))
     for problem in ("ridge", "svm"):
-        rows = [tuple(map(float, r)) for r in re.findall(
-            rf"^{problem} t=\d+: solution error (\S+), jacobian error implicit (\S+), unrolled (\S+)$", out, re.MULTILINE)]
+        pattern = rf"^{problem} t=\d+: solution error (\S+), jacobian error implicit (\S+), unrolled (\S+)$"
+        rows = [tuple(map(float, r)) for r in re.findall(pattern, out, re.MULTILINE)]
         assert len(rows) >= 2
         for solution, implicit, _ in rows:
             assert implicit <= 2 * solution  # ‖J(x̂) − ∂x*‖ ≤ C ‖x̂ − x*‖ (§2.3)
