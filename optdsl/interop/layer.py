@@ -7,10 +7,12 @@ the layer solves once per row (``jax.vmap``), and unbatched inputs are shared ac
 the batch. Gradients are the compiled problem's implicit ones, so the layer composes
 with ``jax.jit``, ``jax.grad``, ``jax.vmap``, optax and equinox/flax modules.
 
+>>> import numpy as np
 >>> import optdsl as od
 >>> x, c = od.Variable(2, name="x"), od.Parameter(2, name="c")
 >>> layer = od.Layer(od.Problem(od.Minimize(od.sum_squares(x - c))), parameters=[c], variables=[x])
->>> [round(float(v), 6) for v in layer([1.0, 2.0])[0]]
+>>> (x_star,) = layer(np.array([1.0, 2.0]))
+>>> np.round(x_star, 6).tolist()
 [1.0, 2.0]
 """
 

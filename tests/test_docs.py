@@ -1,0 +1,67 @@
+"""The docs pages are code that runs, and the generated tables match the code.
+
+* every ```python block of the tutorial, the runtime page and the interop page runs, in order,
+  in one namespace per page (our own docs: ``exec`` here is fine; the .opt parser never evals);
+* docs/atoms.md is exactly what docs/atom_table.py writes from the atom classes, and every
+  atom class has a row;
+* the lowering page names every method, solver and linear solve the compiler accepts;
+* every page in mkdocs.yml's nav exists (``mkdocs build --strict`` is run by docs/build.sh).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+
+from optdsl.compiler import compile as compile_module
+from optdsl.runtime.linear_solve import SOLVERS as LINEAR_SOLVES
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+PAGES = ["tutorial.md", "runtime.md", "interop.md"]
+
+
+def python_blocks(page: str) -> list[str]:
+    return re.findall(r"^```python\n(.*?)^```", (DOCS / page).read_text(), flags=re.S | re.M)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_python_block_runs_in_order(page):
+    blocks = python_blocks(page)
+    assert len(blocks) >= 3, f"{page}: expected several python blocks, found {len(blocks)}"
+    namespace: dict = {"__name__": f"docs_{page[:-3]}"}
+    for number, block in enumerate(blocks, 1):
+        try:
+            exec(compile(block, f"docs/{page} block {number}", "exec"), namespace)  # noqa: S102 (our own docs)
+        except Exception as error:
+            raise AssertionError(f"docs/{page}: python block {number} failed:\n{block}") from error
+
+
+def _atom_table():
+    spec = importlib.util.spec_from_file_location("atom_table", DOCS / "atom_table.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_atom_table_is_generated_from_the_code():
+    atom_table = _atom_table()
+    assert atom_table.missing_atoms() == []
+    assert (DOCS / "atoms.md").read_text() == atom_table.table(), "run: python docs/atom_table.py"
+
+
+def test_lowering_page_names_every_option():
+    text = (DOCS / "lowering.md").read_text()
+    names = [*compile_module.METHODS, *LINEAR_SOLVES, *(s for group in compile_module.SOLVERS.values() for s in group),
+             "interior_point", "hsde_admm", *compile_module.DIFF_MODES]
+    missing = [name for name in names if f"`{name}`" not in text]
+    assert missing == []
+
+
+def test_nav_pages_exist():
+    config = (DOCS.parent / "mkdocs.yml").read_text()
+    pages = re.findall(r":\s*([\w-]+\.md)\s*$", config, flags=re.M)
+    assert "opt-language.md" in pages and "tutorial.md" in pages
+    assert [p for p in pages if not (DOCS / p).is_file()] == []
