@@ -26,8 +26,9 @@ FULL = [(32, 64, 0, (1, 16, 128, 512)), (100, 50, 20, (1, 64))]
 QUICK = [(8, 12, 2, (2,))]
 #: Instances whose solution and gradient are checked against the reference.
 CHECKED = 2
-#: Solver tolerance asked of every JAX contender.
-TOL = 1e-6
+#: Tolerance of the interior points (qpax; optdsl uses its dtype-aware default, 1e-6 leaves
+#: degenerate-looking KKT systems whose derivatives are poor) and of first-order OSQP (tighter is unaffordable).
+IPM_TOL, OSQP_TOL = 1e-8, 1e-6
 
 
 def instances(n: int, m: int, p: int, batch: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -76,7 +77,7 @@ def _contenders(n: int, m: int, p: int, d: dict[str, jax.Array], w: jax.Array) -
     out = []
 
     start = time.perf_counter()
-    solve = optdsl_qp(n, m, p).compile(tol=TOL)
+    solve = optdsl_qp(n, m, p).compile()
     build = time.perf_counter() - start
 
     def optdsl_batch(q, h, rest):
@@ -89,14 +90,14 @@ def _contenders(n: int, m: int, p: int, d: dict[str, jax.Array], w: jax.Array) -
     qpax = optional("qpax")
     if qpax is not None:
         def qpax_batch(q, h, rest):
-            one = lambda Q, q, A, b, G, h: qpax.solve_qp_primal(Q, q, A, b, G, h, solver_tol=TOL)  # noqa: E731
+            one = lambda Q, q, A, b, G, h: qpax.solve_qp_primal(Q, q, A, b, G, h, solver_tol=IPM_TOL)  # noqa: E731
             return jax.vmap(one)(rest["Q"], q, rest["A"], rest["b"], rest["G"], h)
 
         out.append(Contender("qpax", lambda q, h, rest, w: qpax_batch(q, h, rest), _loss_and_grad(qpax_batch), args))
 
     jaxopt = optional("jaxopt")
     if jaxopt is not None:
-        osqp = jaxopt.OSQP(tol=TOL, maxiter=10_000)
+        osqp = jaxopt.OSQP(tol=OSQP_TOL, maxiter=4000)
 
         def osqp_batch(q, h, rest):
             def one(Q, q, A, b, G, h):

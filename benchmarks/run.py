@@ -34,8 +34,8 @@ def _ratios(rows: list[dict[str, Any]]) -> None:
         r["ratio"] = None if r is mine else mine["fwdbwd_s"] / r["fwdbwd_s"]
 
 
-def _fmt(value: Any, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
+def _fmt(value: Any, spec: str, scale: float = 1.0) -> str:
+    return "-" if value is None else format(scale * value, spec)
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -45,8 +45,7 @@ def table(rows: list[dict[str, Any]]) -> str:
     lines = [head]
     for r in rows:
         lines.append(f"| {r['workload']} | {r['size']} | {r['contender']} | {_fmt(r['compile_s'], '.2f')} "
-                     f"| {_fmt(r['fwd_s'] and 1e3 * r['fwd_s'], '.2f')} "
-                     f"| {_fmt(r['fwdbwd_s'] and 1e3 * r['fwdbwd_s'], '.2f')} "
+                     f"| {_fmt(r['fwd_s'], '.2f', 1e3)} | {_fmt(r['fwdbwd_s'], '.2f', 1e3)} "
                      f"| {_fmt(r['memory_mb'], '.2f')} | {_fmt(r['sol_err'], '.1e')} | {_fmt(r['grad_err'], '.1e')} "
                      f"| {_fmt(r.get('ratio'), '.3g')} |")
     return "\n".join(lines)
