@@ -61,8 +61,19 @@ class NLPPoint(NamedTuple):
     lam: jax.Array
 
 
+class _Eval(NamedTuple):
+    """Derivative information at an iterate ``x``, computed once per accepted step."""
+
+    grad_f: jax.Array
+    g: jax.Array
+    h: jax.Array
+    jac_g: jax.Array
+    jac_h: jax.Array
+
+
 class _State(NamedTuple):
     x: jax.Array
+    ev: _Eval
     s: jax.Array
     nu: jax.Array
     lam: jax.Array
@@ -150,12 +161,14 @@ def nlp_interior_point(f: Fun, g: Fun | None, h_eq: Fun | None, init: jax.Array,
     def lagrangian_hessian(x, nu, lam):
         return jax.hessian(lambda z: objective(z) + jnp.vdot(lam, g_of(z)) + jnp.vdot(nu, h_of(z)))(x)
 
-    def errors(x, s, nu, lam, mu):
+    def evaluate(x):
+        return _Eval(grad_f(x), g_of(x), h_of(x), jac_g(x), jac_h(x))
+
+    def errors(ev, s, nu, lam, mu):
         """Barrier error ``E_mu`` (``mu = 0``: the optimality residual)."""
-        gf, Jg, Jh = grad_f(x), jac_g(x), jac_h(x)
         inf = lambda v: jnp.max(jnp.abs(v), initial=0)
-        dual = inf(gf + Jg.T @ lam + Jh.T @ nu) / jnp.maximum(1, inf(gf))
-        primal = jnp.maximum(inf(h_of(x)), inf(g_of(x) + s))
+        dual = inf(ev.grad_f + ev.jac_g.T @ lam + ev.jac_h.T @ nu) / jnp.maximum(1, inf(ev.grad_f))
+        primal = jnp.maximum(inf(ev.h), inf(ev.g + s))
         return jnp.maximum(jnp.maximum(dual, primal), inf(lam * s - mu))
 
     def merit(x, s, mu, rho):
@@ -176,12 +189,11 @@ def nlp_interior_point(f: Fun, g: Fun | None, h_eq: Fun | None, init: jax.Array,
         return jnp.where(low >= floor, 0, floor - low)
 
     def body(st: _State) -> _State:
-        x, s, nu, lam, rho = st.x, st.s, st.nu, st.lam, st.rho
+        x, ev, s, nu, lam, rho = st.x, st.ev, st.s, st.nu, st.lam, st.rho
+        gf, gx, hx, Jg, Jh = ev
         # Fiacco-McCormick: lower mu once the current barrier problem is solved well enough.
-        mu = jnp.where(errors(x, s, nu, lam, st.mu) <= KAPPA_EPS * st.mu,
+        mu = jnp.where(errors(ev, s, nu, lam, st.mu) <= KAPPA_EPS * st.mu,
                        jnp.maximum(tol / 10, jnp.minimum(KAPPA_MU * st.mu, st.mu ** THETA_MU)), st.mu)
-        gf, gx, hx = grad_f(x), g_of(x), h_of(x)
-        Jg, Jh = jac_g(x), jac_h(x)
         W = lagrangian_hessian(x, nu, lam)
         w = lam / s
         delta = inertia_shift(W + (Jg.T * w) @ Jg, Jh)
@@ -219,30 +231,31 @@ def nlp_interior_point(f: Fun, g: Fun | None, h_eq: Fun | None, init: jax.Array,
         lam_new = jnp.clip(lam_new, mu / (KAPPA_SIGMA * s_new), KAPPA_SIGMA * mu / s_new)
         nu_new = nu + alpha * dnu
 
-        residual = errors(x_new, s_new, nu_new, lam_new, 0)
+        ev_new = evaluate(x_new)
+        residual = errors(ev_new, s_new, nu_new, lam_new, 0)
         old, now = jnp.concatenate([x, s, nu, lam]), jnp.concatenate([x_new, s_new, nu_new, lam_new])
         finite = jnp.all(jnp.isfinite(now)) & jnp.isfinite(residual)
         # Below rounding level nothing moves any more: stop rather than spin until maxiter.
         stuck = jnp.all(jnp.abs(now - old) <= 4 * eps * jnp.maximum(1, jnp.abs(old)))
         code = jnp.where(residual <= tol, SOLVED, jnp.where(stuck, NUMERICAL_ERROR, RUNNING))
         code = jnp.where(finite & accepted, code, NUMERICAL_ERROR).astype(jnp.int32)
-        new = _State(x_new, s_new, nu_new, lam_new, mu, rho, code, residual)
+        new = _State(x_new, ev_new, s_new, nu_new, lam_new, mu, rho, code, residual)
         return jax.tree_util.tree_map(lambda a, b: jnp.where(finite & accepted, a, b), new,
                                       st._replace(code=code))
 
-    g0 = g_of(x0)
-    s0 = jnp.maximum(-g0, 1e-2 * jnp.maximum(1, jnp.abs(g0)))
+    ev0 = evaluate(x0)
+    s0 = jnp.maximum(-ev0.g, 1e-2 * jnp.maximum(1, jnp.abs(ev0.g)))
     mu0 = jnp.asarray(MU_INIT, dtype)
     lam0 = mu0 / s0
     nu0 = jnp.zeros(p, dtype)
     one = jnp.ones((), dtype)
-    residual0 = errors(x0, s0, nu0, lam0, 0)
+    residual0 = errors(ev0, s0, nu0, lam0, 0)
     code0 = jnp.where(residual0 <= tol, SOLVED, RUNNING).astype(jnp.int32)
     st, k = iterate(lambda st: st.code == RUNNING, body,
-                    _State(x0, s0, nu0, lam0, mu0, one, code0, residual0), maxiter=maxiter, unroll=False)
+                    _State(x0, ev0, s0, nu0, lam0, mu0, one, code0, residual0), maxiter=maxiter, unroll=False)
     code = jnp.where(st.code == RUNNING, MAX_ITERATIONS, st.code).astype(jnp.int32)
     point = NLPPoint(st.x, st.nu, st.lam)
-    factors = factor_kkt(lagrangian_hessian(st.x, st.nu, st.lam), jac_h(st.x), jac_g(st.x), st.lam, g_of(st.x),
+    factors = factor_kkt(lagrangian_hessian(st.x, st.nu, st.lam), st.ev.jac_h, st.ev.jac_g, st.lam, st.ev.g,
                          exact=True, tol=tol)
     return point, KKTAux(k, st.residual, code, *factors)
 
