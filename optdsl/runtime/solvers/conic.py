@@ -327,20 +327,21 @@ def _embedding_point(p: _Problem, z: Array, u: Array, weights: Array) -> tuple[A
 # --------------------------------------------------------------------------- ADMM with Anderson acceleration
 
 
-def _anderson(state: _Loop, g: Array, f: Array, memory: int, anderson_type: int) -> Array:
-    """Anderson extrapolation ``f - (dZ - dG)' gamma`` from the stored differences.
+def _anderson(state: _Loop, g: Array, f: Array, weights: Array, memory: int, anderson_type: int) -> Array:
+    """Anderson extrapolation ``f - (dZ - dG)' gamma`` from the stored differences, in the metric ``R``.
 
-    Type II: ``gamma = argmin ||g - dG' gamma||``; type I: ``(dZ dG') gamma = dZ g``.
+    Type II: ``gamma = argmin ||g - dG' gamma||_R``; type I: ``(dZ R dG') gamma = dZ R g``.
     Both with a small Tikhonov term; unfilled rows are masked out (``gamma = 0``).
     """
     slots = jnp.arange(memory)
     valid = jnp.mod(state.pos - 1 - slots, memory) < state.count
     dz = jnp.where(valid[:, None], state.dz, 0)
     dg = jnp.where(valid[:, None], state.dg, 0)
-    left = dg if anderson_type == 2 else dz
+    left = (dg if anderson_type == 2 else dz) * weights
     gram = left @ dg.T
-    reg = jnp.sqrt(jnp.finfo(g.dtype).eps) * jnp.sqrt(jnp.sum(left * left) * jnp.sum(dg * dg))
-    gram = gram + jnp.diag(jnp.where(valid, reg + jnp.finfo(g.dtype).tiny, 1))
+    eps, tiny = jnp.finfo(g.dtype).eps, jnp.finfo(g.dtype).tiny
+    reg = jnp.sqrt(eps) * jnp.sqrt(jnp.sum(left * left / weights) * jnp.sum(dg * dg * weights))
+    gram = gram + jnp.diag(jnp.where(valid, reg + tiny, 1))
     gamma = jnp.where(valid, jnp.linalg.solve(gram, left @ g), 0)
     return f - (dz - dg).T @ gamma
 
@@ -376,7 +377,7 @@ def _admm(p: _Problem, cones: Cones, z0: Array, u0: Array, scale0: Array, *, alp
         flag = _flag(tests, tol, cert_tol)
         f = st.z + alpha * (_solve_embedding(p, st.factor, weights * (2 * st.u - st.z)) - st.u)
         g = st.z - f
-        gnorm = jnp.linalg.norm(g)
+        gnorm = jnp.sqrt(jnp.sum(weights * g * g))  # T is averaged in the R-norm
         flag = jnp.where((flag == _RUNNING) & ~jnp.isfinite(gnorm), NUMERICAL_ERROR, flag)
         reject = st.was_aa & ~(gnorm <= st.ref_norm)
         nxt = st._replace(fallback=f, ref_norm=gnorm, was_aa=jnp.asarray(memory > 0), prev_z=st.z, prev_g=g,
@@ -389,7 +390,7 @@ def _admm(p: _Problem, cones: Cones, z0: Array, u0: Array, scale0: Array, *, alp
                 dg=jnp.where(push, st.dg.at[st.pos].set(g - st.prev_g), st.dg),
                 count=jnp.where(reject, 0, jnp.where(push, jnp.minimum(st.count + 1, memory), st.count)),
                 pos=jnp.where(push, jnp.mod(st.pos + 1, memory), st.pos))
-            candidate = _anderson(nxt, g, f, memory, anderson_type)
+            candidate = _anderson(nxt, g, f, weights, memory, anderson_type)
             candidate = jnp.where(jnp.all(jnp.isfinite(candidate)), candidate, f)
 
         log_ratio, since = st.log_ratio + tests.log_ratio, st.since + 1
@@ -429,13 +430,15 @@ def _admm(p: _Problem, cones: Cones, z0: Array, u0: Array, scale0: Array, *, alp
 
 
 class _Polish(NamedTuple):
+    base: tuple[Array, Array]  # (x, v) the current Newton step starts from
+    base_norm: Array
+    direction: Array  # Newton step from ``base``
+    length: Array  # step length of the pending trial
+    forced: Array  # bool: the pending trial is a full step taken without a decrease
+    trial: tuple[Array, Array]  # (x, v) to evaluate next
     best: tuple[Array, Array, Array]  # (x, v, Pi*(v)) with the lowest residual so far
     best_norm: Array
-    direction: Array  # Newton step from ``best``
-    length: Array  # step length of the pending trial
-    trial: tuple[Array, Array]  # (x, v) to evaluate next
-    steps: Array  # Newton steps taken
-    done: Array
+    passes: Array
 
 
 def _polish(p: _Problem, cones: Cones, z: Array, steps: int) -> tuple[Array, Array]:
@@ -443,16 +446,24 @@ def _polish(p: _Problem, cones: Cones, z: Array, steps: int) -> tuple[Array, Arr
 
     ``z`` is scaled to ``tau = 1`` first. Unknowns ``(x, v)``; residual
     ``F = (A' Pi*(v) + c, -A x + b - Pi*(v) + v)`` (the ``x``, ``y`` rows of
-    ``(Q - I) Pi(z) + z`` at ``w = 1``; the gap row is implied by them).
-    Jacobian ``[[0, A' D], [-A, I - D]]`` with ``D = dPi*(v)``, factorised by
-    dense LU. Each loop pass evaluates one trial point: a trial that lowers
-    ``||F||`` is accepted and the Newton step from it proposed next; otherwise
-    the step from the best point is halved, down to :data:`MIN_POLISH_STEP`.
-    At most ``steps`` Newton steps.
+    ``(Q - I) Pi(z) + z`` at ``w = 1``; the gap row is implied by them), with
+    Jacobian ``J = [[0, A' D], [-A, I - D]]``, ``D = dPi*(v)``. The step solves
+    ``(J + ||F|| I) d = -F`` by dense LU: ``D`` is symmetric with eigenvalues
+    in ``[0, 1]`` (it is a projection's derivative), which makes the shifted
+    matrix invertible even where ``J`` is singular (a wrong active set), while
+    the shift, of the order of the residual, keeps the fast local convergence.
+    Each loop pass evaluates one trial point (``steps`` passes in all). A trial
+    that lowers ``||F||`` below the current point's becomes the new current
+    point and its Newton step is tried next; otherwise the step is halved, and
+    below :data:`MIN_POLISH_STEP` the full step is taken anyway -- a jump that
+    lets the piecewise-smooth ``Pi*`` change piece, as an active-set method
+    would. The point with the lowest ``||F||`` seen is returned, so the result
+    never has a larger residual than the start.
     """
     n, m = p.A.shape[1], p.A.shape[0]
     dtype = z.dtype
     eye = jnp.eye(m, dtype=dtype)
+    eps = jnp.finfo(dtype).eps
 
     def project(v):
         return project_dual_cone(v, cones)
@@ -462,24 +473,32 @@ def _polish(p: _Problem, cones: Cones, z: Array, steps: int) -> tuple[Array, Arr
         y, Dt = jax.vmap(lambda t: jax.jvp(project, (v,), (t,)), out_axes=(None, 0))(eye)
         F = jnp.concatenate([p.A.T @ y + p.c, -p.A @ x + p.b - y + v])
         norm = jnp.linalg.norm(F)
-        accept = norm < st.best_norm
+        norm = jnp.where(jnp.isnan(norm), jnp.inf, norm)
         J = jnp.block([[jnp.zeros((n, n), dtype), p.A.T @ Dt.T], [-p.A, eye - Dt.T]])
-        newton = jsl.lu_solve(jsl.lu_factor(J), -F)
-        best = jax.tree_util.tree_map(lambda new, old: jnp.where(accept, new, old), (x, v, y), st.best)
+        newton = jsl.lu_solve(jsl.lu_factor(J + jnp.where(jnp.isfinite(norm), norm, 0) * jnp.eye(n + m, dtype=dtype)), -F)
+        improved = norm < st.best_norm
+        best = jax.tree_util.tree_map(lambda new, old: jnp.where(improved, new, old), (x, v, y), st.best)
+        accept = (st.forced | (norm < st.base_norm)) & jnp.all(jnp.isfinite(newton))
+        base = jax.tree_util.tree_map(lambda new, old: jnp.where(accept, new, old), (x, v), st.base)
         direction = jnp.where(accept, newton, st.direction)
-        length = jnp.where(accept, 1, st.length / 2).astype(dtype)
-        taken = st.steps + accept
-        exhausted = (length < MIN_POLISH_STEP) | (taken >= steps) | ~jnp.all(jnp.isfinite(direction))
-        trial = (best[0] + length * direction[:n], best[1] + length * direction[n:])
-        return _Polish(best, jnp.where(accept, norm, st.best_norm), direction, length, trial, taken, exhausted)
+        halved = st.length / 2
+        forced = ~accept & (halved < MIN_POLISH_STEP)
+        length = jnp.where(accept | forced, 1, halved).astype(dtype)
+        trial = (base[0] + length * direction[:n], base[1] + length * direction[n:])
+        return _Polish(base, jnp.where(accept, norm, st.base_norm), direction, length, forced, trial, best,
+                       jnp.minimum(norm, st.best_norm), st.passes + 1)
+
+    def cond(st: _Polish) -> Array:
+        floor = 16 * eps * (1 + jnp.max(jnp.abs(st.best[0]), initial=0) + jnp.max(jnp.abs(st.best[1])))
+        return (st.passes < steps) & ~(st.best_norm <= floor)
 
     tau = z[-1]
     scale = jnp.where(tau > 0, 1 / jnp.where(tau > 0, tau, 1), 1)
     x0, v0 = z[:n] * scale, z[n:-1] * scale
-    zeros = jnp.zeros((n + m,), dtype)
-    start = _Polish((x0, v0, zeros[n:]), jnp.asarray(jnp.inf, dtype), zeros, jnp.ones((), dtype), (x0, v0),
-                    jnp.asarray(-1, jnp.int32), jnp.asarray(False))
-    x, v, y = lax.while_loop(lambda st: ~st.done, body, start).best
+    inf = jnp.asarray(jnp.inf, dtype)
+    start = _Polish((x0, v0), inf, jnp.zeros((n + m,), dtype), jnp.ones((), dtype), jnp.asarray(True), (x0, v0),
+                    (x0, v0, jnp.zeros((m,), dtype)), inf, jnp.zeros((), jnp.int32))
+    x, v, y = lax.while_loop(cond, body, start).best
     one = jnp.ones((1,), dtype)
     return jnp.concatenate([x, v, one]), jnp.concatenate([x, y, one])
 
@@ -515,7 +534,7 @@ def _check_options(alpha, anderson, anderson_type, maxiter, polish) -> None:
 def conic_solve(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.typing.ArrayLike, cones: Cones, *,
                 tol: float | None = None, maxiter: int = 5000, init: ConicPoint | None = None,
                 alpha: float = 1.5, anderson: int = 10, anderson_type: int = 2,
-                polish: int = 10) -> tuple[ConicPoint, SolverInfo]:
+                polish: int = 20) -> tuple[ConicPoint, SolverInfo]:
     """Solve ``min c'x s.t. A x + s = b, s in K`` and its dual; returns ``(ConicPoint(x, y, s), info)``.
 
     ``A``: ``(m, n)``, ``b``: ``(m,)``, ``c``: ``(n,)`` with ``m = cones.dim``.
