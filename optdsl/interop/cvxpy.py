@@ -227,6 +227,13 @@ def _diag(conv: _FromCvxpy, node: Any) -> Expression:
     return om.diag(conv.expression(node.args[0]))
 
 
+def _cumsum(conv: _FromCvxpy, node: Any) -> Expression:
+    x, axis = conv.expression(node.args[0]), node.get_data()[0]
+    if axis is None and x.ndim > 1:
+        raise InteropError(f"from_cvxpy: {node}: cumsum over a flattened matrix (axis=None) is not supported")
+    return om.cumsum(x, axis=axis or 0)
+
+
 def _transpose(conv: _FromCvxpy, node: Any) -> Expression:
     if node.get_data()[0] not in (None, (1, 0)):
         raise InteropError(f"from_cvxpy: {node}: transpose with axes {node.get_data()[0]} is not supported")
@@ -248,7 +255,7 @@ _FROM_EXPRESSIONS: dict[str, Callable[[_FromCvxpy, Any], Expression]] = {
     "Trace": _unary(om.trace),
     "diag_vec": _diag,
     "diag_mat": _diag,
-    "cumsum": lambda conv, node: om.cumsum(conv.expression(node.args[0]), axis=node.get_data()[0] or 0),
+    "cumsum": _cumsum,
     "Hstack": lambda conv, node: om.hstack([conv.expression(a) for a in node.args]),
     "Vstack": lambda conv, node: om.vstack([conv.expression(a) for a in node.args]),
     "Concatenate": lambda conv, node: om.concatenate([conv.expression(a) for a in node.args],
