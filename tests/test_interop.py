@@ -194,7 +194,8 @@ def test_leaf_names_are_kept_or_made_unique():
 
 # ---- gradients vs cvxpylayers --------------------------------------------------------------------
 
-@pytest.mark.parametrize("build", [compiler_gallery.nnls, compiler_gallery.lasso], ids=["nnls", "lasso"])
+@pytest.mark.parametrize("build", [compiler_gallery.nnls, compiler_gallery.lasso, conic_gallery.lp],
+                         ids=["nnls", "lasso", "lp"])
 def test_layer_gradients_match_cvxpylayers(build):
     from cvxpylayers.jax import CvxpyLayer
 
