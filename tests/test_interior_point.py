@@ -6,6 +6,8 @@ file compiles each solver only a few times.
 
 from __future__ import annotations
 
+import doctest
+
 import cvxpy as cp
 import jax
 import jax.numpy as jnp
@@ -15,6 +17,7 @@ import scipy.optimize
 from jax.flatten_util import ravel_pytree
 
 from optdsl.runtime import status
+from optdsl.runtime.solvers import interior_point_nlp, interior_point_qp
 from optdsl.runtime.solvers.interior_point_nlp import (nlp_factored_solve, nlp_interior_point, nlp_kkt_residual,
                                                        solve_nlp)
 from optdsl.runtime.solvers.interior_point_qp import (QPPoint, qp_factored_solve, qp_interior_point,
@@ -146,6 +149,36 @@ def test_infeasible_and_unbounded_are_certified_and_vmap_equals_loop():
             np.testing.assert_allclose(np.concatenate([Q @ x, A @ x]), 0, atol=1e-8)
             assert np.all(G @ x <= 1e-8)
             np.testing.assert_allclose(q @ x, -1, atol=1e-12)
+
+
+def test_random_mixed_status_batch_agrees_with_clarabel():
+    """Seeded LPs/QPs with random right-hand sides: feasible, infeasible and unbounded ones mixed."""
+    rng = np.random.default_rng(9)
+    instances = []
+    for k in range(40):
+        n, p, m = 5, 1, 6
+        Q = np.zeros((n, n))
+        if k % 3 == 1:
+            L = rng.normal(size=(n, n))
+            Q = L @ L.T
+        elif k % 3 == 2:  # PSD of rank 2: unbounded directions stay possible
+            L = rng.normal(size=(n, 2))
+            Q = L @ L.T
+        instances.append((Q, rng.normal(size=n), rng.normal(size=(p, n)), rng.normal(size=p),
+                          rng.normal(size=(m, n)), rng.normal(size=m)))
+    points, aux = solve_batch(*stack(instances))
+    seen = set()
+    for k, data in enumerate(instances):
+        x = cp.Variable(5)
+        Q, q, A, b, G, h = data
+        problem = cp.Problem(cp.Minimize(0.5 * cp.quad_form(x, cp.psd_wrap(Q)) + q @ x), [G @ x <= h, A @ x == b])
+        problem.solve(solver=cp.CLARABEL)
+        expected = CVX_STATUS[problem.status]
+        seen.add(expected)
+        assert int(aux.status[k]) == expected, k
+        if expected == status.SOLVED:
+            np.testing.assert_allclose(points.x[k], x.value, atol=1e-5 * max(1, np.abs(x.value).max()))
+    assert seen == {status.SOLVED, status.INFEASIBLE, status.UNBOUNDED}
 
 
 def test_float32_in_float32_out():
@@ -451,3 +484,9 @@ def test_nlp_bad_input_raises_naming_the_argument():
         nlp_interior_point(disk, None, None, jnp.zeros(2), ROSENBROCK, m=0, p=0)
     with pytest.raises(ValueError, match="init must be a flat"):
         nlp_interior_point(rosenbrock, disk, None, jnp.zeros((2, 1)), ROSENBROCK, m=1, p=0)
+
+
+@pytest.mark.parametrize("module", [interior_point_qp, interior_point_nlp], ids=lambda m: m.__name__)
+def test_docstring_examples(module):
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0

@@ -24,13 +24,14 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from optdsl.runtime.implicit_diff import custom_root
 from optdsl.runtime.solvers.base import check_count, check_init, check_scalar_fun, iterate, resolve_tol
 from optdsl.runtime.solvers.interior_point_kkt import (KKTAux, factor_kkt, kkt_factored_solve, max_step,
                                                        newton_kkt_solve)
-from optdsl.runtime.status import MAX_ITERATIONS, NUMERICAL_ERROR, SOLVED
+from optdsl.runtime.status import MAX_ITERATIONS, NUMERICAL_ERROR, SOLVED, describe
 
 #: Initial barrier parameter.
 MU_INIT = 0.1
@@ -133,8 +134,10 @@ def nlp_interior_point(f: Fun, g: Fun | None, h_eq: Fun | None, init: jax.Array,
     Example:
         >>> f = lambda x, c: jnp.sum((x - c) ** 2)
         >>> g = lambda x, c: jnp.array([jnp.sum(x ** 2) - 1.0])  # the unit disk
-        >>> point, aux = nlp_interior_point(f, g, None, jnp.zeros(2), jnp.array([2.0, 0.0]), m=1, p=0)
-        >>> point.x, point.lam  # (1, 0) and 1
+        >>> solve = jax.jit(lambda c: nlp_interior_point(f, g, None, jnp.zeros(2), c, m=1, p=0))
+        >>> point, aux = solve(jnp.array([2.0, 0.0]))
+        >>> describe(aux.status), (np.round(point.x, 6) + 0.0).tolist(), np.round(point.lam, 6).tolist()
+        ('solved', [1.0, 0.0], [1.0])
     """
     x0 = check_init(init)
     check_count("maxiter", maxiter, 1)
@@ -272,7 +275,10 @@ def solve_nlp(f: Fun, g: Fun | None, h_eq: Fun | None, init: jax.Array, params: 
     Example:
         >>> f = lambda x, c: jnp.sum((x - c) ** 2)
         >>> g = lambda x, c: jnp.array([jnp.sum(x ** 2) - 1.0])
-        >>> jax.jacfwd(lambda c: solve_nlp(f, g, None, jnp.zeros(2), c, m=1, p=0)[0].x)(jnp.array([2.0, 0.0]))
+        >>> x_of = lambda c: solve_nlp(f, g, None, jnp.zeros(2), c, m=1, p=0)[0].x
+        >>> jac = jax.jit(jax.jacfwd(x_of))(jnp.array([2.0, 0.0]))
+        >>> (np.round(jac, 6) + 0.0).tolist()  # x = c / |c|: (I - x x') / |c|
+        [[0.0, 0.0], [0.0, 0.5]]
     """
     @custom_root(nlp_kkt_residual(f, g, h_eq), has_aux=True, factored_solve=nlp_factored_solve)
     def solver(init, params):

@@ -23,13 +23,14 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from optdsl.runtime.implicit_diff import custom_root
 from optdsl.runtime.solvers.base import check_count, iterate, resolve_tol
 from optdsl.runtime.solvers.interior_point_kkt import (KKTAux, factor_kkt, kkt_factored_solve, max_step,
                                                        newton_kkt_solve)
-from optdsl.runtime.status import INFEASIBLE, MAX_ITERATIONS, NUMERICAL_ERROR, SOLVED, UNBOUNDED
+from optdsl.runtime.status import INFEASIBLE, MAX_ITERATIONS, NUMERICAL_ERROR, SOLVED, UNBOUNDED, describe
 
 #: Fraction of the distance to the boundary of the cone a step may go.
 STEP_FRACTION = 0.99
@@ -343,9 +344,10 @@ def qp_interior_point(Q: jax.Array, q: jax.Array, A: jax.Array, b: jax.Array, G:
     the KKT Jacobian at the returned point for :func:`qp_factored_solve`.
 
     Example:
-        >>> point, aux = qp_interior_point(jnp.eye(2), -jnp.ones(2), jnp.zeros((0, 2)), jnp.zeros(0),
-        ...                                jnp.eye(2), 0.5 * jnp.ones(2))
-        >>> point.x, point.lam  # x = (0.5, 0.5), lam = (0.5, 0.5)
+        >>> point, aux = jax.jit(qp_interior_point)(jnp.eye(2), -jnp.ones(2), jnp.zeros((0, 2)), jnp.zeros(0),
+        ...                                         jnp.eye(2), 0.5 * jnp.ones(2))
+        >>> describe(aux.status), np.round(point.x, 6).tolist(), np.round(point.lam, 6).tolist()
+        ('solved', [0.5, 0.5], [0.5, 0.5])
     """
     d = _check_qp(Q, q, A, b, G, h)
     init = _check_init(init, d.q.shape[0], d.b.shape[0], d.h.shape[0])
@@ -385,7 +387,8 @@ def solve_qp(Q: jax.Array, q: jax.Array, A: jax.Array, b: jax.Array, G: jax.Arra
 
     Example:
         >>> f = lambda q: solve_qp(jnp.eye(2), q, jnp.zeros((0, 2)), jnp.zeros(0), jnp.eye(2), jnp.ones(2))[0].x
-        >>> jax.jacfwd(f)(jnp.array([-2.0, 0.0]))  # diag(0, -1): x_1 sits on its bound
+        >>> (np.round(jax.jit(jax.jacfwd(f))(jnp.array([-2.0, 0.0])), 6) + 0.0).tolist()  # x_1 = 1 on its bound
+        [[0.0, 0.0], [0.0, -1.0]]
     """
     init = opts.pop("init", None)
     mu = opts.get("mu_target")
