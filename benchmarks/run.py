@@ -1,6 +1,7 @@
 """The one command: run the benchmark suite, print the table, optionally write JSON and a plot.
 
-    python -m benchmarks.run [--quick] [--only WORKLOAD ...] [--runs N] [--json out.json] [--plot out.png]
+    python -m benchmarks.run [--quick] [--only WORKLOAD ...] [--skip TEXT ...] [--runs N] [--json out.json]
+                             [--plot out.png]
 
 ``--quick`` runs one tiny case of each workload (the smoke test's path). The
 ``ratio`` column is optdsl's forward+backward time over the anchor's, measured in
@@ -51,8 +52,10 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def run(quick: bool, only: list[str] | None = None, runs: int = 5) -> list[dict[str, Any]]:
-    """Every case of the chosen workloads; one row per (case, contender)."""
+def run(quick: bool, only: list[str] | None = None, runs: int = 5,
+        skip: list[str] | None = None) -> list[dict[str, Any]]:
+    """Every case of the chosen workloads, but those whose size label contains a ``skip`` text; one row per
+    (case, contender)."""
     rows = []
     for name, module in WORKLOADS.items():
         if only and name not in only:
@@ -61,6 +64,8 @@ def run(quick: bool, only: list[str] | None = None, runs: int = 5) -> list[dict[
             rows += compile_time.run(quick, runs)
             continue
         for case in module.cases(quick):
+            if any(text in case.size for text in skip or ()):
+                continue
             case_rows = [measure(case, c, runs) for c in case.contenders]
             _ratios(case_rows)
             rows += case_rows
@@ -72,6 +77,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one tiny case of each workload")
     parser.add_argument("--only", nargs="+", choices=list(WORKLOADS), help="run only these workloads")
+    parser.add_argument("--skip", nargs="+", metavar="TEXT", help="leave out cases whose size contains TEXT")
     parser.add_argument("--runs", type=int, default=5, help="timed calls after warm-up (median reported)")
     parser.add_argument("--json", type=Path, help="write the rows here")
     parser.add_argument("--plot", type=Path, help="write a PNG of the timings here")
@@ -79,7 +85,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     start = time.perf_counter()
-    rows = run(args.quick, args.only, args.runs)
+    rows = run(args.quick, args.only, args.runs, args.skip)
     print(table(rows))
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
     if args.json:
