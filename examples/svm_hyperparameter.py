@@ -11,7 +11,9 @@ The compiler lowers the dual twice: the projected-gradient fixed point (FISTA
 with a row-wise simplex projection) and, with ``method="mirror"``, the KL
 mirror-descent fixed point (exponentiated gradient). Each map is differentiated
 implicitly and, for comparison, by unrolling the solver's iterations, with the
-same inner budget (``maxiter``, ``tol``) in both modes.
+same inner budget (``maxiter``, ``tol``) in both modes. Unrolling keeps every
+inner iteration for the backward pass: a run whose compiled outer step needs
+more than ``MEMORY_BUDGET`` of scratch memory is skipped, and says so.
 
 Data: scikit-learn's ``make_classification`` with m = 700 training and 200
 validation samples, k = 5 classes, p features of which 10 % are informative
