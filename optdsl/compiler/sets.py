@@ -40,6 +40,7 @@ from optdsl.modeling.affine.matmul import MatMul
 from optdsl.modeling.affine.sum import Sum
 from optdsl.modeling.atoms import Norm1, Norm2, NormInf
 from optdsl.runtime import projections as P
+from optdsl.runtime.solvers.mirror_descent import simplex_kl_step
 
 Env = dict[str, jax.Array]
 Project = Callable[[tuple[jax.Array, ...], Env], tuple[jax.Array, ...]]
@@ -159,16 +160,10 @@ def _simplex(v: Variable, axis: int | None, total: Expression) -> tuple[Project,
         return (unblocks(P.projection_simplex(blocks(x), r if axis is not None else r.reshape(1)), x),)
 
     def kl_step(x, g, eta, env):
-        # y = r x e^{-η g} / sum(x e^{-η g}) with g shifted by its least value on the support of x (the
-        # shift cancels), so nothing overflows; unlike softmax(log x - η g), the derivative stays finite
-        # at entries that are exactly zero (log x gives 0 · inf = nan in ∂₁F there).
         r = _value(total, env, x.dtype)
         r = r[:, None] if axis is not None and jnp.ndim(r) == 1 else r
         xb, gb = blocks(x), blocks(g)
-        shift = jax.lax.stop_gradient(jnp.min(jnp.where(xb > 0, gb, jnp.inf), axis=-1, keepdims=True))
-        exponent = -eta * (gb - shift)  # <= 0 on the support; clipped off it, where x = 0 multiplies it
-        weighted = xb * jnp.exp(jnp.where(xb > 0, exponent, jnp.minimum(exponent, 0)))
-        return unblocks(r * weighted / jnp.sum(weighted, axis=-1, keepdims=True), x)
+        return unblocks(r * simplex_kl_step(xb.ravel(), gb.ravel(), eta, xb.shape).reshape(xb.shape), x)
 
     return project, kl_step
 

@@ -26,11 +26,13 @@ def simplex_kl_step(x: jax.Array, g: jax.Array, eta: jax.Array,
                     shape: Sequence[int] | None = None) -> jax.Array:
     """KL step onto probability simplices: ``argmin_{y in simplex} <g, y> + KL(y, x) / eta``.
 
-    The answer is ``y = x * exp(-eta g) / sum(x * exp(-eta g))``, computed as a
-    softmax of ``log x - eta g`` (no overflow for large ``eta g``; zeros in ``x``
-    stay zero). With ``shape=(m, k)`` the flat ``x`` of size ``m k`` holds ``m``
-    rows, each on its own simplex (normalised along the last axis); ``None`` means
-    one simplex over all of ``x``.
+    The answer is ``y = x * exp(-eta g) / sum(x * exp(-eta g))``. ``g`` is shifted
+    by its least value on the support of ``x`` (the shift cancels), so nothing
+    overflows, and the derivative stays finite at entries that are exactly zero
+    (the softmax of ``log x - eta g`` would give ``0 * inf = nan`` there); zeros
+    in ``x`` stay zero. With ``shape=(m, k)`` the flat ``x`` of size ``m k`` holds
+    ``m`` rows, each on its own simplex (normalised along the last axis); ``None``
+    means one simplex over all of ``x``.
 
     Example:
         >>> simplex_kl_step(jnp.full(4, 0.25), jnp.arange(4.0), 1.0, (2, 2))
@@ -39,8 +41,11 @@ def simplex_kl_step(x: jax.Array, g: jax.Array, eta: jax.Array,
     if x.shape != g.shape or len(x.shape) != 1 or math.prod(shape) != x.shape[0]:
         raise ValueError(f"simplex_kl_step: x {x.shape} and g {g.shape} must be flat vectors of "
                          f"the same size as shape {shape}")
-    logits = (jnp.log(x) - eta * g).reshape(shape)
-    return jax.nn.softmax(logits, axis=-1).reshape(x.shape)
+    xb, gb = x.reshape(shape), g.reshape(shape)
+    shift = lax.stop_gradient(jnp.min(jnp.where(xb > 0, gb, jnp.inf), axis=-1, keepdims=True))
+    exponent = -eta * (gb - shift)  # <= 0 on the support; clipped off it, where x = 0 multiplies it
+    weighted = xb * jnp.exp(jnp.where(xb > 0, exponent, jnp.minimum(exponent, 0)))
+    return (weighted / jnp.sum(weighted, axis=-1, keepdims=True)).reshape(x.shape)
 
 
 def _kl_divergence(y: jax.Array, x: jax.Array) -> jax.Array:
