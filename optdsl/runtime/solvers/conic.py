@@ -60,12 +60,19 @@ SCALE, MIN_SCALE, MAX_SCALE = 0.1, 1e-6, 1e6
 ZERO_ROW_FACTOR = 1e-3
 #: Steps between ``scale`` updates, and the residual-ratio imbalance that triggers one.
 SCALE_MIN_ITERS, SCALE_TRIGGER = 50, 3.0
-#: ADMM tolerance at which the polish is first tried (then after each tenfold decrease, down to ``tol``).
+#: ADMM residual below which the polish is tried once the active pattern is stable; after a failed
+#: attempt the bar drops tenfold, and a new pattern resets it.
 FIRST_POLISH = 1e-2
+#: Steps the pattern of zero / non-zero entries of ``(y, s)`` must stay unchanged before a polish.
+STABLE_ITERS = 25
+#: Polish attempts before ADMM is left to finish alone (plus one after ``maxiter``).
+MAX_POLISH_ATTEMPTS = 12
 #: Shortest step the polish tries along a Newton direction (it halves from 1).
 MIN_POLISH_STEP = 0.125
-#: Internal flag of an ADMM loop that has not met any stopping test yet.
-_RUNNING = -1
+#: Polish passes after which an attempt that has not halved the residual gives up.
+POLISH_PATIENCE = 4
+#: Internal flags of an ADMM loop: no stopping test met yet; ready for a polish attempt.
+_RUNNING, _POLISH = -1, -2
 
 
 class ConicPoint(NamedTuple):
@@ -129,8 +136,22 @@ class _Loop(NamedTuple):
     factor: _Factor
     log_ratio: Array  # sum of log(primal / dual relative residual) since the last scale update
     since: Array  # steps since the last scale update
-    flag: Array  # _RUNNING, or the status whose test z passed
+    pattern: Array  # (2, m) bool: which entries of y^ and s^ are non-zero
+    stable: Array  # steps the pattern has not changed
+    bar: Array  # residual below which a stable pattern triggers a polish
+    residual: Array  # optimality residual at z
+    flag: Array  # _RUNNING, _POLISH, or the status whose test z passed
     k: Array  # Douglas-Rachford steps taken
+
+
+class _Outer(NamedTuple):
+    """State between ADMM segments (see :func:`conic_solve`)."""
+
+    loop: _Loop
+    z: Array  # result so far, identity metric
+    u: Array  # Pi_C(z)
+    attempts: Array  # polish attempts so far
+    done: Array
 
 
 # --------------------------------------------------------------------------- data, scaling, linear system
@@ -346,14 +367,38 @@ def _anderson(state: _Loop, g: Array, f: Array, weights: Array, memory: int, and
     return f - (dz - dg).T @ gamma
 
 
-def _admm(p: _Problem, cones: Cones, z0: Array, u0: Array, scale0: Array, *, alpha: float, memory: int,
-          anderson_type: int, tol: Array, cert_tol: Array, maxiter: int, k0: Array,
-          active: Array) -> tuple[Array, Array, Array, Array, Array]:
-    """Safeguarded, Anderson-accelerated Douglas-Rachford with adaptive ``scale``.
+def _remetric(z: Array, u: Array, old_weights: Array, new_weights: Array) -> Array:
+    """The same ``(u, v)`` in another metric: ``z' = u - R'^{-1} R (u - z)`` (so ``Pi(z') = u``)."""
+    return u - old_weights * (u - z) / new_weights
 
-    Returns ``(z, u, scale, flag, k)``. ``z0`` and the returned ``z`` are in the
-    identity metric (``z = u - v``); ``u0 = Pi_C(z0)`` and ``u = Pi_C(z)`` travel
-    with them so no caller projects twice. Each step evaluates
+
+def _admm_start(p: _Problem, z0: Array, u0: Array, memory: int) -> _Loop:
+    """Loop state at ``z0`` (identity metric, ``u0 = Pi_C(z0)``) with the initial ``scale``."""
+    size, dtype = z0.shape[0], z0.dtype
+    factor = _factor(p, jnp.asarray(SCALE, dtype))
+    zeros = jnp.zeros((size,), dtype)
+    mem = jnp.zeros((memory, size), dtype)
+    int0 = jnp.zeros((), jnp.int32)
+    return _Loop(_remetric(z0, u0, jnp.ones_like(z0), _weights(p, factor)), u0, zeros,
+                 jnp.asarray(jnp.inf, dtype), jnp.asarray(False), zeros, zeros, jnp.asarray(False), mem, mem,
+                 int0, int0, jnp.asarray(SCALE, dtype), factor, jnp.zeros((), dtype), int0,
+                 jnp.zeros((2, p.A.shape[0]), bool), int0, jnp.asarray(FIRST_POLISH, dtype),
+                 jnp.asarray(jnp.inf, dtype), jnp.asarray(_RUNNING, jnp.int32), int0)
+
+
+def _identity_point(p: _Problem, st: _Loop) -> Array:
+    """The loop's ``z`` in the identity metric (``z = u - v``)."""
+    return _remetric(st.z, st.u, _weights(p, st.factor), jnp.ones_like(st.z))
+
+
+def _admm(p: _Problem, cones: Cones, start: _Loop, *, alpha: float, memory: int, anderson_type: int,
+          tol: Array, cert_tol: Array, maxiter: int, active: Array, allow_polish: Array) -> _Loop:
+    """Safeguarded, Anderson-accelerated Douglas-Rachford with adaptive ``scale``, resumed from ``start``.
+
+    The state's ``z`` is in the current metric ``R`` and ``u = Pi_C(z)`` travels
+    with it so nothing is projected twice; returning the whole state lets a
+    caller pause the iteration (for a polish attempt) and resume it unchanged.
+    Each step evaluates
     ``T(z) = z + alpha ((R + Q)^{-1} R (2 Pi(z) - z) - Pi(z))`` once. An Anderson
     point is kept only if its fixed-point residual does not exceed the one of
     the point it was extrapolated from; otherwise the plain step from that
@@ -361,27 +406,34 @@ def _admm(p: _Problem, cones: Cones, z0: Array, u0: Array, scale0: Array, *, alp
     more, if the geometric mean of the primal/dual relative residual ratio is
     off by ``SCALE_TRIGGER``, ``scale`` is multiplied by its square root, the
     system refactorised, the point re-expressed in the new metric and the
-    memory cleared. Stops (keeping ``z``) when ``z`` passes a status test,
+    memory cleared. Stops (keeping ``z``) when ``z`` passes a status test
+    (flag), when the zero pattern of ``(y, s)`` -- the active set, the faces of
+    the cones -- has held for ``STABLE_ITERS`` steps with the residual below
+    ``bar`` (flag ``_POLISH``, only if ``allow_polish``; a new pattern lifts
+    ``bar`` to ``FIRST_POLISH``),
     after ``maxiter`` steps in total, or at once when ``active`` is false.
     """
-    size = z0.shape[0]
-    dtype = z0.dtype
-
-    def remetric(z, u, old_weights, new_weights):
-        """The same ``(u, v)`` in another metric: ``z' = u - R'^{-1} R (u - z)`` (so ``Pi(z') = u``)."""
-        return u - old_weights * (u - z) / new_weights
+    dtype = start.z.dtype
 
     def body(st: _Loop) -> _Loop:
         weights = _weights(p, st.factor)
-        tests, _ = _evaluate(p, *_embedding_point(p, st.z, st.u, weights))
+        point = _embedding_point(p, st.z, st.u, weights)
+        tests, _ = _evaluate(p, *point)
+        pattern = jnp.stack([point[1] != 0, point[2] != 0])
+        changed = jnp.any(pattern != st.pattern)
+        stable = jnp.where(changed, 0, st.stable + 1)
+        bar = jnp.where(changed, jnp.maximum(st.bar, FIRST_POLISH), st.bar).astype(dtype)
         flag = _flag(tests, tol, cert_tol)
+        ready = allow_polish & (stable >= STABLE_ITERS) & (tests.solution <= bar)
+        flag = jnp.where((flag == _RUNNING) & ready, _POLISH, flag)
         f = st.z + alpha * (_solve_embedding(p, st.factor, weights * (2 * st.u - st.z)) - st.u)
         g = st.z - f
         gnorm = jnp.sqrt(jnp.sum(weights * g * g))  # T is averaged in the R-norm
         flag = jnp.where((flag == _RUNNING) & ~jnp.isfinite(gnorm), NUMERICAL_ERROR, flag)
         reject = st.was_aa & ~(gnorm <= st.ref_norm)
         nxt = st._replace(fallback=f, ref_norm=gnorm, was_aa=jnp.asarray(memory > 0), prev_z=st.z, prev_g=g,
-                          has_prev=jnp.asarray(True), flag=flag, k=st.k + 1)
+                          has_prev=jnp.asarray(True), pattern=pattern, stable=stable, bar=bar,
+                          residual=tests.solution, flag=flag, k=st.k + 1)
         candidate = f
         if memory:
             push = ~reject & st.has_prev
@@ -401,29 +453,20 @@ def _admm(p: _Problem, cones: Cones, z0: Array, u0: Array, scale0: Array, *, alp
         # A rescale continues from the plain step: an unchecked Anderson point is not carried across metrics.
         z = jnp.where(reject, st.fallback, jnp.where(rescale, f, candidate))
         u = _project(p, cones, z)
-        z = jnp.where(rescale, remetric(z, u, weights, _weights(p, factor)), z)
+        z = jnp.where(rescale, _remetric(z, u, weights, _weights(p, factor)), z)
         nxt = nxt._replace(
             z=z, u=u, fallback=jnp.where(reject, st.fallback, f), ref_norm=jnp.where(reject, st.ref_norm, gnorm),
             was_aa=nxt.was_aa & ~reject & ~rescale, has_prev=~reject & ~rescale,
             count=jnp.where(rescale, 0, nxt.count), scale=scale, factor=factor,
             log_ratio=jnp.where(rescale, 0, log_ratio), since=jnp.where(rescale, 0, since))
         stopped = flag != _RUNNING
-        return jax.tree_util.tree_map(lambda old, new: jnp.where(stopped, old, new), st._replace(flag=flag), nxt)
+        kept = st._replace(flag=flag, residual=tests.solution, bar=bar)
+        return jax.tree_util.tree_map(lambda old, new: jnp.where(stopped, old, new), kept, nxt)
 
     def cond(st: _Loop) -> Array:
         return active & (st.flag == _RUNNING) & (st.k < maxiter)
 
-    factor0 = _factor(p, scale0)
-    identity = jnp.ones((size,), dtype)
-    zeros = jnp.zeros((size,), dtype)
-    mem = jnp.zeros((memory, size), dtype)
-    int0 = jnp.zeros((), jnp.int32)
-    start = _Loop(remetric(z0, u0, identity, _weights(p, factor0)), u0, zeros, jnp.asarray(jnp.inf, dtype),
-                  jnp.asarray(False), zeros, zeros, jnp.asarray(False), mem, mem, int0, int0,
-                  scale0, factor0, jnp.zeros((), dtype), int0, jnp.asarray(_RUNNING, jnp.int32),
-                  jnp.asarray(k0, jnp.int32))
-    end = lax.while_loop(cond, body, start)
-    return remetric(end.z, end.u, _weights(p, end.factor), identity), end.u, end.scale, end.flag, end.k
+    return lax.while_loop(cond, body, start._replace(flag=jnp.asarray(_RUNNING, jnp.int32)))
 
 
 # --------------------------------------------------------------------------- Newton polish
@@ -438,6 +481,7 @@ class _Polish(NamedTuple):
     trial: tuple[Array, Array]  # (x, v) to evaluate next
     best: tuple[Array, Array, Array]  # (x, v, Pi*(v)) with the lowest residual so far
     best_norm: Array
+    first_norm: Array  # residual at the start
     passes: Array
 
 
@@ -448,17 +492,20 @@ def _polish(p: _Problem, cones: Cones, z: Array, steps: int) -> tuple[Array, Arr
     ``F = (A' Pi*(v) + c, -A x + b - Pi*(v) + v)`` (the ``x``, ``y`` rows of
     ``(Q - I) Pi(z) + z`` at ``w = 1``; the gap row is implied by them), with
     Jacobian ``J = [[0, A' D], [-A, I - D]]``, ``D = dPi*(v)``. The step solves
-    ``(J + ||F|| I) d = -F`` by dense LU: ``D`` is symmetric with eigenvalues
+    ``(J + ||F||^2 I) d = -F`` by dense LU: ``D`` is symmetric with eigenvalues
     in ``[0, 1]`` (it is a projection's derivative), which makes the shifted
     matrix invertible even where ``J`` is singular (a wrong active set), while
-    the shift, of the order of the residual, keeps the fast local convergence.
+    a shift of the order of the squared residual keeps the fast local convergence
+    (Levenberg-Marquardt's choice).
     Each loop pass evaluates one trial point (``steps`` passes in all). A trial
     that lowers ``||F||`` below the current point's becomes the new current
     point and its Newton step is tried next; otherwise the step is halved, and
     below :data:`MIN_POLISH_STEP` the full step is taken anyway -- a jump that
     lets the piecewise-smooth ``Pi*`` change piece, as an active-set method
     would. The point with the lowest ``||F||`` seen is returned, so the result
-    never has a larger residual than the start.
+    never has a larger residual than the start. An attempt that has not halved
+    the residual after :data:`POLISH_PATIENCE` passes stops early (each pass
+    costs a dense factorisation).
     """
     n, m = p.A.shape[1], p.A.shape[0]
     dtype = z.dtype
@@ -474,8 +521,9 @@ def _polish(p: _Problem, cones: Cones, z: Array, steps: int) -> tuple[Array, Arr
         F = jnp.concatenate([p.A.T @ y + p.c, -p.A @ x + p.b - y + v])
         norm = jnp.linalg.norm(F)
         norm = jnp.where(jnp.isnan(norm), jnp.inf, norm)
-        J = jnp.block([[jnp.zeros((n, n), dtype), p.A.T @ Dt.T], [-p.A, eye - Dt.T]])
-        newton = jsl.lu_solve(jsl.lu_factor(J + jnp.where(jnp.isfinite(norm), norm, 0) * jnp.eye(n + m, dtype=dtype)), -F)
+        shift = jnp.where(jnp.isfinite(norm), norm, 0) ** 2
+        J = jnp.block([[shift * jnp.eye(n, dtype=dtype), p.A.T @ Dt.T], [-p.A, (1 + shift) * eye - Dt.T]])
+        newton = jsl.lu_solve(jsl.lu_factor(J), -F)
         improved = norm < st.best_norm
         best = jax.tree_util.tree_map(lambda new, old: jnp.where(improved, new, old), (x, v, y), st.best)
         accept = (st.forced | (norm < st.base_norm)) & jnp.all(jnp.isfinite(newton))
@@ -486,18 +534,20 @@ def _polish(p: _Problem, cones: Cones, z: Array, steps: int) -> tuple[Array, Arr
         length = jnp.where(accept | forced, 1, halved).astype(dtype)
         trial = (base[0] + length * direction[:n], base[1] + length * direction[n:])
         return _Polish(base, jnp.where(accept, norm, st.base_norm), direction, length, forced, trial, best,
-                       jnp.minimum(norm, st.best_norm), st.passes + 1)
+                       jnp.minimum(norm, st.best_norm), jnp.where(st.passes == 0, norm, st.first_norm),
+                       st.passes + 1)
 
     def cond(st: _Polish) -> Array:
         floor = 16 * eps * (1 + jnp.max(jnp.abs(st.best[0]), initial=0) + jnp.max(jnp.abs(st.best[1])))
-        return (st.passes < steps) & ~(st.best_norm <= floor)
+        stalled = (st.passes >= POLISH_PATIENCE) & ~(st.best_norm <= st.first_norm / 2)
+        return (st.passes < steps) & ~(st.best_norm <= floor) & ~stalled
 
     tau = z[-1]
     scale = jnp.where(tau > 0, 1 / jnp.where(tau > 0, tau, 1), 1)
     x0, v0 = z[:n] * scale, z[n:-1] * scale
     inf = jnp.asarray(jnp.inf, dtype)
     start = _Polish((x0, v0), inf, jnp.zeros((n + m,), dtype), jnp.ones((), dtype), jnp.asarray(True), (x0, v0),
-                    (x0, v0, jnp.zeros((m,), dtype)), inf, jnp.zeros((), jnp.int32))
+                    (x0, v0, jnp.zeros((m,), dtype)), inf, inf, jnp.zeros((), jnp.int32))
     x, v, y = lax.while_loop(cond, body, start).best
     one = jnp.ones((1,), dtype)
     return jnp.concatenate([x, v, one]), jnp.concatenate([x, y, one])
@@ -534,7 +584,7 @@ def _check_options(alpha, anderson, anderson_type, maxiter, polish) -> None:
 def conic_solve(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.typing.ArrayLike, cones: Cones, *,
                 tol: float | None = None, maxiter: int = 5000, init: ConicPoint | None = None,
                 alpha: float = 1.5, anderson: int = 10, anderson_type: int = 2,
-                polish: int = 20) -> tuple[ConicPoint, SolverInfo]:
+                polish: int = 10) -> tuple[ConicPoint, SolverInfo]:
     """Solve ``min c'x s.t. A x + s = b, s in K`` and its dual; returns ``(ConicPoint(x, y, s), info)``.
 
     ``A``: ``(m, n)``, ``b``: ``(m,)``, ``c``: ``(n,)`` with ``m = cones.dim``.
@@ -565,43 +615,44 @@ def conic_solve(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.typing.
     A, b, c = _check_data(A, b, c, cones)
     _check_options(alpha, anderson, anderson_type, maxiter, polish)
     dtype = A.dtype
-    tol_value = resolve_tol(tol, dtype)
-    if not isinstance(tol_value, Real):
-        raise TypeError(f"tol must be a Python number (it fixes the polishing schedule), got {type(tol).__name__}")
-    tol = jnp.asarray(tol_value, dtype)
+    tol = jnp.asarray(resolve_tol(tol, dtype), dtype)
     cert_tol = jnp.sqrt(tol)
     p = _equilibrate(A, b, c, cones)
-    z0, scale0, k0 = _initial_point(p, init), jnp.asarray(SCALE, dtype), jnp.zeros((), jnp.int32)
+    z0 = _initial_point(p, init)
 
-    def admm(z, u, scale, k, round_tol, active):
-        return _admm(p, cones, z, u, scale, alpha=alpha, memory=anderson, anderson_type=anderson_type,
-                     tol=round_tol, cert_tol=cert_tol, maxiter=maxiter, k0=k, active=active)
+    def admm(state, active, allow_polish):
+        return _admm(p, cones, state, alpha=alpha, memory=anderson, anderson_type=anderson_type,
+                     tol=tol, cert_tol=cert_tol, maxiter=maxiter, active=active, allow_polish=allow_polish)
 
     u0 = z0 if init is None else _project(p, cones, z0)  # (0, 0, 1) is in C already
+    start = _admm_start(p, z0, u0, anderson)
     if not polish:
-        z, u, _, _, k = admm(z0, u0, scale0, k0, tol, jnp.asarray(True))
-        return _finish(p, z, u, k, tol, cert_tol)
+        end = admm(start, jnp.asarray(True), jnp.asarray(False))
+        return _finish(p, _identity_point(p, end), end.u, end.k, tol, cert_tol)
 
-    def solve_round(carry, round_tol):
-        """ADMM to ``round_tol`` unless ``tol`` is met or a certificate found, then the polish."""
-        z, u, scale, k, stopped = carry
-        unsolved = ~stopped & ~(_evaluate(p, *_embedding_point(p, z, u, jnp.ones_like(z)))[0].solution <= tol)
-        z, u, scale, flag, k = admm(z, u, scale, k, round_tol, unsolved)
-        stopped = stopped | ((flag != SOLVED) & (flag != _RUNNING))
-        z, u = lax.cond(unsolved & ~stopped, lambda: _polish(p, cones, z, polish), lambda: (z, u))
-        return (z, u, scale, k, stopped), None
+    def segment(st: _Outer) -> _Outer:
+        """Resume ADMM until a status test, ``maxiter`` or a polish trigger; then the polish if due.
 
-    schedule = jnp.asarray(_polish_schedule(tol_value), dtype)
-    (z, u, _, k, _), _ = lax.scan(solve_round, (z0, u0, scale0, k0, jnp.asarray(False)), schedule)
-    return _finish(p, z, u, k, tol, cert_tol)
+        A polished point is kept if it meets ``tol``, or after ``maxiter`` if it is
+        better than ADMM's; otherwise ADMM resumes exactly where it paused, with
+        the bar ten times lower.
+        """
+        loop = admm(st.loop, ~st.done, st.attempts < MAX_POLISH_ATTEMPTS)
+        z = _identity_point(p, loop)
+        out_of_steps = (loop.flag == _RUNNING) & (loop.k >= maxiter)
+        attempt = ~st.done & ((loop.flag == _POLISH) | out_of_steps)
+        z_new, u_new = lax.cond(attempt, lambda: _polish(p, cones, z, polish), lambda: (z, loop.u))
+        polished = _evaluate(p, *_embedding_point(p, z_new, u_new, jnp.ones_like(z_new)))[0].solution
+        solved = polished <= tol
+        keep = attempt & (solved | (out_of_steps & (polished < loop.residual)))
+        finished = (loop.flag != _RUNNING) & (loop.flag != _POLISH)
+        loop = loop._replace(bar=jnp.where(loop.flag == _POLISH, loop.residual / 10, loop.bar).astype(dtype))
+        return _Outer(loop, jnp.where(keep, z_new, z), jnp.where(keep, u_new, loop.u), st.attempts + attempt,
+                      st.done | finished | out_of_steps | (keep & solved))
 
-
-def _polish_schedule(tol: float) -> list[float]:
-    """ADMM tolerances after which the polish is tried: ``FIRST_POLISH, FIRST_POLISH / 10, ...`` down to ``tol``."""
-    schedule = [FIRST_POLISH]
-    while schedule[-1] / 10 > tol:
-        schedule.append(schedule[-1] / 10)
-    return [max(t, tol) for t in schedule] + [tol]
+    outer = _Outer(start, z0, u0, jnp.zeros((), jnp.int32), jnp.asarray(False))
+    end = lax.while_loop(lambda st: ~st.done, segment, outer)
+    return _finish(p, end.z, end.u, end.loop.k, tol, cert_tol)
 
 
 def _finish(p: _Problem, z: Array, u: Array, k: Array, tol: Array,
