@@ -316,6 +316,15 @@ def test_max_iterations_is_never_reported_solved():
     assert float(info.residual) > 1e-10
 
 
+def test_warm_start_at_the_solution_stops_at_once():
+    (A, b, c), truth = feasible_instance(LP, 2)
+    point, info = solve(A, b, c, cones=LP.cones, init=ConicPoint(*truth))
+    assert int(info.status) == status.SOLVED and int(info.iterations) == 0
+    assert np.allclose(point.x, truth.x, atol=1e-12)
+    with pytest.raises(ValueError, match="init must be a ConicPoint"):
+        conic_solve(A, b, c, LP.cones, init=ConicPoint(truth.x[:-1], truth.y, truth.s))
+
+
 def test_vmap_over_a_batch_with_mixed_statuses():
     instances = [feasible_instance(LP, 5)[0], infeasible_instance(LP, 6), unbounded_instance(LP, 7),
                  feasible_instance(LP, 8)[0]]

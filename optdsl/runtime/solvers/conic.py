@@ -23,12 +23,14 @@ residuals; safeguarded Anderson acceleration. ``tau > 0`` at the limit gives
 the solution ``(x, y, s) / tau``; ``tau = 0`` a certificate of infeasibility
 (``A'y = 0, b'y < 0``) or unboundedness (``A x + s = 0, c'x < 0``).
 
-ADMM is first-order, so it only runs to ``sqrt(tol)``; then semi-smooth Newton
-steps on the embedding residual at ``tau = 1`` (dense LU; a step is kept only
-if it lowers the residual) reach rounding accuracy on well-posed problems, and
-ADMM resumes towards ``tol`` if they fall short. The status comes from explicit
-tests on the returned point, so SOLVED is never reported for a point that
-fails them.
+ADMM is first-order, so it is paused for a polish -- semi-smooth Newton steps
+on the embedding residual at ``tau = 1`` with dense LU, the best point kept --
+whenever the pattern of zero entries of ``(y, s)`` (the active set, the faces
+of the cones) has settled and the residual is small; on a well-posed problem
+the polish reaches rounding accuracy. Its point is taken only if it meets
+``tol``; otherwise ADMM resumes exactly where it paused. The status comes from
+explicit tests on the returned point, so SOLVED is never reported for a point
+that fails them.
 """
 
 from __future__ import annotations
@@ -120,6 +122,8 @@ class _Factor(NamedTuple):
 
 
 class _Loop(NamedTuple):
+    """State of the ADMM loop (see :func:`_admm`)."""
+
     z: Array  # point the next step starts from (in the current metric)
     u: Array  # Pi_C(z)
     fallback: Array  # plain Douglas-Rachford step from the last accepted point
@@ -588,12 +592,12 @@ def conic_solve(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.typing.
     """Solve ``min c'x s.t. A x + s = b, s in K`` and its dual; returns ``(ConicPoint(x, y, s), info)``.
 
     ``A``: ``(m, n)``, ``b``: ``(m,)``, ``c``: ``(n,)`` with ``m = cones.dim``.
-    ADMM on the homogeneous self-dual embedding (see the module docstring) runs
-    to ``sqrt(tol)`` (to ``tol`` with ``polish=0``), then up to ``polish``
-    Newton steps refine the solution, and ADMM resumes if the result still
-    misses ``tol``. ``alpha``: over-relaxation in ``(0, 2)``. ``anderson``:
-    Anderson memory (0 turns acceleration off), ``anderson_type`` 1 or 2.
-    ``init``: a warm-start :class:`ConicPoint`. ``tol`` defaults to
+    ADMM on the homogeneous self-dual embedding (see the module docstring),
+    paused for polish attempts of up to ``polish`` Newton passes each
+    (``polish=0``: ADMM alone, which is slow to reach a tight ``tol``).
+    ``maxiter``: ADMM steps in all. ``alpha``: over-relaxation in ``(0, 2)``.
+    ``anderson``: Anderson memory (0 turns acceleration off), ``anderson_type``
+    1 or 2. ``init``: a warm-start :class:`ConicPoint`. ``tol`` defaults to
     :func:`~optdsl.runtime.solvers.base.default_tol` of the data's dtype.
 
     ``info.status``: SOLVED when the relative residual (primal, dual and gap,
