@@ -248,7 +248,8 @@ def test_jacfwd_equals_jacrev_factored_solve_is_dense_solve_and_warm_start():
     def point_of(q, h, G):
         return solve_qp(data[0], q, data[2], data[3], G, h)[0]
 
-    both = jax.jit(lambda *a: (jax.jacfwd(point_of, argnums=(0, 1, 2))(*a), jax.jacrev(point_of, argnums=(0, 1, 2))(*a)))
+    args = (0, 1, 2)
+    both = jax.jit(lambda *a: (jax.jacfwd(point_of, argnums=args)(*a), jax.jacrev(point_of, argnums=args)(*a)))
     fwd, rev = both(data[1], data[5], data[4])
     for a, b in zip(jax.tree_util.tree_leaves(fwd), jax.tree_util.tree_leaves(rev)):
         np.testing.assert_allclose(a, b, atol=1e-10)

@@ -124,20 +124,26 @@ def kkt_jacobian(H: jax.Array, A: jax.Array, G: jax.Array, lam: jax.Array, g: ja
                       [lam[:, None] * G, zeros(m, p), jnp.diag(g)]])
 
 
-def factor_kkt(H: jax.Array, A: jax.Array, G: jax.Array, lam: jax.Array, g: jax.Array, *,
+def factor_kkt(H: jax.Array, A: jax.Array, G: jax.Array, point: tuple, g: jax.Array, *,
                exact: bool, tol: float) -> tuple:
-    """Factorise the KKT Jacobian at a returned point; returns the last five :class:`KKTAux` fields.
+    """Factorise the KKT Jacobian at a returned ``point = (x, nu, lam)``; returns the last five :class:`KKTAux` fields.
 
     ``g``: the inequality values ``g(x) <= 0`` (``G x - h`` for a QP). Complementarity
     row ``i`` is scaled by ``1 / (lam_i + |g_i|)``. ``singular`` is set when a pivot of
     the scaled LU is below ``sqrt(eps)`` times the largest, or -- with ``exact`` (the
     residual ``lam * g = 0``, not a relaxed ``lam * g = -mu``) -- when strict
-    complementarity fails: ``min(lam_i, |g_i|) > tol^(1/4) max(lam_i, |g_i|)``. On the
-    way to a solution ``lam_i |g_i| ~ mu -> 0``; the ratio ``min / max`` then goes to 0
-    (like ``mu / max^2``) where one of the two stays positive and stays of order one
-    where both vanish (``lam_i = g_i = 0`` in the limit). Then the pseudo-inverse of the scaled matrix
-    with those rows zeroed (the limit Jacobian's rows) is kept for a least-squares solve.
+    complementarity fails: ``min(a_i, c_i) > tol^(1/4) max(a_i, c_i)``. Here
+    ``a_i = lam_i |G_i| / L`` and ``c_i = |g_i| / (|G_i| X)`` are the multiplier and the
+    distance of row ``i`` made unit-free: ``|G_i|`` is the row norm, ``X = max(|x|, |g_i| / |G_i|)``
+    a length and ``L = max(|A'nu + G'lam|, |H| X, lam_i |G_i|)`` (``|grad f|`` at a KKT
+    point) a gradient scale, so rescaling a constraint, the objective or ``x`` changes
+    nothing. On the way to a solution ``lam_i |g_i| ~ mu -> 0``: the ratio ``min / max``
+    goes to 0 where one of the two stays positive and stays of order one where both
+    vanish (``lam_i = g_i = 0`` in the limit). Then the pseudo-inverse of the scaled
+    matrix with those rows zeroed (the limit Jacobian's rows) is kept for a
+    least-squares solve.
     """
+    x, nu, lam = point
     dtype = H.dtype
     eps = jnp.finfo(dtype).eps
     n, p = H.shape[0], A.shape[0]
@@ -149,7 +155,16 @@ def factor_kkt(H: jax.Array, A: jax.Array, G: jax.Array, lam: jax.Array, g: jax.
     diag_u = jnp.abs(jnp.diagonal(lu))
     pivot_small = ~(jnp.min(diag_u) > jnp.sqrt(eps) * jnp.max(diag_u))
     if exact:
-        degenerate = jnp.minimum(lam, jnp.abs(g)) > (tol ** 0.25) * jnp.maximum(lam, jnp.abs(g))
+        tiny = jnp.finfo(dtype).tiny
+        inf = lambda v: jnp.max(jnp.abs(v), initial=0)
+        row = jnp.linalg.norm(G, axis=1)
+        row = jnp.where(row > 0, row, 1)
+        lam_size, g_size = lam * row, jnp.abs(g) / row
+        length = jnp.maximum(jnp.maximum(inf(x), inf(g_size)), tiny)
+        gradient = jnp.maximum(jnp.maximum(inf(A.T @ nu + G.T @ lam), inf(H) * length), inf(lam_size))
+        a = lam_size / jnp.maximum(gradient, tiny)
+        c = g_size / length
+        degenerate = jnp.minimum(a, c) > (tol ** 0.25) * jnp.maximum(a, c)
     else:
         degenerate = jnp.zeros_like(lam, dtype=bool)
     singular = pivot_small | jnp.any(degenerate)

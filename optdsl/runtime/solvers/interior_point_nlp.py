@@ -24,14 +24,13 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 
 from optdsl.runtime.implicit_diff import custom_root
 from optdsl.runtime.solvers.base import check_count, check_init, check_scalar_fun, iterate, resolve_tol
 from optdsl.runtime.solvers.interior_point_kkt import (KKTAux, factor_kkt, kkt_factored_solve, max_step,
                                                        newton_kkt_solve)
-from optdsl.runtime.status import MAX_ITERATIONS, NUMERICAL_ERROR, SOLVED, describe
+from optdsl.runtime.status import MAX_ITERATIONS, NUMERICAL_ERROR, SOLVED
 
 #: Initial barrier parameter.
 MU_INIT = 0.1
@@ -118,7 +117,9 @@ def nlp_kkt_residual(f: Fun, g: Fun | None, h_eq: Fun | None) -> Callable[[NLPPo
 def nlp_interior_point(f: Fun, g: Fun | None, h_eq: Fun | None, init: jax.Array, params: Any = None, *,
                        m: int, p: int, tol: float | None = None,
                        maxiter: int = 200) -> tuple[NLPPoint, KKTAux]:
-    """Solve ``min f(x, params) s.t. g(x, params) <= 0, h_eq(x, params) = 0`` from ``init``; returns ``(NLPPoint, NLPAux)``.
+    """Solve ``min f(x, params) s.t. g(x, params) <= 0, h_eq(x, params) = 0`` from ``init``.
+
+    Returns ``(NLPPoint, NLPAux)``.
 
     ``f`` is scalar, ``g`` has ``m`` outputs and ``h_eq`` ``p`` (None when the count is 0),
     all smooth in the flat ``x`` of shape ``(n,)``; see the module docstring for the
@@ -132,6 +133,8 @@ def nlp_interior_point(f: Fun, g: Fun | None, h_eq: Fun | None, init: jax.Array,
     ``H`` the Lagrangian Hessian, for :func:`nlp_factored_solve`.
 
     Example:
+        >>> import numpy as np
+        >>> from optdsl.runtime.status import describe
         >>> f = lambda x, c: jnp.sum((x - c) ** 2)
         >>> g = lambda x, c: jnp.array([jnp.sum(x ** 2) - 1.0])  # the unit disk
         >>> solve = jax.jit(lambda c: nlp_interior_point(f, g, None, jnp.zeros(2), c, m=1, p=0))
@@ -258,7 +261,7 @@ def nlp_interior_point(f: Fun, g: Fun | None, h_eq: Fun | None, init: jax.Array,
                     _State(x0, ev0, s0, nu0, lam0, mu0, one, code0, residual0), maxiter=maxiter, unroll=False)
     code = jnp.where(st.code == RUNNING, MAX_ITERATIONS, st.code).astype(jnp.int32)
     point = NLPPoint(st.x, st.nu, st.lam)
-    factors = factor_kkt(lagrangian_hessian(st.x, st.nu, st.lam), st.ev.jac_h, st.ev.jac_g, st.lam, st.ev.g,
+    factors = factor_kkt(lagrangian_hessian(st.x, st.nu, st.lam), st.ev.jac_h, st.ev.jac_g, point, st.ev.g,
                          exact=True, tol=tol)
     return point, KKTAux(k, st.residual, code, *factors)
 
@@ -273,6 +276,7 @@ def solve_nlp(f: Fun, g: Fun | None, h_eq: Fun | None, init: jax.Array, params: 
     ``params`` must carry everything being differentiated (no closures over traced values).
 
     Example:
+        >>> import numpy as np
         >>> f = lambda x, c: jnp.sum((x - c) ** 2)
         >>> g = lambda x, c: jnp.array([jnp.sum(x ** 2) - 1.0])
         >>> x_of = lambda c: solve_nlp(f, g, None, jnp.zeros(2), c, m=1, p=0)[0].x

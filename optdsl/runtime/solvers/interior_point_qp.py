@@ -23,14 +23,13 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 
 from optdsl.runtime.implicit_diff import custom_root
 from optdsl.runtime.solvers.base import check_count, iterate, resolve_tol
 from optdsl.runtime.solvers.interior_point_kkt import (KKTAux, factor_kkt, kkt_factored_solve, max_step,
                                                        newton_kkt_solve)
-from optdsl.runtime.status import INFEASIBLE, MAX_ITERATIONS, NUMERICAL_ERROR, SOLVED, UNBOUNDED, describe
+from optdsl.runtime.status import INFEASIBLE, MAX_ITERATIONS, NUMERICAL_ERROR, SOLVED, UNBOUNDED
 
 #: Fraction of the distance to the boundary of the cone a step may go.
 STEP_FRACTION = 0.99
@@ -306,12 +305,8 @@ def _barrier_step(d: _QP, st: _Barrier, tol, mu_target) -> _Barrier:
     return new._replace(code=code, residual=residual)
 
 
-def _certificate(d: _QP, st: _Embedded, code) -> QPPoint:
-    """The returned point: ``(x, nu, lam) / tau``, or a normalised certificate when infeasible / unbounded.
-
-    INFEASIBLE: ``x = 0`` and ``(nu, lam)`` with ``b'nu + h'lam = -1``.
-    UNBOUNDED: ``x`` with ``q'x = -1`` and zero multipliers.
-    """
+def _returned_point(d: _QP, st: _Embedded, code) -> QPPoint:
+    """``(x, nu, lam) / tau``, or the certificate normalised as :func:`qp_interior_point` documents."""
     infeasible, unbounded = code == INFEASIBLE, code == UNBOUNDED
     bz = d.b @ st.nu + d.h @ st.lam
     qx = d.q @ st.x
@@ -329,21 +324,27 @@ def qp_interior_point(Q: jax.Array, q: jax.Array, A: jax.Array, b: jax.Array, G:
     Shapes: ``Q (n, n)``, ``q (n,)``, ``A (p, n)``, ``b (p,)``, ``G (m, n)``, ``h (m,)``;
     ``p = 0`` or ``m = 0`` are zero-row arrays. Mehrotra predictor-corrector on
     the homogeneous self-dual embedding (module docstring), one dense LU of the
-    reduced ``(n + p)`` Newton matrix per iteration with iterative refinement.
+    scaled ``(n + p + m)`` Newton matrix per iteration with iterative refinement.
     Stops when the relative primal and dual residuals and the relative duality
-    gap are ``<= tol`` (default :func:`~.base.default_tol`: 1e-10 in float64):
-    ``status`` SOLVED; INFEASIBLE or UNBOUNDED when a Farkas certificate is found
-    (then the point holds it, see :func:`_certificate`); MAX_ITERATIONS;
+    gap are ``<= tol`` (default :func:`~.base.default_tol`: 1e-10 in float64;
+    the residual reported is their maximum). ``status``: SOLVED; INFEASIBLE with
+    ``x = 0`` and a Farkas certificate ``lam >= 0``, ``A'nu + G'lam = 0``,
+    ``b'nu + h'lam = -1`` in the point; UNBOUNDED with a ray ``Qx = 0, Ax = 0,
+    Gx <= 0, q'x = -1`` in ``x`` and zero multipliers; MAX_ITERATIONS;
     NUMERICAL_ERROR for non-finite values or a vanishing step.
 
     ``mu_target > 0`` (the smoothed mode) stops instead on the central path
-    ``lam * (h - G x) = mu_target`` (barrier Newton steps after the embedding
-    phase), the root of :func:`qp_kkt_residual` with ``mu=mu_target``.
+    ``lam * (h - G x) = mu_target``, the root of :func:`qp_kkt_residual` with
+    ``mu=mu_target``: the embedding runs until its normalised complementarity
+    reaches ``mu_target`` (so infeasibility is still detected), then damped Newton
+    steps on the relaxed KKT system converge to that point.
     ``init``: an optional :class:`QPPoint` to start from (a warm start; by default
     Clarabel's symmetric initial point). The returned aux holds the LU of
     the KKT Jacobian at the returned point for :func:`qp_factored_solve`.
 
     Example:
+        >>> import numpy as np
+        >>> from optdsl.runtime.status import describe
         >>> point, aux = jax.jit(qp_interior_point)(jnp.eye(2), -jnp.ones(2), jnp.zeros((0, 2)), jnp.zeros(0),
         ...                                         jnp.eye(2), 0.5 * jnp.ones(2))
         >>> describe(aux.status), np.round(point.x, 6).tolist(), np.round(point.lam, 6).tolist()
@@ -361,7 +362,7 @@ def qp_interior_point(Q: jax.Array, q: jax.Array, A: jax.Array, b: jax.Array, G:
     st, k = iterate(lambda st: st.code == RUNNING, lambda st: _embedding_step(d, st, tol, mu_target),
                     _initial_point(d, tol, init), maxiter=maxiter, unroll=False)
     code = jnp.where(st.code == RUNNING, MAX_ITERATIONS, st.code).astype(jnp.int32)
-    point = _certificate(d, st, code)
+    point = _returned_point(d, st, code)
     residual = st.residual
     if mu_target is not None:
         start = _Barrier(point.x, point.nu, point.lam, st.s / st.tau,
@@ -371,7 +372,7 @@ def qp_interior_point(Q: jax.Array, q: jax.Array, A: jax.Array, b: jax.Array, G:
         k = k + k2
         code = jnp.where(polished.code == RUNNING, MAX_ITERATIONS, polished.code).astype(jnp.int32)
         point, residual = QPPoint(polished.x, polished.nu, polished.lam), polished.residual
-    factors = factor_kkt(d.Q, d.A, d.G, point.lam, d.G @ point.x - d.h, exact=mu_target is None, tol=tol)
+    factors = factor_kkt(d.Q, d.A, d.G, point, d.G @ point.x - d.h, exact=mu_target is None, tol=tol)
     return point, KKTAux(k, residual, code, *factors)
 
 
@@ -386,6 +387,7 @@ def solve_qp(Q: jax.Array, q: jax.Array, A: jax.Array, b: jax.Array, G: jax.Arra
     ``lam * (Gx - h) + mu_target`` is differentiated.
 
     Example:
+        >>> import numpy as np
         >>> f = lambda q: solve_qp(jnp.eye(2), q, jnp.zeros((0, 2)), jnp.zeros(0), jnp.eye(2), jnp.ones(2))[0].x
         >>> (np.round(jax.jit(jax.jacfwd(f))(jnp.array([-2.0, 0.0])), 6) + 0.0).tolist()  # x_1 = 1 on its bound
         [[0.0, 0.0], [0.0, -1.0]]
