@@ -397,15 +397,17 @@ def test_gradients_match_finite_differences_and_modes_agree():
         point, _ = solve_conic_diff(A, b, c, MIXED.cones, linear_solve=linear_solve)
         return jnp.concatenate(point)
 
-    # One compiled program gives the Jacobian and (as aux) the value, also at the perturbed points.
-    jacobian_and_value = jax.jit(jax.jacfwd(lambda *data: (flat(*data),) * 2, argnums=(0, 1, 2), has_aux=True))
+    @jax.jit  # one compiled program for both Jacobians and the value (also used at the perturbed points)
+    def derivatives(*data):
+        forward, value = jax.jacfwd(lambda *d: (flat(*d),) * 2, argnums=(0, 1, 2), has_aux=True)(*data)
+        reverse = jax.jacrev(lambda *d: flat(*d, linear_solve="gmres"), argnums=(0, 1, 2))(*data)
+        return forward, reverse, value
 
     def value(*data):
-        return jacobian_and_value(*data)[1]
+        return derivatives(*data)[2]
 
-    forward, base = jacobian_and_value(A, b, c)
+    forward, reverse, base = derivatives(A, b, c)
     assert np.allclose(base, np.concatenate(truth), atol=1e-9)
-    reverse = jax.jit(jax.jacrev(lambda A, b, c: flat(A, b, c, "gmres"), argnums=(0, 1, 2)))(A, b, c)
     for jf, jr in zip(forward, reverse):
         assert np.allclose(jf, jr, atol=1e-8)
     rng = np.random.default_rng(12)
