@@ -26,15 +26,16 @@ import importlib
 import statistics
 import time
 import tracemalloc
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import numpy as np
 
 #: Clarabel settings of every reference solve.
-CLARABEL = dict(solver="CLARABEL", tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10, max_iter=500)
+CLARABEL = {"solver": "CLARABEL", "tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10, "max_iter": 500}
 #: cvxpylayers' solver options: diffcp with Clarabel (its default tolerances).
 DIFFCP = {"solve_method": "Clarabel"}
 

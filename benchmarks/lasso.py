@@ -89,14 +89,18 @@ def _contenders(m: int, n: int, d: dict[str, jax.Array]) -> list[Contender]:
     return out
 
 
+def case(m: int, n: int) -> Case:
+    """One size: seeded data, the reference, the contenders."""
+    data = make_data(m, n)
+    lam = float(data["lam"])
+
+    def loss(t: float) -> float:
+        return 0.5 * float(np.mean((data["A_val"] @ reference(data, lam + t) - data["b_val"]) ** 2))
+
+    fd = directional_fd(loss, 1e-4 * lam)
+    jdata = {key: jnp.asarray(v) for key, v in data.items()}
+    return Case("lasso", f"A {m}x{n}", _contenders(m, n, jdata), reference(data, lam), np.asarray, (np.ones(()),), fd)
+
+
 def cases(quick: bool) -> list[Case]:
-    result = []
-    for m, n in QUICK if quick else FULL:
-        data = make_data(m, n)
-        lam = float(data["lam"])
-        x_ref = reference(data, lam)
-        loss = lambda t: 0.5 * float(np.mean((data["A_val"] @ reference(data, lam + t) - data["b_val"]) ** 2))  # noqa: E731
-        fd = directional_fd(loss, 1e-4 * lam)
-        jdata = {k: jnp.asarray(v) for k, v in data.items()}
-        result.append(Case("lasso", f"A {m}x{n}", _contenders(m, n, jdata), x_ref, np.asarray, (np.ones(()),), fd))
-    return result
+    return [case(m, n) for m, n in (QUICK if quick else FULL)]

@@ -65,26 +65,31 @@ def _contenders(n: int, m: int, d: dict[str, jax.Array], w: jax.Array) -> list[C
         problem_c = cp.Problem(cp.Minimize(c_p @ xc), [np.asarray(d["G"]) @ xc <= h_p])
         layer = layers.CvxpyLayer(problem_c, parameters=[c_p, h_p], variables=[xc], solver_args=DIFFCP)
         build = time.perf_counter() - start
-        layer_batch = lambda c, h, G: layer(c, h)[0]  # noqa: E731
+        layer_batch = lambda c, h, G: layer(c, h)[0]
         out.append(Contender("cvxpylayers", lambda c, h, G, w: layer_batch(c, h, G), fwdbwd_of(layer_batch), args,
                              jitted=False, build_s=build))
     return out
 
 
+def case(n: int, m: int, batch: int) -> Case:
+    """One (size, batch): seeded data, the reference on the checked instances, the contenders."""
+    data = make_data(n, m, batch)
+    rng = np.random.default_rng(1)
+    w = rng.normal(size=(batch, n))
+    k = min(batch, CHECKED)
+    dc, dh = np.zeros((batch, n)), np.zeros((batch, m))
+    dc[:k], dh[:k] = rng.normal(size=(k, n)), rng.normal(size=(k, m))
+
+    def moved(i: int, t: float) -> np.ndarray:
+        """The reference solution of instance ``i`` at ``(c, h) + t (dc, dh)``."""
+        return reference(data["c"][i] + t * dc[i], data["G"], data["h"][i] + t * dh[i])
+
+    x_ref = np.stack([moved(i, 0.0) for i in range(k)])
+    fd = directional_fd(lambda t: sum(float(w[i] @ moved(i, t)) for i in range(k)), 1e-4)
+    jdata = {key: jnp.asarray(v) for key, v in data.items()}
+    return Case("lp", f"n={n} m={m} batch={batch}", _contenders(n, m, jdata, jnp.asarray(w)), x_ref,
+                lambda x: np.asarray(x)[:k], (dc, dh), fd)
+
+
 def cases(quick: bool) -> list[Case]:
-    result = []
-    for n, m, batches in QUICK if quick else FULL:
-        for batch in batches:
-            data = make_data(n, m, batch)
-            rng = np.random.default_rng(1)
-            w = rng.normal(size=(batch, n))
-            k = min(batch, CHECKED)
-            dc, dh = np.zeros((batch, n)), np.zeros((batch, m))
-            dc[:k], dh[:k] = rng.normal(size=(k, n)), rng.normal(size=(k, m))
-            one = lambda i, t: reference(data["c"][i] + t * dc[i], data["G"], data["h"][i] + t * dh[i])  # noqa: E731
-            x_ref = np.stack([one(i, 0.0) for i in range(k)])
-            fd = directional_fd(lambda t: sum(float(w[i] @ one(i, t)) for i in range(k)), 1e-4)
-            jdata = {key: jnp.asarray(v) for key, v in data.items()}
-            result.append(Case("lp", f"n={n} m={m} batch={batch}", _contenders(n, m, jdata, jnp.asarray(w)), x_ref,
-                               lambda x, k=k: np.asarray(x)[:k], (dc, dh), fd))
-    return result
+    return [case(n, m, batch) for n, m, batches in (QUICK if quick else FULL) for batch in batches]

@@ -68,26 +68,27 @@ def _contenders(n: int, d: dict[str, jax.Array], c: jax.Array) -> list[Contender
         problem_c = cp.Problem(cp.Maximize(mu_p @ wc), [cp.sum(wc) == 1, wc >= 0, cp.norm(L0.T @ wc, 2) <= SIGMA])
         layer = layers.CvxpyLayer(problem_c, parameters=[mu_p], variables=[wc], solver_args=DIFFCP)
         build = time.perf_counter() - start
-        layer_batch = lambda mu, d: layer(mu)[0]  # noqa: E731
+        layer_batch = lambda mu, d: layer(mu)[0]
         out.append(Contender("cvxpylayers", lambda mu, d, c: layer_batch(mu, d), fwdbwd_of(layer_batch), args,
                              jitted=False, build_s=build))
     return out
 
 
+def case(n: int, batch: int) -> Case:
+    """One (size, batch): seeded data, the reference on the checked instances, the contenders."""
+    data = make_data(n, batch)
+    rng = np.random.default_rng(1)
+    c = rng.normal(size=(batch, n))
+    k = min(batch, CHECKED)
+    dmu = np.zeros((batch, n))
+    dmu[:k] = 0.01 * rng.normal(size=(k, n))
+    x_ref = np.stack([reference(data["mu"][i], data["L"]) for i in range(k)])
+    fd = directional_fd(lambda t: sum(float(c[i] @ reference(data["mu"][i] + t * dmu[i], data["L"]))
+                                      for i in range(k)), 1e-3)
+    jdata = {key: jnp.asarray(v) for key, v in data.items()}
+    return Case("markowitz", f"n={n} batch={batch}", _contenders(n, jdata, jnp.asarray(c)), x_ref,
+                lambda x: np.asarray(x)[:k], (dmu,), fd)
+
+
 def cases(quick: bool) -> list[Case]:
-    result = []
-    for n, batches in QUICK if quick else FULL:
-        for batch in batches:
-            data = make_data(n, batch)
-            rng = np.random.default_rng(1)
-            c = rng.normal(size=(batch, n))
-            k = min(batch, CHECKED)
-            dmu = np.zeros((batch, n))
-            dmu[:k] = 0.01 * rng.normal(size=(k, n))
-            x_ref = np.stack([reference(data["mu"][i], data["L"]) for i in range(k)])
-            fd = directional_fd(lambda t: sum(float(c[i] @ reference(data["mu"][i] + t * dmu[i], data["L"]))
-                                              for i in range(k)), 1e-3)
-            jdata = {key: jnp.asarray(v) for key, v in data.items()}
-            result.append(Case("markowitz", f"n={n} batch={batch}", _contenders(n, jdata, jnp.asarray(c)), x_ref,
-                               lambda x, k=k: np.asarray(x)[:k], (dmu,), fd))
-    return result
+    return [case(n, batch) for n, batches in (QUICK if quick else FULL) for batch in batches]

@@ -90,7 +90,7 @@ def _contenders(n: int, m: int, p: int, d: dict[str, jax.Array], w: jax.Array) -
     qpax = optional("qpax")
     if qpax is not None:
         def qpax_batch(q, h, rest):
-            one = lambda Q, q, A, b, G, h: qpax.solve_qp_primal(Q, q, A, b, G, h, solver_tol=IPM_TOL)  # noqa: E731
+            one = lambda Q, q, A, b, G, h: qpax.solve_qp_primal(Q, q, A, b, G, h, solver_tol=IPM_TOL)
             return jax.vmap(one)(rest["Q"], q, rest["A"], rest["b"], rest["G"], h)
 
         out.append(Contender("qpax", lambda q, h, rest, w: qpax_batch(q, h, rest), _loss_and_grad(qpax_batch), args))
@@ -133,23 +133,27 @@ def _contenders(n: int, m: int, p: int, d: dict[str, jax.Array], w: jax.Array) -
     return out
 
 
+def case(n: int, m: int, p: int, batch: int) -> Case:
+    """One (shape, batch): seeded data, the reference on the checked instances, the contenders."""
+    data = instances(n, m, p, batch)
+    rng = np.random.default_rng(1)
+    w = rng.normal(size=(batch, n))
+    k = min(batch, CHECKED)
+    dq, dh = np.zeros((batch, n)), np.zeros((batch, m))
+    dq[:k], dh[:k] = rng.normal(size=(k, n)), rng.normal(size=(k, m))
+
+    def moved(i: int, t: float) -> np.ndarray:
+        """The reference solution of instance ``i`` at ``(q, h) + t (dq, dh)``."""
+        return reference({**{key: v[i] for key, v in data.items()},
+                          "q": data["q"][i] + t * dq[i], "h": data["h"][i] + t * dh[i]})
+
+    x_ref = np.stack([moved(i, 0.0) for i in range(k)])
+    fd = directional_fd(lambda t: sum(float(w[i] @ moved(i, t)) for i in range(k)), 1e-4)
+    contenders = _contenders(n, m, p, {key: jnp.asarray(v) for key, v in data.items()}, jnp.asarray(w))
+    return Case("qp", f"n={n} m={m} p={p} batch={batch}", contenders, x_ref, lambda x: np.asarray(x)[:k],
+                (dq, dh), fd)
+
+
 def cases(quick: bool) -> list[Case]:
     """One case per (shape, batch)."""
-    result = []
-    for n, m, p, batches in QUICK if quick else FULL:
-        for batch in batches:
-            data = instances(n, m, p, batch)
-            rng = np.random.default_rng(1)
-            w = rng.normal(size=(batch, n))
-            k = min(batch, CHECKED)
-            one = lambda i, t=0.0, dq=None, dh=None: {  # noqa: E731
-                **{key: v[i] for key, v in data.items()},
-                "q": data["q"][i] + t * dq[i], "h": data["h"][i] + t * dh[i]}
-            dq, dh = np.zeros((batch, n)), np.zeros((batch, m))
-            dq[:k], dh[:k] = rng.normal(size=(k, n)), rng.normal(size=(k, m))
-            x_ref = np.stack([reference(one(i, 0.0, dq, dh)) for i in range(k)])
-            fd = directional_fd(lambda t: sum(float(w[i] @ reference(one(i, t, dq, dh))) for i in range(k)), 1e-4)
-            contenders = _contenders(n, m, p, {key: jnp.asarray(v) for key, v in data.items()}, jnp.asarray(w))
-            result.append(Case("qp", f"n={n} m={m} p={p} batch={batch}", contenders, x_ref,
-                               lambda x, k=k: np.asarray(x)[:k], (dq, dh), fd))
-    return result
+    return [case(n, m, p, batch) for n, m, p, batches in (QUICK if quick else FULL) for batch in batches]

@@ -22,10 +22,9 @@ import numpy as np
 import optdsl as od
 from benchmarks.harness import CLARABEL, Case, Contender, directional_fd, optional
 
-M, M_VAL, K = 300, 100, 5
-FULL = [100, 1000, 5000]
-QUICK = [10]
-QUICK_SIZES = (20, 10, 3)
+#: (training samples, validation samples, classes, features) of the full and the quick run.
+FULL = [(300, 100, 5, p) for p in (100, 1000, 5000)]
+QUICK = [(20, 10, 3, 10)]
 TOL, MAXITER = 1e-6, 200
 LAM = 0.0
 
@@ -93,23 +92,23 @@ def _contenders(m: int, k: int, p: int, d: dict[str, jax.Array]) -> list[Contend
     return out
 
 
+def case(m: int, m_val: int, k: int, p: int) -> Case:
+    """One size: seeded data, the reference, the contenders."""
+    data = make_data(m, m_val, k, p)
+
+    def loss(t: float) -> float:
+        beta = reference(data, LAM + t)
+        W = data["X"].T @ (data["Y"] - beta) / np.exp(LAM + t)
+        s = data["X_val"] @ W
+        top = s.max(axis=1)
+        lse = top + np.log(np.exp(s - top[:, None]).sum(axis=1))
+        return float(np.mean(lse - np.sum(s * data["Y_val"], axis=1)))
+
+    fd = directional_fd(loss, 1e-4)
+    jdata = {key: jnp.asarray(v) for key, v in data.items()}
+    return Case("svm", f"m={m} k={k} p={p}", _contenders(m, k, p, jdata), reference(data, LAM), np.asarray,
+                (np.ones(()),), fd)
+
+
 def cases(quick: bool) -> list[Case]:
-    result = []
-    for p in QUICK if quick else FULL:
-        m, m_val, k = QUICK_SIZES if quick else (M, M_VAL, K)
-        data = make_data(m, m_val, k, p)
-        x_ref = reference(data, LAM)
-
-        def loss(t):
-            beta = reference(data, LAM + t)
-            W = data["X"].T @ (data["Y"] - beta) / np.exp(LAM + t)
-            s = data["X_val"] @ W
-            top = s.max(axis=1)
-            lse = top + np.log(np.exp(s - top[:, None]).sum(axis=1))
-            return float(np.mean(lse - np.sum(s * data["Y_val"], axis=1)))
-
-        fd = directional_fd(loss, 1e-4)
-        jdata = {key: jnp.asarray(v) for key, v in data.items()}
-        result.append(Case("svm", f"m={m} k={k} p={p}", _contenders(m, k, p, jdata), x_ref, np.asarray,
-                           (np.ones(()),), fd))
-    return result
+    return [case(*sizes) for sizes in (QUICK if quick else FULL)]

@@ -16,7 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root holds `benchmarks/`
 
-from benchmarks import harness, lasso, lp, markowitz, qp, run, svm  # noqa: E402
+from benchmarks import harness, lasso, lp, markowitz, qp, run, svm
 
 WORKLOADS = {"qp": qp, "lasso": lasso, "svm": svm, "markowitz": markowitz, "lp": lp}
 #: Anchors each workload compares with, and the package each one needs.
