@@ -52,24 +52,27 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def run(quick: bool, only: list[str] | None = None, runs: int = 5,
-        skip: list[str] | None = None) -> list[dict[str, Any]]:
+def run(quick: bool, only: list[str] | None = None, runs: int = 5, skip: list[str] | None = None,
+        json_path: Path | None = None) -> list[dict[str, Any]]:
     """Every case of the chosen workloads, but those whose size label contains a ``skip`` text; one row per
-    (case, contender)."""
+    (case, contender). Each case's rows go to stderr as soon as they are measured, and the rows so far to
+    ``json_path``, so a run cut short keeps what it measured."""
     rows = []
     for name, module in WORKLOADS.items():
         if only and name not in only:
             continue
         if module is compile_time:
-            rows += compile_time.run(quick, runs)
-            continue
-        for case in module.cases(quick):
-            if any(text in case.size for text in skip or ()):
-                continue
-            case_rows = [measure(case, c, runs) for c in case.contenders]
-            _ratios(case_rows)
+            batches = [compile_time.run(quick, runs)]
+        else:
+            batches = ([measure(case, c, runs) for c in case.contenders] for case in module.cases(quick)
+                       if not any(text in case.size for text in skip or ()))
+        for case_rows in batches:
+            if module is not compile_time:
+                _ratios(case_rows)
             rows += case_rows
             print("\n".join(table(case_rows).splitlines()[2:]), file=sys.stderr, flush=True)
+            if json_path:
+                json_path.write_text(json.dumps(rows, indent=1))
     return rows
 
 
@@ -79,17 +82,15 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--only", nargs="+", choices=list(WORKLOADS), help="run only these workloads")
     parser.add_argument("--skip", nargs="+", metavar="TEXT", help="leave out cases whose size contains TEXT")
     parser.add_argument("--runs", type=int, default=5, help="timed calls after warm-up (median reported)")
-    parser.add_argument("--json", type=Path, help="write the rows here")
+    parser.add_argument("--json", type=Path, help="write the rows here (updated after every case)")
     parser.add_argument("--plot", type=Path, help="write a PNG of the timings here")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     start = time.perf_counter()
-    rows = run(args.quick, args.only, args.runs, args.skip)
+    rows = run(args.quick, args.only, args.runs, args.skip, args.json)
     print(table(rows))
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=1))
     if args.plot:
         from benchmarks.plot import plot
 
