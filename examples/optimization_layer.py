@@ -8,7 +8,7 @@ through a linear layer to ``v = W u + c`` and then through the QP layer
 
 declared in optdsl and compiled to the KKT map with the interior point. ``W``,
 ``c`` and the polytope offsets ``h`` are learned together by Adam on the mean
-squared error, with ``jax.jit(jax.value_and_grad(loss))`` through the layer
+squared error (cosine-decayed step), with ``jax.jit(jax.value_and_grad(loss))`` through the layer
 (implicit differentiation, reusing the interior point's KKT factorisation).
 
     python examples/optimization_layer.py [--quick] [--out DIR]
@@ -66,7 +66,7 @@ def main(quick: bool, out) -> dict[str, float]:
     print(f"gradient check: implicit {implicit:.10f}, finite difference {fd:.10f}, "
           f"relative difference {abs(implicit - fd) / abs(fd):.1e}")
 
-    optimizer = optax.adam(0.05)
+    optimizer = optax.adam(optax.cosine_decay_schedule(0.05, steps))  # decays so Adam settles at the end
     state = optimizer.init(params)
 
     @jax.jit
