@@ -73,8 +73,8 @@ MAX_POLISH_ATTEMPTS = 12
 MIN_POLISH_STEP = 0.125
 #: Polish passes after which an attempt that has not halved the residual gives up.
 POLISH_PATIENCE = 4
-#: Internal flags of an ADMM loop: no stopping test met yet; ready for a polish attempt.
-_RUNNING, _POLISH = -1, -2
+#: Internal flags of an ADMM loop: no stopping test met yet; paused for a polish; paused for a new metric.
+_RUNNING, _POLISH, _RESCALE = -1, -2, -3
 
 
 class ConicPoint(NamedTuple):
@@ -136,7 +136,7 @@ class _Loop(NamedTuple):
     dg: Array  # (memory, N) differences of their fixed-point residuals
     count: Array  # valid rows in dz, dg
     pos: Array  # next row to write
-    scale: Array
+    scale: Array  # ahead of ``factor`` while the loop is paused with _RESCALE
     factor: _Factor
     log_ratio: Array  # sum of log(primal / dual relative residual) since the last scale update
     since: Array  # steps since the last scale update
@@ -144,7 +144,7 @@ class _Loop(NamedTuple):
     stable: Array  # steps the pattern has not changed
     bar: Array  # residual below which a stable pattern triggers a polish
     residual: Array  # optimality residual at z
-    flag: Array  # _RUNNING, _POLISH, or the status whose test z passed
+    flag: Array  # _RUNNING, _POLISH, _RESCALE, or the status whose test z passed
     k: Array  # Douglas-Rachford steps taken
 
 
@@ -401,21 +401,23 @@ def _admm(p: _Problem, cones: Cones, start: _Loop, *, alpha: float, memory: int,
 
     The state's ``z`` is in the current metric ``R`` and ``u = Pi_C(z)`` travels
     with it so nothing is projected twice; returning the whole state lets a
-    caller pause the iteration (for a polish attempt) and resume it unchanged.
-    Each step evaluates
+    caller pause the iteration and resume it unchanged. Each step evaluates
     ``T(z) = z + alpha ((R + Q)^{-1} R (2 Pi(z) - z) - Pi(z))`` once. An Anderson
     point is kept only if its fixed-point residual does not exceed the one of
     the point it was extrapolated from; otherwise the plain step from that
-    point is taken and the memory cleared. After ``SCALE_MIN_ITERS`` steps or
-    more, if the geometric mean of the primal/dual relative residual ratio is
-    off by ``SCALE_TRIGGER``, ``scale`` is multiplied by its square root, the
-    system refactorised, the point re-expressed in the new metric and the
-    memory cleared. Stops (keeping ``z``) when ``z`` passes a status test
-    (flag), when the zero pattern of ``(y, s)`` -- the active set, the faces of
-    the cones -- has held for ``STABLE_ITERS`` steps with the residual below
-    ``bar`` (flag ``_POLISH``, only if ``allow_polish``; a new pattern lifts
-    ``bar`` to ``FIRST_POLISH``),
-    after ``maxiter`` steps in total, or at once when ``active`` is false.
+    point is taken and the memory cleared.
+
+    Stops, keeping ``z``, when ``z`` passes a status test (flag), or when the
+    zero pattern of ``(y, s)`` -- the active set, the faces of the cones -- has
+    held for ``STABLE_ITERS`` steps with the residual below ``bar`` (flag
+    ``_POLISH``, only if ``allow_polish``; a new pattern lifts ``bar`` to
+    ``FIRST_POLISH``). Stops after a plain step with a new ``scale`` (flag
+    ``_RESCALE``, for :func:`_rescale`) when, ``SCALE_MIN_ITERS`` steps or more
+    after the last change, the geometric mean of the primal/dual relative
+    residual ratio is off by ``SCALE_TRIGGER``: ``scale`` is multiplied by its
+    square root. The factorisation happens outside this loop, so under ``vmap``
+    it is not repeated at every step. Stops after ``maxiter`` steps in total,
+    or at once when ``active`` is false.
     """
     dtype = start.z.dtype
 
@@ -451,18 +453,14 @@ def _admm(p: _Problem, cones: Cones, start: _Loop, *, alpha: float, memory: int,
 
         log_ratio, since = st.log_ratio + tests.log_ratio, st.since + 1
         mean = log_ratio / since
-        rescale = (since >= SCALE_MIN_ITERS) & (jnp.abs(mean) > np.log(SCALE_TRIGGER))
+        rescale = (flag == _RUNNING) & (since >= SCALE_MIN_ITERS) & (jnp.abs(mean) > np.log(SCALE_TRIGGER))
         scale = jnp.where(rescale, jnp.clip(st.scale * jnp.exp(mean / 2), MIN_SCALE, MAX_SCALE), st.scale)
-        factor = lax.cond(rescale, lambda: _factor(p, scale), lambda: st.factor)
         # A rescale continues from the plain step: an unchecked Anderson point is not carried across metrics.
         z = jnp.where(reject, st.fallback, jnp.where(rescale, f, candidate))
-        u = _project(p, cones, z)
-        z = jnp.where(rescale, _remetric(z, u, weights, _weights(p, factor)), z)
         nxt = nxt._replace(
-            z=z, u=u, fallback=jnp.where(reject, st.fallback, f), ref_norm=jnp.where(reject, st.ref_norm, gnorm),
-            was_aa=nxt.was_aa & ~reject & ~rescale, has_prev=~reject & ~rescale,
-            count=jnp.where(rescale, 0, nxt.count), scale=scale, factor=factor,
-            log_ratio=jnp.where(rescale, 0, log_ratio), since=jnp.where(rescale, 0, since))
+            z=z, u=_project(p, cones, z), fallback=jnp.where(reject, st.fallback, f),
+            ref_norm=jnp.where(reject, st.ref_norm, gnorm), was_aa=nxt.was_aa & ~reject, has_prev=~reject,
+            scale=scale, log_ratio=log_ratio, since=since, flag=jnp.where(rescale, _RESCALE, flag))
         stopped = flag != _RUNNING
         kept = st._replace(flag=flag, residual=tests.solution, bar=bar)
         return jax.tree_util.tree_map(lambda old, new: jnp.where(stopped, old, new), kept, nxt)
@@ -471,6 +469,15 @@ def _admm(p: _Problem, cones: Cones, start: _Loop, *, alpha: float, memory: int,
         return active & (st.flag == _RUNNING) & (st.k < maxiter)
 
     return lax.while_loop(cond, body, start._replace(flag=jnp.asarray(_RUNNING, jnp.int32)))
+
+
+def _rescale(p: _Problem, st: _Loop) -> _Loop:
+    """Factorise for the loop's new ``scale`` and write ``z`` in the new metric; clear the memories."""
+    factor = _factor(p, st.scale)
+    zero = jnp.zeros((), jnp.int32)
+    return st._replace(z=_remetric(st.z, st.u, _weights(p, st.factor), _weights(p, factor)), factor=factor,
+                       was_aa=jnp.asarray(False), has_prev=jnp.asarray(False), count=zero,
+                       log_ratio=jnp.zeros_like(st.log_ratio), since=zero)
 
 
 # --------------------------------------------------------------------------- Newton polish
@@ -629,32 +636,31 @@ def conic_solve(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.typing.
                      tol=tol, cert_tol=cert_tol, maxiter=maxiter, active=active, allow_polish=allow_polish)
 
     u0 = z0 if init is None else _project(p, cones, z0)  # (0, 0, 1) is in C already
-    start = _admm_start(p, z0, u0, anderson)
-    if not polish:
-        end = admm(start, jnp.asarray(True), jnp.asarray(False))
-        return _finish(p, _identity_point(p, end), end.u, end.k, tol, cert_tol)
 
     def segment(st: _Outer) -> _Outer:
-        """Resume ADMM until a status test, ``maxiter`` or a polish trigger; then the polish if due.
+        """Resume ADMM until a status test, ``maxiter``, a new metric or a polish trigger; act on the pause.
 
         A polished point is kept if it meets ``tol``, or after ``maxiter`` if it is
         better than ADMM's; otherwise ADMM resumes exactly where it paused, with
         the bar ten times lower.
         """
-        loop = admm(st.loop, ~st.done, st.attempts < MAX_POLISH_ATTEMPTS)
+        loop = admm(st.loop, ~st.done, (st.attempts < MAX_POLISH_ATTEMPTS) & (polish > 0))
         z = _identity_point(p, loop)
         out_of_steps = (loop.flag == _RUNNING) & (loop.k >= maxiter)
+        finished = (loop.flag != _RUNNING) & (loop.flag != _POLISH) & (loop.flag != _RESCALE)
+        loop = lax.cond(~st.done & (loop.flag == _RESCALE), lambda: _rescale(p, loop), lambda: loop)
+        if not polish:
+            return _Outer(loop, z, loop.u, st.attempts, st.done | finished | out_of_steps)
         attempt = ~st.done & ((loop.flag == _POLISH) | out_of_steps)
         z_new, u_new = lax.cond(attempt, lambda: _polish(p, cones, z, polish), lambda: (z, loop.u))
         polished = _evaluate(p, *_embedding_point(p, z_new, u_new, jnp.ones_like(z_new)))[0].solution
         solved = polished <= tol
         keep = attempt & (solved | (out_of_steps & (polished < loop.residual)))
-        finished = (loop.flag != _RUNNING) & (loop.flag != _POLISH)
         loop = loop._replace(bar=jnp.where(loop.flag == _POLISH, loop.residual / 10, loop.bar).astype(dtype))
         return _Outer(loop, jnp.where(keep, z_new, z), jnp.where(keep, u_new, loop.u), st.attempts + attempt,
                       st.done | finished | out_of_steps | (keep & solved))
 
-    outer = _Outer(start, z0, u0, jnp.zeros((), jnp.int32), jnp.asarray(False))
+    outer = _Outer(_admm_start(p, z0, u0, anderson), z0, u0, jnp.zeros((), jnp.int32), jnp.asarray(False))
     end = lax.while_loop(lambda st: ~st.done, segment, outer)
     return _finish(p, end.z, end.u, end.loop.k, tol, cert_tol)
 
