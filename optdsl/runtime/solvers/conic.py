@@ -56,12 +56,13 @@ RUIZ_PASSES = 15
 MIN_NORM, MAX_NORM = 1e-4, 1e4
 #: Weight of ``x`` in the metric ``R``.
 RHO_X = 1e-6
-#: Initial ``scale`` (``R_y = 1 / scale``) and its bounds.
-SCALE, MIN_SCALE, MAX_SCALE = 0.1, 1e-6, 1e6
+#: Initial ``scale`` (``R_y = 1 / scale``; tuned on random LPs, SOCPs, SDPs and exponential-cone
+#: programs after this module's equilibration) and its bounds.
+SCALE, MIN_SCALE, MAX_SCALE = 5.0, 1e-6, 1e6
 #: ``R_y`` on equality rows is this factor times smaller.
 ZERO_ROW_FACTOR = 1e-3
 #: Steps between ``scale`` updates, and the residual-ratio imbalance that triggers one.
-SCALE_MIN_ITERS, SCALE_TRIGGER = 50, 3.0
+SCALE_MIN_ITERS, SCALE_TRIGGER = 25, 2.0
 #: ADMM residual below which the polish is tried once the active pattern is stable; after a failed
 #: attempt the bar drops tenfold, and a new pattern resets it.
 FIRST_POLISH = 1e-2
