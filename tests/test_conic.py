@@ -316,6 +316,14 @@ def test_max_iterations_is_never_reported_solved():
     assert float(info.residual) > 1e-10
 
 
+def test_non_finite_data_is_a_numerical_error():
+    (A, b, c), _ = feasible_instance(LP, 0)
+    A = A.copy()
+    A[3, 2] = np.nan
+    _, info = solve(A, b, c, cones=LP.cones)
+    assert int(info.status) == status.NUMERICAL_ERROR
+
+
 def test_warm_start_at_the_solution_stops_at_once():
     (A, b, c), truth = feasible_instance(LP, 2)
     point, info = solve(A, b, c, cones=LP.cones, init=ConicPoint(*truth))

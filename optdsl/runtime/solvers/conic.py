@@ -663,18 +663,23 @@ def conic_solve(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.typing.
 
     outer = _Outer(_admm_start(p, z0, u0, anderson), z0, u0, jnp.zeros((), jnp.int32), jnp.asarray(False))
     end = lax.while_loop(lambda st: ~st.done, segment, outer)
-    return _finish(p, end.z, end.u, end.loop.k, tol, cert_tol)
+    return _finish(p, end.z, end.u, end.loop, tol, cert_tol)
 
 
-def _finish(p: _Problem, z: Array, u: Array, k: Array, tol: Array,
+def _finish(p: _Problem, z: Array, u: Array, loop: _Loop, tol: Array,
             cert_tol: Array) -> tuple[ConicPoint, SolverInfo]:
-    """Status from explicit tests on the final embedding point, and the point or certificate it stands for."""
+    """Status from explicit tests on the final embedding point, and the point or certificate it stands for.
+
+    NUMERICAL_ERROR when no test passes and the data, the point or the last ADMM step was not finite.
+    """
     x_hat, y_hat, s_hat, tau = _embedding_point(p, z, u, jnp.ones_like(z))
     tests, (x, y, s) = _evaluate(p, x_hat, y_hat, s_hat, tau)
+    finite = (jnp.all(jnp.isfinite(z)) & (loop.flag != NUMERICAL_ERROR) & jnp.all(jnp.isfinite(p.A0))
+              & jnp.all(jnp.isfinite(p.b0)) & jnp.all(jnp.isfinite(p.c0)))
     status = jnp.where(tests.solution <= tol, SOLVED, jnp.where(
         tests.infeasible <= cert_tol, INFEASIBLE, jnp.where(
             tests.unbounded <= cert_tol, UNBOUNDED,
-            jnp.where(jnp.all(jnp.isfinite(z)), MAX_ITERATIONS, NUMERICAL_ERROR)))).astype(jnp.int32)
+            jnp.where(finite, MAX_ITERATIONS, NUMERICAL_ERROR)))).astype(jnp.int32)
     is_inf, is_unb = status == INFEASIBLE, status == UNBOUNDED
     by, cx = jnp.dot(p.b0, y), jnp.dot(p.c0, x)
     point = ConicPoint(
@@ -683,4 +688,4 @@ def _finish(p: _Problem, z: Array, u: Array, k: Array, tol: Array,
         jnp.where(is_inf, jnp.nan, jnp.where(is_unb, s / jnp.where(is_unb, -cx, 1), _divide(s, tau))),
     )
     residual = jnp.where(is_inf, tests.infeasible, jnp.where(is_unb, tests.unbounded, tests.solution))
-    return point, SolverInfo(k.astype(jnp.int32), lax.stop_gradient(residual), status)
+    return point, SolverInfo(loop.k.astype(jnp.int32), lax.stop_gradient(residual), status)
