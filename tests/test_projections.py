@@ -18,6 +18,7 @@ from typing import Callable, Tuple
 import cvxpy as cp
 import jax
 import jax.numpy as jnp
+import mpmath
 import numpy as np
 import pytest
 from scipy.linalg import null_space
@@ -550,6 +551,58 @@ def test_exp_cone_all_regimes_certified_and_match_cvxpy():
         np.testing.assert_allclose(p, ref, atol=1e-5 * (1 + np.abs(v).max()))
     # Moreau: v = P_K(v) - P_{K*}(-v).
     np.testing.assert_allclose(Pv - np.asarray(project_dual(-V)), V, atol=1e-12 * (1 + np.abs(V).max()))
+
+
+@mpmath.workdps(60)
+def _exp_projection_mp(v) -> np.ndarray | None:
+    """Exponential-cone projection in 60-digit arithmetic: bisection on the boundary equation.
+
+    None when the root lies beyond |rho| = 60, where 60 digits cannot resolve it.
+    """
+    r, s, t = (mpmath.mpf(float(x)) for x in v)
+    if (s > 0 and s * mpmath.exp(r / s) <= t) or (s == 0 and r <= 0 and t >= 0):
+        return np.array(v, float)
+    if (r > 0 and r * mpmath.exp(s / r) <= -mpmath.e * t) or (r == 0 and s <= 0 and t <= 0):
+        return np.zeros(3)
+    if r <= 0 and s <= 0:
+        return np.array([float(r), 0.0, float(max(t, 0))])
+    f = lambda q: mpmath.exp(q) * ((q - 1) * r + s) - mpmath.exp(-q) * (r - q * s) - t * (q * q - q + 1)  # noqa: E731
+    lo = 1 - s / r if r > 0 else r / s - 1
+    hi = r / s if s > 0 else lo + 1
+    width = 1
+    while f(lo) > 0 or f(hi) < 0:
+        lo, hi, width = (lo - width if f(lo) > 0 else lo), (hi + width if f(hi) < 0 else hi), 2 * width
+    if max(abs(lo), abs(hi)) > 60:
+        return None
+    for _ in range(400):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if f(mid) < 0 else (lo, mid)
+    sigma = max((lo - 1) * r + s, 0) / (lo * lo - lo + 1)
+    return np.array([float(lo * sigma), float(sigma), float(mpmath.exp(lo) * sigma)])
+
+
+def test_exp_cone_accurate_across_nine_decades():
+    """Coordinates over 1e-5..1e4 with either sign, where the boundary root ``rho = r'/s'`` reaches 1e9
+    in magnitude (exp overflows, sigma underflows, sigma's numerator cancels): equal to a 60-digit
+    reference where one exists, certified by the optimality conditions elsewhere."""
+    rng = np.random.default_rng(21)
+    V = rng.choice([-1.0, 1.0], size=(1500, 3)) * 10.0 ** rng.uniform(-5, 4, size=(1500, 3))
+    V[:3] = [(8.549e-05, -0.11313848, 0.0950225), (2.77111209e-4, 1.44167019, -0.126059554),
+             (5.19689109, 7.28289462e-4, 1.16989795)]
+    Pv = np.asarray(jax.jit(lambda v: jnp.stack(P.projection_exp_cone(v[:, 0], v[:, 1], v[:, 2]), 1))(V))
+    assert np.all(np.isfinite(Pv))
+    certified = 0
+    for v, p in zip(V, Pv):
+        scale = 1 + np.abs(v).max()
+        ref = _exp_projection_mp(v)
+        if ref is not None:
+            np.testing.assert_allclose(p, ref, rtol=0, atol=1e-12 * scale, err_msg=str(v))
+            continue
+        certified += 1
+        assert _exp_violation(*p) <= 1e-10 * scale, v
+        assert _exp_dual_violation(*(p - v)) <= 1e-10 * scale, v
+        assert abs(p @ (p - v)) <= 1e-10 * scale**2, v
+    assert 100 < certified < 1000
 
 
 def test_psd_cone_matches_eigen_reference_and_handles_repeated_eigenvalues():

@@ -609,13 +609,18 @@ def _exp_root_fun(rho: Array, r: Array, s: Array, t: Array) -> Array:
     component along the cross product of those two directions, which (divided
     by ``e^rho``) reads
     ``e^rho ((rho - 1) r + s) - e^-rho (r - rho s) - t (rho^2 - rho + 1) = 0``.
+    The left side is returned times ``e^-|rho|``: the same root, no overflow for
+    roots far from zero (they occur when ``|r/s|`` or ``|s/r|`` is large), and a
+    nearly linear function there, so Newton's method reaches them in a few steps.
     """
-    return jnp.exp(rho) * ((rho - 1) * r + s) - jnp.exp(-rho) * (r - rho * s) - t * (rho * rho - rho + 1)
+    a = jnp.abs(rho)
+    return (jnp.exp(rho - a) * ((rho - 1) * r + s) - jnp.exp(-rho - a) * (r - rho * s)
+            - t * (rho * rho - rho + 1) * jnp.exp(-a))
 
 
 def _exp_root_slope(rho: Array, r: Array, s: Array, t: Array) -> Array:
     """Derivative of :func:`_exp_root_fun` in ``rho``."""
-    return jnp.exp(rho) * (rho * r + s) + jnp.exp(-rho) * (r + s - rho * s) - t * (2 * rho - 1)
+    return jax.jvp(lambda q: _exp_root_fun(q, r, s, t), (rho,), (jnp.ones_like(rho),))[1]
 
 
 @jax.custom_jvp
@@ -682,6 +687,29 @@ def _sq_dist(p: Tuple[Array, ...], q: Tuple[Array, ...]) -> Array:
     return sum((a - b) ** 2 for a, b in zip(p, q))
 
 
+def _exp_root_point(rho: Array, r: Array, s: Array, t: Array) -> Tuple[Array, Array, Array]:
+    """``sigma (rho, 1, e^rho)`` with ``sigma e^rho`` from whichever of two equal forms cancels less.
+
+    ``sigma = ((rho - 1) r + s)_+ / d`` with ``d = rho^2 - rho + 1``; ``t' = e^rho sigma`` is taken in
+    logs (``rho`` may be huge while ``sigma`` is tiny). At the root ``t' = t + e^-rho (r - rho s) / d``
+    as well, which keeps full accuracy when the numerator above cancels (``rho`` near ``1 - s/r``).
+    """
+    numerator, denominator = (rho - 1) * r + s, rho * rho - rho + 1
+    positive = numerator > 0
+    safe_numerator = jnp.where(positive, numerator, 1)
+    direct_t = jnp.where(positive, jnp.exp(rho + jnp.log(safe_numerator) - jnp.log(denominator)), 0)
+    correction = jnp.exp(-jnp.maximum(rho, 0)) * (r - rho * s) / denominator
+    identity_t = jnp.maximum(t + correction, 0)
+    # Relative error amplification of each form; the identity form is only used for rho > 0.
+    direct_cond = jnp.where(positive, (jnp.abs((rho - 1) * r) + jnp.abs(s)) / safe_numerator, jnp.inf)
+    identity_cond = jnp.where(identity_t > 0, (jnp.abs(t) + jnp.abs(correction)) / jnp.where(identity_t > 0, identity_t, 1),
+                              jnp.inf)
+    use_identity = (rho > 0) & (identity_cond < direct_cond)
+    root_t = jnp.where(use_identity, identity_t, direct_t)
+    sigma = jnp.where(use_identity, jnp.exp(-jnp.maximum(rho, 0)) * identity_t, jnp.where(positive, numerator, 0) / denominator)
+    return rho * sigma, sigma, root_t
+
+
 def _exp_cone_point(r: Array, s: Array, t: Array) -> Tuple[Array, Array, Array]:
     """Projection of one scalar point ``(r, s, t)`` onto the exponential cone (see :func:`projection_exp_cone`)."""
     s_pos, r_pos = s > 0, r > 0
@@ -693,8 +721,7 @@ def _exp_cone_point(r: Array, s: Array, t: Array) -> Tuple[Array, Array, Array]:
     # Root-finding branch, fed a harmless point where it is not selected (keeps values and tangents finite).
     rb, sb, tb = (jnp.where(boundary, v, d) for v, d in ((r, 1), (s, 1), (t, 0)))
     rho = _exp_root(rb, sb, tb)
-    sigma = jnp.maximum((rho - 1) * rb + sb, 0) / (rho * rho - rho + 1)
-    root_point = (rho * sigma, sigma, jnp.exp(rho) * sigma)
+    root_point = _exp_root_point(rho, rb, sb, tb)
     # Feasible fallbacks that guard the root branch against rounding near the cone's faces:
     # the face {s = 0} and, when s > 0, the point lifted vertically onto the boundary.
     face = (jnp.minimum(rb, 0), jnp.zeros_like(rb), jnp.maximum(tb, 0))
