@@ -697,7 +697,9 @@ def _exp_root_point(rho: Array, r: Array, s: Array, t: Array) -> Tuple[Array, Ar
     numerator, denominator = (rho - 1) * r + s, rho * rho - rho + 1
     positive = numerator > 0
     safe_numerator = jnp.where(positive, numerator, 1)
-    direct_t = jnp.where(positive, jnp.exp(rho + jnp.log(safe_numerator) - jnp.log(denominator)), 0)
+    # Capped exponent: when this form is not selected it may overflow, and inf would poison the gradient.
+    log_t = jnp.minimum(rho + jnp.log(safe_numerator) - jnp.log(denominator), jnp.log(jnp.finfo(rho.dtype).max) / 2)
+    direct_t = jnp.where(positive, jnp.exp(log_t), 0)
     correction = jnp.exp(-jnp.maximum(rho, 0)) * (r - rho * s) / denominator
     identity_t = jnp.maximum(t + correction, 0)
     # Relative error amplification of each form; the identity form is only used for rho > 0.
