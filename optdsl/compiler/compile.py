@@ -126,7 +126,7 @@ def _lowering(structure: Structure, method: str, solver: str | None, tol: float 
 
 
 def _dtype(params: dict[str, jax.Array]) -> Any:
-    dtype = jnp.result_type(*params.values()) if params else jnp.result_type(float)
+    dtype = jnp.result_type(*(v.dtype for v in params.values())) if params else jnp.result_type(float)
     return dtype if jnp.issubdtype(dtype, jnp.floating) else jnp.result_type(float)
 
 

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from optdsl.modeling.errors import ModelingError, ShapeError
 from optdsl.modeling.expression import Expression
 from optdsl.modeling.leaves import Constant, Leaf, Parameter, Variable
+from optdsl.runtime.sparse import is_sparse, with_dtype
 
 
 def _lookup(leaves: list[Variable | Parameter], values: Mapping[Any, Any]) -> dict[int, Any]:
@@ -63,15 +64,24 @@ def evaluate(expr: Expression, values: Mapping[Any, Any], dtype: Any = None) -> 
     leaves = [n for n in nodes if isinstance(n, (Variable, Parameter))]
     found = _lookup(leaves, values)
     if dtype is None:
-        dtype = jnp.result_type(*found.values()) if found else jnp.result_type(float)
+        dtype = jnp.result_type(*(v.dtype if is_sparse(v) else v for v in found.values())) if found \
+            else jnp.result_type(float)
         if not jnp.issubdtype(dtype, jnp.inexact):
             dtype = jnp.result_type(float)
-    cache: dict[int, jax.Array] = {}
+    cache: dict[int, Any] = {}
     for node in nodes:
         if isinstance(node, Constant):
             cache[id(node)] = jnp.asarray(node.value, dtype=dtype)
         elif isinstance(node, Leaf):
-            cache[id(node)] = jnp.asarray(found[id(node)], dtype=dtype)
+            value = found[id(node)]
+            cache[id(node)] = with_dtype(value, dtype) if is_sparse(value) else jnp.asarray(value, dtype=dtype)
         else:
-            cache[id(node)] = node.forward(*(cache[id(a)] for a in node.args))
+            args = [cache[id(a)] for a in node.args]
+            if not node.accepts_sparse and any(map(is_sparse, args)):
+                raise ModelingError(
+                    f"evaluate: {node} receives a sparse matrix; sparse parameter values may only enter matrix "
+                    f"products (A @ x, x @ A) and transposes, not {type(node).__name__}")
+            cache[id(node)] = node.forward(*args)
+    if is_sparse(cache[id(expr)]):
+        raise ModelingError(f"evaluate: {expr} is a sparse matrix; a model's expressions must evaluate to dense arrays")
     return cache[id(expr)]

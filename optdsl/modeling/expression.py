@@ -36,6 +36,8 @@ class Expression:
 
     precedence: ClassVar[int] = POSTFIX
     smooth: ClassVar[bool] = True
+    #: Whether ``forward`` takes sparse matrices (see :mod:`optdsl.runtime.sparse`) as arguments.
+    accepts_sparse: ClassVar[bool] = False
 
     _args: tuple[Expression, ...]
     _shape: Shape

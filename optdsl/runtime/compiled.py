@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from optdsl.runtime.sparse import is_sparse, with_dtype
 from optdsl.runtime.status import describe
 
 Array = jax.Array
@@ -138,12 +139,14 @@ class CompiledProblem:
         checked = {}
         for name, spec in expected.items():
             value = given[name]
-            value = value if isinstance(value, jax.Array) else jnp.asarray(np.asarray(value))
+            if not (isinstance(value, jax.Array) or is_sparse(value)):
+                value = jnp.asarray(np.asarray(value))
             if tuple(value.shape) != spec.shape:
                 raise ParameterError(
                     f"parameter {name!r} has shape {tuple(value.shape)}, expected {spec.shape}")
             if not jnp.issubdtype(value.dtype, jnp.inexact):
-                value = value.astype(jnp.result_type(float))
+                value = with_dtype(value, jnp.result_type(float)) if is_sparse(value) \
+                    else value.astype(jnp.result_type(float))
             checked[name] = value
         return checked
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 
 from optdsl.modeling.affine.product import Product
 from optdsl.modeling.errors import ShapeError
@@ -17,6 +16,7 @@ class MatMul(Product):
     name = "matmul"
     title = "matrix product"
     precedence = MUL
+    accepts_sparse = True
 
     def shape_from_args(self) -> Shape:
         a, b = (arg.shape for arg in self._args)
@@ -27,7 +27,7 @@ class MatMul(Product):
         return a[:-1] + b[1:]
 
     def forward(self, a: jax.Array, b: jax.Array) -> jax.Array:
-        return jnp.matmul(a, b)
+        return a @ b  # the operator, so a sparse operand's own product runs
 
     def suggestion(self) -> str | None:
         a, b = self._args

@@ -18,6 +18,7 @@ class Transpose(Atom):
     """``X'`` of a matrix: shape (m, n) -> (n, m)."""
 
     name = "transpose"
+    accepts_sparse = True
 
     def shape_from_args(self) -> Shape:
         shape = self._args[0].shape
