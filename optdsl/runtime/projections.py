@@ -539,8 +539,8 @@ def projection_second_order_cone(t: ArrayLike, x: ArrayLike) -> Tuple[Array, Arr
     else ``((t + r)/2, (t + r)/(2 r) x)``. The cone is self-dual, so this is also
     the projection onto its dual.
 
-    >>> [v.tolist() for v in projection_second_order_cone(jnp.array(0.0), jnp.array([2.0, 0.0]))]
-    [1.0, [1.0, 0.0]]
+    >>> tuple(v.tolist() for v in projection_second_order_cone(jnp.array(0.0), jnp.array([2.0, 0.0])))
+    (1.0, [1.0, 0.0])
     """
     t, x = _floats(t, x)
     _vector("x", x)
@@ -753,8 +753,8 @@ def projection_exp_cone(r: ArrayLike, s: ArrayLike, t: ArrayLike) -> Tuple[Array
     scalar equation (the univariate reduction of Friberg, 2021), found by
     bracketed Newton/bisection and differentiated implicitly.
 
-    >>> [round(float(v), 12) for v in projection_exp_cone(jnp.array(-1.0), jnp.array(-1.0), jnp.array(2.0))]
-    [-1.0, 0.0, 2.0]
+    >>> tuple(round(float(v), 12) for v in projection_exp_cone(jnp.array(-1.0), jnp.array(-1.0), jnp.array(2.0)))
+    (-1.0, 0.0, 2.0)
     """
     r, s, t = _floats(r, s, t)
     if not (r.shape == s.shape == t.shape):
@@ -768,8 +768,8 @@ def projection_exp_cone_dual(r: ArrayLike, s: ArrayLike, t: ArrayLike) -> Tuple[
     Moreau's decomposition ``z = P_K(z) + P_{K polar}(z)`` with ``K polar = -K*`` gives
     ``P_{K*}(z) = -P_{K polar}(-z) = z + P_K(-z)``. Entrywise over same-shaped inputs.
 
-    >>> [float(v) for v in projection_exp_cone_dual(jnp.array(-1.0), jnp.array(0.0), jnp.array(1.0))]
-    [-1.0, 0.0, 1.0]
+    >>> tuple(float(v) for v in projection_exp_cone_dual(jnp.array(-1.0), jnp.array(0.0), jnp.array(1.0)))
+    (-1.0, 0.0, 1.0)
     """
     r, s, t = _floats(r, s, t)
     pr, ps, pt = projection_exp_cone(-r, -s, -t)
