@@ -67,7 +67,7 @@ class Setup:
 
 FULL = Setup(m=700, m_val=200, k=5, features=(100, 250, 500, 1000, 2000, 5000), steps=10, lr=5.0,
              maxiter=200, tol=1e-6)
-QUICK = Setup(m=60, m_val=40, k=5, features=(100, 200), steps=3, lr=5.0, maxiter=100, tol=1e-6)
+QUICK = Setup(m=60, m_val=40, k=5, features=(100,), steps=3, lr=5.0, maxiter=100, tol=1e-6)
 
 
 def make_data(m: int, m_val: int, k: int, p: int, seed: int = 0) -> dict[str, jax.Array]:
