@@ -37,8 +37,7 @@ from optdsl.compiler.errors import CompileError
 from optdsl.modeling import Constraint, Equality, Expression, Inequality
 from optdsl.runtime.compiled import Solution
 from optdsl.runtime.implicit_diff import custom_root
-from optdsl.runtime.solvers.interior_point_nlp import (NLPPoint, nlp_factored_solve, nlp_interior_point,
-                                                       nlp_kkt_residual)
+from optdsl.runtime.solvers.interior_point_nlp import NLPPoint, nlp_factored_solve, nlp_interior_point
 from optdsl.runtime.solvers.interior_point_qp import QPPoint, qp_factored_solve, qp_interior_point
 
 Params = dict[str, jax.Array]
@@ -66,16 +65,6 @@ class KKTSystem:
     inequalities: tuple[Block, ...]
     is_qp: bool
 
-    @property
-    def n_eq(self) -> int:
-        """Number of scalar equality rows (multipliers ``ν``)."""
-        return sum(b.size for b in self.equalities)
-
-    @property
-    def n_ineq(self) -> int:
-        """Number of scalar inequality rows (multipliers ``λ``)."""
-        return sum(b.size for b in self.inequalities)
-
     def f(self, z: jax.Array, params: Params) -> jax.Array:
         s = self.structure
         return s.sense * s.problem.objective.expr.evaluate({**params, **s.packing.unpack(z)}, dtype=z.dtype)
@@ -92,11 +81,14 @@ class KKTSystem:
         return self._stack(self.inequalities, z, params)
 
     def residual(self, mu: float) -> Callable[[QPPoint, Params], QPPoint]:
-        """``F(z, ν, λ; θ)`` (with ``λ ∘ G + μ`` as the last block), returned as the point's own type."""
-        residual = nlp_kkt_residual(self.f, self.G, self.H, mu)
+        """``F(z, ν, λ; θ)`` (with ``λ ∘ G + μ`` as the last block)."""
 
         def F(point: QPPoint, params: Params) -> QPPoint:
-            return type(point)(*residual(point, params))
+            z, nu, lam = point
+            grad = jax.grad(self.f)(z, params)
+            h, h_vjp = jax.vjp(lambda x: self.H(x, params), z)
+            g, g_vjp = jax.vjp(lambda x: self.G(x, params), z)
+            return type(point)(grad + h_vjp(nu)[0] + g_vjp(lam)[0], h, lam * g + mu)
 
         return F
 
@@ -167,7 +159,8 @@ def _qp_solver(system: KKTSystem, mu: float, tol: float | None, maxiter: int | N
 
 
 def _nlp_solver(system: KKTSystem, tol: float | None, maxiter: int | None) -> Callable:
-    m, p = system.n_ineq, system.n_eq
+    m = sum(b.size for b in system.inequalities)
+    p = sum(b.size for b in system.equalities)
     options = {"tol": tol, "maxiter": maxiter or 200, "m": m, "p": p}
 
     @custom_root(system.residual(0.0), has_aux=True, factored_solve=nlp_factored_solve)
@@ -186,7 +179,8 @@ def make_run(system: KKTSystem, *, diff: str, tol: float | None,
         raise CompileError("diff='smoothed' is available for QPs (quadratic objective, affine constraints)")
     solve = _qp_solver(system, mu, tol, maxiter) if system.is_qp else _nlp_solver(system, tol, maxiter)
     structure = system.structure
-    m, p = system.n_ineq, system.n_eq
+    m = sum(b.size for b in system.inequalities)
+    p = sum(b.size for b in system.equalities)
     dual_keys = tuple((id(c), n) for n, c in structure.problem.named_constraints().items())
 
     def run(params: Params, init: Any, dtype: Any) -> Solution:

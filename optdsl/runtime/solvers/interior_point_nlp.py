@@ -97,13 +97,11 @@ def _check_constraint(name: str, fun: Fun, size: int, x: jax.Array, params: Any)
                          f"got {getattr(out, 'shape', type(out).__name__)}")
 
 
-def nlp_kkt_residual(f: Fun, g: Fun | None, h_eq: Fun | None,
-                     mu: float = 0.0) -> Callable[[NLPPoint, Any], NLPPoint]:
+def nlp_kkt_residual(f: Fun, g: Fun | None, h_eq: Fun | None) -> Callable[[NLPPoint, Any], NLPPoint]:
     """The NLP's KKT residual map ``F(point, params)``, zero at a KKT point (the implicit-diff optimality map).
 
-    ``F(x, nu, lam) = (grad f + Jg' lam + Jh' nu,  h_eq(x),  lam * g(x) + mu)``, shaped like the
-    point; ``g`` or ``h_eq`` None means no such constraints; ``mu > 0`` gives the
-    barrier-relaxed system (``diff="smoothed"``). Use it with
+    ``F(x, nu, lam) = (grad f + Jg' lam + Jh' nu,  h_eq(x),  lam * g(x))``, shaped like the
+    point; ``g`` or ``h_eq`` None means no such constraints. Use it with
     ``custom_root(nlp_kkt_residual(f, g, h_eq), has_aux=True, factored_solve=nlp_factored_solve)``
     around a solver ``(init, params) -> (NLPPoint, aux)``, as :func:`solve_nlp` does.
     """
@@ -111,7 +109,7 @@ def nlp_kkt_residual(f: Fun, g: Fun | None, h_eq: Fun | None,
         x, nu, lam = point
         g_fun, h_fun = _constraint(g, x.dtype), _constraint(h_eq, x.dtype)
         lagrangian = lambda z: f(z, params) + jnp.vdot(lam, g_fun(z, params)) + jnp.vdot(nu, h_fun(z, params))
-        return NLPPoint(jax.grad(lagrangian)(x), h_fun(x, params), lam * g_fun(x, params) + mu)
+        return NLPPoint(jax.grad(lagrangian)(x), h_fun(x, params), lam * g_fun(x, params))
 
     return residual
 
