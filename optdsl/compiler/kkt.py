@@ -65,6 +65,16 @@ class KKTSystem:
     inequalities: tuple[Block, ...]
     is_qp: bool
 
+    @property
+    def n_eq(self) -> int:
+        """Number of scalar equality rows (multipliers ``ν``)."""
+        return sum(b.size for b in self.equalities)
+
+    @property
+    def n_ineq(self) -> int:
+        """Number of scalar inequality rows (multipliers ``λ``)."""
+        return sum(b.size for b in self.inequalities)
+
     def f(self, z: jax.Array, params: Params) -> jax.Array:
         s = self.structure
         return s.sense * s.problem.objective.expr.evaluate({**params, **s.packing.unpack(z)}, dtype=z.dtype)
@@ -159,8 +169,7 @@ def _qp_solver(system: KKTSystem, mu: float, tol: float | None, maxiter: int | N
 
 
 def _nlp_solver(system: KKTSystem, tol: float | None, maxiter: int | None) -> Callable:
-    m = sum(b.size for b in system.inequalities)
-    p = sum(b.size for b in system.equalities)
+    m, p = system.n_ineq, system.n_eq
     options = {"tol": tol, "maxiter": maxiter or 200, "m": m, "p": p}
 
     @custom_root(system.residual(0.0), has_aux=True, factored_solve=nlp_factored_solve)
@@ -179,8 +188,7 @@ def make_run(system: KKTSystem, *, diff: str, tol: float | None,
         raise CompileError("diff='smoothed' is available for QPs (quadratic objective, affine constraints)")
     solve = _qp_solver(system, mu, tol, maxiter) if system.is_qp else _nlp_solver(system, tol, maxiter)
     structure = system.structure
-    m = sum(b.size for b in system.inequalities)
-    p = sum(b.size for b in system.equalities)
+    m, p = system.n_ineq, system.n_eq
     dual_keys = tuple((id(c), n) for n, c in structure.problem.named_constraints().items())
 
     def run(params: Params, init: Any, dtype: Any) -> Solution:
