@@ -131,6 +131,26 @@ def iterate(cond: Callable[[State], jax.Array], body: Callable[[State], State], 
     return state, count
 
 
+def run_if(pred: jax.Array, fn: Callable[..., State], operands: tuple, otherwise: State) -> State:
+    """``fn(*operands)`` where ``pred`` holds, else ``otherwise``; ``fn`` runs only when needed, also under ``vmap``.
+
+    ``lax.cond`` becomes a ``select`` under ``vmap`` with a batched ``pred``, so an
+    expensive branch (a pseudo-inverse, say) would run for every instance of a batch at
+    every call. Here a ``while_loop`` of at most one step runs ``fn`` once for the whole
+    batch when some instance needs it, and not at all otherwise. The operands reach
+    ``fn`` masked by the loop-carried flag, so XLA cannot hoist ``fn`` out of the loop
+    as loop-invariant code (which would run it unconditionally); ``fn`` must accept
+    all-zero operands (what the instances that do not need it pass). ``otherwise`` is
+    computed before ``fn`` starts. Forward-mode only, like every ``while_loop``.
+    """
+    def body(carry):
+        go, _ = carry
+        live = jax.tree_util.tree_map(lambda a: jnp.where(go, a, jnp.zeros_like(a)), operands)
+        return jnp.zeros_like(go), fn(*live)
+
+    return lax.while_loop(lambda carry: carry[0], body, (jnp.asarray(pred, bool), otherwise))[1]
+
+
 def make_info(x: jax.Array, residual: jax.Array, iterations: jax.Array, tol: Any) -> SolverInfo:
     """Build the :class:`SolverInfo` for a returned ``x`` (status from residual, tol and finiteness)."""
     x = lax.stop_gradient(x)

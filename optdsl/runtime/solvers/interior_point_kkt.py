@@ -30,6 +30,8 @@ import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 from jax import lax
 
+from optdsl.runtime.solvers.base import run_if
+
 #: Steps of iterative refinement against the unregularised system after each regularised solve.
 REFINE = 3
 
@@ -45,9 +47,9 @@ class KKTAux(NamedTuple):
     derivatives are then least-squares ones. ``kkt_lu``, ``kkt_pivots``: LU factors of
     ``M = diag(row_scale) J`` (``N x N`` with ``N = n + p + m``). ``row_scale``: ``(N,)``,
     1 on the first ``n + p`` rows and ``1 / (lam_i + |g_i|)`` on the complementarity
-    rows, so each row of ``M`` has unit scale. ``kkt_pinv``: ``(N, N)`` pseudo-inverse
-    of ``M`` with its degenerate complementarity rows zeroed, computed only when
-    ``singular`` (zeros otherwise).
+    rows, so each row of ``M`` has unit scale. ``kkt_masked``: ``(N, N)``, ``M`` with its
+    degenerate complementarity rows zeroed (the limit Jacobian's rows), whose
+    pseudo-inverse :func:`kkt_factored_solve` uses when ``singular``.
     """
 
     iterations: jax.Array
@@ -57,7 +59,7 @@ class KKTAux(NamedTuple):
     kkt_lu: jax.Array
     kkt_pivots: jax.Array
     row_scale: jax.Array
-    kkt_pinv: jax.Array
+    kkt_masked: jax.Array
 
 
 def max_step(v: jax.Array, dv: jax.Array) -> jax.Array:
@@ -140,8 +142,8 @@ def factor_kkt(H: jax.Array, A: jax.Array, G: jax.Array, point: tuple, g: jax.Ar
     nothing. On the way to a solution ``lam_i |g_i| ~ mu -> 0``: the ratio ``min / max``
     goes to 0 where one of the two stays positive and stays of order one where both
     vanish (``lam_i = g_i = 0`` in the limit). Then the pseudo-inverse of the scaled
-    matrix with those rows zeroed (the limit Jacobian's rows) is kept for a
-    least-squares solve.
+    matrix with those rows zeroed (the limit Jacobian's rows) gives a least-squares
+    solve instead.
     """
     x, nu, lam = point
     dtype = H.dtype
@@ -169,10 +171,7 @@ def factor_kkt(H: jax.Array, A: jax.Array, G: jax.Array, point: tuple, g: jax.Ar
         degenerate = jnp.zeros_like(lam, dtype=bool)
     singular = pivot_small | jnp.any(degenerate)
     keep = jnp.concatenate([jnp.ones(n + p, bool), ~degenerate])
-    pinv = lax.cond(singular,
-                    lambda: jnp.linalg.pinv(jnp.where(keep[:, None], M, 0), rtol=jnp.sqrt(eps)),
-                    lambda: jnp.zeros_like(M))
-    return singular, lu, pivots, row_scale, pinv
+    return singular, lu, pivots, row_scale, jnp.where(keep[:, None], M, 0)
 
 
 def kkt_factored_solve(aux: KKTAux, rhs: jax.Array, transpose: bool) -> jax.Array:
@@ -180,15 +179,20 @@ def kkt_factored_solve(aux: KKTAux, rhs: jax.Array, transpose: bool) -> jax.Arra
 
     ``J = diag(row_scale)^-1 M``, so ``J^-1 = M^-1 diag(row_scale)`` and
     ``J^-T = diag(row_scale) M^-T``. When ``aux.singular`` the inverse of ``M`` is
-    replaced by the kept pseudo-inverse (a least-squares solve); the forward and
-    transposed operators stay exact transposes of each other, so forward- and
-    reverse-mode derivatives agree either way.
+    replaced by the pseudo-inverse of ``aux.kkt_masked`` (a least-squares solve; its
+    SVD runs only then, see :func:`~optdsl.runtime.solvers.base.run_if`, and after
+    the LU solve, not beside it); the forward and transposed operators stay exact
+    transposes of each other, so forward- and reverse-mode derivatives agree either way.
     """
+    eps = jnp.finfo(aux.kkt_masked.dtype).eps
+
+    def least_squares(masked, b):
+        pinv = jnp.linalg.pinv(masked, rtol=jnp.sqrt(eps))
+        return (pinv.T if transpose else pinv) @ b
+
     def inner(b):
-        return lax.cond(aux.singular,
-                        lambda b: (aux.kkt_pinv.T if transpose else aux.kkt_pinv) @ b,
-                        lambda b: jsl.lu_solve((aux.kkt_lu, aux.kkt_pivots), b, trans=int(transpose)),
-                        b)
+        exact = jsl.lu_solve((aux.kkt_lu, aux.kkt_pivots), b, trans=int(transpose))
+        return run_if(aux.singular, least_squares, (aux.kkt_masked, b), exact)
 
     if transpose:
         return aux.row_scale * inner(rhs)
