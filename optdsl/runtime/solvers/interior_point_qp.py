@@ -27,8 +27,8 @@ from jax import lax
 
 from optdsl.runtime.implicit_diff import custom_root
 from optdsl.runtime.solvers.base import check_count, iterate, resolve_tol
-from optdsl.runtime.solvers.interior_point_kkt import (KKTAux, factor_kkt, kkt_factored_solve, max_step,
-                                                       newton_kkt_solve)
+from optdsl.runtime.solvers.interior_point_kkt import (KKTAux, condensed_kkt_solve, factor_kkt, kkt_factored_solve,
+                                                       max_step)
 from optdsl.runtime.status import INFEASIBLE, MAX_ITERATIONS, NUMERICAL_ERROR, SOLVED, UNBOUNDED
 
 #: Fraction of the distance to the boundary of the cone a step may go.
@@ -171,7 +171,7 @@ def _initial_point(d: _QP, tol, init: QPPoint | None) -> _Embedded:
     dtype = d.q.dtype
     m = d.h.shape[0]
     if init is None:
-        solve = newton_kkt_solve(d.Q, d.A, d.G, jnp.ones(m, dtype), _regularisation(dtype))
+        solve = condensed_kkt_solve(d.Q, d.A, d.G, jnp.ones(m, dtype), _regularisation(dtype))
         x, nu, w = solve(-d.q, d.b, d.h)
         s, lam = -w, w
     else:
@@ -209,7 +209,7 @@ def _embedding_step(d: _QP, st: _Embedded, tol, mu_target) -> _Embedded:
     r_tau = kappa + d.q @ x + d.b @ nu + d.h @ lam + x @ Qx / tau
 
     w = lam / s
-    solve = newton_kkt_solve(d.Q, d.A, d.G, w, _regularisation(dtype))
+    solve = condensed_kkt_solve(d.Q, d.A, d.G, w, _regularisation(dtype))
     xi = x / tau
     # The tau column (-q, b, h) and the affine (predictor) right-hand side share one batched solve.
     (dx2, dx_aff), (dnu2, dnu_aff), (dlam2, dlam_aff) = jax.vmap(solve)(
@@ -294,7 +294,7 @@ def _barrier_step(d: _QP, st: _Barrier, tol, mu_target) -> _Barrier:
     r_i = d.G @ x + s - d.h
     mu = (lam @ s) / jnp.maximum(m, 1)
     r_c = lam * s - jnp.maximum(mu / 10, mu_target)
-    solve = newton_kkt_solve(d.Q, d.A, d.G, lam / s, _regularisation(dtype))
+    solve = condensed_kkt_solve(d.Q, d.A, d.G, lam / s, _regularisation(dtype))
     dx, dnu, dlam = solve(-r_d, -r_p, -r_i + r_c / lam)
     ds = (-r_c - s * dlam) / lam
     alpha = jnp.minimum(1, STEP_FRACTION * max_step(jnp.concatenate([lam, s]), jnp.concatenate([dlam, ds])))
