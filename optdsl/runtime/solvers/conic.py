@@ -44,7 +44,7 @@ import jax.scipy.linalg as jsl
 import numpy as np
 from jax import lax
 
-from optdsl.runtime.solvers.base import SolverInfo, check_count, resolve_tol
+from optdsl.runtime.solvers.base import SolverInfo, check_count, resolve_tol, run_if
 from optdsl.runtime.solvers.cones import Cones, project_dual_cone
 from optdsl.runtime.status import INFEASIBLE, MAX_ITERATIONS, NUMERICAL_ERROR, SOLVED, UNBOUNDED
 
@@ -649,11 +649,13 @@ def conic_solve(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.typing.
         z = _identity_point(p, loop)
         out_of_steps = (loop.flag == _RUNNING) & (loop.k >= maxiter)
         finished = (loop.flag != _RUNNING) & (loop.flag != _POLISH) & (loop.flag != _RESCALE)
-        loop = lax.cond(~st.done & (loop.flag == _RESCALE), lambda: _rescale(p, loop), lambda: loop)
+        # run_if, not lax.cond: under vmap a cond runs both branches for every instance, and the
+        # re-factorisation and the polish (each batched LAPACK work) must not run side by side.
+        loop = run_if(~st.done & (loop.flag == _RESCALE), lambda loop: _rescale(p, loop), (loop,), loop)
         if not polish:
             return _Outer(loop, z, loop.u, st.attempts, st.done | finished | out_of_steps)
         attempt = ~st.done & ((loop.flag == _POLISH) | out_of_steps)
-        z_new, u_new = lax.cond(attempt, lambda: _polish(p, cones, z, polish), lambda: (z, loop.u))
+        z_new, u_new = run_if(attempt, lambda z: _polish(p, cones, z, polish), (z,), (z, loop.u))
         polished = _evaluate(p, *_embedding_point(p, z_new, u_new, jnp.ones_like(z_new)))[0].solution
         solved = polished <= tol
         keep = attempt & (solved | (out_of_steps & (polished < loop.residual)))

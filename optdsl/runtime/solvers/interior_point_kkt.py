@@ -9,7 +9,13 @@ equality Jacobian and ``G`` the inequality Jacobian, each step solves::
     A dx                    = r2          (p rows)
     G dx - D dlam           = r3,   D = diag(s / lam)   (m rows)
 
-solved through a symmetric scaled form (:func:`newton_kkt_solve`).
+solved through a symmetric scaled form (:func:`newton_kkt_solve`, any ``H``) or, for a
+convex QP, condensed to ``n x n`` (:func:`condensed_kkt_solve`).
+
+On a CPU, jaxlib's batched LAPACK kernels (what ``vmap`` makes of a factorisation
+or a triangular solve) wait on the shared intra-op thread pool; two of them
+running side by side can deadlock a small pool (two cores). The solves here are
+therefore written as one chain of dependent LAPACK calls.
 
 At the returned point both differentiate the root of the KKT residual map over
 ``z = (x, nu, lam)``, whose Jacobian is::

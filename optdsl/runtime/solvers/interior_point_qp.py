@@ -323,8 +323,11 @@ def qp_interior_point(Q: jax.Array, q: jax.Array, A: jax.Array, b: jax.Array, G:
 
     Shapes: ``Q (n, n)``, ``q (n,)``, ``A (p, n)``, ``b (p,)``, ``G (m, n)``, ``h (m,)``;
     ``p = 0`` or ``m = 0`` are zero-row arrays. Mehrotra predictor-corrector on
-    the homogeneous self-dual embedding (module docstring), one dense LU of the
-    scaled ``(n + p + m)`` Newton matrix per iteration with iterative refinement.
+    the homogeneous self-dual embedding (module docstring), one Cholesky factorisation
+    of the condensed ``n x n`` Newton matrix per iteration (the scaled ``(n + p + m)``
+    LU where that is too ill-conditioned; see
+    :func:`~optdsl.runtime.solvers.interior_point_kkt.condensed_kkt_solve`) with
+    iterative refinement.
     Stops when the relative primal and dual residuals and the relative duality
     gap are ``<= tol`` (default :func:`~.base.default_tol`: 1e-10 in float64;
     the residual reported is their maximum). ``status``: SOLVED; INFEASIBLE with
