@@ -13,6 +13,7 @@ from scipy.special import expit
 from optdsl.runtime import status
 from optdsl.runtime.solvers import (default_tol, lbfgs, mirror_descent, newton, newton_cg,
                                     proximal_gradient, simplex_kl_step)
+from optdsl.runtime.solvers.base import run_if
 
 SMOOTH = {"lbfgs": lbfgs, "newton": newton, "newton_cg": newton_cg}
 CLARABEL_TIGHT = dict(solver=cp.CLARABEL, tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12)
@@ -399,3 +400,22 @@ def test_bad_arguments_raise_clear_errors():
         simplex_kl_step(jnp.full(8, 0.125), jnp.zeros(8), 1.0, (3, 3))
     with pytest.raises(ValueError, match="kl_step"):
         mirror_descent(ridge, lambda x, g, eta: x.sum(), jnp.full(8, 0.125), params)
+
+
+# ----------------------------------------------------------------------------- run_if
+
+def test_run_if_selects_per_instance_and_keeps_its_branch_in_the_loop():
+    """Under vmap, run_if gives fn's value where pred holds and the default elsewhere; XLA keeps the
+    expensive branch (an SVD here) inside its loop rather than hoisting it to run unconditionally."""
+    rng = np.random.default_rng(0)
+    M = jnp.asarray(rng.normal(size=(8, 5, 5)))
+    pred = jnp.asarray(rng.random(8) < 0.5)
+    f = jax.jit(jax.vmap(lambda M, p: run_if(p, lambda M: jnp.linalg.svd(M)[1], (M,), -jnp.ones(5))))
+    out = f(M, pred)
+    expected = np.where(np.asarray(pred)[:, None], np.linalg.svd(np.asarray(M))[1], -1.0)
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(f(M, jnp.zeros(8, bool)), -np.ones((8, 5)))
+    hlo = f.lower(M, pred).compile().as_text()
+    entry = hlo[hlo.index("\nENTRY"):]
+    entry = entry[:entry.index("\n}")]
+    assert "gesdd" in hlo and "gesdd" not in entry
