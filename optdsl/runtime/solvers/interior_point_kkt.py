@@ -92,64 +92,69 @@ def newton_kkt_solve(H: jax.Array, A: jax.Array, G: jax.Array, w: jax.Array, reg
     unregularised system is singular. Returns a function ``(r1, r2, r3) -> (dx, dnu, dlam)``
     reusing the factorisation (one Newton matrix, several right-hand sides).
     """
-    lu = jsl.lu_factor(_scaled_step_matrix(H, A, G, w, reg))
-    return _refined(lambda *e: _scaled_lu_solve(lu, w, H.shape[0], A.shape[0], *e), H, A, G, w)
+    return _refined(_scaled_lu_solver(H, A, G, w, reg), H, A, G, w)
 
 
-def _scaled_step_matrix(H, A, G, w, reg):
-    """The symmetric scaled step matrix :func:`newton_kkt_solve` factorises."""
+def _scaled_lu_solver(H, A, G, w, reg) -> Callable:
+    """The regularised step (before refinement) from an LU of the scaled matrix of :func:`newton_kkt_solve`."""
     n, p, m = H.shape[0], A.shape[0], G.shape[0]
     dtype = H.dtype
-    SG = jnp.sqrt(w)[:, None] * G
-    zeros = lambda r, c: jnp.zeros((r, c), dtype)
-    return jnp.block([[H + reg * jnp.eye(n, dtype=dtype), A.T, SG.T],
-                      [A, -reg * jnp.eye(p, dtype=dtype), zeros(p, m)],
-                      [SG, zeros(m, p), -jnp.eye(m, dtype=dtype)]])
-
-
-def _scaled_lu_solve(lu, w, n, p, e1, e2, e3):
-    """The regularised step from the LU of :func:`_scaled_step_matrix` (before refinement)."""
     root = jnp.sqrt(w)
-    sol = jsl.lu_solve(lu, jnp.concatenate([e1, e2, root * e3]))
-    return sol[:n], sol[n:n + p], root * sol[n + p:]
+    SG = root[:, None] * G
+    zeros = lambda r, c: jnp.zeros((r, c), dtype)
+    lu = jsl.lu_factor(jnp.block([[H + reg * jnp.eye(n, dtype=dtype), A.T, SG.T],
+                                  [A, -reg * jnp.eye(p, dtype=dtype), zeros(p, m)],
+                                  [SG, zeros(m, p), -jnp.eye(m, dtype=dtype)]]))
+
+    def scaled_solve(e1, e2, e3):
+        sol = jsl.lu_solve(lu, jnp.concatenate([e1, e2, root * e3]))
+        return sol[:n], sol[n:n + p], root * sol[n + p:]
+
+    return scaled_solve
 
 
-def condensed_kkt_solve(H: jax.Array, A: jax.Array, G: jax.Array, w: jax.Array, reg: jax.Array):
+def condensed_kkt_solve(H: jax.Array, A: jax.Array, G: jax.Array, w: jax.Array, reg: jax.Array,
+                        active: jax.Array = True):
     """:func:`newton_kkt_solve` for a positive semidefinite ``H`` (a convex QP), mostly through Cholesky.
 
-    Eliminates ``dlam = W (G dx - r3)`` and factorises ``K = H + reg I + G' W G``
+    Eliminates ``dlam = W (G dx - r3)`` and factorises ``K = H + G' W G + reg I``
     (``n x n``) and the Schur complement ``S = A K^-1 A' + reg I`` (``p x p``) of the
     same regularised system, instead of one LU of order ``n + p + m``: about
     ``((n + p + m) / n)^3`` times fewer flops when there are many inequalities. ``K``
-    carries the spread of ``w``; where the Cholesky pivots show it too ill-conditioned
-    for that (squared pivot ratio below :data:`CONDENSED_MIN_RCOND` epsilons, e.g. a degenerate
-    LP near its solution) the LU of :func:`newton_kkt_solve` is built and used instead,
-    only then (:func:`~optdsl.runtime.solvers.base.run_if`). Refinement as there.
+    carries the spread of ``w`` squared, and ``dlam`` amplifies the error of ``dx`` by
+    ``w``; where the Cholesky pivots show ``K`` too ill-conditioned for that (squared
+    pivot ratio below :data:`CONDENSED_MIN_RCOND` epsilons, e.g. a degenerate LP near
+    its solution) each solve factorises and uses the scaled LU of
+    :func:`newton_kkt_solve` instead, only then
+    (:func:`~optdsl.runtime.solvers.base.run_if`; no factor of order ``n + p + m`` is
+    kept otherwise). ``active``: False for an instance whose result is discarded (a
+    converged instance of a batch that is still iterating), so that its extreme ``w``
+    never sends the batch to the LU. Refinement as there.
     """
-    n, p, m = H.shape[0], A.shape[0], G.shape[0]
+    n, p = H.shape[0], A.shape[0]
     dtype = H.dtype
-    chol = jnp.linalg.cholesky(H + G.T @ (w[:, None] * G) + reg * jnp.eye(n, dtype=dtype))
+    eye = jnp.eye(n, dtype=dtype)
+    chol = jnp.linalg.cholesky(H + G.T @ (w[:, None] * G) + reg * eye)
     KA = jsl.cho_solve((chol, True), A.T)
     schur = jnp.linalg.cholesky(A @ KA + reg * jnp.eye(p, dtype=dtype))
     pivots = jnp.concatenate([jnp.diagonal(chol), jnp.diagonal(schur)])
     ratio = jnp.min(pivots, initial=jnp.inf) / jnp.max(pivots, initial=0)
-    ill = ~(ratio ** 2 > CONDENSED_MIN_RCOND * jnp.finfo(dtype).eps)
-    N = n + p + m
+    ill = active & ~(ratio ** 2 > CONDENSED_MIN_RCOND * jnp.finfo(dtype).eps)
+    # Where ill the Cholesky solves are discarded: a harmless factor keeps them finite, and taking it
+    # from ill (the last factorisation) keeps them after every factorisation, so no two LAPACK calls
+    # run side by side (jaxlib's batched LAPACK kernels can then deadlock a small thread pool).
+    chol = jnp.where(ill, eye, chol)
+    schur = jnp.where(ill, jnp.eye(p, dtype=dtype), schur)
 
-    def with_lu(chol, KA, schur, H, A, G, w):
-        return chol, KA, schur, jsl.lu_factor(_scaled_step_matrix(H, A, G, w, reg))
-
-    # Every factor passes through the run_if, so no LAPACK call below runs beside the fallback's LU:
-    # jaxlib's batched LAPACK kernels running side by side can deadlock a CPU's small thread pool.
-    chol, KA, schur, lu = run_if(ill, with_lu, (chol, KA, schur, H, A, G, w),
-                                 (chol, KA, schur, (jnp.eye(N, dtype=dtype), jnp.zeros((N,), jnp.int32))))
+    def lu_solve(H, A, G, w, e1, e2, e3):
+        return _scaled_lu_solver(H, A, G, w, reg)(e1, e2, e3)
 
     def scaled_solve(e1, e2, e3):
         y = jsl.cho_solve((chol, True), e1 + G.T @ (w * e3))
         dnu = jsl.cho_solve((schur, True), A @ y - e2)
         dx = y - KA @ dnu
-        return run_if(ill, lambda lu, w, *e: _scaled_lu_solve(lu, w, n, p, *e), (lu, w, e1, e2, e3),
-                      (dx, dnu, w * (G @ dx - e3)))
+        # The LU starts after the Cholesky solves (its default value) for the same reason.
+        return run_if(ill, lu_solve, (H, A, G, w, e1, e2, e3), (dx, dnu, w * (G @ dx - e3)))
 
     return _refined(scaled_solve, H, A, G, w)
 

@@ -209,7 +209,7 @@ def _embedding_step(d: _QP, st: _Embedded, tol, mu_target) -> _Embedded:
     r_tau = kappa + d.q @ x + d.b @ nu + d.h @ lam + x @ Qx / tau
 
     w = lam / s
-    solve = condensed_kkt_solve(d.Q, d.A, d.G, w, _regularisation(dtype))
+    solve = condensed_kkt_solve(d.Q, d.A, d.G, w, _regularisation(dtype), active=st.code == RUNNING)
     xi = x / tau
     # The tau column (-q, b, h) and the affine (predictor) right-hand side share one batched solve.
     (dx2, dx_aff), (dnu2, dnu_aff), (dlam2, dlam_aff) = jax.vmap(solve)(
@@ -294,7 +294,7 @@ def _barrier_step(d: _QP, st: _Barrier, tol, mu_target) -> _Barrier:
     r_i = d.G @ x + s - d.h
     mu = (lam @ s) / jnp.maximum(m, 1)
     r_c = lam * s - jnp.maximum(mu / 10, mu_target)
-    solve = condensed_kkt_solve(d.Q, d.A, d.G, lam / s, _regularisation(dtype))
+    solve = condensed_kkt_solve(d.Q, d.A, d.G, lam / s, _regularisation(dtype), active=st.code == RUNNING)
     dx, dnu, dlam = solve(-r_d, -r_p, -r_i + r_c / lam)
     ds = (-r_c - s * dlam) / lam
     alpha = jnp.minimum(1, STEP_FRACTION * max_step(jnp.concatenate([lam, s]), jnp.concatenate([dlam, ds])))
