@@ -5,6 +5,7 @@ import functools
 import cvxpy as cp
 import jax
 import jax.numpy as jnp
+from jax import lax
 import numpy as np
 import pytest
 import scipy.optimize
@@ -13,7 +14,7 @@ from scipy.special import expit
 from optdsl.runtime import status
 from optdsl.runtime.solvers import (default_tol, lbfgs, mirror_descent, newton, newton_cg,
                                     proximal_gradient, simplex_kl_step)
-from optdsl.runtime.solvers.base import run_if
+from optdsl.runtime.solvers.base import per_instance, run_if
 
 SMOOTH = {"lbfgs": lbfgs, "newton": newton, "newton_cg": newton_cg}
 CLARABEL_TIGHT = dict(solver=cp.CLARABEL, tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12)
@@ -419,3 +420,19 @@ def test_run_if_selects_per_instance_and_keeps_its_branch_in_the_loop():
     entry = hlo[hlo.index("\nENTRY"):]
     entry = entry[:entry.index("\n}")]
     assert "gesdd" in hlo and "gesdd" not in entry
+
+
+def test_per_instance_maps_instances_one_by_one_on_cpu_with_shared_and_missing_arguments():
+    """vmap of a per_instance function gives each instance's own result (a while loop with per-instance step
+    counts), shares unbatched arguments, accepts None leaves, and on a CPU runs no batched loop predicate."""
+    def doublings(x, limit, unused):
+        return lax.while_loop(lambda v: v[0] < limit, lambda v: (2 * v[0], v[1] + 1), (x, jnp.zeros((), jnp.int32)))
+
+    xs = jnp.asarray([1.0, 3.0, 0.01, 100.0, 7.0, 0.5, 2.0, 40.0])
+    f = jax.jit(jax.vmap(per_instance(doublings), in_axes=(0, None, None)))
+    value, count = f(xs, 50.0, None)
+    expected = [doublings(x, 50.0, None) for x in xs]
+    np.testing.assert_array_equal(value, [float(v) for v, _ in expected])
+    np.testing.assert_array_equal(count, [int(k) for _, k in expected])
+    hlo = f.lower(xs, 50.0, None).compile().as_text()
+    assert "while" in hlo and "pred[8]" not in hlo

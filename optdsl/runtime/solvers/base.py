@@ -151,6 +151,37 @@ def run_if(pred: jax.Array, fn: Callable[..., State], operands: tuple, otherwise
     return lax.while_loop(lambda carry: carry[0], body, (jnp.asarray(pred, bool), otherwise))[1]
 
 
+def per_instance(fn: Callable[..., State]) -> Callable[..., State]:
+    """``fn`` whose ``vmap`` is a loop over the instances on a CPU and an ordinary ``vmap`` elsewhere.
+
+    A batched ``while_loop`` runs every instance for as many steps as the slowest, and
+    every pause one instance asks for (a re-factorisation, a polish) is taken by the
+    whole batch; on a CPU, where batching buys little beyond the loop, an iterative
+    solver with per-instance step counts runs faster instance by instance
+    (``lax.map``). Accelerators keep the lock-step batch, which is what fills them.
+    The choice is made when the program is lowered for its platform
+    (``lax.platform_dependent``). Unbatched arguments are shared, not copied per
+    instance.
+    """
+    wrapped = jax.custom_batching.custom_vmap(fn)
+
+    @wrapped.def_vmap
+    def rule(axis_size, in_batched, *args):
+        flags = jax.tree_util.tree_leaves(in_batched)
+        leaves, tree = jax.tree_util.tree_flatten(args)
+        mapped = [leaf for leaf, batched in zip(leaves, flags) if batched]
+
+        def call(mapped_leaves):
+            it = iter(mapped_leaves)
+            full = [next(it) if batched else leaf for leaf, batched in zip(leaves, flags)]
+            return fn(*jax.tree_util.tree_unflatten(tree, full))
+
+        out = lax.platform_dependent(mapped, cpu=lambda m: lax.map(call, m), default=jax.vmap(call))
+        return out, jax.tree_util.tree_map(lambda _: True, out)
+
+    return wrapped
+
+
 def make_info(x: jax.Array, residual: jax.Array, iterations: jax.Array, tol: Any) -> SolverInfo:
     """Build the :class:`SolverInfo` for a returned ``x`` (status from residual, tol and finiteness)."""
     x = lax.stop_gradient(x)
