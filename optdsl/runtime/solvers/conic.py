@@ -44,7 +44,7 @@ import jax.scipy.linalg as jsl
 import numpy as np
 from jax import lax
 
-from optdsl.runtime.solvers.base import SolverInfo, check_count, resolve_tol, run_if
+from optdsl.runtime.solvers.base import SolverInfo, check_count, per_instance, resolve_tol, run_if
 from optdsl.runtime.solvers.cones import Cones, project_dual_cone
 from optdsl.runtime.status import INFEASIBLE, MAX_ITERATIONS, NUMERICAL_ERROR, SOLVED, UNBOUNDED
 
@@ -613,8 +613,9 @@ def conic_solve(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.typing.
     certificate passes its scale-free test at ``sqrt(tol)``; MAX_ITERATIONS
     after ``maxiter`` ADMM steps otherwise; NUMERICAL_ERROR for non-finite
     values. ``info.residual`` is the optimality residual, or the certificate's.
-    Pure JAX (``jit``/``vmap`` over data with the same ``cones``), keeps the
-    dtype. The returned point is not differentiable here (the loops are
+    Pure JAX (``jit``/``vmap`` over data with the same ``cones``; under ``vmap`` a
+    loop over the instances on a CPU, see :func:`~optdsl.runtime.solvers.base.per_instance`),
+    keeps the dtype. The returned point is not differentiable here (the loops are
     ``while_loop``s); differentiate through
     :func:`~optdsl.runtime.solvers.conic_diff.solve_conic_diff` instead.
 
@@ -628,44 +629,50 @@ def conic_solve(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.typing.
     _check_options(alpha, anderson, anderson_type, maxiter, polish)
     dtype = A.dtype
     tol = jnp.asarray(resolve_tol(tol, dtype), dtype)
-    cert_tol = jnp.sqrt(tol)
-    p = _equilibrate(A, b, c, cones)
-    z0 = _initial_point(p, init)
 
-    def admm(state, active, allow_polish):
-        return _admm(p, cones, state, alpha=alpha, memory=anderson, anderson_type=anderson_type,
-                     tol=tol, cert_tol=cert_tol, maxiter=maxiter, active=active, allow_polish=allow_polish)
+    # Batched, one instance after another on a CPU: each runs its own ADMM steps and pauses.
+    @per_instance
+    def run(A, b, c, init, tol):
+        cert_tol = jnp.sqrt(tol)
+        p = _equilibrate(A, b, c, cones)
+        z0 = _initial_point(p, init)
 
-    u0 = z0 if init is None else _project(p, cones, z0)  # (0, 0, 1) is in C already
+        def admm(state, active, allow_polish):
+            return _admm(p, cones, state, alpha=alpha, memory=anderson, anderson_type=anderson_type,
+                         tol=tol, cert_tol=cert_tol, maxiter=maxiter, active=active, allow_polish=allow_polish)
 
-    def segment(st: _Outer) -> _Outer:
-        """Resume ADMM until a status test, ``maxiter``, a new metric or a polish trigger; act on the pause.
+        u0 = z0 if init is None else _project(p, cones, z0)  # (0, 0, 1) is in C already
 
-        A polished point is kept if it meets ``tol``, or after ``maxiter`` if it is
-        better than ADMM's; otherwise ADMM resumes exactly where it paused, with
-        the bar ten times lower.
-        """
-        loop = admm(st.loop, ~st.done, (st.attempts < MAX_POLISH_ATTEMPTS) & (polish > 0))
-        z = _identity_point(p, loop)
-        out_of_steps = (loop.flag == _RUNNING) & (loop.k >= maxiter)
-        finished = (loop.flag != _RUNNING) & (loop.flag != _POLISH) & (loop.flag != _RESCALE)
-        # run_if, not lax.cond: under vmap a cond runs both branches for every instance, and the
-        # re-factorisation and the polish (each batched LAPACK work) must not run side by side.
-        loop = run_if(~st.done & (loop.flag == _RESCALE), lambda loop: _rescale(p, loop), (loop,), loop)
-        if not polish:
-            return _Outer(loop, z, loop.u, st.attempts, st.done | finished | out_of_steps)
-        attempt = ~st.done & ((loop.flag == _POLISH) | out_of_steps)
-        z_new, u_new = run_if(attempt, lambda z: _polish(p, cones, z, polish), (z,), (z, loop.u))
-        polished = _evaluate(p, *_embedding_point(p, z_new, u_new, jnp.ones_like(z_new)))[0].solution
-        solved = polished <= tol
-        keep = attempt & (solved | (out_of_steps & (polished < loop.residual)))
-        loop = loop._replace(bar=jnp.where(loop.flag == _POLISH, loop.residual / 10, loop.bar).astype(dtype))
-        return _Outer(loop, jnp.where(keep, z_new, z), jnp.where(keep, u_new, loop.u), st.attempts + attempt,
-                      st.done | finished | out_of_steps | (keep & solved))
+        def segment(st: _Outer) -> _Outer:
+            """Resume ADMM until a status test, ``maxiter``, a new metric or a polish trigger; act on the pause.
 
-    outer = _Outer(_admm_start(p, z0, u0, anderson), z0, u0, jnp.zeros((), jnp.int32), jnp.asarray(False))
-    end = lax.while_loop(lambda st: ~st.done, segment, outer)
-    return _finish(p, end.z, end.u, end.loop, tol, cert_tol)
+            A polished point is kept if it meets ``tol``, or after ``maxiter`` if it is
+            better than ADMM's; otherwise ADMM resumes exactly where it paused, with
+            the bar ten times lower.
+            """
+            loop = admm(st.loop, ~st.done, (st.attempts < MAX_POLISH_ATTEMPTS) & (polish > 0))
+            z = _identity_point(p, loop)
+            out_of_steps = (loop.flag == _RUNNING) & (loop.k >= maxiter)
+            finished = (loop.flag != _RUNNING) & (loop.flag != _POLISH) & (loop.flag != _RESCALE)
+            # run_if, not lax.cond: under vmap a cond runs both branches for every instance, and the
+            # re-factorisation and the polish (each batched LAPACK work) must not run side by side.
+            loop = run_if(~st.done & (loop.flag == _RESCALE), lambda loop: _rescale(p, loop), (loop,), loop)
+            if not polish:
+                return _Outer(loop, z, loop.u, st.attempts, st.done | finished | out_of_steps)
+            attempt = ~st.done & ((loop.flag == _POLISH) | out_of_steps)
+            z_new, u_new = run_if(attempt, lambda z: _polish(p, cones, z, polish), (z,), (z, loop.u))
+            polished = _evaluate(p, *_embedding_point(p, z_new, u_new, jnp.ones_like(z_new)))[0].solution
+            solved = polished <= tol
+            keep = attempt & (solved | (out_of_steps & (polished < loop.residual)))
+            loop = loop._replace(bar=jnp.where(loop.flag == _POLISH, loop.residual / 10, loop.bar).astype(dtype))
+            return _Outer(loop, jnp.where(keep, z_new, z), jnp.where(keep, u_new, loop.u), st.attempts + attempt,
+                          st.done | finished | out_of_steps | (keep & solved))
+
+        outer = _Outer(_admm_start(p, z0, u0, anderson), z0, u0, jnp.zeros((), jnp.int32), jnp.asarray(False))
+        end = lax.while_loop(lambda st: ~st.done, segment, outer)
+        return _finish(p, end.z, end.u, end.loop, tol, cert_tol)
+
+    return run(A, b, c, init, tol)
 
 
 def _finish(p: _Problem, z: Array, u: Array, loop: _Loop, tol: Array,

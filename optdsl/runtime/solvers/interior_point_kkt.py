@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 
-from optdsl.runtime.solvers.base import run_if
+from optdsl.runtime.solvers.base import per_instance, run_if
 
 #: Steps of iterative refinement against the unregularised system after each regularised solve.
 REFINE = 1
@@ -251,7 +251,14 @@ def kkt_factored_solve(aux: KKTAux, rhs: jax.Array, transpose: bool) -> jax.Arra
     SVD runs only then, see :func:`~optdsl.runtime.solvers.base.run_if`, and after
     the LU solve, not beside it); the forward and transposed operators stay exact
     transposes of each other, so forward- and reverse-mode derivatives agree either way.
+    Batched, one instance after another on a CPU, so a singular instance's SVD is
+    not taken for the whole batch.
     """
+    return per_instance(lambda aux, rhs: _factored_solve(aux, rhs, transpose))(aux, rhs)
+
+
+def _factored_solve(aux: KKTAux, rhs: jax.Array, transpose: bool) -> jax.Array:
+    """:func:`kkt_factored_solve` of one instance."""
     eps = jnp.finfo(aux.kkt_masked.dtype).eps
 
     def least_squares(masked, b):

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from optdsl.runtime.implicit_diff import custom_root
-from optdsl.runtime.solvers.base import check_count, iterate, resolve_tol
+from optdsl.runtime.solvers.base import check_count, iterate, per_instance, resolve_tol
 from optdsl.runtime.solvers.interior_point_kkt import (KKTAux, condensed_kkt_solve, factor_kkt, kkt_factored_solve,
                                                        max_step)
 from optdsl.runtime.status import INFEASIBLE, MAX_ITERATIONS, NUMERICAL_ERROR, SOLVED, UNBOUNDED
@@ -327,7 +327,8 @@ def qp_interior_point(Q: jax.Array, q: jax.Array, A: jax.Array, b: jax.Array, G:
     of the condensed ``n x n`` Newton matrix per iteration (the scaled ``(n + p + m)``
     LU where that is too ill-conditioned; see
     :func:`~optdsl.runtime.solvers.interior_point_kkt.condensed_kkt_solve`) with
-    iterative refinement.
+    iterative refinement. Under ``vmap``, a loop over the instances on a CPU
+    (:func:`~optdsl.runtime.solvers.base.per_instance`).
     Stops when the relative primal and dual residuals and the relative duality
     gap are ``<= tol`` (default :func:`~.base.default_tol`: 1e-10 in float64;
     the residual reported is their maximum). ``status``: SOLVED; INFEASIBLE with
@@ -361,22 +362,29 @@ def qp_interior_point(Q: jax.Array, q: jax.Array, A: jax.Array, b: jax.Array, G:
     if mu_target is not None and isinstance(mu_target, Real) and not mu_target > 0:
         raise ValueError(f"mu_target must be positive (or None for the exact KKT system), got {mu_target}")
     d = jax.tree_util.tree_map(lax.stop_gradient, d)
+    tol = jnp.asarray(tol, dtype)
+    mu_target = None if mu_target is None else jnp.asarray(mu_target, dtype)
 
-    st, k = iterate(lambda st: st.code == RUNNING, lambda st: _embedding_step(d, st, tol, mu_target),
-                    _initial_point(d, tol, init), maxiter=maxiter, unroll=False)
-    code = jnp.where(st.code == RUNNING, MAX_ITERATIONS, st.code).astype(jnp.int32)
-    point = _returned_point(d, st, code)
-    residual = st.residual
-    if mu_target is not None:
-        start = _Barrier(point.x, point.nu, point.lam, st.s / st.tau,
-                         jnp.where(code == SOLVED, RUNNING, code).astype(jnp.int32), residual)
-        polished, k2 = iterate(lambda b: b.code == RUNNING, lambda b: _barrier_step(d, b, tol, mu_target),
-                               start, maxiter=maxiter, unroll=False)
-        k = k + k2
-        code = jnp.where(polished.code == RUNNING, MAX_ITERATIONS, polished.code).astype(jnp.int32)
-        point, residual = QPPoint(polished.x, polished.nu, polished.lam), polished.residual
-    factors = factor_kkt(d.Q, d.A, d.G, point, d.G @ point.x - d.h, exact=mu_target is None, tol=tol)
-    return point, KKTAux(k, residual, code, *factors)
+    # Batched, one instance after another on a CPU (each stops at its own iteration count).
+    @per_instance
+    def run(d, init, tol, mu_target):
+        st, k = iterate(lambda st: st.code == RUNNING, lambda st: _embedding_step(d, st, tol, mu_target),
+                        _initial_point(d, tol, init), maxiter=maxiter, unroll=False)
+        code = jnp.where(st.code == RUNNING, MAX_ITERATIONS, st.code).astype(jnp.int32)
+        point = _returned_point(d, st, code)
+        residual = st.residual
+        if mu_target is not None:
+            start = _Barrier(point.x, point.nu, point.lam, st.s / st.tau,
+                             jnp.where(code == SOLVED, RUNNING, code).astype(jnp.int32), residual)
+            polished, k2 = iterate(lambda b: b.code == RUNNING, lambda b: _barrier_step(d, b, tol, mu_target),
+                                   start, maxiter=maxiter, unroll=False)
+            k = k + k2
+            code = jnp.where(polished.code == RUNNING, MAX_ITERATIONS, polished.code).astype(jnp.int32)
+            point, residual = QPPoint(polished.x, polished.nu, polished.lam), polished.residual
+        factors = factor_kkt(d.Q, d.A, d.G, point, d.G @ point.x - d.h, exact=mu_target is None, tol=tol)
+        return point, KKTAux(k, residual, code, *factors)
+
+    return run(d, init, tol, mu_target)
 
 
 def solve_qp(Q: jax.Array, q: jax.Array, A: jax.Array, b: jax.Array, G: jax.Array, h: jax.Array,
