@@ -141,9 +141,13 @@ def custom_root(optimality_fun: Callable, solve: str | LinearSolve = "auto",
     linear_solve = get_solver(solve, symmetric=symmetric, positive_definite=positive_definite)
 
     def decorator(solver: Callable) -> Callable:
+        # Traced once per argument shapes: the JVP rule, its linearisation and vmap would each trace
+        # the (large) solver program again otherwise, which dominates the first call's cost.
+        traced_once = jax.jit(solver)
+
         @jax.custom_jvp
         def run(init, params):
-            return solver(init, *params)
+            return traced_once(init, *params)
 
         @run.defjvp
         def run_jvp(primals, tangents):

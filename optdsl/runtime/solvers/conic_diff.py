@@ -32,7 +32,7 @@ import jax.numpy as jnp
 
 from optdsl.runtime.implicit_diff import custom_root
 from optdsl.runtime.linear_solve import LinearSolve
-from optdsl.runtime.solvers.base import SolverInfo, per_instance
+from optdsl.runtime.solvers.base import SolverInfo
 from optdsl.runtime.solvers.cones import Cones, project_dual_cone
 from optdsl.runtime.solvers.conic import ConicPoint, conic_solve
 from optdsl.runtime.status import SOLVED
@@ -128,7 +128,6 @@ def solve_conic_diff(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.ty
         return _pinned_residual_map(z, A, b, c, cones)
 
     @custom_root(optimality, solve=linear_solve, has_aux=True)
-    @per_instance
     def solver(start, A, b, c):
         point, info = conic_solve(A, b, c, cones, init=start, **solver_options)
         return embedding_from_point(point), (info, point)
