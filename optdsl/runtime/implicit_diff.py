@@ -141,8 +141,8 @@ def custom_root(optimality_fun: Callable, solve: str | LinearSolve = "auto",
     linear_solve = get_solver(solve, symmetric=symmetric, positive_definite=positive_definite)
 
     def decorator(solver: Callable) -> Callable:
-        # Traced once per argument shapes: the JVP rule, its linearisation and vmap would each trace
-        # the (large) solver program again otherwise, which dominates the first call's cost.
+        # Under jit the JVP rule, its linearisation and vmap call the solver again with the same shapes;
+        # jax.jit lets those calls take its (large) program from the trace cache instead of re-tracing.
         traced_once = jax.jit(solver)
 
         @jax.custom_jvp

@@ -161,8 +161,8 @@ def per_instance(fn: Callable[..., State]) -> Callable[..., State]:
     (``lax.map``). Accelerators keep the lock-step batch, which is what fills them.
     The choice is made when the program is lowered for its platform
     (``lax.platform_dependent``). Unbatched arguments are shared, not copied per
-    instance. ``fn`` is traced once per argument shapes (both platform branches and
-    every transformation reuse that trace).
+    instance. ``fn`` goes through ``jax.jit`` so that the branches and transformations
+    that trace it again with the same shapes can take the trace from JAX's cache.
     """
     fn = jax.jit(fn)
     wrapped = jax.custom_batching.custom_vmap(fn)

@@ -162,8 +162,9 @@ def _refined(scaled_solve: Callable, H: jax.Array, A: jax.Array, G: jax.Array, w
     Each step solves for the residual of the unregularised system and is kept only
     if it lowers that residual's largest entry (where the unregularised system is
     singular the regularised solve stays bounded). The steps are unrolled, not a
-    loop that stops early: under ``vmap`` a loop runs to the batch's slowest
-    instance anyway, and its per-step synchronisation costs more than the step.
+    loop that stops early: one step did as well as three on random and degenerate
+    QPs and LPs (iterations, accuracy), and a loop's control costs more than a step
+    at these sizes (most of all under ``vmap``).
     """
     def residual(r1, r2, r3, dx, dnu, dlam):
         return (r1 - (H @ dx + A.T @ dnu + G.T @ dlam), r2 - A @ dx, r3 - (G @ dx - dlam / w))
