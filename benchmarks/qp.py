@@ -12,6 +12,7 @@ explicit backend), JAXopt OSQP and cvxpylayers (JAX interface, diffcp + Clarabel
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import cvxpy as cp
 import jax
@@ -134,7 +135,8 @@ def _contenders(n: int, m: int, p: int, d: dict[str, jax.Array], w: jax.Array) -
     return out
 
 
-def _qpax_contender(qpax, name: str, settings: dict, args: tuple) -> Contender:
+def _qpax_contender(qpax: Any, name: str, settings: dict, args: tuple) -> Contender:
+    """qpax's ``solve_qp_primal`` with ``settings`` under ``vmap``, as the contender ``name``."""
     def qpax_batch(q, h, rest):
         one = lambda Q, q, A, b, G, h: qpax.solve_qp_primal(Q, q, A, b, G, h, **settings)
         return jax.vmap(one)(rest["Q"], q, rest["A"], rest["b"], rest["G"], h)
