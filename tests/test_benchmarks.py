@@ -20,7 +20,7 @@ from benchmarks import harness, lasso, lp, markowitz, qp, run, svm
 
 WORKLOADS = {"qp": qp, "lasso": lasso, "svm": svm, "markowitz": markowitz, "lp": lp}
 #: Anchors each workload compares with, and the package each one needs.
-ANCHORS = {"qp": {"qpax": "qpax", "jaxopt-OSQP": "jaxopt", "cvxpylayers": "cvxpylayers.jax"},
+ANCHORS = {"qp": {"qpax": "qpax", "qpax[tight]": "qpax", "jaxopt-OSQP": "jaxopt", "cvxpylayers": "cvxpylayers.jax"},
            "lasso": {"jaxopt-ProximalGradient[implicit]": "jaxopt", "jaxopt-ProximalGradient[unrolled]": "jaxopt",
                      "cvxpylayers": "cvxpylayers.jax"},
            "svm": {"jaxopt-ProjectedGradient[implicit]": "jaxopt"},
