@@ -34,6 +34,7 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
+from jax import lax
 
 from optdsl.runtime.solvers.base import per_instance, run_if
 
@@ -55,9 +56,9 @@ class KKTAux(NamedTuple):
     derivatives are then least-squares ones. ``kkt_lu``, ``kkt_pivots``: LU factors of
     ``M = diag(row_scale) J`` (``N x N`` with ``N = n + p + m``). ``row_scale``: ``(N,)``,
     1 on the first ``n + p`` rows and ``1 / (lam_i + |g_i|)`` on the complementarity
-    rows, so each row of ``M`` has unit scale. ``kkt_masked``: ``(N, N)``, ``M`` with its
-    degenerate complementarity rows zeroed (the limit Jacobian's rows), whose
-    pseudo-inverse :func:`kkt_factored_solve` uses when ``singular``.
+    rows, so each row of ``M`` has unit scale. ``kkt_keep``: ``(N,)`` bool, False on the
+    degenerate complementarity rows: :func:`kkt_factored_solve` uses the pseudo-inverse of
+    ``M`` with those rows zeroed (the limit Jacobian's rows) when ``singular``.
     """
 
     iterations: jax.Array
@@ -67,7 +68,7 @@ class KKTAux(NamedTuple):
     kkt_lu: jax.Array
     kkt_pivots: jax.Array
     row_scale: jax.Array
-    kkt_masked: jax.Array
+    kkt_keep: jax.Array
 
 
 def max_step(v: jax.Array, dv: jax.Array) -> jax.Array:
@@ -231,7 +232,7 @@ def factor_kkt(H: jax.Array, A: jax.Array, G: jax.Array, point: tuple, g: jax.Ar
         degenerate = jnp.zeros_like(lam, dtype=bool)
     singular = pivot_small | jnp.any(degenerate)
     keep = jnp.concatenate([jnp.ones(n + p, bool), ~degenerate])
-    return singular, lu, pivots, row_scale, jnp.where(keep[:, None], M, 0)
+    return singular, lu, pivots, row_scale, keep
 
 
 def kkt_factored_solve(aux: KKTAux, rhs: jax.Array, transpose: bool) -> jax.Array:
@@ -239,8 +240,8 @@ def kkt_factored_solve(aux: KKTAux, rhs: jax.Array, transpose: bool) -> jax.Arra
 
     ``J = diag(row_scale)^-1 M``, so ``J^-1 = M^-1 diag(row_scale)`` and
     ``J^-T = diag(row_scale) M^-T``. When ``aux.singular`` the inverse of ``M`` is
-    replaced by the pseudo-inverse of ``aux.kkt_masked`` (a least-squares solve; its
-    SVD runs only then, see :func:`~optdsl.runtime.solvers.base.run_if`, and after
+    replaced by the pseudo-inverse of ``M`` with the rows ``aux.kkt_keep`` drops zeroed
+    (a least-squares solve; ``M`` is rebuilt from its LU factors and its SVD taken only then, see :func:`~optdsl.runtime.solvers.base.run_if`, and after
     the LU solve, not beside it); the forward and transposed operators stay exact
     transposes of each other, so forward- and reverse-mode derivatives agree either way.
     Batched, one instance after another on a CPU, so a singular instance's SVD is
@@ -251,15 +252,19 @@ def kkt_factored_solve(aux: KKTAux, rhs: jax.Array, transpose: bool) -> jax.Arra
 
 def _factored_solve(aux: KKTAux, rhs: jax.Array, transpose: bool) -> jax.Array:
     """:func:`kkt_factored_solve` of one instance."""
-    eps = jnp.finfo(aux.kkt_masked.dtype).eps
+    N = aux.kkt_lu.shape[0]
+    eps = jnp.finfo(aux.kkt_lu.dtype).eps
 
-    def least_squares(masked, b):
-        pinv = jnp.linalg.pinv(masked, rtol=jnp.sqrt(eps))
+    def least_squares(lu, pivots, keep, b):
+        # lu_factor gives M[perm] = L U.
+        perm = lax.linalg.lu_pivots_to_permutation(pivots, N)
+        M = ((jnp.tril(lu, -1) + jnp.eye(N, dtype=lu.dtype)) @ jnp.triu(lu))[jnp.argsort(perm)]
+        pinv = jnp.linalg.pinv(jnp.where(keep[:, None], M, 0), rtol=jnp.sqrt(eps))
         return (pinv.T if transpose else pinv) @ b
 
     def inner(b):
         exact = jsl.lu_solve((aux.kkt_lu, aux.kkt_pivots), b, trans=int(transpose))
-        return run_if(aux.singular, least_squares, (aux.kkt_masked, b), exact)
+        return run_if(aux.singular, least_squares, (aux.kkt_lu, aux.kkt_pivots, aux.kkt_keep, b), exact)
 
     if transpose:
         return aux.row_scale * inner(rhs)
