@@ -241,8 +241,9 @@ def kkt_factored_solve(aux: KKTAux, rhs: jax.Array, transpose: bool) -> jax.Arra
     ``J = diag(row_scale)^-1 M``, so ``J^-1 = M^-1 diag(row_scale)`` and
     ``J^-T = diag(row_scale) M^-T``. When ``aux.singular`` the inverse of ``M`` is
     replaced by the pseudo-inverse of ``M`` with the rows ``aux.kkt_keep`` drops zeroed
-    (a least-squares solve; ``M`` is rebuilt from its LU factors and its SVD taken only then, see :func:`~optdsl.runtime.solvers.base.run_if`, and after
-    the LU solve, not beside it); the forward and transposed operators stay exact
+    (a least-squares solve; ``M`` is rebuilt from its LU factors and its SVD taken only
+    then, see :func:`~optdsl.runtime.solvers.base.run_if`, and after the LU solve, not
+    beside it); the forward and transposed operators stay exact
     transposes of each other, so forward- and reverse-mode derivatives agree either way.
     Batched, one instance after another on a CPU, so a singular instance's SVD is
     not taken for the whole batch.
