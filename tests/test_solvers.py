@@ -5,10 +5,10 @@ import functools
 import cvxpy as cp
 import jax
 import jax.numpy as jnp
-from jax import lax
 import numpy as np
 import pytest
 import scipy.optimize
+from jax import lax
 from scipy.special import expit
 
 from optdsl.runtime import status

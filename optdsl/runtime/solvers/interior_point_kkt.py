@@ -86,8 +86,9 @@ def newton_kkt_solve(H: jax.Array, A: jax.Array, G: jax.Array, w: jax.Array, reg
     reduced form ``H + G' W G`` would square that spread). :data:`REFINE` steps of
     iterative refinement on the unregularised system follow, so ``reg`` only makes the
     factorisation safe (dependent equalities, a singular ``H`` in an LP) and the solve
-    stays bounded where the unregularised system is singular. Returns a function ``(r1, r2, r3) -> (dx, dnu, dlam)``
-    reusing the factorisation (one Newton matrix, several right-hand sides).
+    stays bounded where the unregularised system is singular. Returns a function
+    ``(r1, r2, r3) -> (dx, dnu, dlam)`` reusing the factorisation (one Newton matrix,
+    several right-hand sides).
     """
     return _refined(_scaled_lu_solver(H, A, G, w, reg), H, A, G, w)
 
@@ -243,8 +244,8 @@ def kkt_factored_solve(aux: KKTAux, rhs: jax.Array, transpose: bool) -> jax.Arra
     replaced by the pseudo-inverse of ``M`` with the rows ``aux.kkt_keep`` drops zeroed
     (a least-squares solve; ``M`` is rebuilt from its LU factors and its SVD taken only
     then, see :func:`~optdsl.runtime.solvers.base.run_if`, and after the LU solve, not
-    beside it); the forward and transposed operators stay exact
-    transposes of each other, so forward- and reverse-mode derivatives agree either way.
+    beside it); the forward and transposed operators stay exact transposes of each
+    other, so forward- and reverse-mode derivatives agree either way.
     Batched, one instance after another on a CPU, so a singular instance's SVD is
     not taken for the whole batch.
     """
