@@ -2,13 +2,15 @@
 
 from optdsl.modeling import *  # noqa: F403  (the modeling layer's public names, listed in its __all__)
 from optdsl.modeling import __all__ as _modeling_names
+from optdsl.errors import *  # noqa: F403  (the exception tree, listed in its __all__)
+from optdsl.errors import __all__ as _error_names
 
 __version__ = "0.1.0"
 
 # The .opt front end, imported on first use so that `import optdsl` loads the modeling layer only.
-_GRAMMAR_NAMES = ("parse", "load", "OptSyntaxError", "OptNameError")
+_GRAMMAR_NAMES = ("parse", "load", "OptSourceError", "OptSyntaxError", "OptNameError")
 # cvxpy interop and layers, imported on first use too (they never import cvxpy before a call).
-_INTEROP_NAMES = ("from_cvxpy", "Layer")
+_INTEROP_NAMES = ("from_cvxpy", "Layer", "InteropError")
 
 
 def __getattr__(name: str):
@@ -23,4 +25,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'optdsl' has no attribute {name!r}")
 
 
-__all__ = [*_modeling_names, *_GRAMMAR_NAMES, *_INTEROP_NAMES, "__version__"]
+__all__ = [*_modeling_names, *_error_names, *_GRAMMAR_NAMES, *_INTEROP_NAMES, "__version__"]

@@ -28,7 +28,7 @@ import scipy.sparse as sp
 import optdsl as od
 from optdsl.compiler.conic import ConicForm, canonicalize
 from optdsl.compiler.conic.blocks import TightBlock
-from optdsl.compiler.errors import CompileError
+from optdsl.errors import CompileError
 from optdsl.modeling import Atom
 from optdsl.modeling.errors import DCPError, ModelingError
 from optdsl.runtime.compiled import ParameterError

@@ -7,6 +7,6 @@ the structure it found.
 
 from optdsl.compiler.analyze import Structure, analyze
 from optdsl.compiler.compile import compile_problem
-from optdsl.compiler.errors import CompileError
+from optdsl.errors import CompileError
 
 __all__ = ["CompileError", "Structure", "analyze", "compile_problem"]

@@ -19,7 +19,7 @@ from optdsl.compiler.conic import lowering as conic_lowering
 from optdsl.compiler.analyze import Structure, analyze
 from optdsl.compiler.conditions import conditions_latex
 from optdsl.compiler.degree import degree
-from optdsl.compiler.errors import CompileError
+from optdsl.errors import CompileError
 from optdsl.compiler.explain import describe
 from optdsl.modeling import Problem
 from optdsl.runtime.compiled import CompiledProblem, ParameterSpec, Solution

@@ -7,6 +7,7 @@ one the chosen method differentiates.
 
 from __future__ import annotations
 
+from optdsl.errors import ArgumentError
 from optdsl.compiler.analyze import Structure
 from optdsl.modeling import Equality
 from optdsl.modeling.latex import constraint_latex, expression_latex
@@ -61,4 +62,4 @@ def conditions_latex(structure: Structure, method: str, smoothed: bool = False) 
             r"\quad \Pi = \text{projection onto } \mathbb{R}^n \times K^* \times \mathbb{R}_+",
             r"&\min\ c^\top x \ \text{ s.t. } Ax + s = b,\ s \in K \text{ (the canonicalised model)}",
         ])
-    raise ValueError(f"no conditions for method {method!r}")
+    raise ArgumentError(f"no conditions for method {method!r}")

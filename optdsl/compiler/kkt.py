@@ -33,7 +33,7 @@ from jax.flatten_util import ravel_pytree
 
 from optdsl.compiler.analyze import Structure
 from optdsl.compiler.degree import degree
-from optdsl.compiler.errors import CompileError
+from optdsl.errors import CompileError
 from optdsl.modeling import Constraint, Equality, Expression, Inequality
 from optdsl.runtime.compiled import Solution
 from optdsl.runtime.implicit_diff import custom_root

@@ -25,6 +25,7 @@ from lark import Token, Transformer_NonRecursive, v_args
 from lark.exceptions import VisitError
 
 import optdsl.modeling as om
+from optdsl.errors import ArgumentTypeError
 from optdsl.grammar.dims import MAX_SIZE, bind_dims
 from optdsl.grammar.errors import (
     LocatedModelingError,
@@ -463,7 +464,7 @@ def parse(text: str, *, filename: str = "<string>", data: Mapping[str, Any] | No
     (3,)
     """
     if not isinstance(text, str):
-        raise TypeError(f"parse: text must be a str, got {type(text).__name__}")
+        raise ArgumentTypeError(f"parse: text must be a str, got {type(text).__name__}")
     source = Source(text, filename)
     tree = parse_tree(source)
     sizes = bind_dims(tree, source, dims, data)

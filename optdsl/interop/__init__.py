@@ -7,6 +7,7 @@ called (cvxpy is a test dependency); :class:`~optdsl.interop.layer.Layer` wraps 
 """
 
 from optdsl.interop.cvxpy import from_cvxpy, to_cvxpy
+from optdsl.interop.errors import InteropError
 from optdsl.interop.layer import Layer
 
-__all__ = ["Layer", "from_cvxpy", "to_cvxpy"]
+__all__ = ["InteropError", "Layer", "from_cvxpy", "to_cvxpy"]

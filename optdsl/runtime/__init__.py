@@ -12,7 +12,8 @@
 
 from optdsl.runtime import linear_solve, projections, prox, solvers, status
 from optdsl.runtime.compiled import CompiledProblem, Solution
-from optdsl.runtime.implicit_diff import ClosureError, custom_fixed_point, custom_root, root_jvp, root_vjp
+from optdsl.errors import ClosureError
+from optdsl.runtime.implicit_diff import custom_fixed_point, custom_root, root_jvp, root_vjp
 from optdsl.runtime.sharding import batch_map, batch_mesh, shard_batch
 
 __all__ = [

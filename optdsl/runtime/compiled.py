@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from optdsl.errors import ArgumentError, ParameterError, UnknownNameError
 from optdsl.runtime.sparse import is_sparse, with_dtype
 from optdsl.runtime.status import describe
 
@@ -63,7 +64,7 @@ class Solution:
         try:
             return self.values[name]
         except KeyError:
-            raise KeyError(f"no variable named {name!r}; the solution has {sorted(self.values)}") from None
+            raise UnknownNameError(f"no variable named {name!r}; the solution has {sorted(self.values)}") from None
 
     def __getattr__(self, name: str) -> Array:
         values = self.__dict__.get("values", {})
@@ -75,7 +76,7 @@ class Solution:
         """Dual value of a constraint, given the constraint object or its name."""
         name = constraint if isinstance(constraint, str) else dict(self._dual_keys).get(id(constraint))
         if name not in self.duals:
-            raise KeyError(f"no dual for constraint {constraint!r}; duals are known for {sorted(self.duals)}")
+            raise UnknownNameError(f"no dual for constraint {constraint!r}; duals are known for {sorted(self.duals)}")
         return self.duals[name]
 
     def status_name(self) -> str:
@@ -86,10 +87,6 @@ class Solution:
         parts = ", ".join(f"{k}={v!r}" for k, v in self.values.items())
         return (f"Solution({parts}, objective={self.objective!r}, status={self.status!r}, "
                 f"residual={self.residual!r}, iterations={self.iterations!r})")
-
-
-class ParameterError(ValueError):
-    """A compiled problem was called with missing, unknown or mis-shaped parameters."""
 
 
 @dataclass(frozen=True)
@@ -153,7 +150,7 @@ class CompiledProblem:
     def conditions_latex(self) -> str:
         """The optimality conditions the compiler generated (the map that is differentiated), as LaTeX."""
         if self.conditions is None:
-            raise ValueError("this compiled problem carries no rendering of its optimality conditions")
+            raise ArgumentError("this compiled problem carries no rendering of its optimality conditions")
         return self.conditions()
 
     def explain(self) -> str:

@@ -24,15 +24,12 @@ import numpy as np
 from jax import lax
 from jax.flatten_util import ravel_pytree
 
+from optdsl.errors import ArgumentError, ClosureError
 from optdsl.runtime.linear_solve import LinearSolve, get_solver
 
 PyTree = Any
 #: ``factored_solve(aux, b, transpose) -> x``: a solve with a factorisation the solver returned in ``aux``.
 FactoredSolve = Callable[[Any, jax.Array, bool], jax.Array]
-
-
-class ClosureError(TypeError):
-    """A solver or optimality map closed over a value that is being differentiated."""
 
 
 _CLOSURE_HINT = (
@@ -137,7 +134,7 @@ def custom_root(optimality_fun: Callable, solve: str | LinearSolve = "auto",
         jax.jacfwd(argmin_f, argnums=1)(x0, theta)
     """
     if factored_solve is not None and not has_aux:
-        raise ValueError("factored_solve needs has_aux=True: the factorisation comes in the solver's aux output")
+        raise ArgumentError("factored_solve needs has_aux=True: the factorisation comes in the solver's aux output")
     linear_solve = get_solver(solve, symmetric=symmetric, positive_definite=positive_definite)
 
     def decorator(solver: Callable) -> Callable:

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 from jax import lax
 from jax.flatten_util import ravel_pytree
+from optdsl.errors import ArgumentError
 
 PyTree = Any
 Matvec = Callable[[PyTree], PyTree]
@@ -260,7 +261,7 @@ def get_solver(solve: str | LinearSolve, *, symmetric: bool = False,
     if callable(solve):
         return solve
     if solve not in SOLVERS:
-        raise ValueError(f"unknown linear solver {solve!r}; choose one of {sorted(SOLVERS)} "
+        raise ArgumentError(f"unknown linear solver {solve!r}; choose one of {sorted(SOLVERS)} "
                          "or pass a callable solve(matvec, b)")
     if solve == "auto":
         return lambda matvec, b: solve_auto(matvec, b, symmetric=symmetric,

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.scipy.linalg import solve_triangular
 from jax.scipy.special import logsumexp
+from optdsl.errors import ArgumentError
 
 Array = jax.Array
 ArrayLike = jax.typing.ArrayLike
@@ -70,13 +71,13 @@ def _floats(*arrays: ArrayLike) -> Tuple[Array, ...]:
 def _vector(name: str, x: Array) -> int:
     """Length of the last axis of a per-vector argument (raises on scalars)."""
     if x.ndim < 1:
-        raise ValueError(f"{name} must have at least one axis (a vector or a batch of vectors), got a scalar")
+        raise ArgumentError(f"{name} must have at least one axis (a vector or a batch of vectors), got a scalar")
     return x.shape[-1]
 
 
 def _same_last(name: str, arr: Array, n: int, what: str = "x") -> None:
     if arr.ndim < 1 or arr.shape[-1] != n:
-        raise ValueError(f"{name} must have last axis of length {n} to match {what}, got shape {arr.shape}")
+        raise ArgumentError(f"{name} must have last axis of length {n} to match {what}, got shape {arr.shape}")
 
 
 def _safe_norm(x: Array, axis: int = -1, keepdims: bool = False) -> Array:
@@ -282,7 +283,7 @@ def projection_affine_set(x: ArrayLike, A: ArrayLike, b: ArrayLike) -> Array:
     x, A, b = _floats(x, A, b)
     n = _vector("x", x)
     if A.ndim != 2 or A.shape[1] != n or A.shape[0] > n:
-        raise ValueError(f"A must have shape (m, {n}) with m <= {n} to match x of shape {x.shape}, got {A.shape}")
+        raise ArgumentError(f"A must have shape (m, {n}) with m <= {n} to match x of shape {x.shape}, got {A.shape}")
     m = A.shape[0]
     _same_last("b", b, m, what="the rows of A")
     Q, R = jnp.linalg.qr(A.T, mode="reduced")
@@ -377,7 +378,7 @@ def projection_box_section(x: ArrayLike, alpha: ArrayLike, beta: ArrayLike, w: A
     n = _vector("x", x)
     for name, arr in (("alpha", alpha), ("beta", beta), ("w", w)):
         if arr.ndim > 0 and arr.shape[-1] not in (1, n):
-            raise ValueError(f"{name} must broadcast against x of shape {x.shape}, got shape {arr.shape}")
+            raise ArgumentError(f"{name} must broadcast against x of shape {x.shape}, got shape {arr.shape}")
     return jnp.vectorize(_box_section, signature="(n),(n),(n),(n),()->(n)")(
         x, jnp.broadcast_to(alpha, jnp.broadcast_shapes(alpha.shape, (n,))),
         jnp.broadcast_to(beta, jnp.broadcast_shapes(beta.shape, (n,))),
@@ -520,9 +521,9 @@ def projection_polyhedron(x: ArrayLike, A: ArrayLike, b: ArrayLike, G: ArrayLike
     x, A, b, G, h = _floats(x, A, b, G, h)
     n = _vector("x", x)
     if A.ndim < 2 or A.shape[-1] != n:
-        raise ValueError(f"A must have shape (p, {n}) to match x of shape {x.shape}, got {A.shape}")
+        raise ArgumentError(f"A must have shape (p, {n}) to match x of shape {x.shape}, got {A.shape}")
     if G.ndim < 2 or G.shape[-1] != n:
-        raise ValueError(f"G must have shape (m, {n}) to match x of shape {x.shape}, got {G.shape}")
+        raise ArgumentError(f"G must have shape (m, {n}) to match x of shape {x.shape}, got {G.shape}")
     _same_last("b", b, A.shape[-2], what="the rows of A")
     _same_last("h", h, G.shape[-2], what="the rows of G")
     return jnp.vectorize(_polyhedron, signature="(n),(p,n),(p),(m,n),(m)->(n)")(x, A, b, G, h)
@@ -545,7 +546,7 @@ def projection_second_order_cone(t: ArrayLike, x: ArrayLike) -> Tuple[Array, Arr
     t, x = _floats(t, x)
     _vector("x", x)
     if t.shape != x.shape[:-1]:
-        raise ValueError(f"t must have shape x.shape[:-1] = {x.shape[:-1]}, got {t.shape}")
+        raise ArgumentError(f"t must have shape x.shape[:-1] = {x.shape[:-1]}, got {t.shape}")
     r = _safe_norm(x)
     half = 0.5 * (t + r)
     inside = r <= t
@@ -594,7 +595,7 @@ def projection_psd_cone(X: ArrayLike) -> Array:
     """
     (X,) = _floats(X)
     if X.ndim < 2 or X.shape[-1] != X.shape[-2]:
-        raise ValueError(f"X must be a square matrix (or a batch of them), got shape {X.shape}")
+        raise ArgumentError(f"X must be a square matrix (or a batch of them), got shape {X.shape}")
     return _psd_symmetric(0.5 * (X + jnp.swapaxes(X, -1, -2)))
 
 
@@ -758,7 +759,7 @@ def projection_exp_cone(r: ArrayLike, s: ArrayLike, t: ArrayLike) -> Tuple[Array
     """
     r, s, t = _floats(r, s, t)
     if not (r.shape == s.shape == t.shape):
-        raise ValueError(f"r, s, t must have the same shape, got {r.shape}, {s.shape}, {t.shape}")
+        raise ArgumentError(f"r, s, t must have the same shape, got {r.shape}, {s.shape}, {t.shape}")
     return jnp.vectorize(_exp_cone_point)(r, s, t)
 
 
@@ -872,12 +873,12 @@ def kl_projection_transport(cost: ArrayLike, a: ArrayLike, b: ArrayLike, epsilon
     """
     cost, a, b, epsilon = _floats(cost, a, b, epsilon)
     if cost.ndim != 2:
-        raise ValueError(f"cost must be a matrix of shape (n, m), got shape {cost.shape}")
+        raise ArgumentError(f"cost must be a matrix of shape (n, m), got shape {cost.shape}")
     if a.shape != cost.shape[:1] or b.shape != cost.shape[1:]:
-        raise ValueError(f"a and b must have shapes {cost.shape[:1]} and {cost.shape[1:]} to match cost, "
+        raise ArgumentError(f"a and b must have shapes {cost.shape[:1]} and {cost.shape[1:]} to match cost, "
                          f"got {a.shape} and {b.shape}")
     if epsilon.ndim != 0:
-        raise ValueError(f"epsilon must be a scalar, got shape {epsilon.shape}")
+        raise ArgumentError(f"epsilon must be a scalar, got shape {epsilon.shape}")
     return _transport(cost, a, b, epsilon, tol, max_iter)
 
 
@@ -893,6 +894,6 @@ def kl_projection_birkhoff(cost: ArrayLike, epsilon: ArrayLike, tol: Optional[fl
     """
     (cost,) = _floats(cost)
     if cost.ndim != 2 or cost.shape[0] != cost.shape[1]:
-        raise ValueError(f"cost must be a square matrix, got shape {cost.shape}")
+        raise ArgumentError(f"cost must be a square matrix, got shape {cost.shape}")
     ones = jnp.ones(cost.shape[:1], cost.dtype)
     return kl_projection_transport(cost, ones, ones, jnp.asarray(epsilon, cost.dtype), tol, max_iter)

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 from jax import Array
 from jax.typing import ArrayLike
 
+from optdsl.errors import ArgumentError
 from optdsl.runtime.projections import projection_l1_ball
 
 Prox = Callable[..., Array]
@@ -40,7 +41,7 @@ def _elementwise(name: str, value: ArrayLike, x: Array) -> Array:
     """A parameter of a separable ``g``: a scalar or an array shaped like ``x``, cast to its dtype."""
     value = jnp.asarray(value, dtype=x.dtype)
     if value.shape not in ((), x.shape):
-        raise ValueError(
+        raise ArgumentError(
             f"{name} must be a scalar or have the shape of x {x.shape}; got shape {value.shape}"
         )
     return value
@@ -50,7 +51,7 @@ def _scalar(name: str, value: ArrayLike, x: Array) -> Array:
     """A parameter of a non-separable ``g``: a scalar, cast to the dtype of ``x``."""
     value = jnp.asarray(value, dtype=x.dtype)
     if value.shape != ():
-        raise ValueError(f"{name} must be a scalar for this operator; got shape {value.shape}")
+        raise ArgumentError(f"{name} must be a scalar for this operator; got shape {value.shape}")
     return value
 
 

@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from optdsl.errors import ArgumentError
 
 BATCH_AXIS = "batch"
 
@@ -40,7 +41,7 @@ def shard_batch(tree: Any, mesh: Mesh | None = None, *, local: bool = False) -> 
     def place(leaf: Any) -> jax.Array:
         leaf = leaf if isinstance(leaf, jax.Array) else np.asarray(leaf)
         if leaf.ndim == 0 or leaf.shape[0] % devices:
-            raise ValueError(f"shard_batch: an array of shape {leaf.shape} has no leading batch axis that "
+            raise ArgumentError(f"shard_batch: an array of shape {leaf.shape} has no leading batch axis that "
                              f"{devices} devices can split evenly")
         if local:
             return jax.make_array_from_process_local_data(sharding, leaf)

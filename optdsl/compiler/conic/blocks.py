@@ -28,7 +28,7 @@ from typing import Callable, ClassVar
 import jax
 import jax.numpy as jnp
 
-from optdsl.compiler.errors import CompileError
+from optdsl.errors import CompileError
 from optdsl.modeling import PSD, SOC, Constraint, Equality, ExpCone, Expression, Inequality
 from optdsl.runtime.solvers.cones import smat, svec, svec_size
 

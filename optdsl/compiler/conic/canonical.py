@@ -24,7 +24,7 @@ import numpy as np
 
 from optdsl.compiler.conic.blocks import KINDS, Block, TightBlock, block_of
 from optdsl.compiler.conic.form import ConicForm
-from optdsl.compiler.errors import CompileError
+from optdsl.errors import CompileError
 from optdsl.compiler.packing import Packing
 from optdsl.modeling import Constant, Constraint, Curvature, Expression, Inequality, Maximize, Problem, Variable
 from optdsl.modeling.affine import Add, Multiply

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from optdsl.errors import ArgumentError, ArgumentTypeError
 from optdsl.runtime.status import MAX_ITERATIONS, NUMERICAL_ERROR, SOLVED
 
 State = TypeVar("State")
@@ -50,7 +51,7 @@ def resolve_tol(tol: Any, dtype: Any) -> Any:
     if tol is None:
         return default_tol(dtype)
     if isinstance(tol, Real) and not tol > 0:
-        raise ValueError(f"tol must be positive, got {tol}")
+        raise ArgumentError(f"tol must be positive, got {tol}")
     return tol
 
 
@@ -58,29 +59,29 @@ def check_init(init: Any) -> jax.Array:
     """``init`` as an array, checked to be one flat floating vector of shape (n,)."""
     x = jnp.asarray(init)
     if x.ndim != 1:
-        raise ValueError(f"init must be a flat 1-D array of shape (n,), got shape {x.shape}")
+        raise ArgumentError(f"init must be a flat 1-D array of shape (n,), got shape {x.shape}")
     if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise TypeError(f"init must have a floating dtype, got {x.dtype}")
+        raise ArgumentTypeError(f"init must have a floating dtype, got {x.dtype}")
     return x
 
 
 def check_count(name: str, value: Any, minimum: int) -> None:
     """Reject a loop count that is not a Python int >= ``minimum`` (it fixes static loop lengths)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+        raise ArgumentError(f"{name} must be an int >= {minimum}, got {value!r}")
 
 
 def check_positive(name: str, value: Any) -> None:
     """Reject a step size given as a non-positive Python number (traced values are not checked)."""
     if isinstance(value, Real) and not value > 0:
-        raise ValueError(f"{name} must be positive, got {value}")
+        raise ArgumentError(f"{name} must be positive, got {value}")
 
 
 def check_scalar_fun(fun: Callable, x: jax.Array, params: Any) -> None:
     """Check (abstractly, without running it) that ``fun(x, params)`` is a scalar."""
     out = jax.eval_shape(fun, x, params)
     if getattr(out, "shape", None) != ():
-        raise ValueError(
+        raise ArgumentError(
             f"fun(x, params) must return a scalar, got {getattr(out, 'shape', type(out).__name__)}"
             f" for x of shape {x.shape}")
 
@@ -89,7 +90,7 @@ def check_same_shape(name: str, fn: Callable, x: jax.Array, *args: Any) -> None:
     """Check (abstractly) that ``fn(x, *args)`` has the shape and dtype of ``x``."""
     out = jax.eval_shape(fn, x, *args)
     if getattr(out, "shape", None) != x.shape or getattr(out, "dtype", None) != x.dtype:
-        raise ValueError(
+        raise ArgumentError(
             f"{name} must return an array shaped like x {x.shape} {x.dtype}, got "
             f"{getattr(out, 'shape', type(out).__name__)} {getattr(out, 'dtype', '')}")
 

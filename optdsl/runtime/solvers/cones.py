@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from optdsl.errors import ArgumentError, ArgumentTypeError
 from optdsl.runtime.projections import (projection_exp_cone, projection_exp_cone_dual,
                                         projection_psd_cone, projection_second_order_cone)
 
@@ -57,13 +58,13 @@ class Cones:
         for name in ("zero", "nonneg", "exp"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-                raise ValueError(f"Cones.{name} must be an int >= 0, got {value!r}")
+                raise ArgumentError(f"Cones.{name} must be an int >= 0, got {value!r}")
             object.__setattr__(self, name, int(value))
         for name in ("soc", "psd"):
             value = getattr(self, name)
             if isinstance(value, (int, np.integer)) or not all(
                     isinstance(q, (int, np.integer)) and not isinstance(q, bool) and q >= 1 for q in value):
-                raise ValueError(f"Cones.{name} must be a tuple of ints >= 1 (one per cone), got {value!r}")
+                raise ArgumentError(f"Cones.{name} must be a tuple of ints >= 1 (one per cone), got {value!r}")
             object.__setattr__(self, name, tuple(int(q) for q in value))
 
     @property
@@ -107,7 +108,7 @@ def svec(X: jax.typing.ArrayLike) -> Array:
     """
     X = jnp.asarray(X)
     if X.ndim < 2 or X.shape[-1] != X.shape[-2]:
-        raise ValueError(f"svec needs square matrices on the last two axes, got shape {X.shape}")
+        raise ArgumentError(f"svec needs square matrices on the last two axes, got shape {X.shape}")
     rows, cols, weights = _lower_triangle(X.shape[-1])
     return X[..., rows, cols] * jnp.asarray(weights, X.dtype)
 
@@ -122,7 +123,7 @@ def smat(v: jax.typing.ArrayLike) -> Array:
     d = v.shape[-1] if v.ndim else -1
     k = int(round((np.sqrt(8 * d + 1) - 1) / 2)) if d > 0 else 0
     if v.ndim < 1 or svec_size(k) != d or d == 0:
-        raise ValueError(f"smat needs a last axis of length k (k + 1) / 2 for some k >= 1, got shape {v.shape}")
+        raise ArgumentError(f"smat needs a last axis of length k (k + 1) / 2 for some k >= 1, got shape {v.shape}")
     rows, cols, weights = _lower_triangle(k)
     entries = v / jnp.asarray(weights, v.dtype)
     X = jnp.zeros(v.shape[:-1] + (k, k), v.dtype)
@@ -175,12 +176,12 @@ def _segments(cones: Cones, dual: bool) -> tuple[tuple[_Segment, ...], np.ndarra
 
 def _project(v: jax.typing.ArrayLike, cones: Cones, dual: bool) -> Array:
     if not isinstance(cones, Cones):
-        raise TypeError(f"cones must be a Cones instance, got {type(cones).__name__}")
+        raise ArgumentTypeError(f"cones must be a Cones instance, got {type(cones).__name__}")
     v = jnp.asarray(v)
     if not jnp.issubdtype(v.dtype, jnp.inexact):
         v = v.astype(jnp.result_type(float))
     if v.ndim < 1 or v.shape[-1] != cones.dim:
-        raise ValueError(f"v must have last axis of length cones.dim = {cones.dim}, got shape {v.shape}")
+        raise ArgumentError(f"v must have last axis of length cones.dim = {cones.dim}, got shape {v.shape}")
     segments, inverse = _segments(cones, dual)
     if not segments:
         return v

@@ -44,6 +44,7 @@ import jax.scipy.linalg as jsl
 import numpy as np
 from jax import lax
 
+from optdsl.errors import ArgumentError, ArgumentTypeError
 from optdsl.runtime.solvers.base import SolverInfo, check_count, per_instance, resolve_tol, run_if
 from optdsl.runtime.solvers.cones import Cones, project_dual_cone
 from optdsl.runtime.status import INFEASIBLE, MAX_ITERATIONS, NUMERICAL_ERROR, SOLVED, UNBOUNDED
@@ -164,22 +165,22 @@ class _Outer(NamedTuple):
 
 def _check_data(A, b, c, cones: Cones) -> tuple[Array, Array, Array]:
     if not isinstance(cones, Cones):
-        raise TypeError(f"cones must be a Cones instance, got {type(cones).__name__}")
+        raise ArgumentTypeError(f"cones must be a Cones instance, got {type(cones).__name__}")
     dtype = jnp.result_type(A, b, c)
     if not jnp.issubdtype(dtype, jnp.floating):
         dtype = jnp.result_type(float)
     A, b, c = (jnp.asarray(v, dtype) for v in (A, b, c))
     if A.ndim != 2:
-        raise ValueError(f"A must be a matrix of shape (m, n), got shape {A.shape}")
+        raise ArgumentError(f"A must be a matrix of shape (m, n), got shape {A.shape}")
     m, n = A.shape
     if n == 0 or m == 0:
-        raise ValueError(f"A must have at least one row and one column, got shape {A.shape}")
+        raise ArgumentError(f"A must have at least one row and one column, got shape {A.shape}")
     if m != cones.dim:
-        raise ValueError(f"A has {m} rows but cones describe {cones.dim} rows ({cones})")
+        raise ArgumentError(f"A has {m} rows but cones describe {cones.dim} rows ({cones})")
     if b.shape != (m,):
-        raise ValueError(f"b must have shape ({m},) to match A of shape {A.shape}, got {b.shape}")
+        raise ArgumentError(f"b must have shape ({m},) to match A of shape {A.shape}, got {b.shape}")
     if c.shape != (n,):
-        raise ValueError(f"c must have shape ({n},) to match A of shape {A.shape}, got {c.shape}")
+        raise ArgumentError(f"c must have shape ({n},) to match A of shape {A.shape}, got {c.shape}")
     return A, b, c
 
 
@@ -576,7 +577,7 @@ def _initial_point(p: _Problem, init: ConicPoint | None) -> Array:
         return jnp.zeros((n + m + 1,), dtype).at[-1].set(1)
     x, y, s = (jnp.asarray(v, dtype) for v in init)
     if x.shape != (n,) or y.shape != (m,) or s.shape != (m,):
-        raise ValueError(f"init must be a ConicPoint with x of shape ({n},), y and s of shape ({m},), "
+        raise ArgumentError(f"init must be a ConicPoint with x of shape ({n},), y and s of shape ({m},), "
                          f"got {x.shape}, {y.shape}, {s.shape}")
     x_hat = p.sigma_b * x / p.e
     zy = p.sigma_c * y / p.d - p.sigma_b * p.d * s
@@ -588,9 +589,9 @@ def _check_options(alpha, anderson, anderson_type, maxiter, polish) -> None:
     check_count("anderson", anderson, 0)
     check_count("polish", polish, 0)
     if anderson_type not in (1, 2):
-        raise ValueError(f"anderson_type must be 1 or 2, got {anderson_type!r}")
+        raise ArgumentError(f"anderson_type must be 1 or 2, got {anderson_type!r}")
     if not isinstance(alpha, Real) or not 0 < alpha < 2:
-        raise ValueError(f"alpha (over-relaxation) must be a number in (0, 2), got {alpha!r}")
+        raise ArgumentError(f"alpha (over-relaxation) must be a number in (0, 2), got {alpha!r}")
 
 
 def conic_solve(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.typing.ArrayLike, cones: Cones, *,

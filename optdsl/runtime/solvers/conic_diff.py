@@ -30,6 +30,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from optdsl.errors import ArgumentError
 from optdsl.runtime.implicit_diff import custom_root
 from optdsl.runtime.linear_solve import LinearSolve
 from optdsl.runtime.solvers.base import SolverInfo
@@ -43,9 +44,9 @@ Array = jax.Array
 def _check_embedding(z: Array, A: Array, cones: Cones) -> None:
     m, n = A.shape
     if z.shape != (n + m + 1,):
-        raise ValueError(f"z must have shape (n + m + 1,) = ({n + m + 1},) for A of shape {A.shape}, got {z.shape}")
+        raise ArgumentError(f"z must have shape (n + m + 1,) = ({n + m + 1},) for A of shape {A.shape}, got {z.shape}")
     if m != cones.dim:
-        raise ValueError(f"A has {m} rows but cones describe {cones.dim} rows ({cones})")
+        raise ArgumentError(f"A has {m} rows but cones describe {cones.dim} rows ({cones})")
 
 
 def conic_residual_map(z: jax.typing.ArrayLike, A: jax.typing.ArrayLike, b: jax.typing.ArrayLike,
@@ -93,7 +94,7 @@ def point_from_embedding(z: jax.typing.ArrayLike, n: int, cones: Cones) -> Conic
     """
     z = jnp.asarray(z)
     if z.ndim != 1 or z.shape[0] != n + cones.dim + 1:
-        raise ValueError(f"z must have shape (n + cones.dim + 1,) = ({n + cones.dim + 1},), got {z.shape}")
+        raise ArgumentError(f"z must have shape (n + cones.dim + 1,) = ({n + cones.dim + 1},), got {z.shape}")
     w = z[-1]
     v = z[n:-1]
     y = project_dual_cone(v, cones)

@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from optdsl.errors import ArgumentError
 from optdsl.runtime.implicit_diff import custom_root
 from optdsl.runtime.solvers.base import check_count, check_init, check_scalar_fun, iterate, resolve_tol
 from optdsl.runtime.solvers.interior_point_kkt import (KKTAux, factor_kkt, kkt_factored_solve, max_step,
@@ -93,7 +94,7 @@ def _constraint(fun: Fun | None, dtype) -> Fun:
 def _check_constraint(name: str, fun: Fun, size: int, x: jax.Array, params: Any) -> None:
     out = jax.eval_shape(fun, x, params)
     if getattr(out, "shape", None) != (size,):
-        raise ValueError(f"{name}(x, params) must return a vector of shape ({size},) as given by its count, "
+        raise ArgumentError(f"{name}(x, params) must return a vector of shape ({size},) as given by its count, "
                          f"got {getattr(out, 'shape', type(out).__name__)}")
 
 
@@ -149,7 +150,7 @@ def nlp_interior_point(f: Fun, g: Fun | None, h_eq: Fun | None, init: jax.Array,
     check_scalar_fun(f, x0, params)
     dtype = x0.dtype
     if g is None and m or h_eq is None and p:
-        raise ValueError(f"g is None but m = {m}, or h_eq is None but p = {p}: pass the constraint functions")
+        raise ArgumentError(f"g is None but m = {m}, or h_eq is None but p = {p}: pass the constraint functions")
     g_fun, h_fun = _constraint(g, dtype), _constraint(h_eq, dtype)
     _check_constraint("g", g_fun, m, x0, params)
     _check_constraint("h_eq", h_fun, p, x0, params)

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from optdsl.errors import ArgumentError, ArgumentTypeError
 from optdsl.runtime.implicit_diff import custom_root
 from optdsl.runtime.solvers.base import check_count, iterate, per_instance, resolve_tol
 from optdsl.runtime.solvers.interior_point_kkt import (KKTAux, condensed_kkt_solve, factor_kkt, kkt_factored_solve,
@@ -88,18 +89,18 @@ def _check_qp(Q, q, A, b, G, h) -> _QP:
     arrays = [jnp.asarray(v) for v in (Q, q, A, b, G, h)]
     dtype = jnp.result_type(*arrays)
     if not jnp.issubdtype(dtype, jnp.floating):
-        raise TypeError(f"QP data must be floating point, got dtype {dtype}")
+        raise ArgumentTypeError(f"QP data must be floating point, got dtype {dtype}")
     Q, q, A, b, G, h = (v.astype(dtype) for v in arrays)
     if q.ndim != 1:
-        raise ValueError(f"q must be a vector of shape (n,), got shape {q.shape}")
+        raise ArgumentError(f"q must be a vector of shape (n,), got shape {q.shape}")
     n = q.shape[0]
     if Q.shape != (n, n):
-        raise ValueError(f"Q must have shape (n, n) = {(n, n)} to match q {q.shape}, got {Q.shape}")
+        raise ArgumentError(f"Q must have shape (n, n) = {(n, n)} to match q {q.shape}, got {Q.shape}")
     for mat, vec, mname, vname in ((A, b, "A", "b"), (G, h, "G", "h")):
         if vec.ndim != 1:
-            raise ValueError(f"{vname} must be a vector, got shape {vec.shape}")
+            raise ArgumentError(f"{vname} must be a vector, got shape {vec.shape}")
         if mat.shape != (vec.shape[0], n):
-            raise ValueError(f"{mname} must have shape ({vname} rows, n) = {(vec.shape[0], n)}, got {mat.shape}")
+            raise ArgumentError(f"{mname} must have shape ({vname} rows, n) = {(vec.shape[0], n)}, got {mat.shape}")
     return _QP(Q, q, A, b, G, h)
 
 
@@ -189,11 +190,11 @@ def _check_init(init: Any, n: int, p: int, m: int) -> QPPoint | None:
     if init is None:
         return None
     if not (isinstance(init, tuple) and len(init) == 3):
-        raise TypeError(f"init must be a QPPoint(x, nu, lam) or None, got {type(init).__name__}")
+        raise ArgumentTypeError(f"init must be a QPPoint(x, nu, lam) or None, got {type(init).__name__}")
     point = QPPoint(*(jnp.asarray(v) for v in init))
     for name, value, size in zip(QPPoint._fields, point, (n, p, m)):
         if value.shape != (size,):
-            raise ValueError(f"init.{name} must have shape ({size},), got {value.shape}")
+            raise ArgumentError(f"init.{name} must have shape ({size},), got {value.shape}")
     return point
 
 
@@ -360,7 +361,7 @@ def qp_interior_point(Q: jax.Array, q: jax.Array, A: jax.Array, b: jax.Array, G:
     dtype = d.q.dtype
     tol = resolve_tol(tol, dtype)
     if mu_target is not None and isinstance(mu_target, Real) and not mu_target > 0:
-        raise ValueError(f"mu_target must be positive (or None for the exact KKT system), got {mu_target}")
+        raise ArgumentError(f"mu_target must be positive (or None for the exact KKT system), got {mu_target}")
     d = jax.tree_util.tree_map(lax.stop_gradient, d)
     tol = jnp.asarray(tol, dtype)
     mu_target = None if mu_target is None else jnp.asarray(mu_target, dtype)

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.scipy.special import xlog1py
 
+from optdsl.errors import ArgumentError
 from optdsl.runtime.solvers.base import (SolverInfo, check_count, check_init, check_positive,
                                          check_same_shape, check_scalar_fun, iterate, make_info, resolve_tol)
 from optdsl.runtime.solvers.linesearch import backtrack, descent_test, initial_stepsize
@@ -39,7 +40,7 @@ def simplex_kl_step(x: jax.Array, g: jax.Array, eta: jax.Array,
     """
     shape = tuple(x.shape) if shape is None else tuple(shape)
     if x.shape != g.shape or len(x.shape) != 1 or math.prod(shape) != x.shape[0]:
-        raise ValueError(f"simplex_kl_step: x {x.shape} and g {g.shape} must be flat vectors of "
+        raise ArgumentError(f"simplex_kl_step: x {x.shape} and g {g.shape} must be flat vectors of "
                          f"the same size as shape {shape}")
     xb, gb = x.reshape(shape), g.reshape(shape)
     shift = lax.stop_gradient(jnp.min(jnp.where(xb > 0, gb, jnp.inf), axis=-1, keepdims=True))
