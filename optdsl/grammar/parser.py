@@ -236,7 +236,7 @@ class ModelBuilder(Transformer_NonRecursive):
         parts = [*self.bounds, *constraints]
         names: dict[str, Location] = {}
         for position, (constraint, location) in enumerate(parts):
-            name = constraint.name if constraint.name is not None else f"c{position}"
+            name = constraint.name_at(position)
             if name in names:
                 raise OptNameError(
                     f"two constraints are named {name} (the other is on line {names[name].line}; "

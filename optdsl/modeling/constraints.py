@@ -43,6 +43,10 @@ class Constraint:
         """The name given with ``named`` (``Problem.named_constraints`` generates the others)."""
         return self._name
 
+    def name_at(self, position: int) -> str:
+        """Its name as constraint number ``position`` of a problem: its own, else ``c<position>``."""
+        return self._name if self._name is not None else f"c{position}"
+
     def named(self, name: str) -> Constraint:
         """A copy of this constraint carrying ``name`` (an identifier)."""
         renamed = copy.copy(self)

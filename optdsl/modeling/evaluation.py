@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from optdsl.modeling.errors import ModelingError, ShapeError
 from optdsl.modeling.expression import Expression
 from optdsl.modeling.leaves import Constant, Leaf, Parameter, Variable
+from optdsl.runtime.dtypes import float_dtype
 from optdsl.runtime.sparse import is_sparse, with_dtype
 
 
@@ -64,10 +65,7 @@ def evaluate(expr: Expression, values: Mapping[Any, Any], dtype: Any = None) -> 
     leaves = [n for n in nodes if isinstance(n, (Variable, Parameter))]
     found = _lookup(leaves, values)
     if dtype is None:
-        dtype = jnp.result_type(*(v.dtype if is_sparse(v) else v for v in found.values())) if found \
-            else jnp.result_type(float)
-        if not jnp.issubdtype(dtype, jnp.inexact):
-            dtype = jnp.result_type(float)
+        dtype = float_dtype(*(v.dtype if is_sparse(v) else v for v in found.values()))
     cache: dict[int, Any] = {}
     for node in nodes:
         if isinstance(node, Constant):

@@ -105,7 +105,7 @@ class Problem:
     def _name_constraints(self) -> dict[str, Constraint]:
         names: dict[str, Constraint] = {}
         for position, constraint in enumerate(self._constraints):
-            name = constraint.name if constraint.name is not None else f"c{position}"
+            name = constraint.name_at(position)
             if name in names:
                 raise ModelingError(f"Problem: two constraints are named {name!r} ({names[name]} and {constraint})")
             names[name] = constraint

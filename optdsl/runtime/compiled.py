@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from optdsl.errors import ArgumentError, ParameterError, UnknownNameError
+from optdsl.runtime.dtypes import float_dtype
 from optdsl.runtime.sparse import is_sparse, with_dtype
 from optdsl.runtime.status import describe
 
@@ -141,9 +142,11 @@ class CompiledProblem:
             if tuple(value.shape) != spec.shape:
                 raise ParameterError(
                     f"parameter {name!r} has shape {tuple(value.shape)}, expected {spec.shape}")
-            if not jnp.issubdtype(value.dtype, jnp.inexact):
-                value = with_dtype(value, jnp.result_type(float)) if is_sparse(value) \
-                    else value.astype(jnp.result_type(float))
+            if jnp.issubdtype(value.dtype, jnp.complexfloating):
+                raise ParameterError(f"parameter {name!r} has complex dtype {value.dtype}; optdsl models are real")
+            dtype = float_dtype(value.dtype)
+            if value.dtype != dtype:
+                value = with_dtype(value, dtype) if is_sparse(value) else value.astype(dtype)
             checked[name] = value
         return checked
 

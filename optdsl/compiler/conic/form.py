@@ -21,7 +21,8 @@ from optdsl.compiler.conic.blocks import Block
 from optdsl.compiler.packing import Packing
 from optdsl.modeling import Constant, Expression, Problem, Variable
 from optdsl.modeling.leaves import Leaf
-from optdsl.runtime.compiled import ParameterError
+from optdsl.errors import ParameterError
+from optdsl.runtime.dtypes import float_dtype
 from optdsl.runtime.solvers.cones import Cones
 
 Array = jax.Array
@@ -114,9 +115,7 @@ class ConicForm:
                 raise ParameterError(f"conic data: parameter {name!r} has shape {jnp.shape(params[name])}, "
                                      f"expected {p.shape}")
         if dtype is None:
-            dtype = jnp.result_type(*params.values()) if params else jnp.result_type(float)
-            if not jnp.issubdtype(dtype, jnp.floating):
-                dtype = jnp.result_type(float)
+            dtype = float_dtype(*params.values())
         return {id(p): jnp.asarray(params[name], dtype) for name, p in expected.items()}, dtype
 
     def variables(self, x: Array) -> dict[str, Array]:

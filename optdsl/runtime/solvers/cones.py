@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from optdsl.errors import ArgumentError, ArgumentTypeError
+from optdsl.runtime.dtypes import float_dtype
 from optdsl.runtime.projections import (projection_exp_cone, projection_exp_cone_dual,
                                         projection_psd_cone, projection_second_order_cone)
 
@@ -178,8 +179,7 @@ def _project(v: jax.typing.ArrayLike, cones: Cones, dual: bool) -> Array:
     if not isinstance(cones, Cones):
         raise ArgumentTypeError(f"cones must be a Cones instance, got {type(cones).__name__}")
     v = jnp.asarray(v)
-    if not jnp.issubdtype(v.dtype, jnp.inexact):
-        v = v.astype(jnp.result_type(float))
+    v = v.astype(float_dtype(v.dtype))
     if v.ndim < 1 or v.shape[-1] != cones.dim:
         raise ArgumentError(f"v must have last axis of length cones.dim = {cones.dim}, got shape {v.shape}")
     segments, inverse = _segments(cones, dual)

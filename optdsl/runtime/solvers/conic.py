@@ -45,6 +45,7 @@ import numpy as np
 from jax import lax
 
 from optdsl.errors import ArgumentError, ArgumentTypeError
+from optdsl.runtime.dtypes import float_dtype
 from optdsl.runtime.solvers.base import SolverInfo, check_count, per_instance, resolve_tol, run_if
 from optdsl.runtime.solvers.cones import Cones, project_dual_cone
 from optdsl.runtime.status import INFEASIBLE, MAX_ITERATIONS, NUMERICAL_ERROR, SOLVED, UNBOUNDED
@@ -166,9 +167,7 @@ class _Outer(NamedTuple):
 def _check_data(A, b, c, cones: Cones) -> tuple[Array, Array, Array]:
     if not isinstance(cones, Cones):
         raise ArgumentTypeError(f"cones must be a Cones instance, got {type(cones).__name__}")
-    dtype = jnp.result_type(A, b, c)
-    if not jnp.issubdtype(dtype, jnp.floating):
-        dtype = jnp.result_type(float)
+    dtype = float_dtype(*(jnp.asarray(v).dtype for v in (A, b, c)))
     A, b, c = (jnp.asarray(v, dtype) for v in (A, b, c))
     if A.ndim != 2:
         raise ArgumentError(f"A must be a matrix of shape (m, n), got shape {A.shape}")
