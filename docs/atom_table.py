@@ -3,7 +3,7 @@
 Each atom is instantiated on sample arguments (a free vector ``x``, a second vector ``y``,
 a square matrix ``S``) and asked for its rules: curvature of the function, sign and
 monotonicity per argument (for free arguments, and again for nonnegative ones when
-that changes the answer), smoothness and its runtime prox/projection hook.
+that changes the answer) and smoothness.
 
     python docs/atom_table.py            # rewrite docs/atoms.md
     python docs/atom_table.py --check    # exit 1 if docs/atoms.md is stale (tests/test_docs.py does this)
@@ -30,13 +30,12 @@ HEADER = """# Atoms
 Every atom states its rules in its own file under `optdsl/modeling/atoms/`; this table is
 written from those rules. *Curvature* is the function's own (DCP then composes it with
 the arguments'); *sign* and *monotonicity* are given for arguments of unknown sign, with
-the nonnegative case added where it differs. *Prox* / *projection* name the runtime
-operator the compiler uses for a term `c * atom(x)` (a proximal operator in
-`optdsl.runtime.prox`) or a constraint `atom(x) <= r` (a projection in
-`optdsl.runtime.projections`). `huber` follows cvxpy's scaling (twice the textbook value).
+the nonnegative case added where it differs. Which terms and constraints get a proximal
+operator or a projection is in the [lowering table](lowering.md). `huber` follows cvxpy's
+scaling (twice the textbook value).
 
-| atom | curvature | sign | monotonicity | smooth | prox | projection |
-|---|---|---|---|---|---|---|
+| atom | curvature | sign | monotonicity | smooth |
+|---|---|---|---|---|
 """
 
 
@@ -86,7 +85,6 @@ def table() -> str:
         rows.append("| " + " | ".join([
             f"`{text}`", _curvature(free), _with_nonneg(free.sign.value, nonneg.sign.value),
             _monotonicity(free, nonneg), "yes" if free.smooth else "no",
-            f"`{free.prox}`" if free.prox else "—", f"`{free.projection}`" if free.projection else "—",
         ]) + " |")
     return HEADER + "\n".join(rows) + "\n"
 

@@ -317,7 +317,7 @@ def test_rule_functions():
     assert f"{Curvature.CONVEX}" == "convex" and str(Sign.NONNEG) == "nonneg" and str(I) == "increasing"
 
 
-def test_smoothness_and_runtime_hooks():
+def test_smoothness():
     smooth = [od.sum_squares(x), od.square(x), od.exp(x), od.log(x), od.logistic(x), od.huber(x), od.entropy(x),
               od.kl_div(x, y), od.rel_entr(x, y), od.quad_over_lin(x, t), od.sqrt(x), x**3, od.inv_pos(x),
               od.log_sum_exp(x), od.sin(x), od.cos(x), od.tanh(x), od.sigmoid(x), A @ x - b, x / 2,
@@ -327,8 +327,3 @@ def test_smoothness_and_runtime_hooks():
     assert all(e.is_smooth() for e in smooth)
     assert not any(e.is_smooth() for e in rough)
     assert not (od.sum_squares(x) + od.norm1(x)).is_smooth()
-    hooks = {od.norm1(x): ("prox_lasso", "projection_l1_ball"), od.norm2(x): ("prox_group_lasso", "projection_l2_ball"),
-             od.norm_inf(x): ("prox_linf_norm", "projection_linf_ball"), od.huber(x): ("prox_huber", None),
-             od.sum_squares(x): ("prox_ridge", None), od.exp(x): (None, None)}
-    for expr, (prox, projection) in hooks.items():
-        assert (expr.prox, expr.projection) == (prox, projection)

@@ -46,8 +46,12 @@ Env = dict[str, jax.Array]
 Project = Callable[[tuple[jax.Array, ...], Env], tuple[jax.Array, ...]]
 KLStep = Callable[[jax.Array, jax.Array, Any, Env], jax.Array]
 
-_BALLS = {Norm1: ("l1", P.projection_l1_ball), Norm2: ("l2", P.projection_l2_ball),
-          NormInf: ("linf", P.projection_linf_ball)}
+#: The norm atoms whose balls ``atom(x) <= r`` are recognised, and their kinds.
+_BALLS = {Norm1: "l1", Norm2: "l2", NormInf: "linf"}
+#: The projection onto a variable's one ball, hyperplane, halfspace or affine set, by kind.
+_PROJECTIONS = {"l1": P.projection_l1_ball, "l2": P.projection_l2_ball, "linf": P.projection_linf_ball,
+                "hyperplane": P.projection_hyperplane, "halfspace": P.projection_halfspace,
+                "affine": P.projection_affine_set}
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,7 @@ def _fact(constraint: Constraint) -> tuple[Variable, str, tuple[Expression, ...]
             return v, "lower", (lhs,)
         if type(lhs) in _BALLS and lhs.axis is None and rhs.is_constant() and rhs.shape == ():
             if (v := _whole_variable(lhs.args[0])) is not None:
-                return v, _BALLS[type(lhs)][0], (rhs,)
+                return v, _BALLS[type(lhs)], (rhs,)
         if isinstance(lhs, MatMul) and rhs.is_constant() and rhs.shape == ():
             a, x = lhs.args
             if (v := _whole_variable(x)) is not None and a.is_constant() and a.ndim == 1 and v.ndim == 1:
@@ -170,15 +174,14 @@ def _simplex(v: Variable, axis: int | None, total: Expression) -> tuple[Project,
 
 def _one_set(v: Variable, kind: str, data: tuple[Expression, ...]) -> Project:
     """Projection for a variable constrained by exactly one ball, hyperplane, halfspace or affine set."""
+    projection = _PROJECTIONS[kind]
 
     def project(values, env):
         (x,) = values
         args = [_value(e, env, x.dtype) for e in data]
         if kind in ("l1", "l2", "linf"):
-            ball = {"l1": P.projection_l1_ball, "l2": P.projection_l2_ball, "linf": P.projection_linf_ball}[kind]
-            return (ball(x.reshape(-1), args[0]).reshape(x.shape),)
-        return ({"hyperplane": P.projection_hyperplane, "halfspace": P.projection_halfspace,
-                 "affine": P.projection_affine_set}[kind](x, *args),)
+            return (projection(x.reshape(-1), args[0]).reshape(x.shape),)
+        return (projection(x, *args),)
 
     return project
 

@@ -2,20 +2,24 @@
 
 An atom states, each in a line or two: its shape rule, its sign, whether it is convex
 or concave, its monotonicity in each argument, its JAX forward function, whether it is
-smooth (differentiable on the interior of its domain), and where one exists the name
-of the runtime proximal operator (``prox``) or of the projection onto ``{x : atom(x) <= r}``
-(``projection``) the compiler may use. Curvature then follows from ``curvature.compose``.
+smooth (differentiable on the interior of its domain), and, for a convex or concave atom,
+its graph form (the conic constraints of its epigraph or hypograph). Curvature then
+follows from ``curvature.compose``.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import jax
 
 from optdsl.modeling.curvature import Curvature, Monotonicity, Sign, compose
 from optdsl.modeling.expression import Expression, as_expression
 from optdsl.modeling.shapes import Shape, broadcast_shapes, normalize_axis, reduced_shape
+
+if TYPE_CHECKING:
+    from optdsl.modeling.constraints import Constraint
 
 
 class Atom(Expression):
@@ -24,13 +28,12 @@ class Atom(Expression):
     Subclasses set ``name`` (printed, and used in messages) and implement
     ``shape_from_args``, ``sign_from_args``, ``is_atom_convex``, ``is_atom_concave``,
     ``monotonicity`` and ``forward``; atoms with static settings (an axis, an exponent)
-    store them before calling ``Atom.__init__`` and list them in ``data``.
+    store them before calling ``Atom.__init__`` and list them in ``data``. Convex and
+    concave atoms also implement ``graph_form`` for the conic lowering.
     """
 
     name: ClassVar[str]
     smooth: ClassVar[bool] = True
-    prox: ClassVar[str | None] = None
-    projection: ClassVar[str | None] = None
 
     def __init__(self, *args: Any):
         self._args = tuple(as_expression(a) for a in args)
@@ -63,6 +66,17 @@ class Atom(Expression):
     def forward(self, *values: jax.Array) -> jax.Array:
         """The JAX function: argument values in, value out (dtype-preserving)."""
         raise NotImplementedError
+
+    def graph_form(self, t: Expression, args: Sequence[Expression]) -> list[Constraint] | None:
+        """Constraints making ``t`` an epigraph (convex atom) or hypograph (concave atom) variable.
+
+        That is, constraints on ``t``, ``args`` and any auxiliary variables they add, satisfiable
+        exactly when ``atom(args) <= t`` (convex) or ``atom(args) >= t`` (concave), ``args`` being
+        this atom's own arguments (``atom.graph_form(t, atom.args)``). They may contain other
+        atoms, which the conic canonicalisation rewrites in turn. The default, None, says the
+        atom has no conic form (a non-convex atom, or one the conic lowering does not cover).
+        """
+        return None
 
     def data(self) -> tuple:
         """Static settings (hashable), part of the structure key; empty for most atoms."""

@@ -26,7 +26,7 @@ from optdsl.compiler.conic.blocks import KINDS, Block, TightBlock, block_of
 from optdsl.compiler.conic.form import ConicForm
 from optdsl.errors import CompileError
 from optdsl.compiler.packing import Packing
-from optdsl.modeling import Constant, Constraint, Curvature, Expression, Inequality, Maximize, Problem, Variable
+from optdsl.modeling import Atom, Constant, Constraint, Curvature, Expression, Inequality, Maximize, Problem, Variable
 from optdsl.modeling.affine import Add, Multiply
 from optdsl.modeling.leaves import Leaf
 from optdsl.runtime.solvers.cones import Cones
@@ -51,19 +51,19 @@ class _Canonicalizer:
             else:
                 stack.extend(node.args)
 
-    def stand_in(self, node: Expression) -> None:
+    def stand_in(self, node: Atom) -> None:
         """A variable ``t`` standing for ``node`` wherever it appears, with the node's graph constraints."""
         t = Variable(node.shape)
         self.stand_ins[id(node)] = (node, t)
         self.graph(node, t)
 
-    def graph(self, node: Expression, t: Expression) -> None:
+    def graph(self, node: Atom, t: Expression) -> None:
         """The constraints of ``node``'s graph with ``t`` (epigraph for a convex node, hypograph for a concave one)."""
-        graph_form = getattr(node, "graph_form", None)
-        if graph_form is None:
+        constraints = node.graph_form(t, node.args)
+        if constraints is None:
             raise CompileError(f"the conic lowering cannot handle {node}: the atom {node.name} has no graph form "
                                "(epigraph or hypograph constraints)")
-        for constraint in graph_form(t, node.args):
+        for constraint in constraints:
             self.add(constraint)
 
     def add(self, constraint: Constraint, name: str | None = None) -> None:

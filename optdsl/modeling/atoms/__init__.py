@@ -1,22 +1,9 @@
 """The atom catalogue: one atom a file (user-facing function, atom class, its rules).
 
 Each class states shape, sign, curvature, monotonicity per argument, a JAX forward
-function, ``smooth`` and, where one exists, the name of its runtime hook: a proximal
-operator in ``optdsl.runtime.prox`` (``prox``) or a projection onto ``{x : atom(x) <= r}`` in
-``optdsl.runtime.projections`` (``projection``), resolved by the compiler by name:
-
-=============  ====================  ========================
-atom           prox                  projection
-=============  ====================  ========================
-norm1          prox_lasso            projection_l1_ball
-norm2          prox_group_lasso      projection_l2_ball
-norm_inf       prox_linf_norm        projection_linf_ball
-huber          prox_huber            (none)
-sum_squares    prox_ridge            (none)
-=============  ====================  ========================
-
-``prox_non_negative_lasso`` (norm1 of a nonneg variable) and ``prox_elastic_net``
-(norm1 plus sum_squares) belong to combinations of atoms, which the compiler recognises.
+function, ``smooth`` and, for a convex or concave atom, its conic ``graph_form``. Which
+terms and constraints get a proximal operator or a projection is the compiler's to
+recognise (:mod:`optdsl.compiler.terms`, :mod:`optdsl.compiler.sets`).
 """
 
 from optdsl.modeling.atoms.abs import Abs, abs

@@ -29,7 +29,6 @@ class Huber(Elementwise):
     """Quadratic near 0, linear in the tails: convex, nonnegative, once differentiable (smooth)."""
 
     name = "huber"
-    prox = "prox_huber"
 
     def __init__(self, x: Any, M: float = 1.0):
         self.M = real_number(self.name, "M", M)

@@ -17,12 +17,10 @@ from optdsl.modeling.expression import Expression
 
 
 class Norm1(Reduction):
-    """``sum |x_i|`` along ``axis``: convex, nonnegative, non-smooth; prox = soft thresholding (lasso)."""
+    """``sum |x_i|`` along ``axis``: convex, nonnegative, non-smooth."""
 
     name = "norm1"
     smooth = False
-    prox = "prox_lasso"
-    projection = "projection_l1_ball"
 
     def sign_from_args(self) -> Sign:
         return Sign.NONNEG

@@ -20,12 +20,10 @@ from optdsl.modeling.expression import Expression
 
 
 class Norm2(Reduction):
-    """``sqrt(sum x_i^2)`` along ``axis``: convex, nonnegative, not differentiable at 0; prox = group lasso."""
+    """``sqrt(sum x_i^2)`` along ``axis``: convex, nonnegative, not differentiable at 0."""
 
     name = "norm2"
     smooth = False
-    prox = "prox_group_lasso"
-    projection = "projection_l2_ball"
 
     def sign_from_args(self) -> Sign:
         return Sign.NONNEG

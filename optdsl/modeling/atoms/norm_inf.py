@@ -21,8 +21,6 @@ class NormInf(Reduction):
 
     name = "norm_inf"
     smooth = False
-    prox = "prox_linf_norm"
-    projection = "projection_linf_ball"
 
     def sign_from_args(self) -> Sign:
         return Sign.NONNEG

@@ -1,6 +1,7 @@
 """``pnorm(x, p, axis=None, keepdims=False)``: ``(sum |x_i|^p)^(1/p)`` for ``p >= 1``.
 
-``p = 1, 2, inf`` give the ``norm1``, ``norm2`` and ``norm_inf`` atoms (which carry prox hooks).
+``p = 1, 2, inf`` give the ``norm1``, ``norm2`` and ``norm_inf`` atoms, which the compiler
+recognises for its proximal operators and projections.
 The conic graph form takes rational ``p = n / d`` with ``n, d <= power.MAX_TERMS`` (an SOC tower).
 """
 

@@ -17,10 +17,9 @@ from optdsl.modeling.shapes import Shape
 
 
 class SumSquares(Atom):
-    """``sum_ij x_ij^2``: scalar, convex, nonnegative, smooth; prox of ``t * sum_squares`` is ridge shrinkage."""
+    """``sum_ij x_ij^2``: scalar, convex, nonnegative, smooth."""
 
     name = "sum_squares"
-    prox = "prox_ridge"
 
     def shape_from_args(self) -> Shape:
         return ()
