@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import doctest
 import functools
+import importlib
+import pkgutil
 import zlib
 from dataclasses import dataclass
 from typing import Callable, Tuple
@@ -692,5 +694,9 @@ def test_bad_shapes_raise_errors_that_name_the_argument(call, names):
 
 
 def test_docstring_examples_run():
-    failures, attempted = doctest.testmod(P, raise_on_error=False, verbose=False)
+    failures = attempted = 0
+    for module in pkgutil.iter_modules(P.__path__, P.__name__ + "."):
+        result = doctest.testmod(importlib.import_module(module.name), raise_on_error=False, verbose=False)
+        failures += result.failed
+        attempted += result.attempted
     assert attempted >= 20 and failures == 0
