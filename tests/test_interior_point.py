@@ -17,11 +17,9 @@ import scipy.optimize
 from jax.flatten_util import ravel_pytree
 
 from optdsl.runtime import status
-from optdsl.runtime.solvers import interior_point_nlp, interior_point_qp
-from optdsl.runtime.solvers.interior_point_nlp import (nlp_factored_solve, nlp_interior_point, nlp_kkt_residual,
-                                                       solve_nlp)
-from optdsl.runtime.solvers.interior_point_qp import (QPPoint, qp_factored_solve, qp_interior_point,
-                                                      qp_kkt_residual, solve_qp)
+from optdsl.runtime.solvers.interior_point import (QP_FUNCTIONS, KKTPoint, QPData, kkt, kkt_factored_solve,
+                                                   kkt_residual, nlp, nlp_interior_point, qp, qp_interior_point,
+                                                   solve_nlp, solve_qp)
 
 CLARABEL_TIGHT = dict(solver=cp.CLARABEL, tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12)
 CVX_STATUS = {"optimal": status.SOLVED, "infeasible": status.INFEASIBLE, "unbounded": status.UNBOUNDED}
@@ -257,10 +255,10 @@ def test_jacfwd_equals_jacrev_factored_solve_is_dense_solve_and_warm_start():
 
     point, aux = solve_one(*data)
     assert not bool(aux.singular)
-    J = kkt_matrix(qp_kkt_residual, point, *data)
+    J = kkt_matrix(kkt_residual(*QP_FUNCTIONS), point, QPData(*data))
     rhs = jnp.asarray(np.random.default_rng(7).normal(size=J.shape[0]))
-    np.testing.assert_allclose(qp_factored_solve(aux, rhs, False), jnp.linalg.solve(J, rhs), rtol=1e-9, atol=1e-10)
-    np.testing.assert_allclose(qp_factored_solve(aux, rhs, True), jnp.linalg.solve(J.T, rhs), rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(kkt_factored_solve(aux, rhs, False), jnp.linalg.solve(J, rhs), rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(kkt_factored_solve(aux, rhs, True), jnp.linalg.solve(J.T, rhs), rtol=1e-9, atol=1e-10)
 
     warm, warm_aux = solve_one(*data, init=point)
     assert int(warm_aux.status) == status.SOLVED
@@ -339,7 +337,7 @@ def test_bad_input_raises_naming_the_argument():
     with pytest.raises(ValueError, match="mu_target must be positive"):
         qp_interior_point(Q, q, A, b, G, h, mu_target=0.0)
     with pytest.raises(ValueError, match="init.lam must have shape"):
-        qp_interior_point(Q, q, A, b, G, h, init=QPPoint(jnp.zeros(4), jnp.zeros(1), jnp.zeros(2)))
+        qp_interior_point(Q, q, A, b, G, h, init=KKTPoint(jnp.zeros(4), jnp.zeros(1), jnp.zeros(2)))
     with pytest.raises(TypeError, match="floating point"):
         qp_interior_point(*(np.asarray(v, int) for v in (Q, q, A, b, G, h)))
 
@@ -400,10 +398,10 @@ def test_rosenbrock_on_a_disk_matches_scipy_and_factored_solve():
     np.testing.assert_allclose(point.x, ref.x, atol=1e-6)
     lam = multipliers_from_stationarity(np.asarray(jax.grad(rosenbrock)(ref.x, c)), 2 * ref.x[None])
     np.testing.assert_allclose(point.lam, lam, atol=1e-6)
-    J = kkt_matrix(nlp_kkt_residual(rosenbrock, disk, None), point, ROSENBROCK)
+    J = kkt_matrix(kkt_residual(rosenbrock, disk, None), point, ROSENBROCK)
     rhs = jnp.array([1.0, -2.0, 0.5])
-    np.testing.assert_allclose(nlp_factored_solve(aux, rhs, False), jnp.linalg.solve(J, rhs), atol=1e-10)
-    np.testing.assert_allclose(nlp_factored_solve(aux, rhs, True), jnp.linalg.solve(J.T, rhs), atol=1e-10)
+    np.testing.assert_allclose(kkt_factored_solve(aux, rhs, False), jnp.linalg.solve(J, rhs), atol=1e-10)
+    np.testing.assert_allclose(kkt_factored_solve(aux, rhs, True), jnp.linalg.solve(J.T, rhs), atol=1e-10)
 
 
 def test_nonconvex_problem_matches_scipy_local_solution():
@@ -488,7 +486,7 @@ def test_nlp_bad_input_raises_naming_the_argument():
         nlp_interior_point(rosenbrock, disk, None, jnp.zeros((2, 1)), ROSENBROCK, m=1, p=0)
 
 
-@pytest.mark.parametrize("module", [interior_point_qp, interior_point_nlp], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [kkt, qp, nlp], ids=lambda m: m.__name__)
 def test_docstring_examples(module):
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0

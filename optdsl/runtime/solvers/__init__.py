@@ -10,8 +10,8 @@ from optdsl.runtime.solvers.base import SolverInfo, default_tol
 from optdsl.runtime.solvers.cones import Cones
 from optdsl.runtime.solvers.conic import ConicPoint, conic_solve
 from optdsl.runtime.solvers.conic_diff import solve_conic_diff
-from optdsl.runtime.solvers.interior_point_nlp import NLPPoint, nlp_interior_point, solve_nlp
-from optdsl.runtime.solvers.interior_point_qp import QPPoint, qp_interior_point, solve_qp
+from optdsl.runtime.solvers.interior_point import (KKTAux, KKTPoint, kkt_factored_solve, kkt_residual,
+                                                   nlp_interior_point, qp_interior_point, solve_nlp, solve_qp)
 from optdsl.runtime.solvers.lbfgs import lbfgs
 from optdsl.runtime.solvers.mirror_descent import mirror_descent, simplex_kl_step
 from optdsl.runtime.solvers.newton import newton, newton_cg
@@ -20,9 +20,11 @@ from optdsl.runtime.solvers.proximal_gradient import proximal_gradient
 __all__ = [
     "Cones",
     "ConicPoint",
-    "NLPPoint",
-    "QPPoint",
+    "KKTAux",
+    "KKTPoint",
     "conic_solve",
+    "kkt_factored_solve",
+    "kkt_residual",
     "nlp_interior_point",
     "qp_interior_point",
     "solve_conic_diff",

@@ -20,7 +20,7 @@ A non-convex problem gives a local solution (a KKT point) near ``init``.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -29,8 +29,9 @@ from jax import lax
 from optdsl.errors import ArgumentError
 from optdsl.runtime.implicit_diff import custom_root
 from optdsl.runtime.solvers.base import check_count, check_init, check_scalar_fun, iterate, resolve_tol
-from optdsl.runtime.solvers.interior_point_kkt import (KKTAux, factor_kkt, kkt_factored_solve, max_step,
-                                                       newton_kkt_solve)
+from optdsl.runtime.solvers.interior_point.kkt import (Fun, KKTAux, KKTPoint, factor_kkt, kkt_factored_solve,
+                                                       kkt_jacobian, kkt_residual, lagrangian, or_empty)
+from optdsl.runtime.solvers.interior_point.newton_step import max_step, newton_kkt_solve, regularisation
 from optdsl.runtime.status import MAX_ITERATIONS, NUMERICAL_ERROR, SOLVED
 
 #: Initial barrier parameter.
@@ -46,20 +47,6 @@ KAPPA_SIGMA = 1e10
 #: Status value of an iterate that has not met a stopping test yet.
 RUNNING = -1
 
-#: Report and factorisation returned by :func:`nlp_interior_point` (see :class:`KKTAux`).
-NLPAux = KKTAux
-#: ``nlp_factored_solve(aux, rhs, transpose) -> J^-1 rhs`` (or ``J^-T rhs``) for ``custom_root``.
-nlp_factored_solve = kkt_factored_solve
-
-Fun = Callable[[jax.Array, Any], jax.Array]
-
-
-class NLPPoint(NamedTuple):
-    """Primal-dual point of an NLP: ``x`` (n,), ``nu`` (p,) for ``h_eq = 0``, ``lam >= 0`` (m,) for ``g <= 0``."""
-
-    x: jax.Array
-    nu: jax.Array
-    lam: jax.Array
 
 
 class _Eval(NamedTuple):
@@ -84,13 +71,6 @@ class _State(NamedTuple):
     residual: jax.Array
 
 
-def _constraint(fun: Fun | None, dtype) -> Fun:
-    """``fun`` or, when None (no such constraints), the function returning an empty vector."""
-    if fun is None:
-        return lambda x, params: jnp.zeros(0, dtype)
-    return fun
-
-
 def _check_constraint(name: str, fun: Fun, size: int, x: jax.Array, params: Any) -> None:
     out = jax.eval_shape(fun, x, params)
     if getattr(out, "shape", None) != (size,):
@@ -98,29 +78,12 @@ def _check_constraint(name: str, fun: Fun, size: int, x: jax.Array, params: Any)
                          f"got {getattr(out, 'shape', type(out).__name__)}")
 
 
-def nlp_kkt_residual(f: Fun, g: Fun | None, h_eq: Fun | None) -> Callable[[NLPPoint, Any], NLPPoint]:
-    """The NLP's KKT residual map ``F(point, params)``, zero at a KKT point (the implicit-diff optimality map).
-
-    ``F(x, nu, lam) = (grad f + Jg' lam + Jh' nu,  h_eq(x),  lam * g(x))``, shaped like the
-    point; ``g`` or ``h_eq`` None means no such constraints. Use it with
-    ``custom_root(nlp_kkt_residual(f, g, h_eq), has_aux=True, factored_solve=nlp_factored_solve)``
-    around a solver ``(init, params) -> (NLPPoint, aux)``, as :func:`solve_nlp` does.
-    """
-    def residual(point: NLPPoint, params: Any) -> NLPPoint:
-        x, nu, lam = point
-        g_fun, h_fun = _constraint(g, x.dtype), _constraint(h_eq, x.dtype)
-        lagrangian = lambda z: f(z, params) + jnp.vdot(lam, g_fun(z, params)) + jnp.vdot(nu, h_fun(z, params))
-        return NLPPoint(jax.grad(lagrangian)(x), h_fun(x, params), lam * g_fun(x, params))
-
-    return residual
-
-
 def nlp_interior_point(f: Fun, g: Fun | None, h_eq: Fun | None, init: jax.Array, params: Any = None, *,
                        m: int, p: int, tol: float | None = None,
-                       maxiter: int = 200) -> tuple[NLPPoint, KKTAux]:
+                       maxiter: int = 200) -> tuple[KKTPoint, KKTAux]:
     """Solve ``min f(x, params) s.t. g(x, params) <= 0, h_eq(x, params) = 0`` from ``init``.
 
-    Returns ``(NLPPoint, NLPAux)``.
+    Returns ``(KKTPoint, KKTAux)``.
 
     ``f`` is scalar, ``g`` has ``m`` outputs and ``h_eq`` ``p`` (None when the count is 0),
     all smooth in the flat ``x`` of shape ``(n,)``; see the module docstring for the
@@ -131,7 +94,8 @@ def nlp_interior_point(f: Fun, g: Fun | None, h_eq: Fun | None, init: jax.Array,
     line search, or iterates that no longer move at rounding level -- e.g. a ``tol``
     below what float32 evaluations of ``f`` and its derivatives can resolve). The aux holds the LU of the KKT Jacobian
     ``[[H, Jh', Jg'], [Jh, 0, 0], [diag(lam) Jg, 0, diag(g)]]`` at the returned point,
-    ``H`` the Lagrangian Hessian, for :func:`nlp_factored_solve`.
+    ``H`` the Lagrangian Hessian, for
+    :func:`~optdsl.runtime.solvers.interior_point.kkt.kkt_factored_solve`.
 
     Example:
         >>> import numpy as np
@@ -151,22 +115,24 @@ def nlp_interior_point(f: Fun, g: Fun | None, h_eq: Fun | None, init: jax.Array,
     dtype = x0.dtype
     if g is None and m or h_eq is None and p:
         raise ArgumentError(f"g is None but m = {m}, or h_eq is None but p = {p}: pass the constraint functions")
-    g_fun, h_fun = _constraint(g, dtype), _constraint(h_eq, dtype)
+    g_fun, h_fun = or_empty(g), or_empty(h_eq)
     _check_constraint("g", g_fun, m, x0, params)
     _check_constraint("h_eq", h_fun, p, x0, params)
     tol = resolve_tol(tol, dtype)
     params = jax.tree_util.tree_map(lax.stop_gradient, params)
     n = x0.shape[0]
     eps = jnp.finfo(dtype).eps
-    reg = jnp.asarray(eps ** 0.5, dtype)
+    reg = regularisation(dtype)
 
     objective = lambda x: f(x, params)
     grad_f = jax.grad(objective)
     g_of, h_of = (lambda x: g_fun(x, params)), (lambda x: h_fun(x, params))
     jac_g, jac_h = jax.jacfwd(g_of), jax.jacfwd(h_of)
 
+    L = lagrangian(f, g, h_eq)
+
     def lagrangian_hessian(x, nu, lam):
-        return jax.hessian(lambda z: objective(z) + jnp.vdot(lam, g_of(z)) + jnp.vdot(nu, h_of(z)))(x)
+        return jax.hessian(lambda z: L(KKTPoint(z, nu, lam), params))(x)
 
     def evaluate(x):
         return _Eval(grad_f(x), g_of(x), h_of(x), jac_g(x), jac_h(x))
@@ -261,18 +227,17 @@ def nlp_interior_point(f: Fun, g: Fun | None, h_eq: Fun | None, init: jax.Array,
     st, k = iterate(lambda st: st.code == RUNNING, body,
                     _State(x0, ev0, s0, nu0, lam0, mu0, one, code0, residual0), maxiter=maxiter, unroll=False)
     code = jnp.where(st.code == RUNNING, MAX_ITERATIONS, st.code).astype(jnp.int32)
-    point = NLPPoint(st.x, st.nu, st.lam)
-    factors = factor_kkt(lagrangian_hessian(st.x, st.nu, st.lam), st.ev.jac_h, st.ev.jac_g, point, st.ev.g,
-                         exact=True, tol=tol)
+    point = KKTPoint(st.x, st.nu, st.lam)
+    factors = factor_kkt(kkt_jacobian(f, g, h_eq)(point, params), point, exact=True, tol=tol)
     return point, KKTAux(k, st.residual, code, *factors)
 
 
 def solve_nlp(f: Fun, g: Fun | None, h_eq: Fun | None, init: jax.Array, params: Any = None, *,
-              m: int, p: int, **opts: Any) -> tuple[NLPPoint, KKTAux]:
+              m: int, p: int, **opts: Any) -> tuple[KKTPoint, KKTAux]:
     """:func:`nlp_interior_point` with implicit derivatives w.r.t. ``params`` (forward and reverse).
 
-    Wrapped by ``custom_root(nlp_kkt_residual(f, g, h_eq), has_aux=True,
-    factored_solve=nlp_factored_solve)``, so a derivative costs back-substitutions
+    Wrapped by ``custom_root(kkt_residual(f, g, h_eq), has_aux=True,
+    factored_solve=kkt_factored_solve)``, so a derivative costs back-substitutions
     with the KKT factorisation kept in the aux; ``init`` gets a zero derivative.
     ``params`` must carry everything being differentiated (no closures over traced values).
 
@@ -285,7 +250,7 @@ def solve_nlp(f: Fun, g: Fun | None, h_eq: Fun | None, init: jax.Array, params: 
         >>> (np.round(jac, 6) + 0.0).tolist()  # x = c / |c|: (I - x x') / |c|
         [[0.0, 0.0], [0.0, 0.5]]
     """
-    @custom_root(nlp_kkt_residual(f, g, h_eq), has_aux=True, factored_solve=nlp_factored_solve)
+    @custom_root(kkt_residual(f, g, h_eq), has_aux=True, factored_solve=kkt_factored_solve)
     def solver(init, params):
         return nlp_interior_point(f, g, h_eq, init, params, m=m, p=p, **opts)
 

@@ -28,8 +28,9 @@ from jax import lax
 from optdsl.errors import ArgumentError, ArgumentTypeError
 from optdsl.runtime.implicit_diff import custom_root
 from optdsl.runtime.solvers.base import check_count, iterate, per_instance, resolve_tol
-from optdsl.runtime.solvers.interior_point_kkt import (KKTAux, condensed_kkt_solve, factor_kkt, kkt_factored_solve,
-                                                       max_step)
+from optdsl.runtime.solvers.interior_point.kkt import (KKTAux, KKTPoint, factor_kkt, kkt_factored_solve, kkt_jacobian,
+                                                       kkt_residual)
+from optdsl.runtime.solvers.interior_point.newton_step import condensed_kkt_solve, max_step, regularisation
 from optdsl.runtime.status import INFEASIBLE, MAX_ITERATIONS, NUMERICAL_ERROR, SOLVED, UNBOUNDED
 
 #: Fraction of the distance to the boundary of the cone a step may go.
@@ -37,27 +38,39 @@ STEP_FRACTION = 0.99
 #: Status value of a point that has not met any stopping test yet.
 RUNNING = -1
 
-#: Report and factorisation returned by :func:`qp_interior_point` (see :class:`KKTAux`).
-QPAux = KKTAux
-#: ``qp_factored_solve(aux, rhs, transpose) -> J^-1 rhs`` (or ``J^-T rhs``) for ``custom_root``.
-qp_factored_solve = kkt_factored_solve
 
 
-class QPPoint(NamedTuple):
-    """Primal-dual point of a QP: ``x`` (n,), ``nu`` (p,) for ``A x = b``, ``lam >= 0`` (m,) for ``G x <= h``."""
+class QPData(NamedTuple):
+    """The data of ``min 0.5 x'Qx + q'x s.t. A x = b, G x <= h``: the ``params`` of the functions below."""
 
-    x: jax.Array
-    nu: jax.Array
-    lam: jax.Array
-
-
-class _QP(NamedTuple):
     Q: jax.Array
     q: jax.Array
     A: jax.Array
     b: jax.Array
     G: jax.Array
     h: jax.Array
+
+
+def qp_objective(x: jax.Array, d: QPData) -> jax.Array:
+    """``f = 0.5 x'Qx + q'x`` (only the symmetric part of ``Q`` counts)."""
+    return 0.5 * x @ (d.Q @ x) + d.q @ x
+
+
+def qp_inequalities(x: jax.Array, d: QPData) -> jax.Array:
+    """``g = G x - h <= 0``."""
+    return d.G @ x - d.h
+
+
+def qp_equalities(x: jax.Array, d: QPData) -> jax.Array:
+    """``h_eq = A x - b = 0``."""
+    return d.A @ x - d.b
+
+
+#: ``(f, g, h_eq)`` of a QP, for :func:`~optdsl.runtime.solvers.interior_point.kkt.kkt_residual` and
+#: :func:`~optdsl.runtime.solvers.interior_point.kkt.kkt_jacobian` with ``params`` a :class:`QPData`.
+QP_FUNCTIONS = (qp_objective, qp_inequalities, qp_equalities)
+_residual = kkt_residual(*QP_FUNCTIONS)
+_jacobian = kkt_jacobian(*QP_FUNCTIONS)
 
 
 class _Embedded(NamedTuple):
@@ -84,8 +97,11 @@ class _Barrier(NamedTuple):
     residual: jax.Array
 
 
-def _check_qp(Q, q, A, b, G, h) -> _QP:
-    """The QP data as arrays of one floating dtype, with consistent shapes (else a ValueError naming them)."""
+def _check_qp(Q, q, A, b, G, h) -> QPData:
+    """The QP data as arrays of one floating dtype, with consistent shapes (else an ArgumentError naming them).
+
+    ``Q`` is replaced by its symmetric part ``(Q + Q') / 2``, the matrix of the objective.
+    """
     arrays = [jnp.asarray(v) for v in (Q, q, A, b, G, h)]
     dtype = jnp.result_type(*arrays)
     if not jnp.issubdtype(dtype, jnp.floating):
@@ -101,31 +117,21 @@ def _check_qp(Q, q, A, b, G, h) -> _QP:
             raise ArgumentError(f"{vname} must be a vector, got shape {vec.shape}")
         if mat.shape != (vec.shape[0], n):
             raise ArgumentError(f"{mname} must have shape ({vname} rows, n) = {(vec.shape[0], n)}, got {mat.shape}")
-    return _QP(Q, q, A, b, G, h)
+    return QPData((Q + Q.T) / 2, q, A, b, G, h)
 
 
-def qp_kkt_residual(point: QPPoint, Q: jax.Array, q: jax.Array, A: jax.Array, b: jax.Array,
-                    G: jax.Array, h: jax.Array, *, mu: Any = 0.0) -> QPPoint:
-    """KKT residual map of the QP, zero at a solution: the optimality map for implicit differentiation.
-
-    ``F(x, nu, lam) = (Qx + q + A'nu + G'lam,  Ax - b,  lam * (Gx - h) + mu)``, shaped like
-    ``point``. ``mu > 0`` gives the relaxed (central-path) system of the ``mu_target`` mode.
-    """
-    x, nu, lam = point
-    return QPPoint(Q @ x + q + A.T @ nu + G.T @ lam, A @ x - b, lam * (G @ x - h) + mu)
-
-
-def _scaled_residuals(d: _QP, x, nu, lam, s):
+def _scaled_residuals(d: QPData, x, nu, lam, s):
     """Relative primal and dual residuals of a (normalised) point, Clarabel-style."""
     inf = lambda v: jnp.max(jnp.abs(v), initial=0)
-    r_p = jnp.maximum(inf(d.A @ x - d.b), inf(d.G @ x + s - d.h))
-    r_d = inf(d.Q @ x + d.q + d.A.T @ nu + d.G.T @ lam)
+    F = _residual(KKTPoint(x, nu, lam), d)
+    r_p = jnp.maximum(inf(F.nu), inf(d.G @ x + s - d.h))
+    r_d = inf(F.x)
     primal = r_p / jnp.maximum(1, jnp.maximum(inf(d.b), inf(d.h)) + inf(x) + inf(s))
     dual = r_d / jnp.maximum(1, inf(d.q) + inf(x) + jnp.maximum(inf(nu), inf(lam)))
     return primal, dual
 
 
-def _assess(d: _QP, st: _Embedded, tol) -> tuple[jax.Array, jax.Array]:
+def _assess(d: QPData, st: _Embedded, tol) -> tuple[jax.Array, jax.Array]:
     """Status code and optimality residual of an embedding iterate.
 
     SOLVED when the relative primal and dual residuals and the relative duality gap
@@ -157,12 +163,7 @@ def _assess(d: _QP, st: _Embedded, tol) -> tuple[jax.Array, jax.Array]:
     return code.astype(jnp.int32), residual
 
 
-def _regularisation(dtype) -> jax.Array:
-    """Static diagonal regularisation of the reduced Newton matrix (undone by iterative refinement)."""
-    return jnp.asarray(jnp.finfo(dtype).eps ** 0.5, dtype)
-
-
-def _initial_point(d: _QP, tol, init: QPPoint | None) -> _Embedded:
+def _initial_point(d: QPData, tol, init: KKTPoint | None) -> _Embedded:
     """Starting iterate, with ``tau = kappa = 1`` and ``s, lam`` each shifted to ``>= 1``.
 
     Cold start (``init`` None), Clarabel's symmetric one: solve
@@ -172,7 +173,7 @@ def _initial_point(d: _QP, tol, init: QPPoint | None) -> _Embedded:
     dtype = d.q.dtype
     m = d.h.shape[0]
     if init is None:
-        solve = condensed_kkt_solve(d.Q, d.A, d.G, jnp.ones(m, dtype), _regularisation(dtype))
+        solve = condensed_kkt_solve(d.Q, d.A, d.G, jnp.ones(m, dtype), regularisation(dtype))
         x, nu, w = solve(-d.q, d.b, d.h)
         s, lam = -w, w
     else:
@@ -185,20 +186,20 @@ def _initial_point(d: _QP, tol, init: QPPoint | None) -> _Embedded:
     return st._replace(code=code, residual=residual)
 
 
-def _check_init(init: Any, n: int, p: int, m: int) -> QPPoint | None:
-    """``init`` as a :class:`QPPoint` with shapes ``(n,), (p,), (m,)``, or None."""
+def _check_init(init: Any, n: int, p: int, m: int) -> KKTPoint | None:
+    """``init`` as a :class:`KKTPoint` with shapes ``(n,), (p,), (m,)``, or None."""
     if init is None:
         return None
     if not (isinstance(init, tuple) and len(init) == 3):
-        raise ArgumentTypeError(f"init must be a QPPoint(x, nu, lam) or None, got {type(init).__name__}")
-    point = QPPoint(*(jnp.asarray(v) for v in init))
-    for name, value, size in zip(QPPoint._fields, point, (n, p, m)):
+        raise ArgumentTypeError(f"init must be a KKTPoint(x, nu, lam) or None, got {type(init).__name__}")
+    point = KKTPoint(*(jnp.asarray(v) for v in init))
+    for name, value, size in zip(KKTPoint._fields, point, (n, p, m)):
         if value.shape != (size,):
             raise ArgumentError(f"init.{name} must have shape ({size},), got {value.shape}")
     return point
 
 
-def _embedding_step(d: _QP, st: _Embedded, tol, mu_target) -> _Embedded:
+def _embedding_step(d: QPData, st: _Embedded, tol, mu_target) -> _Embedded:
     """One Mehrotra predictor-corrector step on the homogeneous embedding (see the module docstring)."""
     dtype = d.q.dtype
     m = d.h.shape[0]
@@ -210,7 +211,7 @@ def _embedding_step(d: _QP, st: _Embedded, tol, mu_target) -> _Embedded:
     r_tau = kappa + d.q @ x + d.b @ nu + d.h @ lam + x @ Qx / tau
 
     w = lam / s
-    solve = condensed_kkt_solve(d.Q, d.A, d.G, w, _regularisation(dtype), active=st.code == RUNNING)
+    solve = condensed_kkt_solve(d.Q, d.A, d.G, w, regularisation(dtype), active=st.code == RUNNING)
     xi = x / tau
     # The tau column (-q, b, h) and the affine (predictor) right-hand side share one batched solve.
     (dx2, dx_aff), (dnu2, dnu_aff), (dlam2, dlam_aff) = jax.vmap(solve)(
@@ -275,7 +276,7 @@ def _keep_finite(new, old, code, residual):
     return jax.tree_util.tree_map(keep, new, old), keep(residual, old.residual)
 
 
-def _barrier_assess(d: _QP, st: _Barrier, tol, mu_target) -> tuple[jax.Array, jax.Array]:
+def _barrier_assess(d: QPData, st: _Barrier, tol, mu_target) -> tuple[jax.Array, jax.Array]:
     """Residual of the relaxed system ``lam * s = mu_target``: primal, dual, relative centrality."""
     primal, dual = _scaled_residuals(d, st.x, st.nu, st.lam, st.s)
     central = jnp.max(jnp.abs(st.lam * st.s - mu_target), initial=0) / mu_target
@@ -285,17 +286,16 @@ def _barrier_assess(d: _QP, st: _Barrier, tol, mu_target) -> tuple[jax.Array, ja
     return code.astype(jnp.int32), residual
 
 
-def _barrier_step(d: _QP, st: _Barrier, tol, mu_target) -> _Barrier:
+def _barrier_step(d: QPData, st: _Barrier, tol, mu_target) -> _Barrier:
     """One damped Newton step on ``(r_d, r_p, G x + s - h, lam * s - t) = 0``, ``t = max(mu / 10, mu_target)``."""
     dtype = d.q.dtype
     m = d.h.shape[0]
     x, nu, lam, s = st.x, st.nu, st.lam, st.s
-    r_d = d.Q @ x + d.q + d.A.T @ nu + d.G.T @ lam
-    r_p = d.A @ x - d.b
+    r_d, r_p, _ = _residual(KKTPoint(x, nu, lam), d)
     r_i = d.G @ x + s - d.h
     mu = (lam @ s) / jnp.maximum(m, 1)
     r_c = lam * s - jnp.maximum(mu / 10, mu_target)
-    solve = condensed_kkt_solve(d.Q, d.A, d.G, lam / s, _regularisation(dtype), active=st.code == RUNNING)
+    solve = condensed_kkt_solve(d.Q, d.A, d.G, lam / s, regularisation(dtype), active=st.code == RUNNING)
     dx, dnu, dlam = solve(-r_d, -r_p, -r_i + r_c / lam)
     ds = (-r_c - s * dlam) / lam
     alpha = jnp.minimum(1, STEP_FRACTION * max_step(jnp.concatenate([lam, s]), jnp.concatenate([dlam, ds])))
@@ -306,28 +306,28 @@ def _barrier_step(d: _QP, st: _Barrier, tol, mu_target) -> _Barrier:
     return new._replace(code=code, residual=residual)
 
 
-def _returned_point(d: _QP, st: _Embedded, code) -> QPPoint:
+def _returned_point(d: QPData, st: _Embedded, code) -> KKTPoint:
     """``(x, nu, lam) / tau``, or the certificate normalised as :func:`qp_interior_point` documents."""
     infeasible, unbounded = code == INFEASIBLE, code == UNBOUNDED
     bz = d.b @ st.nu + d.h @ st.lam
     qx = d.q @ st.x
     scale = jnp.where(infeasible, -bz, jnp.where(unbounded, -qx, st.tau))
     scale = jnp.where(scale > 0, scale, st.tau)
-    return QPPoint(jnp.where(infeasible, 0, st.x / scale), jnp.where(unbounded, 0, st.nu / scale),
+    return KKTPoint(jnp.where(infeasible, 0, st.x / scale), jnp.where(unbounded, 0, st.nu / scale),
                    jnp.where(unbounded, 0, st.lam / scale))
 
 
 def qp_interior_point(Q: jax.Array, q: jax.Array, A: jax.Array, b: jax.Array, G: jax.Array, h: jax.Array, *,
-                      init: QPPoint | None = None, tol: float | None = None, maxiter: int = 100,
-                      mu_target: float | None = None) -> tuple[QPPoint, KKTAux]:
-    """Solve ``min 0.5 x'Qx + q'x s.t. A x = b, G x <= h`` (dense, ``Q`` PSD); returns ``(QPPoint, QPAux)``.
+                      init: KKTPoint | None = None, tol: float | None = None, maxiter: int = 100,
+                      mu_target: float | None = None) -> tuple[KKTPoint, KKTAux]:
+    """Solve ``min 0.5 x'Qx + q'x s.t. A x = b, G x <= h`` (dense, ``Q`` PSD); returns ``(KKTPoint, KKTAux)``.
 
     Shapes: ``Q (n, n)``, ``q (n,)``, ``A (p, n)``, ``b (p,)``, ``G (m, n)``, ``h (m,)``;
     ``p = 0`` or ``m = 0`` are zero-row arrays. Mehrotra predictor-corrector on
     the homogeneous self-dual embedding (module docstring), one Cholesky factorisation
     of the condensed ``n x n`` Newton matrix per iteration (the scaled ``(n + p + m)``
     LU where that is too ill-conditioned; see
-    :func:`~optdsl.runtime.solvers.interior_point_kkt.condensed_kkt_solve`) with
+    :func:`~optdsl.runtime.solvers.interior_point.newton_step.condensed_kkt_solve`) with
     iterative refinement. Under ``vmap``, a loop over the instances on a CPU
     (:func:`~optdsl.runtime.solvers.base.per_instance`).
     Stops when the relative primal and dual residuals and the relative duality
@@ -339,13 +339,14 @@ def qp_interior_point(Q: jax.Array, q: jax.Array, A: jax.Array, b: jax.Array, G:
     NUMERICAL_ERROR for non-finite values or a vanishing step.
 
     ``mu_target > 0`` (the smoothed mode) stops instead on the central path
-    ``lam * (h - G x) = mu_target``, the root of :func:`qp_kkt_residual` with
-    ``mu=mu_target``: the embedding runs until its normalised complementarity
-    reaches ``mu_target`` (so infeasibility is still detected), then damped Newton
-    steps on the relaxed KKT system converge to that point.
-    ``init``: an optional :class:`QPPoint` to start from (a warm start; by default
+    ``lam * (h - G x) = mu_target``, the root of ``kkt_residual(*QP_FUNCTIONS, mu=mu_target)``:
+    the embedding runs until its normalised complementarity reaches ``mu_target`` (so
+    infeasibility is still detected), then damped Newton steps on the relaxed KKT
+    system converge to that point.
+    ``init``: an optional :class:`KKTPoint` to start from (a warm start; by default
     Clarabel's symmetric initial point). The returned aux holds the LU of
-    the KKT Jacobian at the returned point for :func:`qp_factored_solve`.
+    the KKT Jacobian at the returned point for
+    :func:`~optdsl.runtime.solvers.interior_point.kkt.kkt_factored_solve`.
 
     Example:
         >>> import numpy as np
@@ -381,19 +382,19 @@ def qp_interior_point(Q: jax.Array, q: jax.Array, A: jax.Array, b: jax.Array, G:
                                    start, maxiter=maxiter, unroll=False)
             k = k + k2
             code = jnp.where(polished.code == RUNNING, MAX_ITERATIONS, polished.code).astype(jnp.int32)
-            point, residual = QPPoint(polished.x, polished.nu, polished.lam), polished.residual
-        factors = factor_kkt(d.Q, d.A, d.G, point, d.G @ point.x - d.h, exact=mu_target is None, tol=tol)
+            point, residual = KKTPoint(polished.x, polished.nu, polished.lam), polished.residual
+        factors = factor_kkt(_jacobian(point, d), point, exact=mu_target is None, tol=tol)
         return point, KKTAux(k, residual, code, *factors)
 
     return run(d, init, tol, mu_target)
 
 
 def solve_qp(Q: jax.Array, q: jax.Array, A: jax.Array, b: jax.Array, G: jax.Array, h: jax.Array,
-             **opts: Any) -> tuple[QPPoint, KKTAux]:
+             **opts: Any) -> tuple[KKTPoint, KKTAux]:
     """:func:`qp_interior_point` with implicit derivatives in all of ``Q, q, A, b, G, h`` (forward and reverse).
 
-    The solver is wrapped by ``custom_root(qp_kkt_residual, has_aux=True,
-    factored_solve=qp_factored_solve)``: a tangent or cotangent costs two
+    The solver is wrapped by ``custom_root(kkt_residual(*QP_FUNCTIONS, mu), has_aux=True,
+    factored_solve=kkt_factored_solve)`` (``params`` a :class:`QPData`): a tangent or cotangent costs two
     triangular solves with the LU kept in the aux. ``opts`` are the keyword
     options of :func:`qp_interior_point`; with ``mu_target`` the relaxed residual
     ``lam * (Gx - h) + mu_target`` is differentiated.
@@ -406,13 +407,10 @@ def solve_qp(Q: jax.Array, q: jax.Array, A: jax.Array, b: jax.Array, G: jax.Arra
     """
     init = opts.pop("init", None)
     mu = opts.get("mu_target")
-    mu = 0.0 if mu is None else mu
 
-    def residual(point, *data):
-        return qp_kkt_residual(point, *data, mu=mu)
+    @custom_root(kkt_residual(*QP_FUNCTIONS, mu=0.0 if mu is None else mu), has_aux=True,
+                 factored_solve=kkt_factored_solve)
+    def solver(init, data):
+        return qp_interior_point(*data, init=init, **opts)
 
-    @custom_root(residual, has_aux=True, factored_solve=qp_factored_solve)
-    def solver(init, Q, q, A, b, G, h):
-        return qp_interior_point(Q, q, A, b, G, h, init=init, **opts)
-
-    return solver(init, Q, q, A, b, G, h)
+    return solver(init, QPData(Q, q, A, b, G, h))
