@@ -76,3 +76,13 @@ def test_non_dcp_model_is_reported_by_check(tmp_path):
     out = optdsl("check", str(bad))
     assert out.returncode == 1
     assert "not DCP" in out.stdout and "sqrt(sum_squares(x))" in out.stdout
+
+
+def test_a_missing_parameter_in_the_data_file_is_an_error_message_not_a_traceback(tmp_path):
+    data = json.loads((MODELS / "lasso.json").read_text())
+    del data["b"]
+    path = tmp_path / "missing.json"
+    path.write_text(json.dumps(data))
+    out = optdsl("solve", str(MODELS / "lasso.opt"), "--data", str(path))
+    assert out.returncode == 1
+    assert "missing parameters ['b']" in out.stderr and "Traceback" not in out.stderr

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from optdsl.compiler.analyze import Structure
+from optdsl.compiler.lowerings import Lowering
 
 
-def describe(structure: Structure, *, method: str, map_text: str, solver_text: str, differentiation: str,
-             tol: float | None, maxiter: int | None) -> str:
+def describe(lowering: Lowering) -> str:
     """A readable account of what a compiled problem runs."""
+    structure, options = lowering.structure, lowering.options
     indent = lambda text: "\n".join("  " + line for line in text.splitlines())  # noqa: E731
     sense = "minimised as written" if structure.sense > 0 else "maximised: its negation is minimised"
     return "\n".join([
@@ -18,9 +18,9 @@ def describe(structure: Structure, *, method: str, map_text: str, solver_text: s
         indent(structure.summary()),
         "variables packed into z:",
         indent(structure.packing.describe() or "(none)"),
-        f"method: {method}",
-        f"optimality map: {map_text}",
-        f"solver: {solver_text}; tol={'default' if tol is None else tol}, "
-        f"maxiter={'default' if maxiter is None else maxiter}",
-        f"differentiation: {differentiation}",
+        f"method: {lowering.name}",
+        f"optimality map: {lowering.map_text}",
+        f"solver: {lowering.solver_text}; tol={'default' if options.tol is None else options.tol}, "
+        f"maxiter={'default' if options.maxiter is None else options.maxiter}",
+        f"differentiation: {lowering.differentiation_text}",
     ])

@@ -1,7 +1,7 @@
 """Constraints recognised as sets with a known projection, per variable (or block of variables).
 
 Each constraint is first read as a *fact* about one variable: a bound
-(``x >= lo``, ``x <= hi``, and the ``nonneg``/``nonpos`` attributes), a sum
+(``x >= lo``, ``x <= hi``, also from the ``nonneg``/``nonpos`` attributes), a sum
 (``sum(x) == r``, ``sum(X, axis=1) == r``), a norm ball (``norm1/norm2/norm_inf(x)
 <= r``), a hyperplane (``a @ x == b``), a halfspace (``a @ x <= b``), an affine set
 (``A @ x == b``); or a cone on whole variables (``SOC(t, x)``, ``PSD(X)``). The facts
@@ -186,14 +186,9 @@ def _one_set(v: Variable, kind: str, data: tuple[Expression, ...]) -> Project:
     return project
 
 
-def _describe(v: Variable, facts: _Facts) -> str:
-    return "; ".join(str(c) for c in facts.constraints) or f"{v.name} declared " + (
-        "nonneg" if v.nonneg else "nonpos")
-
-
 def _variable_set(v: Variable, facts: _Facts) -> VariableSet | None:
     """The set formed by one variable's facts, or None when the combination has no projection here."""
-    text = _describe(v, facts)
+    text = "; ".join(str(c) for c in facts.constraints)
     constraints = tuple(facts.constraints)
     if not facts.sums and not facts.others:
         kind = "nonneg" if all(_is_zero(e) for e in facts.lower) and facts.lower and not facts.upper else "box"
@@ -253,11 +248,6 @@ def recognise_sets(variables: list[Variable], constraints: tuple[Constraint, ...
                    ) -> tuple[list[VariableSet], list[Constraint]]:
     """Sets with known projections, and the constraints left over for the KKT / conic lowerings."""
     facts = {v.name: _Facts() for v in variables}
-    for v in variables:
-        if v.nonneg:
-            facts[v.name].lower.append(Constant(0.0))
-        if v.nonpos:
-            facts[v.name].upper.append(Constant(0.0))
     cones: list[VariableSet] = []
     leftover: list[Constraint] = []
     for c in constraints:

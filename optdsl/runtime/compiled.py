@@ -35,13 +35,15 @@ class Solution:
     the objective value. ``singular`` (bool) flags an optimality map whose
     Jacobian is singular at the solution (strict complementarity fails): the
     derivatives are then least-squares ones; ``diff="smoothed"`` differentiates a
-    relaxed problem instead. Everything is traced; a Solution passes through
-    ``jit``, ``vmap`` and ``grad`` like any pytree.
+    relaxed problem instead. ``state`` is the solver's own point (primal and dual
+    iterates as that solver keeps them), from which ``solve(..., init=sol)``
+    warm-starts. Everything is traced; a Solution passes through ``jit``, ``vmap``
+    and ``grad`` like any pytree.
     """
 
     def __init__(self, values: Mapping[str, Array], objective: Array, status: Array,
                  residual: Array, iterations: Array, duals: Mapping[str, Array] | None = None,
-                 dual_keys: tuple[tuple[int, str], ...] = (), singular: Array | bool = False):
+                 dual_keys: tuple[tuple[int, str], ...] = (), singular: Array | bool = False, state: Any = None):
         self.values = dict(values)
         self.duals = dict(duals or {})
         self.objective = objective
@@ -49,17 +51,18 @@ class Solution:
         self.residual = residual
         self.iterations = iterations
         self.singular = singular
+        self.state = state
         self._dual_keys = dual_keys
 
     def tree_flatten(self):
         children = (self.values, self.duals, self.objective, self.status, self.residual, self.iterations,
-                    self.singular)
+                    self.singular, self.state)
         return children, self._dual_keys
 
     @classmethod
     def tree_unflatten(cls, dual_keys, children):
-        values, duals, objective, status, residual, iterations, singular = children
-        return cls(values, objective, status, residual, iterations, duals, dual_keys, singular)
+        values, duals, objective, status, residual, iterations, singular, state = children
+        return cls(values, objective, status, residual, iterations, duals, dual_keys, singular, state)
 
     def __getitem__(self, name: str) -> Array:
         try:
@@ -103,7 +106,9 @@ class CompiledProblem:
     """A problem lowered to a pure JAX function ``params -> Solution``.
 
     Call it as ``solve(A=A0, b=b0)`` or ``solve({"A": A0, "b": b0})``; pass
-    ``init=previous_solution`` to warm-start. ``method`` names the optimality map
+    ``init=previous_solution`` to warm-start from that solution's point
+    (``Solution.state``; from its variable values when the state comes from
+    another kind of solver). ``method`` names the optimality map
     the compiler chose; :meth:`explain` says in words what runs.
     """
 

@@ -1,4 +1,4 @@
-"""Conic lowering, compiler half: a DCP problem as ``min c'x s.t. A x + s = b, s in K``.
+"""Conic canonicalisation: a DCP problem as ``min c'x s.t. A x + s = b, s in K``.
 
 ``canonicalize(problem)`` returns a :class:`ConicForm`; ``form.data(params)`` gives
 ``(A, b, c, offset)`` as a traceable JAX function of the parameter values, for the

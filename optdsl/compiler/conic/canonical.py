@@ -22,11 +22,12 @@ from typing import Callable
 
 import numpy as np
 
+from optdsl.compiler.analyze import minimised_objective, sign_constraints
 from optdsl.compiler.conic.blocks import KINDS, Block, TightBlock, block_of
 from optdsl.compiler.conic.form import ConicForm
-from optdsl.errors import CompileError
 from optdsl.compiler.packing import Packing
-from optdsl.modeling import Atom, Constant, Constraint, Curvature, Expression, Inequality, Maximize, Problem, Variable
+from optdsl.errors import CompileError
+from optdsl.modeling import Atom, Constant, Constraint, Curvature, Expression, Inequality, Problem, Variable
 from optdsl.modeling.affine import Add, Multiply
 from optdsl.modeling.leaves import Leaf
 from optdsl.runtime.solvers.cones import Cones
@@ -167,16 +168,14 @@ def canonicalize(problem: Problem) -> ConicForm:
         raise CompileError(f"canonicalize expects a Problem, got {type(problem).__name__}")
     problem.check_dcp()
     walk = _Canonicalizer()
-    sense = -1.0 if isinstance(problem.objective, Maximize) else 1.0
-    objective = -problem.objective.expr if sense < 0 else problem.objective.expr
+    sense, objective = minimised_objective(problem)
     walk.substitute(objective)
     for name, constraint in problem.named_constraints().items():
         walk.add(constraint, name)
     user = problem.variables()
     columns = _columns(user, [block for kind in KINDS for block, _ in walk.blocks[kind]])
-    for v, _ in columns:
-        if v.nonneg or v.nonpos:
-            walk.add(v >= 0 if v.nonneg else v <= 0)
+    for constraint in sign_constraints([v for v, _ in columns]):
+        walk.add(constraint)
 
     blocks, duals, row = [], {}, 0
     for kind in KINDS:

@@ -1,0 +1,163 @@
+"""What every lowering is, and the one place a :class:`~optdsl.runtime.compiled.Solution` is assembled.
+
+A lowering (one per route of the lowering table) turns the analysed structure of
+a model into an optimality map ``F(point, θ)``, zero exactly at solutions, a
+differentiable solve ``(start, θ) -> (point, aux)`` (implicit derivatives through
+``F`` unless ``diff="unrolled"``), a starting point (cold, or warm from a previous
+``Solution``), and a reading of the solver's point as variable values and duals.
+:meth:`Lowering.run` puts them together the same way on every route: the
+``residual`` of a ``Solution`` is always ``‖F‖₂`` at the returned point, and its
+``state`` is the solver's point, from which ``init=`` warm-starts.
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar
+
+import jax
+import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
+
+from optdsl.compiler.analyze import Structure
+from optdsl.errors import CompileError
+from optdsl.runtime.compiled import Solution
+
+Params = dict[str, jax.Array]
+Run = Callable[[Params, Any, Any], Solution]
+
+
+class Diff(str, enum.Enum):
+    """How a solution is differentiated."""
+
+    IMPLICIT = "implicit"  # the implicit function theorem on the optimality map (the default)
+    SMOOTHED = "smoothed"  # implicit, on the barrier-relaxed KKT system (QPs)
+    UNROLLED = "unrolled"  # through the solver's iterations (first-order methods; for comparisons)
+
+    @classmethod
+    def of(cls, value: Any) -> Diff:
+        """``value`` (a ``Diff`` or its name) as a ``Diff``; a ``CompileError`` listing the choices otherwise."""
+        try:
+            return cls(value)
+        except ValueError:
+            raise CompileError(f"unknown diff mode {value!r}; choose one of {[d.value for d in cls]}") from None
+
+
+@dataclass(frozen=True)
+class Options:
+    """The user's choices for a lowering (``None``: the lowering's default)."""
+
+    solver: str | None = None
+    linear_solve: str = "auto"
+    tol: float | None = None
+    maxiter: int | None = None
+    diff: Diff = Diff.IMPLICIT
+
+
+class Lowering(ABC):
+    """One route of the lowering table: its optimality map, solve, start and reading, and their descriptions.
+
+    Subclasses set ``name`` (the ``method=`` value), ``solvers`` (the ``solver=``
+    values it runs; the first is the default) and ``diffs`` (the differentiation
+    modes it supports), and implement the abstract methods.
+    """
+
+    name: ClassVar[str]
+    solvers: ClassVar[tuple[str, ...]]
+    diffs: ClassVar[tuple[Diff, ...]] = (Diff.IMPLICIT,)
+
+    def __init__(self, structure: Structure, options: Options):
+        if options.solver is not None and options.solver not in self.solvers:
+            raise CompileError(f"solver {options.solver!r} does not run method {self.name!r}; "
+                               f"choose one of {list(self.solvers)}")
+        if options.diff not in self.diffs:
+            raise CompileError(self.diff_refusal(options.diff))
+        self.structure = structure
+        self.options = options
+
+    @property
+    def solver(self) -> str:
+        """The forward solver that runs."""
+        return self.options.solver or self.solvers[0]
+
+    def diff_refusal(self, diff: Diff) -> str:
+        """Why ``diff`` does not apply to this lowering (the ``CompileError`` message)."""
+        modes = ", ".join(repr(d.value) for d in self.diffs)
+        return f"diff={diff.value!r} does not apply to method {self.name!r} (it supports {modes})"
+
+    # ---- the route ---------------------------------------------------------------------------
+    @abstractmethod
+    def optimality(self, point: Any, params: Params) -> Any:
+        """``F(point, θ)``: the map whose root the solution is; ``Solution.residual`` is its 2-norm."""
+
+    @abstractmethod
+    def solve(self) -> Callable[[Any, Params], tuple[Any, Any]]:
+        """The differentiable solve ``(start, θ) -> (point, aux)``, built once per compiled problem."""
+
+    @abstractmethod
+    def start(self, params: Params, init: Solution | None, dtype: Any) -> Any:
+        """The solver's starting point: cold when ``init`` is None, else warm from ``init``."""
+
+    @abstractmethod
+    def read(self, point: Any, params: Params, dtype: Any) -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:
+        """Variable values and constraint duals (by name) at the solver's point."""
+
+    def objective(self, point: Any, values: dict[str, jax.Array], params: Params, dtype: Any) -> jax.Array:
+        """The objective as written (maximised or not) at the solution."""
+        return self.structure.problem.objective.expr.evaluate({**params, **values}, dtype=dtype)
+
+    def singular(self, aux: Any) -> jax.Array:
+        """Whether the optimality map's Jacobian is singular at the solution (least-squares derivatives)."""
+        return jnp.asarray(False)
+
+    # ---- words -------------------------------------------------------------------------------
+    @property
+    @abstractmethod
+    def map_text(self) -> str:
+        """The optimality map in one line, for ``explain``."""
+
+    @property
+    @abstractmethod
+    def solver_text(self) -> str:
+        """The forward solver in one line, for ``explain``."""
+
+    @property
+    @abstractmethod
+    def differentiation_text(self) -> str:
+        """How the solution is differentiated, for ``explain``."""
+
+    @abstractmethod
+    def conditions_latex(self) -> str:
+        """LaTeX of the optimality conditions ``F(z, θ) = 0`` that are differentiated."""
+
+    # ---- assembly ----------------------------------------------------------------------------
+    def run(self) -> Run:
+        """``run(params, init, dtype) -> Solution``, the same assembly for every route."""
+        solve = self.solve()
+        problem = self.structure.problem
+        dual_keys = tuple((id(c), name) for name, c in problem.named_constraints().items())
+
+        def run(params: Params, init: Solution | None, dtype: Any) -> Solution:
+            point, aux = solve(self.start(params, init, dtype), params)
+            values, duals = self.read(point, params, dtype)
+            frozen = jax.lax.stop_gradient((point, params))
+            residual = jnp.linalg.norm(ravel_pytree(self.optimality(*frozen))[0])
+            return Solution(values, self.objective(point, values, params, dtype), aux.status, residual,
+                            aux.iterations, duals, dual_keys, self.singular(aux), state=point)
+
+        return run
+
+
+def warm_state(init: Solution | None, like: Any) -> Any | None:
+    """``init.state`` when it has the tree structure and shapes of ``like`` (this route's point), else None.
+
+    The state is a starting value, so no derivative flows into it.
+    """
+    state = None if init is None else init.state
+    if state is None:
+        return None
+    same = jax.tree_util.tree_structure(state) == jax.tree_util.tree_structure(like) and all(
+        jnp.shape(a) == jnp.shape(b) for a, b in zip(jax.tree_util.tree_leaves(state), jax.tree_util.tree_leaves(like)))
+    return jax.lax.stop_gradient(state) if same else None

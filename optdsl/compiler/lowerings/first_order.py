@@ -1,0 +1,113 @@
+"""What the first-order routes share: a map over the packed variables ``z``, a solver on ``z``, implicit or unrolled.
+
+With ``z`` the packed variables and ``θ`` the parameters, each first-order
+lowering states its map ``F(z, θ)`` (stationarity, or a fixed point ``T(z) - z``
+at the unit step: the fixed point holds for every step size at a solution, so the
+map uses η = 1 whatever steps the solver took) and its solver ``(z0, θ) -> (z,
+SolverInfo)``. ``diff="implicit"`` attaches ``custom_root`` on ``F`` with the
+chosen linear solve; ``diff="unrolled"`` runs the solver as fixed-length loops
+that ``jax.grad`` goes through.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any, Callable, ClassVar
+
+import jax
+import jax.numpy as jnp
+
+from optdsl.compiler.analyze import Structure
+from optdsl.compiler.lowerings.base import Diff, Lowering, Params
+from optdsl.modeling.latex import constraint_latex, expression_latex
+from optdsl.runtime.compiled import Solution
+from optdsl.runtime.implicit_diff import custom_root
+from optdsl.runtime.solvers import SolverInfo
+
+#: The step size η of the fixed-point maps.
+STEP = 1.0
+
+
+class FirstOrder(Lowering):
+    """A first-order route: its map and solver act on the packed variables ``z``."""
+
+    diffs = (Diff.IMPLICIT, Diff.UNROLLED)
+    #: Structure of ``∂F/∂z``, passed to the implicit-diff linear solve.
+    symmetric: ClassVar[bool] = False
+    #: The solver's iteration cap when the user gives none (None: the solver's own default).
+    default_maxiter: ClassVar[int | None] = None
+
+    @property
+    def positive_definite(self) -> bool:
+        """Whether ``∂F/∂z`` is positive definite (lets the linear solve use CG)."""
+        return False
+
+    def diff_refusal(self, diff: Diff) -> str:
+        return "diff='smoothed' applies to the KKT lowering (method='kkt')"
+
+    @abstractmethod
+    def iterate(self, z0: jax.Array, params: Params, unroll: bool) -> tuple[jax.Array, SolverInfo]:
+        """Run the forward solver from ``z0``."""
+
+    def cold_start(self, params: Params, dtype: Any) -> jax.Array:
+        """The starting point without ``init``: zeros."""
+        return jnp.zeros((self.structure.packing.size,), dtype)
+
+    def solve(self) -> Callable[[jax.Array, Params], tuple[jax.Array, SolverInfo]]:
+        if self.options.diff is Diff.UNROLLED:
+            return lambda z0, params: self.iterate(z0, params, True)
+        return custom_root(self.optimality, solve=self.options.linear_solve, has_aux=True, symmetric=self.symmetric,
+                           positive_definite=self.positive_definite)(
+            lambda z0, params: self.iterate(z0, params, False))
+
+    def start(self, params: Params, init: Solution | None, dtype: Any) -> jax.Array:
+        if init is None:
+            return self.cold_start(params, dtype)
+        return jax.lax.stop_gradient(self.structure.packing.pack(init.values).astype(dtype))
+
+    def read(self, point: jax.Array, params: Params, dtype: Any) -> tuple[dict[str, jax.Array], dict]:
+        return self.structure.packing.unpack(point), {}
+
+    def solver_options(self) -> dict[str, Any]:
+        """``tol`` and ``maxiter`` for the solver call (``maxiter`` left to the solver when None)."""
+        maxiter = self.options.maxiter or self.default_maxiter
+        return {"tol": self.options.tol} | ({} if maxiter is None else {"maxiter": maxiter})
+
+    @property
+    def differentiation_text(self) -> str:
+        if self.options.diff is Diff.UNROLLED:
+            return "unrolled through the solver's iterations (for comparisons; slower, less accurate)"
+        tags = ""
+        if self.symmetric:
+            tags = " (symmetric, positive definite)" if self.positive_definite else " (symmetric)"
+        return f"implicit: custom_root on F, linear solve {self.options.linear_solve!r}{tags}"
+
+    # ---- LaTeX pieces ------------------------------------------------------------------------
+    def _variables_latex(self) -> str:
+        return variables_latex(self.structure)
+
+    def _smooth_latex(self) -> str:
+        smooth = self.structure.smooth
+        return rf"&f = {expression_latex(smooth) if smooth is not None else '0'}"
+
+    def _pieces_latex(self) -> list[str]:
+        """``f``, the non-smooth terms ``g`` and the set ``C``, one line each (those present)."""
+        structure = self.structure
+        lines = [self._smooth_latex()]
+        if structure.prox_terms:
+            lines.append("&g = " + " + ".join(expression_latex(t.term) for t in structure.prox_terms))
+        sets = [constraint_latex(c) for s in structure.sets for c in s.constraints]
+        if sets:
+            lines.append(r"&C = \{z : " + r",\ ".join(sets) + r"\}")
+        return lines
+
+
+def variables_latex(structure: Structure) -> str:
+    """The line ``z = (x, y, ...)`` naming the packed variables."""
+    names = ", ".join(structure.packing.names) or r"\varnothing"
+    return rf"&z = ({names})"
+
+
+def aligned(lines: list[str]) -> str:
+    """LaTeX lines in an ``aligned`` environment."""
+    return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
