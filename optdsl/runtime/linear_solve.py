@@ -27,7 +27,9 @@ import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 from jax import lax
 from jax.flatten_util import ravel_pytree
+
 from optdsl.errors import ArgumentError
+from optdsl.runtime.safe_math import safe_div
 
 PyTree = Any
 Matvec = Callable[[PyTree], PyTree]
@@ -62,12 +64,6 @@ def _setup(matvec, b, init, ridge, tol, maxiter, default_maxiter):
     return mv, b_flat, unravel, x0, threshold, maxiter
 
 
-def _safe_div(num, den):
-    """``num / den`` with 0 where ``den == 0`` (breakdown of a Krylov recurrence)."""
-    ok = den != 0
-    return jnp.where(ok, num / jnp.where(ok, den, 1), 0)
-
-
 def solve_cg(matvec: Matvec, b: PyTree, *, init: PyTree = None, ridge: float = 0.0,
              tol: float | None = None, maxiter: int | None = None) -> PyTree:
     """Conjugate gradient for a symmetric positive definite map."""
@@ -83,11 +79,11 @@ def solve_cg(matvec: Matvec, b: PyTree, *, init: PyTree = None, ridge: float = 0
     def body(state):
         x, r, p, rs, k = state
         ap = mv(p)
-        alpha = _safe_div(rs, jnp.vdot(p, ap))
+        alpha = safe_div(rs, jnp.vdot(p, ap))
         x = x + alpha * p
         r = r - alpha * ap
         rs_new = jnp.vdot(r, r)
-        p = r + _safe_div(rs_new, rs) * p
+        p = r + safe_div(rs_new, rs) * p
         return x, r, p, rs_new, k + 1
 
     x, *_ = lax.while_loop(cond, body, (x0, r0, r0, jnp.vdot(r0, r0), 0))
@@ -128,13 +124,13 @@ def solve_bicgstab(matvec: Matvec, b: PyTree, *, init: PyTree = None, ridge: flo
     def body(state):
         x, r, p, v, rho, alpha, omega, k = state
         rho_new = jnp.vdot(r0, r)
-        beta = _safe_div(rho_new, rho) * _safe_div(alpha, omega)
+        beta = safe_div(rho_new, rho) * safe_div(alpha, omega)
         p = r + beta * (p - omega * v)
         v = mv(p)
-        alpha = _safe_div(rho_new, jnp.vdot(r0, v))
+        alpha = safe_div(rho_new, jnp.vdot(r0, v))
         s = r - alpha * v
         t = mv(s)
-        omega = _safe_div(jnp.vdot(t, s), jnp.vdot(t, t))
+        omega = safe_div(jnp.vdot(t, s), jnp.vdot(t, t))
         x = x + alpha * p + omega * s
         r = s - omega * t
         return x, r, p, v, rho_new, alpha, omega, k + 1
@@ -164,7 +160,7 @@ def solve_gmres(matvec: Matvec, b: PyTree, *, init: PyTree = None, ridge: float 
     def cycle(x):
         r = b - mv(x)
         beta = jnp.linalg.norm(r)
-        basis = jnp.zeros((m + 1, n), dtype).at[0].set(_safe_div(r, beta))
+        basis = jnp.zeros((m + 1, n), dtype).at[0].set(safe_div(r, beta))
         hess = jnp.zeros((m + 1, m), dtype)
 
         def arnoldi(j, carry):
@@ -177,7 +173,7 @@ def solve_gmres(matvec: Matvec, b: PyTree, *, init: PyTree = None, ridge: float 
             w = w - basis.T @ h2
             norm = jnp.linalg.norm(w)
             column = (h1 + h2).at[j + 1].set(norm)
-            return basis.at[j + 1].set(_safe_div(w, norm)), hess.at[:, j].set(column)
+            return basis.at[j + 1].set(safe_div(w, norm)), hess.at[:, j].set(column)
 
         basis, hess = lax.fori_loop(0, m, arnoldi, (basis, hess))
         rhs = jnp.zeros((m + 1,), dtype).at[0].set(beta)

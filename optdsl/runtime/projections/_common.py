@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 
 from optdsl.errors import ArgumentError
+from optdsl.runtime.dtypes import float_dtype
 
 Array = jax.Array
 ArrayLike = jax.typing.ArrayLike
@@ -13,9 +14,7 @@ ArrayLike = jax.typing.ArrayLike
 
 def as_floats(*arrays: ArrayLike) -> tuple[Array, ...]:
     """Cast arrays to their common floating dtype (integers become the default float)."""
-    dtype = jnp.result_type(*arrays)
-    if not jnp.issubdtype(dtype, jnp.inexact):
-        dtype = jnp.result_type(float)
+    dtype = float_dtype(*arrays)
     return tuple(jnp.asarray(a, dtype) for a in arrays)
 
 
@@ -37,14 +36,3 @@ def last_axis_param(value: Array) -> Array:
     return jnp.expand_dims(value, -1)
 
 
-def safe_norm(x: Array, axis: int = -1, keepdims: bool = False) -> Array:
-    """Euclidean norm whose derivative at 0 is 0 instead of NaN."""
-    sq = jnp.sum(x * x, axis=axis, keepdims=keepdims)
-    positive = sq > 0
-    return jnp.where(positive, jnp.sqrt(jnp.where(positive, sq, 1)), 0)
-
-
-def safe_div(num: Array, den: Array) -> Array:
-    """``num / den`` where ``den != 0``, else 0 (NaN-free in value and derivative)."""
-    nonzero = den != 0
-    return jnp.where(nonzero, num / jnp.where(nonzero, den, 1), 0)

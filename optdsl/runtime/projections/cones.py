@@ -16,7 +16,8 @@ import jax.numpy as jnp
 from jax import lax
 
 from optdsl.errors import ArgumentError
-from optdsl.runtime.projections._common import Array, ArrayLike, as_floats, safe_div, safe_norm, vector_size
+from optdsl.runtime.projections._common import Array, ArrayLike, as_floats, vector_size
+from optdsl.runtime.safe_math import safe_div, safe_norm
 
 
 def projection_non_negative(x: ArrayLike) -> Array:

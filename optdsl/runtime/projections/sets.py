@@ -13,7 +13,8 @@ from jax.scipy.linalg import solve_triangular
 
 from optdsl.errors import ArgumentError
 from optdsl.runtime.projections._common import (Array, ArrayLike, as_floats, check_last_axis, last_axis_param,
-                                                safe_div, safe_norm, vector_size)
+                                                vector_size)
+from optdsl.runtime.safe_math import safe_div, safe_norm
 
 
 def projection_box(x: ArrayLike, lower: ArrayLike, upper: ArrayLike) -> Array:

@@ -16,7 +16,8 @@ from jax import lax
 
 from optdsl.errors import ArgumentError
 from optdsl.runtime import solvers
-from optdsl.runtime.projections._common import Array, ArrayLike, as_floats, check_last_axis, safe_div, vector_size
+from optdsl.runtime.projections._common import Array, ArrayLike, as_floats, check_last_axis, vector_size
+from optdsl.runtime.safe_math import safe_div
 
 
 def _box_section_dual(x: Array, alpha: Array, beta: Array, w: Array, c: Array) -> Array:

@@ -95,11 +95,6 @@ def check_same_shape(name: str, fn: Callable, x: jax.Array, *args: Any) -> None:
             f"{getattr(out, 'shape', type(out).__name__)} {getattr(out, 'dtype', '')}")
 
 
-def safe_div(num: jax.Array, den: jax.Array, ok: jax.Array) -> jax.Array:
-    """``num / den`` where ``ok``, else 0; no inf/nan in either value or derivative."""
-    return jnp.where(ok, num / jnp.where(ok, den, jnp.ones_like(den)), jnp.zeros_like(num))
-
-
 def iterate(cond: Callable[[State], jax.Array], body: Callable[[State], State], state: State,
             *, maxiter: int, unroll: bool) -> tuple[State, jax.Array]:
     """Apply ``body`` while ``cond`` holds, at most ``maxiter`` times; return (state, count).

@@ -8,8 +8,9 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from optdsl.runtime.safe_math import safe_div
 from optdsl.runtime.solvers.base import (SolverInfo, check_count, check_init, check_scalar_fun,
-                                         iterate, make_info, resolve_tol, safe_div)
+                                         iterate, make_info, resolve_tol)
 from optdsl.runtime.solvers.linesearch import wolfe_search
 
 #: Trial steps allowed to one line search.
