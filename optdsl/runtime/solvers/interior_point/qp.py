@@ -27,17 +27,16 @@ from jax import lax
 
 from optdsl.errors import ArgumentError, ArgumentTypeError
 from optdsl.runtime.implicit_diff import custom_root
-from optdsl.runtime.solvers.base import check_count, iterate, per_instance, resolve_tol
-from optdsl.runtime.solvers.interior_point.kkt import (KKTAux, KKTPoint, factor_kkt, kkt_factored_solve, kkt_jacobian,
+from optdsl.runtime.solvers.base import check_count, per_instance, resolve_tol
+from optdsl.runtime.solvers.interior_point.core import (RUNNING, check_start, conclude, finite, floored, result, run,
+                                                        select, status)
+from optdsl.runtime.solvers.interior_point.kkt import (KKTAux, KKTPoint, kkt_factored_solve, kkt_jacobian,
                                                        kkt_residual)
 from optdsl.runtime.solvers.interior_point.newton_step import condensed_kkt_solve, max_step, regularisation
-from optdsl.runtime.status import INFEASIBLE, MAX_ITERATIONS, NUMERICAL_ERROR, SOLVED, UNBOUNDED
+from optdsl.runtime.status import INFEASIBLE, SOLVED, UNBOUNDED
 
 #: Fraction of the distance to the boundary of the cone a step may go.
 STEP_FRACTION = 0.99
-#: Status value of a point that has not met any stopping test yet.
-RUNNING = -1
-
 
 
 class QPData(NamedTuple):
@@ -156,47 +155,68 @@ def _assess(d: QPData, st: _Embedded, tol) -> tuple[jax.Array, jax.Array]:
                       jnp.max(jnp.maximum(d.G @ st.x, 0), initial=0))
     unbounded = certifying & (qx < 0) & (ray <= -tol * qx)
 
-    finite = jnp.all(jnp.isfinite(jnp.concatenate([st.x, st.nu, st.lam, st.s]))) & jnp.isfinite(residual)
-    code = jnp.where(residual <= tol, SOLVED,
-                     jnp.where(infeasible, INFEASIBLE, jnp.where(unbounded, UNBOUNDED, RUNNING)))
-    code = jnp.where(finite, code, NUMERICAL_ERROR)
-    return code.astype(jnp.int32), residual
+    code = status(residual, tol, finite(st.x, st.nu, st.lam, st.s, residual))
+    stopped = jnp.where(infeasible, INFEASIBLE, jnp.where(unbounded, UNBOUNDED, RUNNING))
+    return jnp.where(code == RUNNING, stopped, code).astype(jnp.int32), residual
+
+
+def _cold_start(d: QPData) -> _Embedded:
+    """Clarabel's symmetric initial point: solve ``[[Q, A', G'], [A, 0, 0], [G, 0, -I]] (x, nu, w) = (-q, b, h)``,
+    then ``s = -w = h - G x`` and ``lam = w``, each shifted to ``>= 1``; ``tau = kappa = 1``."""
+    dtype = d.q.dtype
+    solve = condensed_kkt_solve(d.Q, d.A, d.G, jnp.ones(d.h.shape[0], dtype), regularisation(dtype))
+    x, nu, w = solve(-d.q, d.b, d.h)
+    shift = lambda v: v + jnp.maximum(0, -jnp.min(v, initial=0)) + 1
+    one = jnp.ones((), dtype)
+    return _Embedded(x, nu, shift(w), shift(-w), one, one, jnp.asarray(RUNNING, jnp.int32), one)
+
+
+def _warm_start(d: QPData, init: KKTPoint) -> _Embedded:
+    """``init`` with ``s = h - G x`` and ``lam`` raised to their :func:`~.core.floored` values; ``tau = 1`` and
+    ``kappa`` the mean of ``s * lam`` (centred like the other pairs)."""
+    dtype = d.q.dtype
+    x, nu, lam = (lax.stop_gradient(jnp.asarray(v, dtype)) for v in init)
+    s = d.h - d.G @ x
+    residual = jnp.maximum(*_scaled_residuals(d, x, nu, jnp.maximum(lam, 0), jnp.maximum(s, 0)))
+    s, lam = floored(s, residual), floored(lam, residual)
+    kappa = (s @ lam) / jnp.maximum(d.h.shape[0], 1)
+    one = jnp.ones((), dtype)
+    return _Embedded(x, nu, lam, s, one, kappa, jnp.asarray(RUNNING, jnp.int32), one)
+
+
+def _distance(d: QPData, st: _Embedded) -> jax.Array:
+    """How far an embedding iterate is from a solution: its largest residual or mean complementarity.
+
+    Absolute, in the units of the data, so that two starts for the same data compare (the
+    relative residuals of :func:`_assess` would rate any point of a huge norm as close).
+    """
+    inf = lambda v: jnp.max(jnp.abs(v), initial=0)
+    r_x, r_nu, r_lam, r_tau = _embedding_residuals(d, st)
+    mu = (st.lam @ st.s + st.tau * st.kappa) / (d.h.shape[0] + 1)
+    return jnp.max(jnp.array([inf(r_x), inf(r_nu), inf(r_lam), jnp.abs(r_tau), mu]))
 
 
 def _initial_point(d: QPData, tol, init: KKTPoint | None) -> _Embedded:
-    """Starting iterate, with ``tau = kappa = 1`` and ``s, lam`` each shifted to ``>= 1``.
+    """The cold start, or the warm start from ``init`` where that is the closer (:func:`_distance`)."""
+    def assessed(st):
+        code, residual = _assess(d, st, tol)
+        return st._replace(code=code, residual=residual)
 
-    Cold start (``init`` None), Clarabel's symmetric one: solve
-    ``[[Q, A', G'], [A, 0, 0], [G, 0, -I]] (x, nu, w) = (-q, b, h)``, then ``s = -w = h - G x``,
-    ``lam = w``. Warm start: ``x, nu`` from ``init``, ``s = h - G x``, ``lam`` from ``init``.
-    """
-    dtype = d.q.dtype
-    m = d.h.shape[0]
+    cold = assessed(_cold_start(d))
     if init is None:
-        solve = condensed_kkt_solve(d.Q, d.A, d.G, jnp.ones(m, dtype), regularisation(dtype))
-        x, nu, w = solve(-d.q, d.b, d.h)
-        s, lam = -w, w
-    else:
-        x, nu, lam = (lax.stop_gradient(jnp.asarray(v, dtype)) for v in init)
-        s = d.h - d.G @ x
-    shift = lambda v: v + jnp.maximum(0, -jnp.min(v, initial=0)) + 1
-    one = jnp.ones((), dtype)
-    st = _Embedded(x, nu, shift(lam), shift(s), one, one, jnp.asarray(RUNNING, jnp.int32), one)
-    code, residual = _assess(d, st, tol)
-    return st._replace(code=code, residual=residual)
+        return cold
+    warm = assessed(_warm_start(d, init))
+    return select(_distance(d, warm) < _distance(d, cold), warm, cold)
 
 
-def _check_init(init: Any, n: int, p: int, m: int) -> KKTPoint | None:
-    """``init`` as a :class:`KKTPoint` with shapes ``(n,), (p,), (m,)``, or None."""
-    if init is None:
-        return None
-    if not (isinstance(init, tuple) and len(init) == 3):
-        raise ArgumentTypeError(f"init must be a KKTPoint(x, nu, lam) or None, got {type(init).__name__}")
-    point = KKTPoint(*(jnp.asarray(v) for v in init))
-    for name, value, size in zip(KKTPoint._fields, point, (n, p, m)):
-        if value.shape != (size,):
-            raise ArgumentError(f"init.{name} must have shape ({size},), got {value.shape}")
-    return point
+def _embedding_residuals(d: QPData, st: _Embedded) -> tuple[jax.Array, ...]:
+    """``(r_x, r_nu, r_lam, r_tau)`` of the module docstring."""
+    Qx = d.Q @ st.x
+    r_x = Qx + d.A.T @ st.nu + d.G.T @ st.lam + d.q * st.tau
+    r_nu = d.A @ st.x - d.b * st.tau
+    r_lam = d.G @ st.x + st.s - d.h * st.tau
+    r_tau = st.kappa + d.q @ st.x + d.b @ st.nu + d.h @ st.lam + st.x @ Qx / st.tau
+    return r_x, r_nu, r_lam, r_tau
 
 
 def _embedding_step(d: QPData, st: _Embedded, tol, mu_target) -> _Embedded:
@@ -204,11 +224,7 @@ def _embedding_step(d: QPData, st: _Embedded, tol, mu_target) -> _Embedded:
     dtype = d.q.dtype
     m = d.h.shape[0]
     x, nu, lam, s, tau, kappa = st.x, st.nu, st.lam, st.s, st.tau, st.kappa
-    Qx = d.Q @ x
-    r_x = Qx + d.A.T @ nu + d.G.T @ lam + d.q * tau
-    r_nu = d.A @ x - d.b * tau
-    r_lam = d.G @ x + s - d.h * tau
-    r_tau = kappa + d.q @ x + d.b @ nu + d.h @ lam + x @ Qx / tau
+    r_x, r_nu, r_lam, r_tau = _embedding_residuals(d, st)
 
     w = lam / s
     solve = condensed_kkt_solve(d.Q, d.A, d.G, w, regularisation(dtype), active=st.code == RUNNING)
@@ -259,21 +275,12 @@ def _embedding_step(d: QPData, st: _Embedded, tol, mu_target) -> _Embedded:
     new = _Embedded(x + alpha * dx, nu + alpha * dnu, lam + alpha * dlam, s + alpha * ds,
                     tau + alpha * dtau, kappa + alpha * dkappa, st.code, st.residual)
     code, residual = _assess(d, new, tol)
-    # A non-finite step is not taken: the last finite iterate is returned with NUMERICAL_ERROR.
-    new, residual = _keep_finite(new, st, code, residual)
-    code = jnp.where((code == RUNNING) & ~(alpha > jnp.finfo(dtype).eps), NUMERICAL_ERROR, code)
-    if mu_target is not None:
-        # Hand over to the barrier phase once the normalised complementarity reaches the target.
-        reached = (new.lam @ new.s) / (jnp.maximum(m, 1) * new.tau ** 2) <= mu_target
-        code = jnp.where((code == RUNNING) & reached, SOLVED, code)
-    return new._replace(code=code.astype(jnp.int32), residual=residual)
-
-
-def _keep_finite(new, old, code, residual):
-    """``(new, residual)``, or ``(old, old.residual)`` when ``code`` says ``new`` is not finite."""
-    bad = code == NUMERICAL_ERROR
-    keep = lambda a, b: jnp.where(bad, b, a)
-    return jax.tree_util.tree_map(keep, new, old), keep(residual, old.residual)
+    new = conclude(new._replace(code=code, residual=residual), st, alpha > jnp.finfo(dtype).eps)
+    if mu_target is None:
+        return new
+    # Hand over to the barrier phase once the normalised complementarity reaches the target.
+    reached = (new.lam @ new.s) / (jnp.maximum(m, 1) * new.tau ** 2) <= mu_target
+    return new._replace(code=jnp.where((new.code == RUNNING) & reached, SOLVED, new.code).astype(jnp.int32))
 
 
 def _barrier_assess(d: QPData, st: _Barrier, tol, mu_target) -> tuple[jax.Array, jax.Array]:
@@ -281,9 +288,7 @@ def _barrier_assess(d: QPData, st: _Barrier, tol, mu_target) -> tuple[jax.Array,
     primal, dual = _scaled_residuals(d, st.x, st.nu, st.lam, st.s)
     central = jnp.max(jnp.abs(st.lam * st.s - mu_target), initial=0) / mu_target
     residual = jnp.maximum(jnp.maximum(primal, dual), central)
-    finite = jnp.all(jnp.isfinite(jnp.concatenate([st.x, st.nu, st.lam, st.s]))) & jnp.isfinite(residual)
-    code = jnp.where(finite, jnp.where(residual <= tol, SOLVED, RUNNING), NUMERICAL_ERROR)
-    return code.astype(jnp.int32), residual
+    return status(residual, tol, finite(st.x, st.nu, st.lam, st.s, residual)), residual
 
 
 def _barrier_step(d: QPData, st: _Barrier, tol, mu_target) -> _Barrier:
@@ -301,9 +306,7 @@ def _barrier_step(d: QPData, st: _Barrier, tol, mu_target) -> _Barrier:
     alpha = jnp.minimum(1, STEP_FRACTION * max_step(jnp.concatenate([lam, s]), jnp.concatenate([dlam, ds])))
     new = _Barrier(x + alpha * dx, nu + alpha * dnu, lam + alpha * dlam, s + alpha * ds, st.code, st.residual)
     code, residual = _barrier_assess(d, new, tol, mu_target)
-    new, residual = _keep_finite(new, st, code, residual)
-    code = jnp.where((code == RUNNING) & ~(alpha > jnp.finfo(dtype).eps), NUMERICAL_ERROR, code)
-    return new._replace(code=code, residual=residual)
+    return conclude(new._replace(code=code, residual=residual), st, alpha > jnp.finfo(dtype).eps)
 
 
 def _returned_point(d: QPData, st: _Embedded, code) -> KKTPoint:
@@ -343,9 +346,16 @@ def qp_interior_point(Q: jax.Array, q: jax.Array, A: jax.Array, b: jax.Array, G:
     the embedding runs until its normalised complementarity reaches ``mu_target`` (so
     infeasibility is still detected), then damped Newton steps on the relaxed KKT
     system converge to that point.
-    ``init``: an optional :class:`KKTPoint` to start from (a warm start; by default
-    Clarabel's symmetric initial point). The returned aux holds the LU of
-    the KKT Jacobian at the returned point for
+    ``init``: an optional :class:`KKTPoint`, typically the solution at nearby data (a
+    warm start). The solver keeps its ``x``, ``nu`` and ``lam`` and the slacks
+    ``s = h - G x``, raises ``s`` and ``lam`` to floors of the point's relative residual
+    times their size (so they sit about as far inside the cone as the point is from
+    the new solution), and starts the embedding there with ``tau = 1``; it starts from
+    Clarabel's symmetric initial point (the cold start) instead where that has the
+    smaller residual, so a poor ``init`` costs little. From the solution at data
+    perturbed by 1e-3 a random QP (n = 30, 20 inequalities, 5 equalities) takes about 4
+    iterations instead of 12, an LP about 5 instead of 10. The returned aux holds the
+    LU of the KKT Jacobian at the returned point for
     :func:`~optdsl.runtime.solvers.interior_point.kkt.kkt_factored_solve`.
 
     Example:
@@ -357,7 +367,7 @@ def qp_interior_point(Q: jax.Array, q: jax.Array, A: jax.Array, b: jax.Array, G:
         ('solved', [0.5, 0.5], [0.5, 0.5])
     """
     d = _check_qp(Q, q, A, b, G, h)
-    init = _check_init(init, d.q.shape[0], d.b.shape[0], d.h.shape[0])
+    init = None if init is None else check_start(init, d.q.shape[0], d.b.shape[0], d.h.shape[0])
     check_count("maxiter", maxiter, 1)
     dtype = d.q.dtype
     tol = resolve_tol(tol, dtype)
@@ -369,24 +379,19 @@ def qp_interior_point(Q: jax.Array, q: jax.Array, A: jax.Array, b: jax.Array, G:
 
     # Batched, one instance after another on a CPU (each stops at its own iteration count).
     @per_instance
-    def run(d, init, tol, mu_target):
-        st, k = iterate(lambda st: st.code == RUNNING, lambda st: _embedding_step(d, st, tol, mu_target),
-                        _initial_point(d, tol, init), maxiter=maxiter, unroll=False)
-        code = jnp.where(st.code == RUNNING, MAX_ITERATIONS, st.code).astype(jnp.int32)
+    def solve(d, init, tol, mu_target):
+        st, k, code = run(lambda st: _embedding_step(d, st, tol, mu_target), _initial_point(d, tol, init), maxiter)
         point = _returned_point(d, st, code)
         residual = st.residual
         if mu_target is not None:
             start = _Barrier(point.x, point.nu, point.lam, st.s / st.tau,
                              jnp.where(code == SOLVED, RUNNING, code).astype(jnp.int32), residual)
-            polished, k2 = iterate(lambda b: b.code == RUNNING, lambda b: _barrier_step(d, b, tol, mu_target),
-                                   start, maxiter=maxiter, unroll=False)
+            polished, k2, code = run(lambda b: _barrier_step(d, b, tol, mu_target), start, maxiter)
             k = k + k2
-            code = jnp.where(polished.code == RUNNING, MAX_ITERATIONS, polished.code).astype(jnp.int32)
             point, residual = KKTPoint(polished.x, polished.nu, polished.lam), polished.residual
-        factors = factor_kkt(_jacobian(point, d), point, exact=mu_target is None, tol=tol)
-        return point, KKTAux(k, residual, code, *factors)
+        return result(point, _jacobian(point, d), k, residual, code, exact=mu_target is None, tol=tol)
 
-    return run(d, init, tol, mu_target)
+    return solve(d, init, tol, mu_target)
 
 
 def solve_qp(Q: jax.Array, q: jax.Array, A: jax.Array, b: jax.Array, G: jax.Array, h: jax.Array,
