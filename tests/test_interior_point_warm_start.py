@@ -10,9 +10,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from test_kkt_residual import NLP, random_nlp_params
 
 from optdsl.runtime import status
-from optdsl.runtime.solvers.interior_point import KKTPoint, qp_interior_point
+from optdsl.runtime.solvers.interior_point import KKTPoint, nlp_interior_point, qp_interior_point, solve_nlp
 
 SEEDS = 20
 N, M, P = 30, 20, 5
@@ -103,3 +104,48 @@ def test_qp_warm_start_from_a_useless_point_falls_back_to_the_cold_start():
     warm, warm_aux = qp_warm(*nearby, junk)
     assert np.array_equal(warm_aux.iterations, cold_aux.iterations)
     np.testing.assert_array_equal(warm.x, cold.x)
+
+
+nlp_solve = jax.jit(jax.vmap(lambda init, c: nlp_interior_point(*NLP, init, c, m=2, p=1)))
+
+
+def test_nlp_warm_start_from_a_kkt_point_takes_fewer_iterations_to_the_same_solution():
+    c0 = jnp.stack([random_nlp_params(seed) for seed in range(SEEDS)])
+    rng = np.random.default_rng(0)
+    c1 = c0 * (1 + 1e-3 * jnp.asarray(rng.normal(size=c0.shape)))
+    x0 = jnp.zeros((SEEDS, 4))
+    previous, aux0 = nlp_solve(x0, c0)
+    cold, cold_aux = nlp_solve(x0, c1)
+    warm, warm_aux = nlp_solve(previous, c1)
+    for aux in (aux0, cold_aux, warm_aux):
+        assert aux.status.tolist() == [status.SOLVED] * SEEDS
+    cold_its, warm_its = np.asarray(cold_aux.iterations), np.asarray(warm_aux.iterations)
+    assert_fewer(cold_its, warm_its)
+    assert np.median(warm_its) <= np.median(cold_its) / 2
+    _, x_only_aux = nlp_solve(previous.x, c1)
+    assert np.median(warm_its) < np.median(np.asarray(x_only_aux.iterations))
+    for a, b in zip(warm, cold):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_nlp_warm_start_with_useless_multipliers_falls_back_to_the_cold_start_from_its_x():
+    c = jnp.stack([random_nlp_params(seed) for seed in range(4)])
+    previous, _ = nlp_solve(jnp.zeros((4, 4)), c)
+    junk = previous._replace(nu=jnp.full((4, 1), 1e3), lam=jnp.full((4, 2), 1e3))
+    _, x_only_aux = nlp_solve(previous.x, c * 1.001)
+    _, junk_aux = nlp_solve(junk, c * 1.001)
+    np.testing.assert_array_equal(junk_aux.iterations, x_only_aux.iterations)
+
+
+def test_solve_nlp_differentiates_from_a_warm_start():
+    c0, c1 = random_nlp_params(0), random_nlp_params(0) * 1.001
+    previous, _ = nlp_interior_point(*NLP, jnp.zeros(4), c0, m=2, p=1)
+    x_sum = lambda init, c: jnp.sum(solve_nlp(*NLP, init, c, m=2, p=1)[0].x)
+    grad = jax.jit(jax.grad(x_sum, argnums=1))
+    np.testing.assert_allclose(grad(previous, c1), grad(jnp.zeros(4), c1), atol=1e-8)
+
+
+def test_nlp_warm_start_shapes_are_checked():
+    c = random_nlp_params(0)
+    with pytest.raises(ValueError, match=r"init.lam must have shape \(2,\)"):
+        nlp_interior_point(*NLP, KKTPoint(jnp.zeros(4), jnp.zeros(1), jnp.zeros(3)), c, m=2, p=1)

@@ -65,7 +65,7 @@ def random_nlp_params(seed):
 
 
 solve_qp_once = jax.jit(lambda d: qp_interior_point(*d))
-solve_nlp_once = jax.jit(lambda c: nlp_interior_point(*NLP, jnp.zeros(N_NLP), c, m=M_NLP, p=P_NLP, tol=1e-9))
+solve_nlp_once = jax.jit(lambda c: nlp_interior_point(*NLP, jnp.zeros(N_NLP), c, m=M_NLP, p=P_NLP))
 
 
 def assert_factorisation_is_the_jacobian(residual, point, params, aux):
@@ -84,7 +84,7 @@ def test_qp_factorised_jacobian_is_jacfwd_of_the_residual(seed):
     assert_factorisation_is_the_jacobian(kkt_residual(*QP_FUNCTIONS), point, data, aux)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2, 4])  # seed 3 stops at a residual of 3e-9, above tol (NUMERICAL_ERROR)
+@pytest.mark.parametrize("seed", range(4))
 def test_nlp_factorised_jacobian_is_jacfwd_of_the_residual(seed):
     c = random_nlp_params(seed)
     point, aux = solve_nlp_once(c)

@@ -15,7 +15,9 @@ IPOPT (Wachter & Biegler 2006) without its filter and restoration phase:
 - the barrier parameter drops (Fiacco-McCormick, ``mu <- min(mu / 5, mu^1.5)``)
   whenever the barrier problem is solved to ``10 mu``.
 
-A non-convex problem gives a local solution (a KKT point) near ``init``.
+A non-convex problem gives a local solution (a KKT point) near ``init``, which is a
+flat ``x`` (a cold start) or a :class:`~optdsl.runtime.solvers.interior_point.kkt.KKTPoint`
+(a warm start, see :func:`nlp_interior_point`).
 """
 
 from __future__ import annotations
@@ -28,11 +30,12 @@ from jax import lax
 
 from optdsl.errors import ArgumentError
 from optdsl.runtime.implicit_diff import custom_root
-from optdsl.runtime.solvers.base import check_count, check_init, check_scalar_fun, iterate, resolve_tol
-from optdsl.runtime.solvers.interior_point.kkt import (Fun, KKTAux, KKTPoint, factor_kkt, kkt_factored_solve,
-                                                       kkt_jacobian, kkt_residual, lagrangian, or_empty)
+from optdsl.runtime.solvers.base import check_count, check_init, check_scalar_fun, resolve_tol
+from optdsl.runtime.solvers.interior_point.core import (check_start, conclude, finite, floored, result, run, select,
+                                                        status)
+from optdsl.runtime.solvers.interior_point.kkt import (Fun, KKTAux, KKTPoint, kkt_factored_solve, kkt_jacobian,
+                                                       kkt_residual, lagrangian, or_empty)
 from optdsl.runtime.solvers.interior_point.newton_step import max_step, newton_kkt_solve, regularisation
-from optdsl.runtime.status import MAX_ITERATIONS, NUMERICAL_ERROR, SOLVED
 
 #: Initial barrier parameter.
 MU_INIT = 0.1
@@ -44,10 +47,6 @@ KAPPA_MU, THETA_MU = 0.2, 1.5
 ARMIJO, MAXLS = 1e-4, 40
 #: Multipliers are kept within ``[mu / (KAPPA_SIGMA s), KAPPA_SIGMA mu / s]`` (IPOPT's safeguard).
 KAPPA_SIGMA = 1e10
-#: Status value of an iterate that has not met a stopping test yet.
-RUNNING = -1
-
-
 
 class _Eval(NamedTuple):
     """Derivative information at an iterate ``x``, computed once per accepted step."""
@@ -78,12 +77,21 @@ def _check_constraint(name: str, fun: Fun, size: int, x: jax.Array, params: Any)
                          f"got {getattr(out, 'shape', type(out).__name__)}")
 
 
-def nlp_interior_point(f: Fun, g: Fun | None, h_eq: Fun | None, init: jax.Array, params: Any = None, *,
+def nlp_interior_point(f: Fun, g: Fun | None, h_eq: Fun | None, init: jax.Array | KKTPoint, params: Any = None, *,
                        m: int, p: int, tol: float | None = None,
                        maxiter: int = 200) -> tuple[KKTPoint, KKTAux]:
     """Solve ``min f(x, params) s.t. g(x, params) <= 0, h_eq(x, params) = 0`` from ``init``.
 
     Returns ``(KKTPoint, KKTAux)``.
+
+    ``init``: a flat ``x`` of shape ``(n,)`` (a cold start: slacks ``max(-g, 0.01 max(1, |g|))``,
+    ``mu = MU_INIT``, ``lam = mu / s``, ``nu = 0``), or a :class:`KKTPoint`, typically the
+    solution at nearby ``params`` (a warm start): its ``x``, ``nu`` and ``lam`` are kept, the
+    slacks ``s = -g(x)`` and ``lam`` raised to floors of the point's residual times their size,
+    and the barrier parameter starts at the mean of ``s * lam``, so the iteration picks up
+    where the previous solve ended; the cold start from the same ``x`` is used instead where it
+    has the smaller residual. From the solution at parameters perturbed by 1e-3 small NLPs
+    take about 3 iterations instead of 8-15 (about 7-9 from that ``x`` alone).
 
     ``f`` is scalar, ``g`` has ``m`` outputs and ``h_eq`` ``p`` (None when the count is 0),
     all smooth in the flat ``x`` of shape ``(n,)``; see the module docstring for the
@@ -107,7 +115,8 @@ def nlp_interior_point(f: Fun, g: Fun | None, h_eq: Fun | None, init: jax.Array,
         >>> describe(aux.status), (np.round(point.x, 6) + 0.0).tolist(), np.round(point.lam, 6).tolist()
         ('solved', [1.0, 0.0], [1.0])
     """
-    x0 = check_init(init)
+    start = init if isinstance(init, KKTPoint) else None
+    x0 = check_init(init if start is None else start.x)
     check_count("maxiter", maxiter, 1)
     check_count("m", m, 0)
     check_count("p", p, 0)
@@ -121,6 +130,8 @@ def nlp_interior_point(f: Fun, g: Fun | None, h_eq: Fun | None, init: jax.Array,
     tol = resolve_tol(tol, dtype)
     params = jax.tree_util.tree_map(lax.stop_gradient, params)
     n = x0.shape[0]
+    if start is not None:
+        start = KKTPoint(*(lax.stop_gradient(v.astype(dtype)) for v in check_start(start, n, p, m)))
     eps = jnp.finfo(dtype).eps
     reg = regularisation(dtype)
 
@@ -148,8 +159,12 @@ def nlp_interior_point(f: Fun, g: Fun | None, h_eq: Fun | None, init: jax.Array,
         return (objective(x) - mu * jnp.sum(jnp.log(s))
                 + rho * (jnp.sum(jnp.abs(h_of(x))) + jnp.sum(jnp.abs(g_of(x) + s))))
 
-    def inertia_shift(B, Jh):
-        """Smallest ``delta >= 0`` (plus a margin) making ``B + delta I`` positive definite on null(Jh)."""
+    def inertia_shift(W, B, Jh):
+        """Smallest ``delta >= 0`` (plus a margin) making ``B + delta I`` positive definite on null(Jh).
+
+        The margin is ``sqrt(eps)`` times the scale of the Lagrangian Hessian ``W``, not of ``B``: the
+        barrier part of ``B`` grows without bound near a solution and would damp every step.
+        """
         if p == 0:
             reduced = B
         elif p < n:
@@ -157,7 +172,7 @@ def nlp_interior_point(f: Fun, g: Fun | None, h_eq: Fun | None, init: jax.Array,
             reduced = Z.T @ B @ Z
         else:
             return jnp.zeros((), dtype)
-        floor = jnp.sqrt(eps) * jnp.maximum(1, jnp.max(jnp.abs(jnp.diagonal(B))))
+        floor = jnp.sqrt(eps) * jnp.maximum(1, jnp.max(jnp.abs(jnp.diagonal(W))))
         low = jnp.linalg.eigvalsh(reduced)[0]
         return jnp.where(low >= floor, 0, floor - low)
 
@@ -169,7 +184,7 @@ def nlp_interior_point(f: Fun, g: Fun | None, h_eq: Fun | None, init: jax.Array,
                        jnp.maximum(tol / 10, jnp.minimum(KAPPA_MU * st.mu, st.mu ** THETA_MU)), st.mu)
         W = lagrangian_hessian(x, nu, lam)
         w = lam / s
-        delta = inertia_shift(W + (Jg.T * w) @ Jg, Jh)
+        delta = inertia_shift(W, W + (Jg.T * w) @ Jg, Jh)
         H = W + delta * jnp.eye(n, dtype=dtype)
         solve = newton_kkt_solve(H, Jh, Jg, w, reg)
         r_d = gf + Jg.T @ lam + Jh.T @ nu
@@ -207,29 +222,40 @@ def nlp_interior_point(f: Fun, g: Fun | None, h_eq: Fun | None, init: jax.Array,
         ev_new = evaluate(x_new)
         residual = errors(ev_new, s_new, nu_new, lam_new, 0)
         old, now = jnp.concatenate([x, s, nu, lam]), jnp.concatenate([x_new, s_new, nu_new, lam_new])
-        finite = jnp.all(jnp.isfinite(now)) & jnp.isfinite(residual)
         # Below rounding level nothing moves any more: stop rather than spin until maxiter.
         stuck = jnp.all(jnp.abs(now - old) <= 4 * eps * jnp.maximum(1, jnp.abs(old)))
-        code = jnp.where(residual <= tol, SOLVED, jnp.where(stuck, NUMERICAL_ERROR, RUNNING))
-        code = jnp.where(finite & accepted, code, NUMERICAL_ERROR).astype(jnp.int32)
-        new = _State(x_new, ev_new, s_new, nu_new, lam_new, mu, rho, code, residual)
-        return jax.tree_util.tree_map(lambda a, b: jnp.where(finite & accepted, a, b), new,
-                                      st._replace(code=code))
+        code = status(residual, tol, finite(now, residual) & accepted)
+        return conclude(_State(x_new, ev_new, s_new, nu_new, lam_new, mu, rho, code, residual), st, ~stuck)
 
-    ev0 = evaluate(x0)
-    s0 = jnp.maximum(-ev0.g, 1e-2 * jnp.maximum(1, jnp.abs(ev0.g)))
-    mu0 = jnp.asarray(MU_INIT, dtype)
-    lam0 = mu0 / s0
-    nu0 = jnp.zeros(p, dtype)
     one = jnp.ones((), dtype)
-    residual0 = errors(ev0, s0, nu0, lam0, 0)
-    code0 = jnp.where(residual0 <= tol, SOLVED, RUNNING).astype(jnp.int32)
-    st, k = iterate(lambda st: st.code == RUNNING, body,
-                    _State(x0, ev0, s0, nu0, lam0, mu0, one, code0, residual0), maxiter=maxiter, unroll=False)
-    code = jnp.where(st.code == RUNNING, MAX_ITERATIONS, st.code).astype(jnp.int32)
+
+    def assessed(x, s, nu, lam, mu):
+        ev = evaluate(x)
+        residual = errors(ev, s, nu, lam, 0)
+        return _State(x, ev, s, nu, lam, mu, one, status(residual, tol, finite(s, nu, lam, residual)), residual)
+
+    def cold_start(x):
+        """Slacks ``max(-g, 0.01 max(1, |g|))``, ``mu = MU_INIT``, ``lam = mu / s``, ``nu = 0``."""
+        g0 = g_of(x)
+        s = jnp.maximum(-g0, 1e-2 * jnp.maximum(1, jnp.abs(g0)))
+        mu = jnp.asarray(MU_INIT, dtype)
+        return assessed(x, s, jnp.zeros(p, dtype), mu / s, mu)
+
+    def warm_start(point):
+        """``point`` with slacks ``-g`` and ``lam`` :func:`~.core.floored`, ``mu`` their mean product."""
+        x, nu, lam = point
+        s = -g_of(x)
+        residual = errors(evaluate(x), jnp.maximum(s, 0), nu, jnp.maximum(lam, 0), 0)
+        s, lam = floored(s, residual), floored(lam, residual)
+        return assessed(x, s, nu, lam, jnp.maximum(s @ lam / jnp.maximum(m, 1), tol / 10))
+
+    first = cold_start(x0)
+    if start is not None:
+        warm = warm_start(start)
+        first = select(warm.residual < first.residual, warm, first)
+    st, k, code = run(body, first, maxiter)
     point = KKTPoint(st.x, st.nu, st.lam)
-    factors = factor_kkt(kkt_jacobian(f, g, h_eq)(point, params), point, exact=True, tol=tol)
-    return point, KKTAux(k, st.residual, code, *factors)
+    return result(point, kkt_jacobian(f, g, h_eq)(point, params), k, st.residual, code, exact=True, tol=tol)
 
 
 def solve_nlp(f: Fun, g: Fun | None, h_eq: Fun | None, init: jax.Array, params: Any = None, *,
