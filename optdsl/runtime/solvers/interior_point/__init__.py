@@ -5,6 +5,8 @@
   differentiation uses);
 - :mod:`~optdsl.runtime.solvers.interior_point.newton_step`: the Newton-step solves
   and step lengths both solvers take;
+- :mod:`~optdsl.runtime.solvers.interior_point.core`: the driver around their
+  iterations (start checks and warm-start floors, status, the loop, the factorised result);
 - :mod:`~optdsl.runtime.solvers.interior_point.qp`: convex QPs, Mehrotra
   predictor-corrector on the homogeneous self-dual embedding;
 - :mod:`~optdsl.runtime.solvers.interior_point.nlp`: smooth NLPs, a line-search

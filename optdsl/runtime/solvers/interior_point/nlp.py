@@ -258,7 +258,7 @@ def nlp_interior_point(f: Fun, g: Fun | None, h_eq: Fun | None, init: jax.Array 
     return result(point, kkt_jacobian(f, g, h_eq)(point, params), k, st.residual, code, exact=True, tol=tol)
 
 
-def solve_nlp(f: Fun, g: Fun | None, h_eq: Fun | None, init: jax.Array, params: Any = None, *,
+def solve_nlp(f: Fun, g: Fun | None, h_eq: Fun | None, init: jax.Array | KKTPoint, params: Any = None, *,
               m: int, p: int, **opts: Any) -> tuple[KKTPoint, KKTAux]:
     """:func:`nlp_interior_point` with implicit derivatives w.r.t. ``params`` (forward and reverse).
 
