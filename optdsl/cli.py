@@ -68,13 +68,14 @@ def _solve(args: argparse.Namespace) -> int:
     sol = solve(_parameters(problem, data))
     report = {"status": sol.status_name(), "method": solve.method, "objective": _jsonable(sol.objective),
               "iterations": _jsonable(sol.iterations), "residual": _jsonable(sol.residual),
+              "primal_violation": _jsonable(sol.primal_violation),
               "variables": {k: _jsonable(v) for k, v in sol.values.items()},
               "duals": {k: _jsonable(v) for k, v in sol.duals.items()}}
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         print(f"status: {report['status']} ({report['iterations']} iterations, residual {float(sol.residual):.2e}, "
-              f"method {solve.method})")
+              f"constraint violation {float(sol.primal_violation):.1e}, method {solve.method})")
         print(f"objective: {float(sol.objective):.10g}")
         for name, value in sol.values.items():
             print(f"{name} = {np.array2string(np.asarray(value), precision=8)}")
@@ -113,6 +114,8 @@ def _grad(args: argparse.Namespace) -> int:
     import jax
     import jax.numpy as jnp
 
+    from optdsl.runtime.status import describe
+
     problem, data = _problem(args)
     params = {k: jnp.asarray(v) for k, v in _parameters(problem, data).items()}
     if args.wrt not in params:
@@ -125,11 +128,15 @@ def _grad(args: argparse.Namespace) -> int:
     def value(theta):
         p = {**params, args.wrt: theta}
         sol = solve(p)
-        return of.evaluate({**p, **sol.values, **constants})
+        return of.evaluate({**p, **sol.values, **constants}), sol.status
 
-    grad = jax.grad(value)(params[args.wrt])
+    (of_value, status), grad = jax.value_and_grad(value, has_aux=True)(params[args.wrt])
+    if describe(int(status)) != "solved":
+        print(f"optdsl: the solve ended with status {describe(int(status))}: no gradient of an uncertified solution",
+              file=sys.stderr)
+        return 1
     if args.json:
-        print(json.dumps({"of": args.of, "wrt": args.wrt, "value": _jsonable(value(params[args.wrt])),
+        print(json.dumps({"of": args.of, "wrt": args.wrt, "value": _jsonable(of_value),
                           "gradient": _jsonable(grad)}, indent=2))
     else:
         print(f"d({args.of})/d({args.wrt}) = {np.array2string(np.asarray(grad), precision=10)}")

@@ -86,3 +86,15 @@ def test_a_missing_parameter_in_the_data_file_is_an_error_message_not_a_tracebac
     out = optdsl("solve", str(MODELS / "lasso.opt"), "--data", str(path))
     assert out.returncode == 1
     assert "missing parameters ['b']" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_solve_and_grad_exit_non_zero_when_the_data_make_the_model_infeasible(tmp_path):
+    model = tmp_path / "budget.opt"
+    model.write_text("param c[4]\nvar w[4]\nminimize sum_squares(w - c)\nsubject to\n  sum(w) == 1\n  w >= 0\n"
+                     "  w <= 0.1\n")
+    data = tmp_path / "budget.json"
+    data.write_text(json.dumps({"c": [1.0, 2.0, 3.0, 4.0]}))
+    out = optdsl("solve", str(model), "--data", str(data))
+    assert out.returncode == 1 and out.stdout.startswith("status: inaccurate")
+    out = optdsl("grad", str(model), "--data", str(data), "--of", "sum(w)", "--wrt", "c")
+    assert out.returncode == 1 and "no gradient" in out.stderr and out.stdout == ""

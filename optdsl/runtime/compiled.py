@@ -35,7 +35,10 @@ class Solution:
     the objective value. ``singular`` (bool) flags an optimality map whose
     Jacobian is singular at the solution (strict complementarity fails): the
     derivatives are then least-squares ones; ``diff="smoothed"`` differentiates a
-    relaxed problem instead. ``state`` is the solver's own point (primal and dual
+    relaxed problem instead. ``primal_violation`` is the largest relative violation
+    of the model's constraints at the returned values (see
+    :mod:`optdsl.compiler.certify`); a solver's "solved" becomes ``inaccurate``
+    when it exceeds the tolerance. ``state`` is the solver's own point (primal and dual
     iterates as that solver keeps them), from which ``solve(..., init=sol)``
     warm-starts. Everything is traced; a Solution passes through ``jit``, ``vmap``
     and ``grad`` like any pytree.
@@ -43,7 +46,8 @@ class Solution:
 
     def __init__(self, values: Mapping[str, Array], objective: Array, status: Array,
                  residual: Array, iterations: Array, duals: Mapping[str, Array] | None = None,
-                 dual_keys: tuple[tuple[int, str], ...] = (), singular: Array | bool = False, state: Any = None):
+                 dual_keys: tuple[tuple[int, str], ...] = (), singular: Array | bool = False, state: Any = None,
+                 primal_violation: Array | float = 0.0):
         self.values = dict(values)
         self.duals = dict(duals or {})
         self.objective = objective
@@ -52,17 +56,18 @@ class Solution:
         self.iterations = iterations
         self.singular = singular
         self.state = state
+        self.primal_violation = primal_violation
         self._dual_keys = dual_keys
 
     def tree_flatten(self):
         children = (self.values, self.duals, self.objective, self.status, self.residual, self.iterations,
-                    self.singular, self.state)
+                    self.singular, self.state, self.primal_violation)
         return children, self._dual_keys
 
     @classmethod
     def tree_unflatten(cls, dual_keys, children):
-        values, duals, objective, status, residual, iterations, singular, state = children
-        return cls(values, objective, status, residual, iterations, duals, dual_keys, singular, state)
+        values, duals, objective, status, residual, iterations, singular, state, violation = children
+        return cls(values, objective, status, residual, iterations, duals, dual_keys, singular, state, violation)
 
     def __getitem__(self, name: str) -> Array:
         try:

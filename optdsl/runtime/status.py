@@ -11,6 +11,9 @@ MAX_ITERATIONS = 1
 INFEASIBLE = 2
 UNBOUNDED = 3
 NUMERICAL_ERROR = 4
+#: The solver stopped, but the model's own conditions do not hold to tolerance at its point
+#: (e.g. a constraint is violated: an infeasible model, or an answer that is not accurate).
+INACCURATE = 5
 
 _NAMES = {
     SOLVED: "solved",
@@ -18,6 +21,7 @@ _NAMES = {
     INFEASIBLE: "infeasible",
     UNBOUNDED: "unbounded",
     NUMERICAL_ERROR: "numerical_error",
+    INACCURATE: "inaccurate",
 }
 
 

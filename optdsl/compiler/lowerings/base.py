@@ -6,8 +6,11 @@ differentiable solve ``(start, θ) -> (point, aux)`` (implicit derivatives throu
 ``F`` unless ``diff="unrolled"``), a starting point (cold, or warm from a previous
 ``Solution``), and a reading of the solver's point as variable values and duals.
 :meth:`Lowering.run` puts them together the same way on every route: the
-``residual`` of a ``Solution`` is always ``‖F‖₂`` at the returned point, and its
-``state`` is the solver's point, from which ``init=`` warm-starts.
+``residual`` of a ``Solution`` is always ``‖F‖₂`` at the returned point, its
+``state`` is the solver's point, from which ``init=`` warm-starts, and its
+status is ``solved`` only when the model's constraints hold at the returned
+values to ``sqrt(tol)`` (:mod:`optdsl.compiler.certify`); otherwise a solver's
+"solved" is reported as ``inaccurate``.
 """
 
 from __future__ import annotations
@@ -22,8 +25,11 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from optdsl.compiler.analyze import Structure
+from optdsl.compiler.certify import primal_violation
 from optdsl.errors import CompileError
 from optdsl.runtime.compiled import Solution
+from optdsl.runtime.solvers.base import resolve_tol
+from optdsl.runtime.status import INACCURATE, SOLVED
 
 Params = dict[str, jax.Array]
 Run = Callable[[Params, Any, Any], Solution]
@@ -138,14 +144,19 @@ class Lowering(ABC):
         solve = self.solve()
         problem = self.structure.problem
         dual_keys = tuple((id(c), name) for name, c in problem.named_constraints().items())
+        constraints = (*problem.constraints, *self.structure.sign_constraints)
 
         def run(params: Params, init: Solution | None, dtype: Any) -> Solution:
             point, aux = solve(self.start(params, init, dtype), params)
             values, duals = self.read(point, params, dtype)
             frozen = jax.lax.stop_gradient((point, params))
             residual = jnp.linalg.norm(ravel_pytree(self.optimality(*frozen))[0])
-            return Solution(values, self.objective(point, values, params, dtype), aux.status, residual,
-                            aux.iterations, duals, dual_keys, self.singular(aux), state=point)
+            violation = primal_violation(constraints, {**params, **values}, dtype)
+            feasible = violation <= jnp.sqrt(resolve_tol(self.options.tol, dtype))
+            status = jnp.where((aux.status == SOLVED) & ~feasible, INACCURATE, aux.status).astype(jnp.int32)
+            return Solution(values, self.objective(point, values, params, dtype), status, residual,
+                            aux.iterations, duals, dual_keys, self.singular(aux), state=point,
+                            primal_violation=violation)
 
         return run
 

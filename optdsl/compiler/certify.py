@@ -1,0 +1,59 @@
+"""The model's own check of a returned point: how far each constraint is from holding.
+
+Whatever route solved a model, its answer is checked against the model as
+written: every constraint (and every variable's sign attribute) evaluated at the
+returned values. A violation is measured relative to the size of the terms, so
+rescaling a constraint changes nothing: ``|lhs - rhs|`` over ``1 + max(|lhs|, |rhs|)``
+for ``==``, its positive part for ``<=``, ``‖x‖ - t`` over ``1 + max(|t|, ‖x‖)``
+for a second-order cone, the most negative eigenvalue over ``1 + max|X|`` for
+``X >> 0``, and the distance to the exponential cone over ``1 + ‖(x, y, z)‖``.
+Traceable; no derivative flows through it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+
+from optdsl.errors import CompileError
+from optdsl.modeling import PSD, SOC, Constraint, Equality, ExpCone, Inequality
+from optdsl.runtime.projections import projection_exp_cone
+
+Values = dict[str, jax.Array]
+
+
+def _inf(v: jax.Array) -> jax.Array:
+    return jnp.max(jnp.abs(v), initial=0)
+
+
+def constraint_violation(constraint: Constraint, values: Values, dtype: Any) -> jax.Array:
+    """The relative violation of one constraint at ``values`` (parameters and variables by name); 0 when it holds."""
+    value = lambda e: jnp.asarray(e.evaluate(values, dtype=dtype), dtype)  # noqa: E731
+    if isinstance(constraint, (Equality, Inequality)):
+        lhs, rhs = value(constraint.lhs), value(constraint.rhs)
+        gap = lhs - rhs
+        gap = jnp.abs(gap) if isinstance(constraint, Equality) else jnp.maximum(gap, 0)
+        return _inf(gap) / (1 + jnp.maximum(_inf(lhs), _inf(rhs)))
+    if isinstance(constraint, SOC):
+        t, x = value(constraint.t), value(constraint.x)
+        norm = jnp.linalg.norm(x) if constraint.axis is None else jnp.linalg.norm(x, axis=constraint.axis)
+        return jnp.max(jnp.maximum(norm - t, 0) / (1 + jnp.maximum(jnp.abs(t), norm)), initial=0)
+    if isinstance(constraint, PSD):
+        X = value(constraint.expr)
+        lowest = jnp.linalg.eigvalsh(0.5 * (X + X.T))[0]
+        asymmetry = _inf(X - X.T)
+        return jnp.maximum(jnp.maximum(-lowest, 0), asymmetry) / (1 + _inf(X))
+    if isinstance(constraint, ExpCone):
+        point = jnp.stack([value(constraint.x), value(constraint.y), value(constraint.z)])
+        distance = point - jnp.stack(projection_exp_cone(*point))
+        return jnp.max(jnp.linalg.norm(distance, axis=0) / (1 + jnp.linalg.norm(point, axis=0)), initial=0)
+    raise CompileError(f"no violation measure for a {type(constraint).__name__} constraint")
+
+
+def primal_violation(constraints: Sequence[Constraint], values: Values, dtype: Any) -> jax.Array:
+    """The largest relative violation over ``constraints`` at ``values`` (0 without constraints)."""
+    values = jax.lax.stop_gradient(values)
+    found = [constraint_violation(c, values, dtype) for c in constraints]
+    return jnp.max(jnp.stack(found)) if found else jnp.zeros((), dtype)

@@ -1,0 +1,88 @@
+"""The model's own check: a route says "solved" only where the model's constraints hold at the returned values."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import optdsl as od
+from optdsl.compiler.certify import constraint_violation
+from optdsl.runtime.status import describe
+
+jax.config.update("jax_enable_x64", True)
+
+n = 6
+w = od.Variable(n, name="w")
+c = od.Parameter(n, name="c")
+r = od.Parameter(name="r")
+lo, hi = od.Parameter(name="lo"), od.Parameter(name="hi")
+
+#: Models whose constraints are empty for some parameter values; the default route is a first-order one.
+MODELS = {
+    "budget_box": (od.Problem(od.Minimize(od.sum_squares(w - c)), [od.sum(w) == r, w >= 0, w <= hi]),
+                   {"r": 1.0, "hi": 0.5}, {"r": 1.0, "hi": 0.1}),
+    "crossed_box": (od.Problem(od.Minimize(od.sum_squares(w - c)), [w >= lo, w <= hi]),
+                    {"lo": 0.0, "hi": 1.0}, {"lo": 1.0, "hi": 0.5}),
+    "negative_simplex": (od.Problem(od.Minimize(od.sum_squares(w - c)), [w >= 0, od.sum(w) == r]),
+                         {"r": 1.0}, {"r": -1.0}),
+    "negative_ball": (od.Problem(od.Minimize(od.sum_squares(w - c)), [od.norm2(w) <= r]),
+                      {"r": 1.0}, {"r": -1.0}),
+}
+C0 = np.linspace(-1.0, 2.0, n)
+
+
+@pytest.fixture(scope="module", params=list(MODELS))
+def compiled(request):
+    problem, feasible, infeasible = MODELS[request.param]
+    return problem.compile(), feasible, infeasible
+
+
+def test_feasible_data_are_solved_and_infeasible_data_are_not(compiled):
+    solve, feasible, infeasible = compiled
+    good = solve(c=C0, **feasible)
+    assert describe(int(good.status)) == "solved"
+    assert float(good.primal_violation) < 1e-8
+    bad = solve(c=C0, **infeasible)
+    assert describe(int(bad.status)) != "solved"
+    assert float(bad.primal_violation) > 1e-3
+
+
+def test_a_batch_gets_a_status_per_instance(compiled):
+    solve, feasible, infeasible = compiled
+    batch = {k: jnp.array([feasible[k], infeasible[k]]) for k in feasible}
+    sols = jax.vmap(lambda p: solve(c=C0, **p))(batch)
+    assert [describe(int(s)) == "solved" for s in sols.status] == [True, False]
+
+
+@pytest.mark.parametrize("method", ["kkt", "conic"])
+def test_interior_routes_check_the_model_too(method):
+    problem, feasible, _ = MODELS["budget_box"]
+    sol = problem.compile(method=method)(c=C0, **feasible)
+    assert describe(int(sol.status)) == "solved"
+    assert float(sol.primal_violation) < 1e-7
+
+
+def _violation(constraint, **values):
+    return float(constraint_violation(constraint, {k: jnp.asarray(v, float) for k, v in values.items()}, jnp.float64))
+
+
+def test_cone_violations_are_zero_inside_and_the_relative_excess_outside():
+    t, x = od.Variable(name="t"), od.Variable(2, name="x")
+    soc = od.SOC(t, x)
+    assert _violation(soc, t=5.0, x=[3.0, 4.0]) == 0.0
+    assert _violation(soc, t=4.0, x=[3.0, 4.0]) == pytest.approx(1.0 / 6.0)
+    X = od.Variable((2, 2), name="X")
+    assert _violation(X >> 0, X=np.eye(2)) == 0.0
+    assert _violation(X >> 0, X=np.diag([1.0, -3.0])) == pytest.approx(3.0 / 4.0)
+    a, b, e = (od.Variable(name=k) for k in "abe")
+    cone = od.ExpCone(a, b, e)
+    assert _violation(cone, a=0.0, b=1.0, e=1.0) < 1e-12  # 1 * exp(0 / 1) <= 1, on the boundary
+    assert _violation(cone, a=1.0, b=1.0, e=1.0) > 0.1
+    assert _violation(w == r, w=np.ones(n), r=3.0) == pytest.approx(2.0 / 4.0)
+
+
+def test_the_violation_carries_no_derivative():
+    problem, feasible, _ = MODELS["negative_ball"]
+    solve = problem.compile()
+    grad = jax.grad(lambda radius: solve(c=C0, r=radius).primal_violation)(1.0)
+    assert float(grad) == 0.0
