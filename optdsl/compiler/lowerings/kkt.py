@@ -172,21 +172,24 @@ class KKT(Lowering):
 
         @custom_root(self.optimality, has_aux=True, factored_solve=kkt_factored_solve)
         def solve_nlp(start, params):
-            return nlp_interior_point(system.f, system.G if m else None, system.H if p else None, start.x, params,
+            return nlp_interior_point(system.f, system.G if m else None, system.H if p else None, start, params,
                                       **options)
 
         return solve_nlp
 
-    def start(self, params: Params, init: Solution | None, dtype: Any) -> KKTPoint | None:
-        """``init``'s KKT point, or its values with zero multipliers; cold: None (the QP solver's own start) or zeros."""
-        zeros = KKTPoint(jnp.zeros((self.structure.packing.size,), dtype), jnp.zeros((self.system.n_eq,), dtype),
-                      jnp.zeros((self.system.n_ineq,), dtype))
+    def start(self, params: Params, init: Solution | None, dtype: Any) -> KKTPoint | jax.Array | None:
+        """``init``'s KKT point (a warm start), else its variable values (with zero multipliers for the QP
+        solver; the NLP solver's cold start from there), else the QP solver's own start (None) or ``x = 0``."""
+        x = jnp.zeros((self.structure.packing.size,), dtype)
+        zeros = KKTPoint(x, jnp.zeros((self.system.n_eq,), dtype), jnp.zeros((self.system.n_ineq,), dtype))
         state = warm_state(init, zeros)
         if state is not None:
             return KKTPoint(*(v.astype(dtype) for v in state))
         if init is not None:
-            return zeros._replace(x=jax.lax.stop_gradient(self.structure.packing.pack(init.values).astype(dtype)))
-        return None if self.structure.is_qp else zeros
+            x = jax.lax.stop_gradient(self.structure.packing.pack(init.values).astype(dtype))
+        elif self.structure.is_qp:
+            return None
+        return zeros._replace(x=x) if self.structure.is_qp else x
 
     def read(self, point: KKTPoint, params: Params, dtype: Any) -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:
         return self.structure.packing.unpack(point.x), self.system.duals(point)
