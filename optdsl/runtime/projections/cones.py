@@ -222,11 +222,13 @@ def _exp_root_point(rho: Array, r: Array, s: Array, t: Array) -> tuple[Array, Ar
     identity_t = jnp.maximum(t + correction, 0)
     # Relative error amplification of each form; the identity form is only used for rho > 0.
     direct_cond = jnp.where(positive, (jnp.abs((rho - 1) * r) + jnp.abs(s)) / safe_numerator, jnp.inf)
-    identity_cond = jnp.where(identity_t > 0, (jnp.abs(t) + jnp.abs(correction)) / jnp.where(identity_t > 0, identity_t, 1),
+    identity_cond = jnp.where(identity_t > 0,
+                              (jnp.abs(t) + jnp.abs(correction)) / jnp.where(identity_t > 0, identity_t, 1),
                               jnp.inf)
     use_identity = (rho > 0) & (identity_cond < direct_cond)
     root_t = jnp.where(use_identity, identity_t, direct_t)
-    sigma = jnp.where(use_identity, jnp.exp(-jnp.maximum(rho, 0)) * identity_t, jnp.where(positive, numerator, 0) / denominator)
+    sigma = jnp.where(use_identity, jnp.exp(-jnp.maximum(rho, 0)) * identity_t,
+                      jnp.where(positive, numerator, 0) / denominator)
     return rho * sigma, sigma, root_t
 
 

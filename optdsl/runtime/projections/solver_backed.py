@@ -162,8 +162,8 @@ def projection_polyhedron(x: ArrayLike, A: ArrayLike, b: ArrayLike, G: ArrayLike
     ``b``: ``(p,)``, ``G``: ``(m, n)``, ``h``: ``(m,)``; ``p`` or ``m`` may be 0.
     The set must be non-empty.
 
-    >>> G = jnp.array([[1.0, 0.0]])
-    >>> projection_polyhedron(jnp.array([2.0, 0.0]), jnp.zeros((0, 2)), jnp.zeros(0), G, jnp.array([1.0])).round(9).tolist()
+    >>> G, no_rows = jnp.array([[1.0, 0.0]]), jnp.zeros((0, 2))
+    >>> projection_polyhedron(jnp.array([2.0, 0.0]), no_rows, jnp.zeros(0), G, jnp.array([1.0])).round(9).tolist()
     [1.0, 0.0]
     """
     x, A, b, G, h = as_floats(x, A, b, G, h)
