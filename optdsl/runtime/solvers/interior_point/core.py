@@ -53,8 +53,8 @@ def select(pred: jax.Array, a: State, b: State) -> State:
 
 
 def finite(*arrays: jax.Array) -> jax.Array:
-    """Whether every entry of ``arrays`` is finite."""
-    return jnp.all(jnp.array([jnp.all(jnp.isfinite(a)) for a in arrays]))
+    """Whether every entry of ``arrays`` is finite (one reduction: cheaper in a loop than one per array)."""
+    return jnp.all(jnp.isfinite(jnp.concatenate([jnp.ravel(a) for a in arrays])))
 
 
 def status(residual: jax.Array, tol: Any, ok: jax.Array) -> jax.Array:
