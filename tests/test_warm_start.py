@@ -85,7 +85,7 @@ def test_a_warm_start_at_a_nearby_parameter_takes_fewer_iterations(case):
         np.testing.assert_allclose(warm[v], cold[v], atol=1e-5)
 
 
-def test_a_warm_start_from_another_route_uses_the_variable_values():
+def test_a_solution_of_another_route_is_accepted_as_a_start_and_changes_no_answer():
     problem, _, _, params = _kkt_qp()
     first = problem.compile(method="conic")(**params)
     again = problem.compile()(**params, init=first)

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 from optdsl.errors import CompileError
 from optdsl.modeling import PSD, SOC, Constraint, Equality, ExpCone, Inequality
 from optdsl.runtime.projections import projection_exp_cone
+from optdsl.runtime.safe_math import safe_norm
 
 Values = dict[str, jax.Array]
 
@@ -38,7 +39,7 @@ def constraint_violation(constraint: Constraint, values: Values, dtype: Any) -> 
         return _inf(gap) / (1 + jnp.maximum(_inf(lhs), _inf(rhs)))
     if isinstance(constraint, SOC):
         t, x = value(constraint.t), value(constraint.x)
-        norm = jnp.linalg.norm(x) if constraint.axis is None else jnp.linalg.norm(x, axis=constraint.axis)
+        norm = safe_norm(x, axis=-1 if constraint.axis is None else constraint.axis)
         return jnp.max(jnp.maximum(norm - t, 0) / (1 + jnp.maximum(jnp.abs(t), norm)), initial=0)
     if isinstance(constraint, PSD):
         X = value(constraint.expr)

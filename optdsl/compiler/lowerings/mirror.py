@@ -11,11 +11,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from optdsl.compiler.lowerings.base import Params
 from optdsl.compiler.lowerings.first_order import STEP, FirstOrder, aligned
 from optdsl.runtime import solvers
 from optdsl.runtime.solvers import SolverInfo
-
-Params = dict[str, jax.Array]
 
 
 class Mirror(FirstOrder):

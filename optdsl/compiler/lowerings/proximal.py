@@ -13,12 +13,10 @@ from typing import Any, Callable
 import jax
 
 from optdsl.compiler.analyze import Structure
-from optdsl.compiler.lowerings.base import Options
+from optdsl.compiler.lowerings.base import Options, Params
 from optdsl.compiler.lowerings.first_order import STEP, FirstOrder, aligned
 from optdsl.runtime import solvers
 from optdsl.runtime.solvers import SolverInfo
-
-Params = dict[str, jax.Array]
 
 
 def prox_map(structure: Structure) -> Callable[[jax.Array, Params, Any], jax.Array]:
