@@ -10,7 +10,8 @@ differentiable solve ``(start, θ) -> (point, aux)`` (implicit derivatives throu
 ``state`` is the solver's point, from which ``init=`` warm-starts, and its
 status is ``solved`` only when the model's constraints hold at the returned
 values to ``sqrt(tol)`` (:mod:`optdsl.compiler.certify`); otherwise a solver's
-"solved" is reported as ``inaccurate``.
+"solved" is reported as ``inaccurate``. When the parameter values alone show the
+feasible set is empty (:meth:`Lowering.infeasible`), the status is ``infeasible``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from optdsl.compiler.certify import primal_violation
 from optdsl.errors import CompileError
 from optdsl.runtime.compiled import Solution
 from optdsl.runtime.solvers.base import resolve_tol
-from optdsl.runtime.status import INACCURATE, SOLVED
+from optdsl.runtime.status import INACCURATE, INFEASIBLE, SOLVED
 
 Params = dict[str, jax.Array]
 Run = Callable[[Params, Any, Any], Solution]
@@ -118,6 +119,13 @@ class Lowering(ABC):
         """Whether the optimality map's Jacobian is singular at the solution (least-squares derivatives)."""
         return jnp.asarray(False)
 
+    def infeasible(self, params: Params, dtype: Any) -> jax.Array:
+        """Whether the parameter values alone show that no point is feasible (then the status is ``infeasible``).
+
+        Routes whose solver detects infeasibility itself keep the default (no evidence).
+        """
+        return jnp.asarray(False)
+
     # ---- words -------------------------------------------------------------------------------
     @property
     @abstractmethod
@@ -153,7 +161,8 @@ class Lowering(ABC):
             residual = jnp.linalg.norm(ravel_pytree(self.optimality(*frozen))[0])
             violation = primal_violation(constraints, {**params, **values}, dtype)
             feasible = violation <= jnp.sqrt(resolve_tol(self.options.tol, dtype))
-            status = jnp.where((aux.status == SOLVED) & ~feasible, INACCURATE, aux.status).astype(jnp.int32)
+            status = jnp.where((aux.status == SOLVED) & ~feasible, INACCURATE, aux.status)
+            status = jnp.where(self.infeasible(params, dtype), INFEASIBLE, status).astype(jnp.int32)
             return Solution(values, self.objective(point, values, params, dtype), status, residual,
                             aux.iterations, duals, dual_keys, self.singular(aux), state=point,
                             primal_violation=violation)
