@@ -98,6 +98,15 @@ class Atom(Expression):
         """A standard rewrite that is DCP, when this node is a known non-DCP idiom (for DCPError)."""
         return None
 
+    def parameter_requirements(self) -> tuple[tuple[Expression, str], ...]:
+        """``(argument, property)`` pairs the DCP rules took on trust of parameter values; none by default.
+
+        An atom whose curvature holds only if a parameter argument has a property (a parameter
+        matrix assumed PSD) states it here, so the compiled problem checks the values at call
+        time; ``property`` names a test of :mod:`optdsl.runtime.domains` (``"psd"``, ...).
+        """
+        return ()
+
     # ---- derived -----------------------------------------------------------------------------
     @property
     def curvature(self) -> Curvature:
