@@ -34,6 +34,8 @@ class Atom(Expression):
 
     name: ClassVar[str]
     smooth: ClassVar[bool] = True
+    #: Finite only on part of its argument space (log, entropy, log_det, ...): a first-order step can leave it.
+    restricted_domain: bool = False
 
     def __init__(self, *args: Any):
         self._args = tuple(as_expression(a) for a in args)
