@@ -132,6 +132,15 @@ class Expression:
         """Every node is differentiable on the interior of its domain (no abs, norms, max, ...)."""
         return all(node.smooth for node in self.subexpressions())
 
+    def restricted_nodes(self) -> list[Expression]:
+        """The atoms finite only on part of their argument space (``Atom.restricted_domain``) that see a variable.
+
+        A step on the variables can leave such an atom's domain (``log(x)`` at ``x <= 0``).
+        """
+        from optdsl.modeling.atom import Atom
+
+        return [n for n in self.subexpressions() if isinstance(n, Atom) and n.restricted_domain and not n.is_constant()]
+
     # ---- evaluation ------------------------------------------------------------------------
     def evaluate(self, values: Mapping[Any, Any], dtype: Any = None) -> jax.Array:
         """Value as a JAX array, given ``values`` for the leaves (keyed by leaf or by name).

@@ -1,9 +1,10 @@
 """The atom catalogue: one atom a file (user-facing function, atom class, its rules).
 
 Each class states shape, sign, curvature, monotonicity per argument, a JAX forward
-function, ``smooth`` and, for a convex or concave atom, its conic ``graph_form``. Which
-terms and constraints get a proximal operator or a projection is the compiler's to
-recognise (:mod:`optdsl.compiler.terms`, :mod:`optdsl.compiler.sets`).
+function, ``smooth``, ``restricted_domain`` (finite only on part of the argument space)
+and, for a convex or concave atom, its conic ``graph_form``. Which terms and constraints
+get a proximal operator or a projection is the compiler's to recognise
+(:mod:`optdsl.compiler.terms`, :mod:`optdsl.compiler.sets`).
 """
 
 from optdsl.modeling.atoms.abs import Abs, abs

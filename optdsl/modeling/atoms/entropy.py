@@ -19,6 +19,7 @@ class Entropy(Elementwise):
     """``-x_i log x_i``: concave, not monotone, of unknown sign, smooth on x > 0."""
 
     name = "entropy"
+    restricted_domain = True
 
     def is_atom_convex(self) -> bool:
         return False

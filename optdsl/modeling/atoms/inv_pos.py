@@ -18,6 +18,7 @@ class InvPos(Elementwise):
     """``1/x_i`` on x > 0: convex, decreasing, nonnegative, smooth."""
 
     name = "inv_pos"
+    restricted_domain = True
 
     def is_atom_convex(self) -> bool:
         return True

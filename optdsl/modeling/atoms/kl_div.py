@@ -19,6 +19,7 @@ class KlDiv(Elementwise):
     """``x log(x/y) - x + y``: jointly convex, nonnegative, smooth on x, y > 0; not monotone."""
 
     name = "kl_div"
+    restricted_domain = True
 
     def is_atom_convex(self) -> bool:
         return True

@@ -19,6 +19,7 @@ class Log(Elementwise):
     """``log(x_i)``: concave, increasing, of unknown sign, smooth on x > 0."""
 
     name = "log"
+    restricted_domain = True
 
     def is_atom_convex(self) -> bool:
         return False

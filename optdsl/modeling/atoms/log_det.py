@@ -26,6 +26,7 @@ class LogDet(Atom):
     """``log det X``: concave on positive definite matrices, of unknown sign, smooth; its argument must be affine."""
 
     name = "log_det"
+    restricted_domain = True
 
     def shape_from_args(self) -> Shape:
         return scalar_of_square(self.name, self._args[0].shape)

@@ -43,6 +43,7 @@ class Power(Elementwise):
         self.p = real_number(self.name, "the exponent p", p)
         if self.p == 0 or abs(self.p) == float("inf"):
             raise ModelingError(f"power: the exponent must be a finite nonzero number, got {p}")
+        self.restricted_domain = not (self.p == 1 or self._even())  # x >= 0 (x > 0 for p < 0) otherwise
         super().__init__(as_expression(x))
 
     def _even(self) -> bool:

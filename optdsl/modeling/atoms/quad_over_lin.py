@@ -22,6 +22,7 @@ class QuadOverLin(Atom):
     """``||x||^2 / y``: jointly convex on y > 0, nonnegative, smooth; decreasing in ``y``."""
 
     name = "quad_over_lin"
+    restricted_domain = True
 
     def shape_from_args(self) -> Shape:
         x, y = (a.shape for a in self._args)

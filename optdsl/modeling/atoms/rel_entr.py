@@ -19,6 +19,7 @@ class RelEntr(Elementwise):
     """``x log(x/y)``: jointly convex, of unknown sign, smooth on x, y > 0; decreasing in y."""
 
     name = "rel_entr"
+    restricted_domain = True
 
     def is_atom_convex(self) -> bool:
         return True

@@ -19,6 +19,7 @@ class Sqrt(Elementwise):
     """``sqrt(x_i)``: concave, increasing, nonnegative, smooth on x > 0."""
 
     name = "sqrt"
+    restricted_domain = True
 
     def is_atom_convex(self) -> bool:
         return False
