@@ -6,7 +6,9 @@
     optdsl latex MODEL [--data DATA | --dim NAME=SIZE ...]
 
 ``DATA`` is a ``.npz`` or ``.json`` file of parameter values by name; dims are
-bound from their shapes. Errors print the located message and exit with 1.
+bound from their shapes. Errors print the located message and exit with 1; so does a
+solve that ends with a status other than ``solved`` (one line on stderr, after the report).
+``--json`` output is strict JSON: non-finite numbers are ``null``.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -58,8 +61,20 @@ def _parameters(problem, data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def _jsonable(value: Any) -> Any:
+    """``value`` as JSON data: a number or nested lists of its shape, non-finite entries as ``null``.
+
+    JSON has no NaN or Infinity; an infeasible or unbounded solve can return them.
+    """
     array = np.asarray(value)
-    return array.item() if array.ndim == 0 else array.tolist()
+    entries = array.astype(object)
+    entries[~np.isfinite(array)] = None
+    return entries.tolist()
+
+
+def _not_solved(command: str, status: str, reason: str) -> int:
+    """Say in one line on stderr that the solve did not succeed; the exit status 1."""
+    print(f"optdsl {command}: the solve ended with status {status}: {reason}", file=sys.stderr)
+    return 1
 
 
 def _solve(args: argparse.Namespace) -> int:
@@ -72,7 +87,7 @@ def _solve(args: argparse.Namespace) -> int:
               "variables": {k: _jsonable(v) for k, v in sol.values.items()},
               "duals": {k: _jsonable(v) for k, v in sol.duals.items()}}
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(report, indent=2, allow_nan=False))
     else:
         print(f"status: {report['status']} ({report['iterations']} iterations, residual {float(sol.residual):.2e}, "
               f"constraint violation {float(sol.primal_violation):.1e}, method {solve.method})")
@@ -81,7 +96,10 @@ def _solve(args: argparse.Namespace) -> int:
             print(f"{name} = {np.array2string(np.asarray(value), precision=8)}")
         for name, value in sol.duals.items():
             print(f"dual {name} = {np.array2string(np.asarray(value), precision=8)}")
-    return 0 if report["status"] == "solved" else 1
+    if report["status"] != "solved":
+        return _not_solved("solve", report["status"], f"constraint violation {float(sol.primal_violation):.1e}, "
+                                                     f"optimality residual {float(sol.residual):.1e}")
+    return 0
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -131,15 +149,16 @@ def _grad(args: argparse.Namespace) -> int:
         return of.evaluate({**p, **sol.values, **constants}), sol.status
 
     (of_value, status), grad = jax.value_and_grad(value, has_aux=True)(params[args.wrt])
-    if describe(int(status)) != "solved":
-        print(f"optdsl: the solve ended with status {describe(int(status))}: no gradient of an uncertified solution",
-              file=sys.stderr)
-        return 1
+    status_name = describe(int(status))
+    solved = status_name == "solved"
     if args.json:
-        print(json.dumps({"of": args.of, "wrt": args.wrt, "value": _jsonable(of_value),
-                          "gradient": _jsonable(grad)}, indent=2))
-    else:
+        print(json.dumps({"of": args.of, "wrt": args.wrt, "status": status_name, "method": solve.method,
+                          "value": _jsonable(of_value), "gradient": _jsonable(grad) if solved else None},
+                         indent=2, allow_nan=False))
+    elif solved:
         print(f"d({args.of})/d({args.wrt}) = {np.array2string(np.asarray(grad), precision=10)}")
+    if not solved:
+        return _not_solved("grad", status_name, "no gradient of an uncertified solution")
     return 0
 
 

@@ -8,12 +8,14 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 MODELS = Path(__file__).resolve().parents[1] / "examples" / "models"
 
 
 def optdsl(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "optdsl.cli", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "optdsl.cli", *args], check=False, capture_output=True, text=True,
+                          timeout=300)
 
 
 def test_solve_prints_status_objective_and_variables():
@@ -95,6 +97,65 @@ def test_solve_and_grad_exit_non_zero_when_the_data_make_the_model_infeasible(tm
     data = tmp_path / "budget.json"
     data.write_text(json.dumps({"c": [1.0, 2.0, 3.0, 4.0]}))
     out = optdsl("solve", str(model), "--data", str(data))
-    assert out.returncode == 1 and out.stdout.startswith("status: inaccurate")
+    status = out.stdout.split()[1]
+    assert out.returncode == 1 and out.stdout.startswith("status: ") and status != "solved"
+    assert _one_line(out.stderr).startswith(f"optdsl solve: the solve ended with status {status}: constraint violation")
     out = optdsl("grad", str(model), "--data", str(data), "--of", "sum(w)", "--wrt", "c")
-    assert out.returncode == 1 and "no gradient" in out.stderr and out.stdout == ""
+    assert out.returncode == 1 and out.stdout == ""
+    assert f"status {status}: no gradient" in _one_line(out.stderr)
+
+
+def _one_line(stderr: str) -> str:
+    """The single line a failing command writes: a reason, not a traceback."""
+    assert "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1, stderr
+    return stderr.strip()
+
+
+def _strict_json(text: str) -> dict:
+    """Parse ``text`` as standard JSON: NaN / Infinity literals (a Python extension) are rejected."""
+    def reject(constant: str):
+        raise AssertionError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=reject)
+
+
+def test_jsonable_keeps_shapes_and_writes_non_finite_numbers_as_null():
+    from optdsl.cli import _jsonable
+
+    assert _jsonable(np.array([[1.5, np.nan], [np.inf, -np.inf]])) == [[1.5, None], [None, None]]
+    assert _jsonable(np.float64(np.nan)) is None and _jsonable(np.float32(2.5)) == 2.5
+    assert _jsonable(np.int32(7)) == 7 and _jsonable(np.zeros((2, 0))) == [[], []]
+    assert json.dumps(_jsonable(np.array([np.nan, 1.0])), allow_nan=False) == "[null, 1.0]"
+
+
+# A linear program the data make infeasible, and one that is unbounded below; the conic route's
+# answers to them hold NaN (values, objective, residual or duals).
+LPS = {"infeasible": "param c[2]\nvar x[2]\nminimize c @ x\nsubject to\n  x >= c\n  x <= c - 1\n",
+       "unbounded": "param c[2]\nvar x[2]\nminimize c @ x\nsubject to\n  x <= 1\n"}
+
+
+def _lp(tmp_path: Path, kind: str) -> tuple[str, str]:
+    model, data = tmp_path / f"{kind}.opt", tmp_path / "c.json"
+    model.write_text(LPS[kind])
+    data.write_text(json.dumps({"c": [1.0, 2.0]}))
+    return str(model), str(data)
+
+
+@pytest.mark.parametrize("kind", sorted(LPS))
+def test_solve_json_of_a_failed_conic_solve_is_strict_json_and_exits_non_zero(tmp_path, kind):
+    model, data = _lp(tmp_path, kind)
+    out = optdsl("solve", model, "--data", data, "--method", "conic", "--json")
+    assert out.returncode == 1
+    report = _strict_json(out.stdout)
+    assert report["status"] == kind and report["method"] == "conic"
+    assert np.shape(report["variables"]["x"]) == (2,) and all(np.shape(d) == (2,) for d in report["duals"].values())
+    assert _one_line(out.stderr).startswith(f"optdsl solve: the solve ended with status {kind}")
+
+
+def test_grad_json_of_a_failed_solve_reports_the_status_and_no_gradient(tmp_path):
+    model, data = _lp(tmp_path, "infeasible")
+    out = optdsl("grad", model, "--data", data, "--method", "conic", "--of", "sum(x)", "--wrt", "c", "--json")
+    assert out.returncode == 1
+    report = _strict_json(out.stdout)
+    assert report["status"] == "infeasible" and report["gradient"] is None
+    assert "status infeasible: no gradient" in _one_line(out.stderr)
