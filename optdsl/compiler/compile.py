@@ -12,6 +12,7 @@ import jax
 
 from optdsl.compiler.analyze import Structure, analyze
 from optdsl.compiler.degree import degree
+from optdsl.compiler.domains import parameter_domains
 from optdsl.compiler.explain import describe
 from optdsl.compiler.lowerings import LOWERINGS, Diff, Lowering, Options
 from optdsl.compiler.lowerings.proximal import ProjectedGradient, ProximalGradient
@@ -110,7 +111,8 @@ def compile_problem(problem: Problem, *, method: str | None = None, solver: str 
         problem.check_dcp()
     structure = analyze(problem)
     lowering = choose_lowering(structure, method, nonconvex)(structure, options)
-    run = lowering.run()
+    domains = parameter_domains(problem, tol, trusted=not nonconvex)
+    run = lowering.run(domains)
 
     def call(params: dict[str, jax.Array], init: Solution | None) -> Solution:
         return run(params, init, float_dtype(*(v.dtype for v in params.values())))
@@ -124,4 +126,5 @@ def compile_problem(problem: Problem, *, method: str | None = None, solver: str 
         options={"method": method, "solver": solver, "linear_solve": linear_solve, "tol": tol,
                  "maxiter": maxiter, "diff": options.diff.value, "nonconvex": nonconvex},
         conditions=lowering.conditions_latex,
+        domains=domains,
     )

@@ -31,6 +31,8 @@ class _Declared(Leaf):
 
     kind: str
     _counter: itertools.count
+    #: The declared attributes, as keyword arguments (in ``structure_key`` and ``repr``).
+    _flags: tuple[str, ...] = ("nonneg", "nonpos")
 
     def __init__(
         self, shape: int | tuple[int, ...] = (), name: str | None = None, nonneg: bool = False, nonpos: bool = False
@@ -66,13 +68,13 @@ class _Declared(Leaf):
         return Sign.from_flags(self._nonneg, self._nonpos)
 
     def structure_key(self) -> tuple:
-        return (self.kind, self._name, self._shape, self._nonneg, self._nonpos)
+        return (self.kind, self._name, self._shape, *(getattr(self, flag) for flag in self._flags))
 
     def __str__(self) -> str:
         return self._name
 
     def __repr__(self) -> str:
-        flags = "".join(f", {flag}=True" for flag in ("nonneg", "nonpos") if getattr(self, flag))
+        flags = "".join(f", {flag}=True" for flag in self._flags if getattr(self, flag))
         return f"{type(self).__name__}({self._shape}, name={self._name!r}{flags})"
 
 
@@ -96,14 +98,47 @@ class Variable(_Declared):
 class Parameter(_Declared):
     """Data supplied when the compiled problem is called; a constant of known sign for DCP.
 
+    ``Parameter(shape=(), name=None, nonneg=False, nonpos=False, psd=False, nsd=False)``:
+    ``nonneg`` / ``nonpos`` declare the sign of every entry, ``psd`` / ``nsd`` a square matrix
+    that is symmetric positive / negative semidefinite (its entries' signs stay unknown). The
+    DCP check relies on these declarations and the compiled problem checks every value
+    against them (:mod:`optdsl.runtime.domains`).
+
     >>> lam = Parameter(name="lam", nonneg=True)
     >>> lam.curvature.value, lam.sign.value
     ('constant', 'nonneg')
+    >>> Parameter((2, 2), name="P", psd=True)
+    Parameter((2, 2), name='P', psd=True)
     """
 
     kind = "parameter"
     _prefix = "param"
     _counter = itertools.count(1)
+    _flags = ("nonneg", "nonpos", "psd", "nsd")
+
+    def __init__(self, shape: int | tuple[int, ...] = (), name: str | None = None, nonneg: bool = False,
+                 nonpos: bool = False, psd: bool = False, nsd: bool = False):
+        super().__init__(shape, name, nonneg, nonpos)
+        self._psd = bool(psd)
+        self._nsd = bool(nsd)
+        declared = [flag for flag in self._flags if getattr(self, flag)]
+        if psd or nsd:
+            if len(self._shape) != 2 or self._shape[0] != self._shape[1]:
+                raise ModelingError(
+                    f"parameter {self._name!r}: {declared[-1]} needs a square matrix shape (n, n), got {self._shape}")
+            if (psd and (nsd or nonpos)) or (nsd and nonneg):  # only the zero matrix would have them all
+                raise ModelingError(
+                    f"parameter {self._name!r}: {' and '.join(declared)} cannot be declared together")
+
+    @property
+    def psd(self) -> bool:
+        """Declared a symmetric positive semidefinite matrix."""
+        return self._psd
+
+    @property
+    def nsd(self) -> bool:
+        """Declared a symmetric negative semidefinite matrix."""
+        return self._nsd
 
     @property
     def curvature(self) -> Curvature:

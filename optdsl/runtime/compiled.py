@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from optdsl.errors import ArgumentError, ParameterError, UnknownNameError
+from optdsl.runtime.domains import Domains
 from optdsl.runtime.dtypes import float_dtype
 from optdsl.runtime.sparse import is_sparse, with_dtype
 from optdsl.runtime.status import describe
@@ -98,6 +99,22 @@ class Solution:
                 f"residual={self.residual!r}, iterations={self.iterations!r})")
 
 
+def _numeric(name: str, value: Any) -> np.ndarray:
+    """``value`` as a numpy array of numbers; a ``ParameterError`` naming the parameter and the type otherwise."""
+    try:
+        array = np.asarray(value)
+    except ValueError:  # numpy refuses ragged nested lists
+        array = None
+    if array is None or array.dtype.kind not in "biufc":
+        got = type(value).__name__
+        if isinstance(value, str):
+            got += f" {value[:40]!r}"
+        elif array is not None and array.ndim:
+            got += f" of dtype {array.dtype}"
+        raise ParameterError(f"parameter {name!r} must be a number or an array of numbers, got {got}")
+    return array
+
+
 @dataclass(frozen=True)
 class ParameterSpec:
     """Name and shape of one parameter a compiled problem expects."""
@@ -115,6 +132,9 @@ class CompiledProblem:
     (``Solution.state``; from its variable values when the state comes from
     another kind of solver). ``method`` names the optimality map
     the compiler chose; :meth:`explain` says in words what runs.
+    Concrete parameter values outside ``domains`` (declared ``nonneg``, ``psd``, ...,
+    or assumed by an atom's curvature) raise a ``ParameterError``; traced ones (under
+    ``jit`` / ``vmap``) give the status ``invalid_parameter`` instead.
     """
 
     fn: Callable[[dict[str, Array], Any], Solution]
@@ -124,6 +144,7 @@ class CompiledProblem:
     problem: Any = None
     options: dict[str, Any] = field(default_factory=dict)
     conditions: Callable[[], str] | None = None
+    domains: Domains = Domains(())
 
     def __call__(self, params: Mapping[str, Any] | None = None, /, *, init: Solution | None = None,
                  **kwargs: Any) -> Solution:
@@ -132,7 +153,10 @@ class CompiledProblem:
         if overlap:
             raise ParameterError(f"parameters given twice: {sorted(overlap)}")
         given.update(kwargs)
-        return self.fn(self._check(given), init)
+        checked = self._check(given)
+        if not any(isinstance(v, jax.core.Tracer) for v in jax.tree_util.tree_leaves(checked)):
+            self.domains.check(checked, float_dtype(*(v.dtype for v in checked.values())))
+        return self.fn(checked, init)
 
     def _check(self, given: dict[str, Any]) -> dict[str, Array]:
         expected = {p.name: p for p in self.parameters}
@@ -148,7 +172,7 @@ class CompiledProblem:
         for name, spec in expected.items():
             value = given[name]
             if not (isinstance(value, jax.Array) or is_sparse(value)):
-                value = jnp.asarray(np.asarray(value))
+                value = jnp.asarray(_numeric(name, value))
             if tuple(value.shape) != spec.shape:
                 raise ParameterError(
                     f"parameter {name!r} has shape {tuple(value.shape)}, expected {spec.shape}")

@@ -14,6 +14,9 @@ NUMERICAL_ERROR = 4
 #: The solver stopped, but the model's own conditions do not hold to tolerance at its point
 #: (e.g. a constraint is violated: an infeasible model, or an answer that is not accurate).
 INACCURATE = 5
+#: A parameter value lies outside its declared domain (``nonneg``, ``psd``, ...) or outside what an
+#: atom's curvature assumed (``quad_form``'s matrix PSD): the model as solved is not the one declared.
+INVALID_PARAMETER = 6
 
 _NAMES = {
     SOLVED: "solved",
@@ -22,6 +25,7 @@ _NAMES = {
     UNBOUNDED: "unbounded",
     NUMERICAL_ERROR: "numerical_error",
     INACCURATE: "inaccurate",
+    INVALID_PARAMETER: "invalid_parameter",
 }
 
 

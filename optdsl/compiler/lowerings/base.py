@@ -29,8 +29,9 @@ from optdsl.compiler.analyze import Structure
 from optdsl.compiler.certify import primal_violation
 from optdsl.errors import CompileError
 from optdsl.runtime.compiled import Solution
+from optdsl.runtime.domains import Domains
 from optdsl.runtime.solvers.base import resolve_tol
-from optdsl.runtime.status import INACCURATE, INFEASIBLE, SOLVED
+from optdsl.runtime.status import INACCURATE, INFEASIBLE, INVALID_PARAMETER, SOLVED
 
 Params = dict[str, jax.Array]
 Run = Callable[[Params, Any, Any], Solution]
@@ -147,8 +148,12 @@ class Lowering(ABC):
         """LaTeX of the optimality conditions ``F(z, θ) = 0`` that are differentiated."""
 
     # ---- assembly ----------------------------------------------------------------------------
-    def run(self) -> Run:
-        """``run(params, init, dtype) -> Solution``, the same assembly for every route."""
+    def run(self, domains: Domains = Domains(())) -> Run:
+        """``run(params, init, dtype) -> Solution``, the same assembly for every route.
+
+        Parameter values outside ``domains`` (the model's declared and trusted parameter
+        domains, :mod:`optdsl.compiler.domains`) make the status ``invalid_parameter``.
+        """
         solve = self.solve()
         problem = self.structure.problem
         dual_keys = tuple((id(c), name) for name, c in problem.named_constraints().items())
@@ -163,6 +168,7 @@ class Lowering(ABC):
             feasible = violation <= jnp.sqrt(resolve_tol(self.options.tol, dtype))
             status = jnp.where((aux.status == SOLVED) & ~feasible, INACCURATE, aux.status)
             status = jnp.where(self.infeasible(params, dtype), INFEASIBLE, status).astype(jnp.int32)
+            status = jnp.where(domains.violated(params, dtype), INVALID_PARAMETER, status)
             return Solution(values, self.objective(point, values, params, dtype), status, residual,
                             aux.iterations, duals, dual_keys, self.singular(aux), state=point,
                             primal_violation=violation)

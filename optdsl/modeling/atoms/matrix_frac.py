@@ -1,4 +1,9 @@
-"""``matrix_frac(x, P)``: ``x' P^{-1} x`` (``trace(X' P^{-1} X)`` for a matrix ``X``), P positive definite."""
+"""``matrix_frac(x, P)``: ``x' P^{-1} x`` (``trace(X' P^{-1} X)`` for a matrix ``X``), P positive definite.
+
+A ``P`` of parameters is trusted to be symmetric PSD (the atom is convex only there); the
+compiled problem checks that trust on every call (:meth:`MatrixFrac.parameter_requirements`).
+A variable ``P`` is kept PSD by the conic graph form itself.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from optdsl.modeling.affine.stack import hstack, vstack
 from optdsl.modeling.affine.trace import trace
 from optdsl.modeling.atom import Atom
 from optdsl.modeling.constraints import PSD, Constraint
-from optdsl.modeling.curvature import Monotonicity, Sign
+from optdsl.modeling.curvature import Curvature, Monotonicity, Sign
 from optdsl.modeling.errors import ShapeError
 from optdsl.modeling.expression import Expression
 from optdsl.modeling.leaves import Variable
@@ -42,6 +47,13 @@ class MatrixFrac(Atom):
 
     def monotonicity(self, index: int) -> Monotonicity:
         return Monotonicity.NONE
+
+    def parameter_requirements(self) -> tuple[tuple[Expression, str], ...]:
+        """A ``P`` of parameters was trusted to be a symmetric PSD matrix."""
+        P = self._args[1]
+        if P.curvature is Curvature.CONSTANT and P.parameters():
+            return ((P, "symmetric"), (P, "psd"))
+        return ()
 
     def forward(self, x: jax.Array, P: jax.Array) -> jax.Array:
         return jnp.sum(x * jnp.linalg.solve(P, x))

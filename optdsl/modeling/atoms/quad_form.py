@@ -2,9 +2,11 @@
 
 DCP rule: convex when ``P`` is a constant that is numerically positive semidefinite
 (smallest eigenvalue of its symmetric part >= -1e-10 * max(1, largest |eigenvalue|)),
-concave when it is negative semidefinite, and convex when ``P`` involves parameters:
-a parameter matrix is trusted to be PSD (its value is not known when the model is
-built). A ``P`` containing variables is not DCP.
+concave when it is negative semidefinite; convex or concave when ``P`` is a parameter
+declared ``psd`` or ``nsd``; and convex when ``P`` is any other expression of parameters:
+its value is not known when the model is built, so it is trusted to be PSD and the
+compiled problem checks that trust on every call (:meth:`QuadForm.parameter_requirements`).
+A ``P`` containing variables is not DCP.
 """
 
 from __future__ import annotations
@@ -23,14 +25,19 @@ from optdsl.modeling.constraints import Constraint
 from optdsl.modeling.curvature import Curvature, Monotonicity, Sign
 from optdsl.modeling.errors import ShapeError
 from optdsl.modeling.expression import Expression
-from optdsl.modeling.leaves import Constant
+from optdsl.modeling.leaves import Constant, Parameter
 from optdsl.modeling.shapes import Shape
 
 _TOLERANCE = 1e-10
 
 
+def _declared(P: Expression) -> bool:
+    """Whether ``P`` is a parameter declared psd or nsd."""
+    return isinstance(P, Parameter) and (P.psd or P.nsd)
+
+
 class QuadForm(Atom):
-    """``x' P x``: scalar; convex for PSD or parameter ``P``, concave for NSD ``P``; smooth."""
+    """``x' P x``: scalar; convex for PSD or parameter ``P``, concave for NSD ``P`` (or one declared nsd); smooth."""
 
     name = "quad_form"
 
@@ -46,6 +53,8 @@ class QuadForm(Atom):
         P = self._args[1]
         if P.curvature is not Curvature.CONSTANT:
             return (False, False)
+        if _declared(P):
+            return (P.psd, P.nsd)
         if P.parameters():
             return (True, False)
         matrix = np.asarray(P.evaluate({}), dtype=np.float64)
@@ -55,6 +64,13 @@ class QuadForm(Atom):
 
     def sign_from_args(self) -> Sign:
         return Sign.from_flags(*self._definiteness)
+
+    def parameter_requirements(self) -> tuple[tuple[Expression, str], ...]:
+        """A ``P`` of parameters not declared psd or nsd was trusted to be PSD (its symmetric part, as x' P x)."""
+        P = self._args[1]
+        if P.curvature is Curvature.CONSTANT and P.parameters() and not _declared(P):
+            return ((P, "psd"),)
+        return ()
 
     def is_atom_convex(self) -> bool:
         return self._definiteness[0]
@@ -79,12 +95,12 @@ class QuadForm(Atom):
 
         ``F F' = P`` (or ``-P``). A constant P is factored now by an eigendecomposition (so a
         semidefinite P works); a P with parameters by :class:`CholeskyFactor` when the data
-        are evaluated, so its value must be positive definite.
+        are evaluated, so its value must be definite.
         """
         x, P = args
         convex = self.is_atom_convex()
         if P.parameters():
-            factor: Expression = CholeskyFactor(P)
+            factor: Expression = CholeskyFactor(P if convex else -P)
         else:
             matrix = np.asarray(P.evaluate({}), dtype=np.float64)
             eigenvalues, vectors = np.linalg.eigh((matrix + matrix.T) / (2 if convex else -2))
