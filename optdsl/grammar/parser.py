@@ -58,6 +58,8 @@ _COMPARISONS: dict[str, Callable[[Any, Any], om.Constraint]] = {
     ">>": psd_difference,
     "<<": lambda a, b: psd_difference(b, a),
 }
+#: A declaration ``name <cmp> 0``: the attribute it sets (``>> 0`` / ``<< 0`` on params only).
+_DECLARED_BY = {">=": "nonneg", "<=": "nonpos", ">>": "psd", "<<": "nsd"}
 
 
 @dataclass(frozen=True)
@@ -282,13 +284,13 @@ class ModelBuilder(Transformer_NonRecursive):
 
     @v_args(inline=True)
     def sign_bound(self, comparison: Token, bound: Number) -> str:
-        if comparison.value not in (">=", "<=") or float(bound.text) != 0:
+        if comparison.value == "==" or float(bound.text) != 0:
             raise OptSyntaxError(
-                f"a declared sign is written >= 0, <= 0, nonneg or nonpos, got {comparison.value} {bound.text}; "
-                "write other bounds as in [lo, hi] or as constraints",
+                f"a declared sign is written >= 0, <= 0, nonneg or nonpos (a semidefinite param >> 0 or << 0), "
+                f"got {comparison.value} {bound.text}; write other bounds as in [lo, hi] or as constraints",
                 self._at(comparison),
             )
-        return "nonneg" if comparison.value == ">=" else "nonpos"
+        return _DECLARED_BY[comparison.value]
 
     @v_args(inline=True)
     def sign_word(self, word: Token) -> str:
@@ -299,13 +301,17 @@ class ModelBuilder(Transformer_NonRecursive):
         return self._expression(low), self._expression(high), self._at(keyword)
 
     @v_args(inline=True)
-    def param_decl(self, keyword: Token, name: Token, shape: tuple[int, ...] | None, sign: str | None) -> None:
-        flags = {} if sign is None else {sign: True}
+    def param_decl(self, keyword: Token, name: Token, shape: tuple[int, ...] | None, *signs: str) -> None:
+        flags = dict.fromkeys(signs, True)
         leaf = self._build(self._at(name), om.Parameter, shape or (), name=str(name), **flags)
         self._declare(name, "param", leaf)
 
     @v_args(inline=True)
     def var_decl(self, keyword: Token, name: Token, shape: tuple[int, ...] | None, bound: Any) -> None:
+        if bound in ("psd", "nsd"):
+            relation = ">>" if bound == "psd" else "<<"
+            raise OptSyntaxError(f"a var cannot be declared {bound}; write the constraint {name} {relation} 0",
+                                 self._at(name))
         flags = {bound: True} if isinstance(bound, str) else {}
         leaf = self._build(self._at(name), om.Variable, shape or (), name=str(name), **flags)
         self._declare(name, "var", leaf)

@@ -49,7 +49,8 @@ def _declaration(leaf: Parameter | Variable) -> str:
     kind = "param" if isinstance(leaf, Parameter) else "var"
     shape = f"[{', '.join(map(str, leaf.shape))}]" if leaf.shape else ""
     sign = " >= 0" if leaf.nonneg else " <= 0" if leaf.nonpos else ""
-    return f"{kind} {leaf.name}{shape}{sign}"
+    definite = " >> 0" if getattr(leaf, "psd", False) else " << 0" if getattr(leaf, "nsd", False) else ""
+    return f"{kind} {leaf.name}{shape}{sign}{definite}"
 
 
 class _Lifter:
