@@ -16,6 +16,10 @@ w = od.Variable(n, name="w")
 c = od.Parameter(n, name="c")
 r = od.Parameter(name="r")
 lo, hi = od.Parameter(name="lo"), od.Parameter(name="hi")
+a = od.Parameter(n, name="a")
+A = od.Parameter((3, n), name="A")
+b = od.Parameter(3, name="b")
+A_SPAN = np.array([[1.0, 2.0, 0.0, 0.0, 1.0, 0.0], [1.0, 2.0, 0.0, 0.0, 1.0, 0.0], [0.0, 1.0, 1.0, 1.0, 0.0, -1.0]])
 
 #: Models whose constraints are empty for some parameter values; the default route is a first-order one.
 MODELS = {
@@ -27,6 +31,16 @@ MODELS = {
                          {"r": 1.0}, {"r": -1.0}),
     "negative_ball": (od.Problem(od.Minimize(od.sum_squares(w - c)), [od.norm2(w) <= r]),
                       {"r": 1.0}, {"r": -1.0}),
+    "negative_l1_ball": (od.Problem(od.Minimize(od.sum_squares(w - c)), [od.norm1(w) <= r]),
+                         {"r": 1.0}, {"r": -0.5}),
+    "section_above_its_box": (od.Problem(od.Minimize(od.sum_squares(w - c)), [w >= lo, w <= hi, od.sum(w) == r]),
+                              {"lo": -1.0, "hi": 1.0, "r": 2.0}, {"lo": -1.0, "hi": 1.0, "r": 6.5}),
+    "zero_normal_hyperplane": (od.Problem(od.Minimize(od.sum_squares(w - c)), [a @ w == r]),
+                               {"a": np.ones(n), "r": 1.0}, {"a": np.zeros(n), "r": 1.0}),
+    "zero_normal_halfspace": (od.Problem(od.Minimize(od.sum_squares(w - c)), [a @ w <= r]),
+                              {"a": np.ones(n), "r": -1.0}, {"a": np.zeros(n), "r": -1.0}),
+    "inconsistent_rows": (od.Problem(od.Minimize(od.sum_squares(w - c)), [A @ w == b]),
+                          {"A": A_SPAN, "b": np.array([1.0, 1.0, 2.0])}, {"A": A_SPAN, "b": np.array([1.0, 1.5, 2.0])}),
 }
 C0 = np.linspace(-1.0, 2.0, n)
 
@@ -37,13 +51,14 @@ def compiled(request):
     return problem.compile(), feasible, infeasible
 
 
-def test_feasible_data_are_solved_and_infeasible_data_are_not(compiled):
+def test_feasible_data_are_solved_and_empty_sets_are_infeasible(compiled):
     solve, feasible, infeasible = compiled
+    assert solve.method in ("projected_gradient", "proximal_gradient")
     good = solve(c=C0, **feasible)
     assert describe(int(good.status)) == "solved"
     assert float(good.primal_violation) < 1e-8
     bad = solve(c=C0, **infeasible)
-    assert describe(int(bad.status)) != "solved"
+    assert describe(int(bad.status)) == "infeasible"
     assert float(bad.primal_violation) > 1e-3
 
 
@@ -51,7 +66,7 @@ def test_a_batch_gets_a_status_per_instance(compiled):
     solve, feasible, infeasible = compiled
     batch = {k: jnp.array([feasible[k], infeasible[k]]) for k in feasible}
     sols = jax.vmap(lambda p: solve(c=C0, **p))(batch)
-    assert [describe(int(s)) == "solved" for s in sols.status] == [True, False]
+    assert [describe(int(s)) for s in sols.status] == ["solved", "infeasible"]
 
 
 @pytest.mark.parametrize("method", ["kkt", "conic"])

@@ -700,3 +700,36 @@ def test_docstring_examples_run():
         failures += result.failed
         attempted += result.attempted
     assert attempted >= 20 and failures == 0
+
+
+def _affine_cases(rng):
+    """(A, b) with duplicated rows, a rank-deficient square A, and more rows than columns (all consistent)."""
+    base = rng.normal(size=(3, N))
+    tall = rng.normal(size=(N + 3, 3)) @ rng.normal(size=(3, N))
+    for A in (np.vstack([base, base[:1]]), np.vstack([base[:2], base[0] + base[1]]), tall):
+        yield A, A @ rng.normal(size=N)
+
+
+def test_the_affine_projection_is_exact_for_any_rank():
+    rng = np.random.default_rng(7)
+    for A, b in _affine_cases(rng):
+        x = rng.normal(size=N) * 3
+        basis = null_space(A)
+        anchor = np.linalg.lstsq(A, b, rcond=None)[0]
+        expected = anchor + basis @ (basis.T @ (x - anchor))
+        np.testing.assert_allclose(P.projection_affine_set(x, A, b), expected, atol=1e-11)
+        grad_x = jax.jacobian(P.projection_affine_set)(jnp.asarray(x), A, b)
+        np.testing.assert_allclose(grad_x, basis @ basis.T, atol=1e-11)
+
+
+def test_an_inconsistent_affine_system_projects_to_its_least_squares_solutions():
+    A = np.array([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    y = P.projection_affine_set(jnp.zeros(3), A, jnp.array([1.0, 2.0, 3.0]))
+    np.testing.assert_allclose(y, [0.75, 0.75, 3.0], atol=1e-12)
+
+
+def test_a_zero_normal_leaves_the_point_where_it_is():
+    x = jnp.array([1.0, -2.0, 3.0])
+    for project in (P.projection_hyperplane, P.projection_halfspace):
+        np.testing.assert_array_equal(project(x, jnp.zeros(3), 1.0), x)
+        assert np.all(np.isfinite(jax.jacobian(project, argnums=1)(x, jnp.zeros(3), 1.0)))

@@ -114,7 +114,7 @@ def analyze(problem: Problem) -> Structure:
         if owner is None:
             prox_terms.append(term)
         elif owner.kind == "nonneg" and term.kind == "l1":
-            prox_terms.append(non_negative_lasso(term))
+            prox_terms.append(non_negative_lasso(term, owner))
             sets.remove(owner)
         else:  # a prox and a projection on one variable do not compose
             leftover_terms.append(term.term)

@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 import jax
 
+from optdsl.compiler.sets import VariableSet
 from optdsl.modeling import Constant, Expression, Variable
 from optdsl.modeling.affine.add import Add
 from optdsl.modeling.affine.multiply import Multiply
@@ -46,11 +47,24 @@ class ProxTerm:
     weight: Expression
     prox: VariableProx
     term: Expression
+    absorbed: VariableSet | None = None  # the nonnegative orthant of ``prox_non_negative_lasso``
+
+    def weight_value(self, env: Env, dtype: Any) -> jax.Array:
+        """The weight, evaluated from the parameters."""
+        return self.weight.evaluate({p.name: env[p.name] for p in self.weight.parameters()}, dtype=dtype)
 
     def apply(self, x: jax.Array, env: Env, step: Any) -> jax.Array:
-        """``prox_{step * weight * g}(x)`` with the weight evaluated from the parameters."""
-        w = self.weight.evaluate({p.name: env[p.name] for p in self.weight.parameters()}, dtype=x.dtype)
-        return self.prox(x, w, step)
+        """``prox_{step * weight * g}(x)``."""
+        return self.prox(x, self.weight_value(env, x.dtype), step)
+
+    def duals(self, x: jax.Array, g: jax.Array, env: Env) -> dict[int, jax.Array]:
+        """Duals of the absorbed set's constraints at ``x``, where the smooth part's gradient is ``g``.
+
+        On the nonnegative orthant the l1 term is ``weight * sum(x)``, whose gradient joins ``g``.
+        """
+        if self.absorbed is None:
+            return {}
+        return self.absorbed.duals((x,), (g + self.weight_value(env, x.dtype),), env)
 
 
 def _flat(prox: Callable) -> VariableProx:
@@ -126,6 +140,7 @@ def split_objective(expr: Expression) -> ObjectiveSplit:
     return ObjectiveSplit(smooth, prox_terms, rest)
 
 
-def non_negative_lasso(term: ProxTerm) -> ProxTerm:
+def non_negative_lasso(term: ProxTerm, nonneg: VariableSet) -> ProxTerm:
     """The l1 term of a nonnegative variable, with the set absorbed into its prox."""
-    return ProxTerm("non_negative_l1", term.variable, term.weight, _flat(X.prox_non_negative_lasso), term.term)
+    return ProxTerm("non_negative_l1", term.variable, term.weight, _flat(X.prox_non_negative_lasso), term.term,
+                    nonneg)

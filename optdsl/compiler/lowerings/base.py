@@ -120,6 +120,10 @@ class Lowering(ABC):
         """Whether the optimality map's Jacobian is singular at the solution (least-squares derivatives)."""
         return jnp.asarray(False)
 
+    def feasibility_tol(self, dtype: Any) -> jax.Array:
+        """The largest relative constraint violation a ``solved`` answer may have: ``sqrt(tol)``."""
+        return jnp.sqrt(jnp.asarray(resolve_tol(self.options.tol, dtype), dtype))
+
     def infeasible(self, params: Params, dtype: Any) -> jax.Array:
         """Whether the parameter values alone show that no point is feasible (then the status is ``infeasible``).
 
@@ -165,7 +169,7 @@ class Lowering(ABC):
             frozen = jax.lax.stop_gradient((point, params))
             residual = jnp.linalg.norm(ravel_pytree(self.optimality(*frozen))[0])
             violation = primal_violation(constraints, {**params, **values}, dtype)
-            feasible = violation <= jnp.sqrt(resolve_tol(self.options.tol, dtype))
+            feasible = violation <= self.feasibility_tol(dtype)
             status = jnp.where((aux.status == SOLVED) & ~feasible, INACCURATE, aux.status)
             status = jnp.where(self.infeasible(params, dtype), INFEASIBLE, status).astype(jnp.int32)
             status = jnp.where(domains.violated(params, dtype), INVALID_PARAMETER, status)

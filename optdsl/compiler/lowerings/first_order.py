@@ -66,7 +66,26 @@ class FirstOrder(Lowering):
         return jax.lax.stop_gradient(self.structure.packing.pack(init.values).astype(dtype))
 
     def read(self, point: jax.Array, params: Params, dtype: Any) -> tuple[dict[str, jax.Array], dict]:
-        return self.structure.packing.unpack(point), {}
+        """The variables, and each set constraint's dual from the smooth part's gradient at the point."""
+        packing, problem = self.structure.packing, self.structure.problem
+        values = packing.unpack(point)
+        absorbing = [t for t in self.structure.prox_terms if t.absorbed is not None]
+        if not (self.structure.sets or absorbing):
+            return values, {}
+        grads = packing.unpack(jax.grad(self.structure.smooth_value)(point, params))
+        found = {}
+        for s in self.structure.sets:
+            found.update(s.duals(tuple(values[n] for n in s.variables), tuple(grads[n] for n in s.variables), params))
+        for t in absorbing:
+            found.update(t.duals(values[t.variable], grads[t.variable], params))
+        return values, {name: found[id(c)] for name, c in problem.named_constraints().items() if id(c) in found}
+
+    def infeasible(self, params: Params, dtype: Any) -> jax.Array:
+        """Whether some set is empty for these parameter values (its exact projection of zero violates it)."""
+        zero = self.structure.packing.unpack(jnp.zeros((self.structure.packing.size,), dtype))
+        tol = self.feasibility_tol(dtype)
+        found = [s.empty(tuple(zero[n] for n in s.variables), params, tol) for s in self.structure.sets]
+        return jnp.any(jnp.stack(found)) if found else jnp.asarray(False)
 
     def solver_options(self) -> dict[str, Any]:
         """``tol`` and ``maxiter`` for the solver call (``maxiter`` left to the solver when None)."""

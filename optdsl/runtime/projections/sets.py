@@ -9,7 +9,6 @@ polyhedron) are in :mod:`.solver_backed`; cones in :mod:`.cones`.
 from __future__ import annotations
 
 import jax.numpy as jnp
-from jax.scipy.linalg import solve_triangular
 
 from optdsl.errors import ArgumentError
 from optdsl.runtime.projections._common import (Array, ArrayLike, as_floats, check_last_axis, last_axis_param,
@@ -123,8 +122,9 @@ def projection_l2_sphere(x: ArrayLike, radius: ArrayLike = 1.0) -> Array:
 def projection_hyperplane(x: ArrayLike, a: ArrayLike, b: ArrayLike) -> Array:
     """Projection onto the hyperplane ``{y: a . y = b}`` along the LAST axis.
 
-    ``y = x - (a . x - b) / ||a||^2 * a``, with ``a != 0`` of shape ``(n,)`` (or
-    batched like ``x``) and ``b`` a scalar (or of shape ``x.shape[:-1]``).
+    ``y = x - (a . x - b) / ||a||^2 * a``, with ``a`` of shape ``(n,)`` (or batched
+    like ``x``) and ``b`` a scalar (or of shape ``x.shape[:-1]``). With ``a = 0``
+    the set is everything (``b = 0``) or empty, and ``x`` is returned.
 
     >>> projection_hyperplane(jnp.array([1.0, 1.0]), jnp.array([1.0, 0.0]), 3.0).tolist()
     [3.0, 1.0]
@@ -132,14 +132,14 @@ def projection_hyperplane(x: ArrayLike, a: ArrayLike, b: ArrayLike) -> Array:
     x, a, b = as_floats(x, a, b)
     check_last_axis("a", a, vector_size("x", x))
     gap = jnp.sum(a * x, axis=-1, keepdims=True) - last_axis_param(b)
-    return x - gap / jnp.sum(a * a, axis=-1, keepdims=True) * a
+    return x - safe_div(gap, jnp.sum(a * a, axis=-1, keepdims=True)) * a
 
 
 def projection_halfspace(x: ArrayLike, a: ArrayLike, b: ArrayLike) -> Array:
     """Projection onto the halfspace ``{y: a . y <= b}`` along the LAST axis.
 
-    ``y = x - max(a . x - b, 0) / ||a||^2 * a`` (``a != 0``; shapes as in
-    :func:`projection_hyperplane`).
+    ``y = x - max(a . x - b, 0) / ||a||^2 * a`` (shapes as in
+    :func:`projection_hyperplane`; ``a = 0`` returns ``x``).
 
     >>> projection_halfspace(jnp.array([1.0, 1.0]), jnp.array([1.0, 0.0]), 3.0).tolist()
     [1.0, 1.0]
@@ -147,27 +147,24 @@ def projection_halfspace(x: ArrayLike, a: ArrayLike, b: ArrayLike) -> Array:
     x, a, b = as_floats(x, a, b)
     check_last_axis("a", a, vector_size("x", x))
     gap = jnp.maximum(jnp.sum(a * x, axis=-1, keepdims=True) - last_axis_param(b), 0)
-    return x - gap / jnp.sum(a * a, axis=-1, keepdims=True) * a
+    return x - safe_div(gap, jnp.sum(a * a, axis=-1, keepdims=True)) * a
 
 
 def projection_affine_set(x: ArrayLike, A: ArrayLike, b: ArrayLike) -> Array:
     """Projection onto the affine set ``{y: A y = b}`` along the LAST axis.
 
-    ``A`` has shape ``(m, n)`` and full row rank ``m <= n``; ``b`` has shape
-    ``(m,)`` or ``x.shape[:-1] + (m,)``. With the reduced QR factorisation
-    ``A^T = Q R`` (no explicit inverse), ``y = x - Q (Q^T x - R^{-T} b)``, which
-    equals ``x - A^T (A A^T)^{-1} (A x - b)``.
+    ``A`` has shape ``(m, n)``, any rank (duplicated rows and ``m > n`` included);
+    ``b`` has shape ``(m,)`` or ``x.shape[:-1] + (m,)``. The projection is
+    ``y = x - A^+ (A x - b)`` with the pseudo-inverse ``A^+``: exact whenever the
+    system is consistent, and the nearest point of the least-squares solutions
+    ``argmin ||A y - b||`` when it is not (then ``A y != b`` shows the set is empty).
 
     >>> projection_affine_set(jnp.array([0.0, 0.0]), jnp.array([[1.0, 1.0]]), jnp.array([2.0])).round(12).tolist()
     [1.0, 1.0]
     """
     x, A, b = as_floats(x, A, b)
     n = vector_size("x", x)
-    if A.ndim != 2 or A.shape[1] != n or A.shape[0] > n:
-        raise ArgumentError(f"A must have shape (m, {n}) with m <= {n} to match x of shape {x.shape}, got {A.shape}")
-    m = A.shape[0]
-    check_last_axis("b", b, m, what="the rows of A")
-    Q, R = jnp.linalg.qr(A.T, mode="reduced")
-    flat_b = b.reshape(-1, m).T
-    c = solve_triangular(R, flat_b, trans="T", lower=False).T.reshape(b.shape)
-    return x - (x @ Q - c) @ Q.T
+    if A.ndim != 2 or A.shape[1] != n:
+        raise ArgumentError(f"A must have shape (m, {n}) to match x of shape {x.shape}, got {A.shape}")
+    check_last_axis("b", b, A.shape[0], what="the rows of A")
+    return x - (x @ A.T - b) @ jnp.linalg.pinv(A).T
