@@ -15,6 +15,7 @@ import pytest
 
 import optdsl as od
 from optdsl.interop.errors import InteropError
+from optdsl.runtime.status import SOLVED
 
 K, D = 3, 4
 
@@ -116,3 +117,53 @@ def test_bad_use_is_named(layer):
         layer(np.zeros(K), np.zeros(K))
     with pytest.raises(InteropError, match=r"'z' has shape \(3,\); got a value of shape \(2, 2\)"):
         layer(np.zeros((2, 2)))
+
+
+# A box projection, x*(c, l, u) = clip(c, l, u), whose box the parameters can make empty (l > u).
+# The conic route returns NaN values for such an instance, the case where masking a loss alone fails.
+@pytest.fixture(scope="module", params=["projected_gradient", "conic"])
+def box_layer(request):
+    x = od.Variable(2, name="x")
+    c, lower, upper = od.Parameter(2, name="c"), od.Parameter(2, name="l"), od.Parameter(2, name="u")
+    problem = od.Problem(od.Minimize(od.sum_squares(x - c)), [x >= lower, x <= upper])
+    return od.Layer(problem, parameters=[c, lower, upper], variables=[x], method=request.param)
+
+
+# Instance 0: the box [0, 1]^2 with c inside on the first axis and above it on the second; instance 1: the same
+# but l > u on the first axis (c inside on the second, where an unmasked derivative would be 1).
+C = np.array([[0.5, 2.0], [0.5, 0.5]])
+L = np.array([[0.0, 0.0], [1.0, 0.0]])
+U = np.array([[1.0, 1.0], [0.0, 1.0]])
+TARGET = np.array([0.2, 0.3])
+
+
+def test_the_status_of_each_instance_of_a_batch(box_layer):
+    (xs,), solution = jax.jit(lambda *v: box_layer(*v, return_solution=True))(C, L, U)
+    assert solution.status.shape == (2,) and solution.status.dtype == jnp.int32
+    names = od.Layer.status_names(solution.status)
+    assert names[0] == "solved" and names[1] != "solved"
+    np.testing.assert_allclose(xs[0], np.clip(C[0], L[0], U[0]), atol=1e-6)
+    assert od.Layer.status_names(np.asarray(SOLVED)) == "solved"
+    assert od.Layer.status_names(np.full((2, 1), SOLVED)) == [["solved"], ["solved"]]
+
+
+def _masked_loss(layer, c):
+    """Mean squared distance to TARGET over the solved instances only."""
+    (xs,), solution = layer(c, L, U, return_solution=True)
+    solved = solution.status == SOLVED
+    per_instance = jnp.sum((xs - TARGET) ** 2, axis=1)
+    return jnp.sum(jnp.where(solved, per_instance, 0.0)) / jnp.maximum(jnp.sum(solved), 1)
+
+
+def test_a_masked_loss_has_the_gradient_of_the_solved_instances(box_layer):
+    grad = jax.jit(jax.grad(lambda c: _masked_loss(box_layer, c)))(jnp.asarray(C))
+    # only instance 0 is solved; there dx/dc is 1 inside the box (axis 0) and 0 where c is clipped (axis 1)
+    expected = np.array([[2 * (C[0, 0] - TARGET[0]), 0.0], [0.0, 0.0]])
+    np.testing.assert_allclose(grad, expected, atol=1e-6)
+
+
+def test_forward_mode_derivative_of_an_unsolved_instance_is_zero(box_layer):
+    jacobian = jax.jacfwd(lambda c: box_layer(c, L, U)[0])(jnp.asarray(C))  # (instance, i, instance', j)
+    expected = np.zeros((2, 2, 2, 2))
+    expected[0, 0, 0, 0] = 1.0
+    np.testing.assert_allclose(jacobian, expected, atol=1e-6)

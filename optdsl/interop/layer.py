@@ -7,6 +7,12 @@ the layer solves once per row (``jax.vmap``), and unbatched inputs are shared ac
 the batch. Gradients are the compiled problem's implicit ones, so the layer composes
 with ``jax.jit``, ``jax.grad``, ``jax.vmap``, optax and equinox/flax modules.
 
+``layer(..., return_solution=True)`` also returns the :class:`~optdsl.runtime.compiled.Solution`
+(like JAXopt's ``(params, state)``): its ``status`` holds one traced int32 code per instance, to mask
+the loss of instances that are not solved; :meth:`Layer.status_names` names the codes on the host.
+An instance that is not solved has a zero derivative: there is no certified solution to
+differentiate, and its implicit derivative may be NaN, which a masked loss would not remove.
+
 >>> import numpy as np
 >>> import optdsl as od
 >>> x, c = od.Variable(2, name="x"), od.Parameter(2, name="c")
@@ -18,14 +24,18 @@ with ``jax.jit``, ``jax.grad``, ``jax.vmap``, optax and equinox/flax modules.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from optdsl.interop.errors import InteropError
 from optdsl.modeling import Parameter, Problem, Variable
+from optdsl.runtime.compiled import Solution
+from optdsl.runtime.dtypes import float_dtype
+from optdsl.runtime.status import SOLVED, describe
 
 
 class Layer:
@@ -51,12 +61,18 @@ class Layer:
         self.variables = tuple(variables)
         self.compiled = problem.compile(**compile_options)
 
-    def __call__(self, *values: Any) -> tuple[jax.Array, ...]:
-        """Solve for ``values`` (one per parameter, optionally batched along a new leading axis)."""
+    def __call__(self, *values: Any, return_solution: bool = False) -> Any:
+        """Solve for ``values`` (one per parameter, optionally batched along a new leading axis).
+
+        Returns the variables' values as a tuple; with ``return_solution=True``, the pair
+        ``(values, solution)``, where ``solution`` is the compiled problem's ``Solution`` (batched like
+        the values): ``status``, ``residual``, ``iterations``, ``objective``, ``duals``, ... per instance.
+        """
         if len(values) != len(self.parameters):
             raise InteropError(f"Layer: expected {len(self.parameters)} values for parameters "
                                f"{[p.name for p in self.parameters]}, got {len(values)}")
         arrays = [jnp.asarray(v) for v in values]
+        arrays = [a.astype(float_dtype(a.dtype)) for a in arrays]  # what the solve computes in; tangents need it
         batched = []
         for parameter, array in zip(self.parameters, arrays):
             if array.shape == parameter.shape:
@@ -70,14 +86,48 @@ class Layer:
         if len(sizes) > 1:
             raise InteropError(f"Layer: batched inputs disagree on the batch size: {sorted(sizes)}")
         names = [p.name for p in self.parameters]
+        solve = _zero_derivative_unless_solved(lambda *inputs: self.compiled(**dict(zip(names, inputs))))
+        if sizes:
+            solve = jax.vmap(solve, in_axes=tuple(0 if b else None for b in batched))
+        solution = solve(*arrays)
+        outputs = tuple(solution[v.name] for v in self.variables)
+        return (outputs, solution) if return_solution else outputs
 
-        def solve(*inputs: jax.Array) -> tuple[jax.Array, ...]:
-            solution = self.compiled(**dict(zip(names, inputs)))
-            return tuple(solution[v.name] for v in self.variables)
+    @staticmethod
+    def status_names(status: Any) -> str | list:
+        """Names of status codes, on the host: a name for one code, (nested) lists of names for a batch.
 
-        if not sizes:
-            return solve(*arrays)
-        return jax.vmap(solve, in_axes=tuple(0 if b else None for b in batched))(*arrays)
+        ``Layer.status_names(solution.status)`` gives e.g. ``["solved", "infeasible"]``; the names are
+        those of :mod:`optdsl.runtime.status`.
+        """
+        return np.vectorize(describe, otypes=[object])(np.asarray(status)).tolist()
+
+
+def _zero_derivative_unless_solved(solve: Callable[..., Solution]) -> Callable[..., Solution]:
+    """``solve`` (one instance) with its derivative set to zero when the status is not solved.
+
+    The tangent is masked on both sides of the linearised solve: the mask on its output keeps a NaN
+    derivative at an unsolved point out in forward mode (``jvp``, ``jacfwd``); reverse mode (``grad``)
+    runs the linear map transposed, and there the mask on its input is the one applied last.
+    """
+
+    @jax.custom_jvp
+    def masked(*inputs: jax.Array) -> Solution:
+        return solve(*inputs)
+
+    @masked.defjvp
+    def masked_jvp(primals: tuple, tangents: tuple) -> tuple[Solution, Solution]:
+        solution, linear = jax.linearize(solve, *primals)
+        solved = solution.status == SOLVED
+
+        def keep(tangent: jax.Array) -> jax.Array:
+            if tangent.dtype == jax.dtypes.float0:
+                return tangent
+            return jnp.where(solved, tangent, jnp.zeros_like(tangent))
+
+        return solution, jax.tree.map(keep, linear(*map(keep, tangents)))
+
+    return masked
 
 
 def _converted(leaves: dict[int, Any], leaf: Any, role: str) -> Any:
