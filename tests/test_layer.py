@@ -120,7 +120,7 @@ def test_bad_use_is_named(layer):
 
 
 # A box projection, x*(c, l, u) = clip(c, l, u), whose box the parameters can make empty (l > u).
-# The conic route returns NaN values for such an instance, the case where masking a loss alone fails.
+# The conic route can return NaN values for such an instance, the case where masking a loss alone fails.
 @pytest.fixture(scope="module", params=["projected_gradient", "conic"])
 def box_layer(request):
     x = od.Variable(2, name="x")
