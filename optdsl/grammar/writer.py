@@ -46,10 +46,11 @@ def _check_name(name: str, what: str) -> None:
 
 
 def _declaration(leaf: Parameter | Variable) -> str:
-    kind = "param" if isinstance(leaf, Parameter) else "var"
+    param = isinstance(leaf, Parameter)
+    kind = "param" if param else "var"
     shape = f"[{', '.join(map(str, leaf.shape))}]" if leaf.shape else ""
     sign = " >= 0" if leaf.nonneg else " <= 0" if leaf.nonpos else ""
-    definite = " >> 0" if getattr(leaf, "psd", False) else " << 0" if getattr(leaf, "nsd", False) else ""
+    definite = " >> 0" if param and leaf.psd else " << 0" if param and leaf.nsd else ""
     return f"{kind} {leaf.name}{shape}{sign}{definite}"
 
 
