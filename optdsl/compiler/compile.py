@@ -4,27 +4,58 @@ Method selection follows the lowering table (docs/lowering.md): the structure
 found by :func:`~optdsl.compiler.analyze.analyze` picks a route, the route's
 :class:`~optdsl.compiler.lowerings.Lowering` builds the solver and its optimality
 map, and the whole ``params -> Solution`` function is jitted.
+
+:func:`choose_lowering` decides, and says why in one line (``explain`` prints it).
+An objective with an atom finite only on part of its domain (``log``, ``entropy``,
+``log_det``, ``inv_pos``, ...; ``Atom.restricted_domain``) never goes to a
+first-order map, whose trial points can leave that domain: it goes to the mirror
+map when every variable lies on a simplex (its iterates stay inside), else to the
+conic form, else to the KKT interior point.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import jax
 
 from optdsl.compiler.analyze import Structure, analyze
+from optdsl.compiler.conic import canonicalize
 from optdsl.compiler.degree import degree
 from optdsl.compiler.domains import parameter_domains
 from optdsl.compiler.explain import describe
-from optdsl.compiler.lowerings import LOWERINGS, Diff, Lowering, Options
+from optdsl.compiler.lowerings import LOWERINGS, Conic, Diff, KKT, Lowering, Mirror, Options
 from optdsl.compiler.lowerings.proximal import ProjectedGradient, ProximalGradient
 from optdsl.compiler.lowerings.stationary import Stationary
 from optdsl.errors import CompileError
-from optdsl.modeling import Equality, Inequality, Problem
+from optdsl.modeling import Equality, Expression, Inequality, ModelingError, Problem
 from optdsl.runtime.compiled import CompiledProblem, ParameterSpec, Solution
 from optdsl.runtime.dtypes import float_dtype
 from optdsl.runtime.linear_solve import SOLVERS as LINEAR_SOLVERS
 
 #: The ``method=`` names, in the order of the lowering table.
 METHODS = tuple(LOWERINGS)
+
+#: Why each first-order map is the default for a model it covers.
+_FIRST_ORDER_REASONS = {
+    Stationary: "smooth objective, no constraints",
+    ProjectedGradient: "smooth objective, every constraint is a set with a known projection",
+    ProximalGradient: "smooth part plus non-smooth terms with a known proximal operator",
+}
+
+
+@dataclass(frozen=True)
+class Route:
+    """The lowering chosen for a model, and why in one line (``explain`` prints it)."""
+
+    lowering: type[Lowering]
+    reason: str
+
+    def __call__(self, structure: Structure, options: Options) -> Lowering:
+        """The lowering built for ``structure``, carrying this route's reason."""
+        lowering = self.lowering(structure, options)
+        lowering.reason = self.reason
+        return lowering
 
 
 def _default_first_order(structure: Structure) -> type[Lowering]:
@@ -46,45 +77,123 @@ def _smooth_kkt(structure: Structure) -> bool:
         for c in structure.problem.constraints)
 
 
-def choose_lowering(structure: Structure, method: str | None, nonconvex: bool = False) -> type[Lowering]:
-    """The lowering to use: the requested ``method`` if it applies, else the default of the lowering table."""
-    if method is not None and method not in LOWERINGS:
-        raise CompileError(f"unknown method {method!r}; choose one of {list(METHODS)}")
-    if method in ("kkt", "conic"):
-        return LOWERINGS[method]
-    interior = LOWERINGS["kkt" if structure.is_qp else "conic"]
-    if nonconvex and method is None and not structure.first_order and _smooth_kkt(structure):
-        return LOWERINGS["kkt"]  # a non-convex smooth model: the NLP interior point finds a local solution
-    linear_program = degree(structure.objective) in (0, 1) and bool(structure.sets)
-    if not structure.first_order or linear_program:  # an LP needs an interior point, not a projection
-        if method is None:
-            return interior
-        raise CompileError(
-            f"method={method!r} does not apply: these parts have no projection or proximal operator:\n"
-            f"{_leftover_message(structure)}\n"
-            f"use method={interior.name!r} (the default for this model)")
+def _linear_over_sets(structure: Structure) -> bool:
+    """A constant or linear objective over sets: its solutions sit on their boundary, where a projection stalls."""
+    return degree(structure.objective) in (0, 1) and bool(structure.sets)
+
+
+def _outside_words(structure: Structure) -> str:
+    """The terms and constraints no projection or proximal operator covers, in one line."""
+    return ", ".join([*(f"the term {t}" for t in structure.leftover_terms),
+                      *(f"the constraint {c}" for c in structure.leftover_constraints)])
+
+
+def _domain_words(restricted: list[Expression]) -> str:
+    """Why atoms finite only on part of their domain rule out a first-order map, in words."""
+    names = list(dict.fromkeys(node.name for node in restricted))
+    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    verb = "is" if len(names) == 1 else "are"
+    return f"the objective's {listed} {verb} finite only on part of its domain, which a first-order step can leave"
+
+
+def _mirror_misfit(structure: Structure) -> str:
+    """What keeps the mirror map from covering the model ('' when every variable lies on a simplex, nothing else)."""
+    other = [s.kind for s in structure.sets if s.kl_step is None]
+    covered = {name for s in structure.sets for name in s.variables}
+    free = [v.name for v in structure.variables if v.name not in covered]
+    return ", ".join(filter(None, [
+        f"free variables {free}" if free else "",
+        f"other sets {other}" if other else "",
+        f"non-smooth terms {[str(t.term) for t in structure.prox_terms]}" if structure.prox_terms else "",
+    ]))
+
+
+def _conic_refusal(problem: Problem) -> str:
+    """Why the model has no conic form ('' when it has one: every atom states a graph form that applies)."""
+    try:
+        canonicalize(problem)
+    except (CompileError, ModelingError) as error:
+        return str(error)
+    return ""
+
+
+def _domain_route(structure: Structure, restricted: list[Expression]) -> Route:
+    """The route of a model whose objective has atoms finite only on part of their domain: mirror, conic or kkt."""
+    why = _domain_words(restricted)
+    if not _mirror_misfit(structure):
+        return Route(Mirror, f"{why}; every variable lies on a simplex, whose interior mirror descent keeps")
+    refusal = _conic_refusal(structure.problem)
+    if not refusal:
+        return Route(Conic, why)
+    if _smooth_kkt(structure):
+        return Route(KKT, f"{why}, and the model has no conic form ({refusal}); the interior point starts from "
+                          "init= when given, else from z = 0")
+    raise CompileError(f"no method applies: {why}; the model has no conic form ({refusal}) and the KKT lowering "
+                       "needs a smooth objective with smooth == and <= constraints")
+
+
+def _default_route(structure: Structure, nonconvex: bool) -> Route:
+    """The route the lowering table gives the model (see the module docstring)."""
+    interior = KKT if structure.is_qp else Conic
+    if not structure.first_order:
+        outside = _outside_words(structure)
+        if nonconvex and _smooth_kkt(structure):
+            return Route(KKT, f"no projection covers {outside}, and the model is smooth but not convex: the NLP "
+                              "interior point finds a local solution")
+        if structure.is_qp:
+            return Route(KKT, f"a QP (quadratic objective, affine constraints) and no projection covers {outside}")
+        return Route(Conic, f"no projection or proximal operator covers {outside}; the conic form takes any DCP model")
+    if _linear_over_sets(structure):
+        return Route(interior, "a linear objective over sets: its solutions lie on their boundary, where a "
+                               "projected-gradient step does not settle")
+    restricted = structure.objective.restricted_nodes()
+    if restricted:
+        return _domain_route(structure, restricted)
     default = _default_first_order(structure)
-    if method is None or method == default.name:
-        return default
-    if method == "proximal_gradient" and default is ProjectedGradient:
-        return ProjectedGradient  # a projection is the prox of an indicator
+    return Route(default, _FIRST_ORDER_REASONS[default])
+
+
+def _requested_first_order(structure: Structure, method: str, default: Route) -> type[Lowering]:
+    """The first-order lowering ``method`` names when it covers the model; a ``CompileError`` saying why not."""
+    use = f"use method={default.lowering.name!r} (the default for this model)"
+    if not structure.first_order:
+        raise CompileError(f"method={method!r} does not apply: these parts have no projection or proximal operator:\n"
+                           f"{_leftover_message(structure)}\n{use}")
+    if _linear_over_sets(structure):
+        raise CompileError(f"method={method!r} does not apply: the objective is linear, so its solutions lie on the "
+                           f"boundary of the sets, where a projected-gradient step does not settle; {use}")
+    restricted = structure.objective.restricted_nodes()
     if method == "mirror":
-        bad = [s for s in structure.sets if s.kl_step is None]
-        covered = {n for s in structure.sets for n in s.variables}
-        free = [v.name for v in structure.variables if v.name not in covered]
-        if structure.prox_terms or bad or free:
-            raise CompileError(
-                "method='mirror' needs every variable on a probability simplex (x >= 0 with sum(x) == r, or "
-                "row-/column-wise sum(X, axis=a) == r) and no non-smooth terms; "
-                + ", ".join(filter(None, [
-                    f"free variables {free}" if free else "",
-                    f"other sets {[s.kind for s in bad]}" if bad else "",
-                    f"non-smooth terms {[str(t.term) for t in structure.prox_terms]}" if structure.prox_terms else "",
-                ])))
-        return LOWERINGS["mirror"]
+        misfit = _mirror_misfit(structure)
+        if misfit:
+            raise CompileError("method='mirror' needs every variable on a probability simplex (x >= 0 with "
+                               "sum(x) == r, or row-/column-wise sum(X, axis=a) == r) and no non-smooth terms; "
+                               f"{misfit}")
+        return Mirror
+    if restricted:
+        raise CompileError(f"method={method!r} does not apply: {_domain_words(restricted)}; {use}")
+    first = _default_first_order(structure)
+    if method == "proximal_gradient" and first is ProjectedGradient:
+        return ProjectedGradient  # a projection is the prox of an indicator
     why = ("it has non-smooth terms" if structure.prox_terms else "it has constraints" if structure.sets
            else "it is unconstrained and smooth")
-    raise CompileError(f"method={method!r} does not apply: the model's structure calls for {default.name!r} ({why})")
+    raise CompileError(f"method={method!r} does not apply: the model's structure calls for {first.name!r} ({why})")
+
+
+def choose_lowering(structure: Structure, method: str | None, nonconvex: bool = False) -> Route:
+    """The route to take, and why: the requested ``method`` if it applies, else the default of the lowering table.
+
+    A requested method that cannot handle the model is a ``CompileError`` saying why and what to use.
+    """
+    if method is not None and method not in LOWERINGS:
+        raise CompileError(f"unknown method {method!r}; choose one of {list(METHODS)}")
+    default = _default_route(structure, nonconvex)
+    if method is None or method == default.lowering.name:
+        return default
+    requested = f"requested with method={method!r}"
+    if method in ("kkt", "conic"):
+        return Route(LOWERINGS[method], requested)
+    return Route(_requested_first_order(structure, method, default), requested)
 
 
 def compile_problem(problem: Problem, *, method: str | None = None, solver: str | None = None,

@@ -1,4 +1,8 @@
-"""``CompiledProblem.explain()``: the model, the chosen method and its optimality map, in words."""
+"""``CompiledProblem.explain()``: the model, the chosen method and why, and its optimality map, in words.
+
+Why a method was chosen is decided once, with the choice (``compiler.compile.choose_lowering``,
+which sets ``lowering.reason``); this module only prints it.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ def describe(lowering: Lowering) -> str:
         "variables packed into z:",
         indent(structure.packing.describe() or "(none)"),
         f"method: {lowering.name}",
+        f"route: {lowering.name} — {lowering.reason}",
         f"optimality map: {lowering.map_text}",
         f"solver: {lowering.solver_text}; tol={'default' if options.tol is None else options.tol}, "
         f"maxiter={'default' if options.maxiter is None else options.maxiter}",
