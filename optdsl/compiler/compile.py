@@ -91,9 +91,10 @@ def _outside_words(structure: Structure) -> str:
 def _domain_words(restricted: list[Expression]) -> str:
     """Why atoms finite only on part of their domain rule out a first-order map, in words."""
     names = list(dict.fromkeys(node.name for node in restricted))
-    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
-    verb = "is" if len(names) == 1 else "are"
-    return f"the objective's {listed} {verb} finite only on part of its domain, which a first-order step can leave"
+    if len(names) == 1:
+        return f"the objective's {names[0]} is finite only on part of its domain, which a first-order step can leave"
+    listed = f"{', '.join(names[:-1])} and {names[-1]}"
+    return f"the objective's {listed} are finite only on part of their domains, which a first-order step can leave"
 
 
 def _mirror_misfit(structure: Structure) -> str:
@@ -126,8 +127,8 @@ def _domain_route(structure: Structure, restricted: list[Expression]) -> Route:
     if not refusal:
         return Route(Conic, why)
     if _smooth_kkt(structure):
-        return Route(KKT, f"{why}, and the model has no conic form ({refusal}); the interior point starts from "
-                          "init= when given, else from z = 0")
+        return Route(KKT, f"{why}, and the model has no conic form ({refusal}); the interior point starts at "
+                          "z = 0 unless init= gives a start")
     raise CompileError(f"no method applies: {why}; the model has no conic form ({refusal}) and the KKT lowering "
                        "needs a smooth objective with smooth == and <= constraints")
 
