@@ -64,10 +64,10 @@ def _default_first_order(structure: Structure) -> type[Lowering]:
     return ProjectedGradient if structure.sets else Stationary
 
 
-def _leftover_message(structure: Structure) -> str:
-    parts = [f"  term {t}" for t in structure.leftover_terms]
-    parts += [f"  constraint {c}" for c in structure.leftover_constraints]
-    return "\n".join(parts)
+def _leftovers(structure: Structure) -> list[str]:
+    """The terms and constraints no projection or proximal operator covers ("term t", "constraint c")."""
+    return [*(f"term {t}" for t in structure.leftover_terms),
+            *(f"constraint {c}" for c in structure.leftover_constraints)]
 
 
 def _smooth_kkt(structure: Structure) -> bool:
@@ -80,12 +80,6 @@ def _smooth_kkt(structure: Structure) -> bool:
 def _linear_over_sets(structure: Structure) -> bool:
     """A constant or linear objective over sets: its solutions sit on their boundary, where a projection stalls."""
     return degree(structure.objective) in (0, 1) and bool(structure.sets)
-
-
-def _outside_words(structure: Structure) -> str:
-    """The terms and constraints no projection or proximal operator covers, in one line."""
-    return ", ".join([*(f"the term {t}" for t in structure.leftover_terms),
-                      *(f"the constraint {c}" for c in structure.leftover_constraints)])
 
 
 def _domain_words(restricted: list[Expression]) -> str:
@@ -137,7 +131,7 @@ def _default_route(structure: Structure, nonconvex: bool) -> Route:
     """The route the lowering table gives the model (see the module docstring)."""
     interior = KKT if structure.is_qp else Conic
     if not structure.first_order:
-        outside = _outside_words(structure)
+        outside = ", ".join(f"the {part}" for part in _leftovers(structure))
         if nonconvex and _smooth_kkt(structure):
             return Route(KKT, f"no projection covers {outside}, and the model is smooth but not convex: the NLP "
                               "interior point finds a local solution")
@@ -158,12 +152,12 @@ def _requested_first_order(structure: Structure, method: str, default: Route) ->
     """The first-order lowering ``method`` names when it covers the model; a ``CompileError`` saying why not."""
     use = f"use method={default.lowering.name!r} (the default for this model)"
     if not structure.first_order:
+        parts = "".join(f"  {part}\n" for part in _leftovers(structure))
         raise CompileError(f"method={method!r} does not apply: these parts have no projection or proximal operator:\n"
-                           f"{_leftover_message(structure)}\n{use}")
+                           f"{parts}{use}")
     if _linear_over_sets(structure):
         raise CompileError(f"method={method!r} does not apply: the objective is linear, so its solutions lie on the "
                            f"boundary of the sets, where a projected-gradient step does not settle; {use}")
-    restricted = structure.objective.restricted_nodes()
     if method == "mirror":
         misfit = _mirror_misfit(structure)
         if misfit:
@@ -171,6 +165,7 @@ def _requested_first_order(structure: Structure, method: str, default: Route) ->
                                "sum(x) == r, or row-/column-wise sum(X, axis=a) == r) and no non-smooth terms; "
                                f"{misfit}")
         return Mirror
+    restricted = structure.objective.restricted_nodes()
     if restricted:
         raise CompileError(f"method={method!r} does not apply: {_domain_words(restricted)}; {use}")
     first = _default_first_order(structure)
