@@ -136,7 +136,9 @@ def _assess(d: QPData, st: _Embedded, tol) -> tuple[jax.Array, jax.Array]:
     SOLVED when the relative primal and dual residuals and the relative duality gap
     of ``(x, nu, lam, s) / tau`` are all ``<= tol``. Otherwise, once ``kappa > tau``,
     INFEASIBLE when ``b'nu + h'lam < 0`` and ``||A'nu + G'lam||_inf <= tol |b'nu + h'lam|``,
-    UNBOUNDED when ``q'x < 0`` and ``||Qx||, ||Ax||, max(Gx)_+ <= tol |q'x|``.
+    UNBOUNDED when ``q'x < 0`` and ``||Qx||, ||Ax||, max(Gx)_+ <= tol |q'x|``. A ray proves
+    unboundedness only for a feasible problem: while a Farkas certificate is forming too
+    (its residual within ``sqrt(tol) |b'nu + h'lam|``), the iterations go on until one of the two holds.
     """
     inf = lambda v: jnp.max(jnp.abs(v), initial=0)
     x, nu, lam, s = st.x / st.tau, st.nu / st.tau, st.lam / st.tau, st.s / st.tau
@@ -149,11 +151,13 @@ def _assess(d: QPData, st: _Embedded, tol) -> tuple[jax.Array, jax.Array]:
 
     certifying = st.kappa > st.tau
     bz = d.b @ st.nu + d.h @ st.lam
-    infeasible = certifying & (bz < 0) & (inf(d.A.T @ st.nu + d.G.T @ st.lam) <= -tol * bz)
+    farkas = inf(d.A.T @ st.nu + d.G.T @ st.lam)
+    infeasible = certifying & (bz < 0) & (farkas <= -tol * bz)
+    forming = (bz < 0) & (farkas <= -jnp.sqrt(tol) * bz)
     qx = d.q @ st.x
     ray = jnp.maximum(jnp.maximum(inf(d.Q @ st.x), inf(d.A @ st.x)),
                       jnp.max(jnp.maximum(d.G @ st.x, 0), initial=0))
-    unbounded = certifying & (qx < 0) & (ray <= -tol * qx)
+    unbounded = certifying & (qx < 0) & (ray <= -tol * qx) & ~forming
 
     code = status(residual, tol, finite(st.x, st.nu, st.lam, st.s, residual))
     stopped = jnp.where(infeasible, INFEASIBLE, jnp.where(unbounded, UNBOUNDED, RUNNING))
