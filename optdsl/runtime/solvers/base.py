@@ -15,6 +15,7 @@ from typing import Any, Callable, NamedTuple, TypeVar
 
 import jax
 import jax.numpy as jnp
+import jax.scipy.linalg as jsl
 from jax import lax
 
 from optdsl.errors import ArgumentError, ArgumentTypeError
@@ -178,6 +179,51 @@ def per_instance(fn: Callable[..., State]) -> Callable[..., State]:
         return out, jax.tree_util.tree_map(lambda _: True, out)
 
     return wrapped
+
+
+def lu_factor_checked(M: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """LU factors of a square ``M`` (partial pivoting) and whether ``M`` is numerically singular.
+
+    Singular: a pivot of ``U`` below ``sqrt(eps)`` times the largest, or a non-finite one.
+    Returns ``(lu, pivots, singular)`` for :func:`lu_solve_or_least_squares`.
+    """
+    lu, pivots = jsl.lu_factor(M)
+    diag_u = jnp.abs(jnp.diagonal(lu))
+    singular = ~(jnp.min(diag_u) > jnp.sqrt(jnp.finfo(M.dtype).eps) * jnp.max(diag_u))
+    return lu, pivots, singular
+
+
+def lu_solve_or_least_squares(lu: jax.Array, pivots: jax.Array, b: jax.Array, *, transpose: bool,
+                              singular: jax.Array, row_scale: jax.Array,
+                              keep: jax.Array | None = None) -> jax.Array:
+    """``J^-1 b`` (``J^-T b`` when ``transpose``) for ``J = diag(row_scale)^-1 M``, from the LU factors of ``M``.
+
+    ``J^-1 = M^-1 diag(row_scale)`` and ``J^-T = diag(row_scale) M^-T``: back-substitutions
+    only. Where ``singular`` (one instance), ``M^-1`` is replaced by the pseudo-inverse
+    (relative cutoff ``sqrt(eps)``) of ``M`` with the rows where ``keep`` is False zeroed:
+    the least-squares solve of least norm. ``M`` is then rebuilt from its factors and its
+    SVD taken only for that instance (:func:`run_if`), after the LU solve, not beside it.
+    The forward and transposed operators are exact transposes of each other either way,
+    so forward- and reverse-mode derivatives agree.
+    """
+    N = lu.shape[0]
+    eps = jnp.finfo(lu.dtype).eps
+    keep = jnp.ones((N,), bool) if keep is None else keep
+
+    def least_squares(lu, pivots, keep, b):
+        # lu_factor gives M[perm] = L U.
+        perm = lax.linalg.lu_pivots_to_permutation(pivots, N)
+        M = ((jnp.tril(lu, -1) + jnp.eye(N, dtype=lu.dtype)) @ jnp.triu(lu))[jnp.argsort(perm)]
+        pinv = jnp.linalg.pinv(jnp.where(keep[:, None], M, 0), rtol=jnp.sqrt(eps))
+        return (pinv.T if transpose else pinv) @ b
+
+    def inner(b):
+        exact = jsl.lu_solve((lu, pivots), b, trans=int(transpose))
+        return run_if(singular, least_squares, (lu, pivots, keep, b), exact)
+
+    if transpose:
+        return row_scale * inner(b)
+    return inner(row_scale * b)
 
 
 def make_info(x: jax.Array, residual: jax.Array, iterations: jax.Array, tol: Any) -> SolverInfo:

@@ -24,10 +24,8 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import jax.scipy.linalg as jsl
-from jax import lax
 
-from optdsl.runtime.solvers.base import per_instance, run_if
+from optdsl.runtime.solvers.base import lu_factor_checked, lu_solve_or_least_squares, per_instance
 
 #: ``fun(x, params)``: the objective (a scalar) or a constraint function (a flat vector).
 Fun = Callable[[jax.Array, Any], jax.Array]
@@ -170,15 +168,11 @@ def factor_kkt(jac: KKTJacobian, point: KKTPoint, *, exact: bool, tol: Any) -> t
     H, A, G, g, lam = jac
     x, nu = point.x, point.nu
     dtype = H.dtype
-    eps = jnp.finfo(dtype).eps
     n, p = H.shape[0], A.shape[0]
     size = lam + jnp.abs(g)
     comp_scale = 1 / jnp.maximum(size, jnp.finfo(dtype).tiny)
     row_scale = jnp.concatenate([jnp.ones(n + p, dtype), comp_scale])
-    M = row_scale[:, None] * jac.matrix()
-    lu, pivots = jsl.lu_factor(M)
-    diag_u = jnp.abs(jnp.diagonal(lu))
-    pivot_small = ~(jnp.min(diag_u) > jnp.sqrt(eps) * jnp.max(diag_u))
+    lu, pivots, pivot_small = lu_factor_checked(row_scale[:, None] * jac.matrix())
     if exact:
         tiny = jnp.finfo(dtype).tiny
         inf = lambda v: jnp.max(jnp.abs(v), initial=0)
@@ -200,35 +194,14 @@ def factor_kkt(jac: KKTJacobian, point: KKTPoint, *, exact: bool, tol: Any) -> t
 def kkt_factored_solve(aux: KKTAux, rhs: jax.Array, transpose: bool) -> jax.Array:
     """``J^-1 rhs`` (``J^-T rhs`` when ``transpose``) from the factorisation in ``aux``; back-substitutions only.
 
-    ``J = diag(row_scale)^-1 M``, so ``J^-1 = M^-1 diag(row_scale)`` and
-    ``J^-T = diag(row_scale) M^-T``. When ``aux.singular`` the inverse of ``M`` is
-    replaced by the pseudo-inverse of ``M`` with the rows ``aux.kkt_keep`` drops zeroed
-    (a least-squares solve; ``M`` is rebuilt from its LU factors and its SVD taken only
-    then, see :func:`~optdsl.runtime.solvers.base.run_if`, and after the LU solve, not
-    beside it); the forward and transposed operators stay exact transposes of each
-    other, so forward- and reverse-mode derivatives agree either way.
-    Batched, one instance after another on a CPU, so a singular instance's SVD is
-    not taken for the whole batch.
+    ``J = diag(row_scale)^-1 M``; when ``aux.singular`` the inverse of ``M`` is replaced by
+    the pseudo-inverse of ``M`` with the rows ``aux.kkt_keep`` drops zeroed (a least-squares
+    solve, :func:`~optdsl.runtime.solvers.base.lu_solve_or_least_squares`); forward- and
+    reverse-mode derivatives agree either way. Batched, one instance after another on a
+    CPU, so a singular instance's SVD is not taken for the whole batch.
     """
-    return per_instance(lambda aux, rhs: _factored_solve(aux, rhs, transpose))(aux, rhs)
+    def one(aux: KKTAux, rhs: jax.Array) -> jax.Array:
+        return lu_solve_or_least_squares(aux.kkt_lu, aux.kkt_pivots, rhs, transpose=transpose, singular=aux.singular,
+                                         row_scale=aux.row_scale, keep=aux.kkt_keep)
 
-
-def _factored_solve(aux: KKTAux, rhs: jax.Array, transpose: bool) -> jax.Array:
-    """:func:`kkt_factored_solve` of one instance."""
-    N = aux.kkt_lu.shape[0]
-    eps = jnp.finfo(aux.kkt_lu.dtype).eps
-
-    def least_squares(lu, pivots, keep, b):
-        # lu_factor gives M[perm] = L U.
-        perm = lax.linalg.lu_pivots_to_permutation(pivots, N)
-        M = ((jnp.tril(lu, -1) + jnp.eye(N, dtype=lu.dtype)) @ jnp.triu(lu))[jnp.argsort(perm)]
-        pinv = jnp.linalg.pinv(jnp.where(keep[:, None], M, 0), rtol=jnp.sqrt(eps))
-        return (pinv.T if transpose else pinv) @ b
-
-    def inner(b):
-        exact = jsl.lu_solve((aux.kkt_lu, aux.kkt_pivots), b, trans=int(transpose))
-        return run_if(aux.singular, least_squares, (aux.kkt_lu, aux.kkt_pivots, aux.kkt_keep, b), exact)
-
-    if transpose:
-        return aux.row_scale * inner(rhs)
-    return inner(aux.row_scale * rhs)
+    return per_instance(one)(aux, rhs)
