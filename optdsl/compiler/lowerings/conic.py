@@ -23,8 +23,7 @@ from optdsl.compiler.lowerings.base import Lowering, Options, Params, warm_state
 from optdsl.compiler.lowerings.first_order import aligned
 from optdsl.runtime.compiled import Solution
 from optdsl.runtime.solvers import ConicPoint
-from optdsl.runtime.solvers.base import SolverInfo
-from optdsl.runtime.solvers.conic_diff import conic_residual_map, embedding_from_point, solve_conic_diff
+from optdsl.runtime.solvers.conic_diff import ConicDiffInfo, conic_residual_map, embedding_from_point, solve_conic_diff
 
 
 class Conic(Lowering):
@@ -46,17 +45,21 @@ class Conic(Lowering):
         A, b, c, _ = self.form.data(params, point.x.dtype)
         return conic_residual_map(embedding_from_point(point), A, b, c, self.form.cones)
 
-    def solve(self) -> Callable[[ConicPoint | None, Params], tuple[ConicPoint, SolverInfo]]:
+    def solve(self) -> Callable[[ConicPoint | None, Params], tuple[ConicPoint, ConicDiffInfo]]:
         options: dict[str, Any] = {"tol": self.options.tol}
         if self.options.maxiter is not None:
             options["maxiter"] = self.options.maxiter
 
-        def solve(start: ConicPoint | None, params: Params) -> tuple[ConicPoint, SolverInfo]:
+        def solve(start: ConicPoint | None, params: Params) -> tuple[ConicPoint, ConicDiffInfo]:
             A, b, c, _ = self.form.data(params)
             return solve_conic_diff(A, b, c, self.form.cones, linear_solve=self.options.linear_solve, init=start,
                                     **options)
 
         return solve
+
+    def singular(self, aux: ConicDiffInfo) -> jax.Array:
+        """The embedding's Jacobian is singular at the solution (from its factorisation; least-squares derivatives)."""
+        return aux.singular
 
     def start(self, params: Params, init: Solution | None, dtype: Any) -> ConicPoint | None:
         """The previous solution's conic point (certificates' NaN entries zeroed), or None: the solver's own start."""

@@ -5,7 +5,9 @@ Solvers work on one flat vector ``x`` of shape ``(n,)`` and pass one pytree
 ``info`` a :class:`SolverInfo`. Loops go through :func:`iterate`, which is a
 ``lax.while_loop`` by default and a fixed-length ``lax.scan`` (updates skipped
 once converged) when ``unroll=True``, so reverse-mode autodiff can run through
-the iterations.
+the iterations. Solvers that factorise the Jacobian of their optimality map at
+the solution (interior points, the conic solver) differentiate with
+:func:`lu_factor_checked` and :func:`lu_solve_or_least_squares`.
 """
 
 from __future__ import annotations

@@ -20,25 +20,59 @@ duality gap ``-c'x - b'y`` (zero at any root of the other rows because
 ``y's = 0``), replaced by the normalisation ``w - 1``; that map has the same
 root, the same derivatives in ``(A, b, c)`` of its other rows, and the
 Jacobian ``[[0, A' D, c], [-A, I - D, b], [0, 0, 1]]`` (``D = dPi_{K*}(v)``), which
-is invertible at a non-degenerate solution, so a dense LU (or GMRES) applies.
+is invertible at a non-degenerate solution.
+
+Up to ``DENSE_MAX`` unknowns that Jacobian is formed and LU-factorised once per
+solve, next to the solution, and every tangent and cotangent reuses the factors.
+It is singular where the solution or its duals are not unique (free directions,
+dependent equality rows) or strict complementarity fails (a kink of the
+model at the solution, a degenerate vertex); the factorisation sees that as tiny
+pivots, flags the solve ``singular``, and the derivatives of that instance are
+then the least-squares solutions of least norm (the pseudo-inverse), finite
+where a plain solve gives NaN. Larger systems are solved matrix-free (GMRES).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from optdsl.errors import ArgumentError
 from optdsl.runtime.implicit_diff import custom_root
-from optdsl.runtime.linear_solve import LinearSolve
-from optdsl.runtime.solvers.base import SolverInfo
+from optdsl.runtime.linear_solve import DENSE_MAX, LinearSolve
+from optdsl.runtime.solvers.base import lu_factor_checked, lu_solve_or_least_squares, per_instance
 from optdsl.runtime.solvers.cones import Cones, project_dual_cone
 from optdsl.runtime.solvers.conic import ConicPoint, conic_solve
 from optdsl.runtime.status import SOLVED
 
 Array = jax.Array
+
+
+class ConicDiffInfo(NamedTuple):
+    """Report of :func:`solve_conic_diff`; traced scalars, not differentiated.
+
+    ``iterations``, ``residual``, ``status``: the forward solve's, as in
+    :class:`~optdsl.runtime.solvers.base.SolverInfo`. ``singular``: bool, the Jacobian
+    of the (pinned) residual map is numerically singular at the solution, so the
+    derivatives are least-squares ones (always False for a system solved matrix-free,
+    and for a point with non-finite entries, such as a certificate).
+    """
+
+    iterations: Array
+    residual: Array
+    status: Array
+    singular: Array
+
+
+class _Factors(NamedTuple):
+    """LU factors of ``M = diag(row_scale) J``, ``J`` the pinned residual map's Jacobian (unit-scale rows)."""
+
+    lu: Array
+    pivots: Array
+    row_scale: Array
+    singular: Array
 
 
 def _check_embedding(z: Array, A: Array, cones: Cones) -> None:
@@ -101,20 +135,44 @@ def point_from_embedding(z: jax.typing.ArrayLike, n: int, cones: Cones) -> Conic
     return ConicPoint(z[:n] / w, y / w, (y - v) / w)
 
 
+def _factor(z: Array, A: Array, b: Array, c: Array, cones: Cones) -> _Factors:
+    """Factorise the Jacobian of :func:`_pinned_residual_map` at ``z``, each row scaled to unit max-norm.
+
+    ``singular`` needs a finite Jacobian: a non-finite point (a certificate) is not a solution to differentiate.
+    """
+    J = jax.jacfwd(_pinned_residual_map)(z, A, b, c, cones)
+    row = jnp.max(jnp.abs(J), axis=1)
+    row_scale = 1 / jnp.where(row > 0, row, 1)
+    lu, pivots, small = lu_factor_checked(row_scale[:, None] * J)
+    return _Factors(lu, pivots, row_scale, small & jnp.all(jnp.isfinite(J)))
+
+
+def _factored_solve(aux: tuple[Any, Any, _Factors], rhs: Array, transpose: bool) -> Array:
+    """``J^-1 rhs`` (``J^-T rhs``) from the factors in the solver's ``aux``; one instance after another on a CPU."""
+    def one(f: _Factors, rhs: Array) -> Array:
+        return lu_solve_or_least_squares(f.lu, f.pivots, rhs, transpose=transpose, singular=f.singular,
+                                         row_scale=f.row_scale)
+
+    return per_instance(one)(aux[2], rhs)
+
+
 def solve_conic_diff(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.typing.ArrayLike, cones: Cones, *,
                      linear_solve: str | LinearSolve = "auto", init: ConicPoint | None = None,
-                     **solver_options: Any) -> tuple[ConicPoint, SolverInfo]:
+                     **solver_options: Any) -> tuple[ConicPoint, ConicDiffInfo]:
     """:func:`~optdsl.runtime.solvers.conic.conic_solve`, differentiable in ``A``, ``b``, ``c`` (forward and reverse).
 
     The solver runs under :func:`~optdsl.runtime.implicit_diff.custom_root` on
-    the residual map of the module docstring; ``linear_solve`` is the solver
-    for the tangent systems (``"auto"``: dense LU up to 500 unknowns ``n + m + 1``,
-    GMRES beyond; or ``"lu"``, ``"gmres"``, ``"bicgstab"``, a callable ...).
-    ``solver_options`` go to ``conic_solve`` (``tol``, ``maxiter``, ...). Returns
-    ``(ConicPoint(x, y, s), info)``; derivatives are those of a SOLVED point --
-    for any other status the point is the solver's (a certificate, or NaN) and
-    its derivatives are not meaningful. The solution must be unique and
-    strictly complementary for the derivative to exist.
+    the pinned residual map of the module docstring. ``linear_solve`` is the
+    solver for the tangent systems: ``"auto"`` factorises the map's Jacobian
+    once per solve (dense LU, least squares where it is singular, see the module
+    docstring) up to ``DENSE_MAX`` unknowns ``n + m + 1`` and uses GMRES beyond;
+    ``"lu"`` always factorises; ``"gmres"``, ``"bicgstab"``, a callable ... solve
+    matrix-free. ``solver_options`` go to ``conic_solve`` (``tol``, ``maxiter``, ...).
+    Returns ``(ConicPoint(x, y, s), info)`` with ``info`` a :class:`ConicDiffInfo`;
+    derivatives are those of a SOLVED point -- for any other status the point is
+    the solver's (a certificate, or NaN) and its derivatives are not meaningful.
+    Where the solution is not unique or not strictly complementary
+    (``info.singular``) the derivatives are least-squares ones.
 
     Example:
         >>> A, c = jnp.array([[-1.0], [1.0]]), jnp.array([1.0])   # min x s.t. x >= b0, x <= 3
@@ -124,17 +182,24 @@ def solve_conic_diff(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.ty
     """
     A, b, c = (jnp.asarray(v) for v in (A, b, c))
     n = A.shape[1] if A.ndim == 2 else 0
+    factored = linear_solve == "lu" or (linear_solve == "auto" and n + cones.dim + 1 <= DENSE_MAX)
 
     def optimality(z, A, b, c):
         return _pinned_residual_map(z, A, b, c, cones)
 
-    @custom_root(optimality, solve=linear_solve, has_aux=True)
+    diff = (custom_root(optimality, has_aux=True, factored_solve=_factored_solve) if factored
+            else custom_root(optimality, solve=linear_solve, has_aux=True))
+
+    @diff
     def solver(start, A, b, c):
         point, info = conic_solve(A, b, c, cones, init=start, **solver_options)
-        return embedding_from_point(point), (info, point)
+        z = embedding_from_point(point)
+        factors = _factor(z, A, b, c, cones) if factored else None
+        return z, (info, point, factors)
 
-    z, (info, raw) = solver(init, A, b, c)
+    z, (info, raw, factors) = solver(init, A, b, c)
     solved = info.status == SOLVED
     recovered = point_from_embedding(z, n, cones)
     point = ConicPoint(*(jnp.where(solved, new, old) for new, old in zip(recovered, raw)))
-    return point, info
+    singular = factors.singular if factored else jnp.zeros_like(solved)
+    return point, ConicDiffInfo(info.iterations, info.residual, info.status, singular)
