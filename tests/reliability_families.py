@@ -620,6 +620,37 @@ def _inconsistency(rng: np.random.Generator, A: np.ndarray) -> np.ndarray:
     return _null_direction(rng, A.T)
 
 
+#: The kinds of the far_* families: the size of the constraint rows.
+_ROW_SIZES = ("unit_rows", "rows_1e-1", "rows_1e-2", "rows_1e-3")
+
+
+def _far_model(halfspace: bool) -> Callable[[Any], Any]:
+    def model(lib: Any) -> Any:
+        u, y = lib.Variable(4, name="u"), lib.Parameter(4, name="y")
+        if halfspace:
+            g, gamma = lib.Parameter(4, name="g"), lib.Parameter(name="gamma")
+            return lib.Problem(lib.Minimize(lib.sum_squares(u - y)), [g @ u <= gamma])
+        A, b = lib.Parameter((2, 4), name="A"), lib.Parameter(2, name="b")
+        return lib.Problem(lib.Minimize(lib.sum_squares(u - y)), [A @ u == b])
+
+    return model
+
+
+def _far_draw(halfspace: bool) -> Callable[[np.random.Generator, str], Instance]:
+    """A halfspace ``g.u <= gamma < 0`` or two equality rows with rows of size 1, 1e-1, 1e-2 or 1e-3 (the kind):
+    nonempty sets whose point nearest to ``y`` lies at a distance ~ 1 / (row size)."""
+
+    def draw(rng: np.random.Generator, kind: str) -> Instance:
+        size = {"unit_rows": 1.0, "rows_1e-1": 1e-1, "rows_1e-2": 1e-2, "rows_1e-3": 1e-3}[kind]
+        rows = 2 - halfspace
+        M = rng.normal(size=(rows, 4)) * size * rng.uniform(0.5, 2.0, (rows, 1))
+        if halfspace:
+            return Instance(kind, {"y": rng.normal(size=4), "g": M[0], "gamma": np.asarray(-rng.uniform(0.5, 2.0))})
+        return Instance(kind, {"y": rng.normal(size=4), "A": M, "b": rng.normal(size=2)})
+
+    return draw
+
+
 def _balls_model(lib: Any) -> Any:
     a, b, c = lib.Variable(4, name="a"), lib.Variable(4, name="b"), lib.Variable(3, name="c")
     M, y = lib.Parameter((4, 4), name="M"), lib.Parameter(4, name="y")
@@ -847,6 +878,8 @@ def families() -> list[Family]:
                ("duplicated_rows", "rank_one", "scaled_rows", "inconsistent")),
         Family("set_affine_tall", _affine_model(6, 4), _affine_draw(6, 4),
                ("consistent", "rank_deficient", "rank_one", "scaled_rows", "inconsistent")),
+        Family("far_halfspace", _far_model(True), _far_draw(True), _ROW_SIZES),
+        Family("far_affine", _far_model(False), _far_draw(False), _ROW_SIZES),
         Family("set_balls", _balls_model, _balls_draw,
                ("feasible", "zero_radii", "l1_negative_radius", "l2_negative_radius", "linf_negative_radius")),
         Family("set_cones", _cones_model, _cones_draw, ("inside", "outside", "polar")),
