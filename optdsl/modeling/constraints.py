@@ -241,7 +241,11 @@ class SOC(Constraint):
 
 
 class PSD(Constraint):
-    """``X`` is positive semidefinite (``X >> 0``); X must be square (and is meant to be symmetric)."""
+    """``X`` is symmetric positive semidefinite (``X >> 0``); X must be square.
+
+    The cone sees X's symmetric part; the conic lowering states the symmetry of the entries
+    the variables can make unequal, so an antisymmetric part is never left free.
+    """
 
     kind = "PSD"
 

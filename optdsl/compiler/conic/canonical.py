@@ -27,7 +27,8 @@ from optdsl.compiler.conic.blocks import KINDS, Block, TightBlock, block_of
 from optdsl.compiler.conic.form import ConicForm
 from optdsl.compiler.packing import Packing
 from optdsl.errors import CompileError
-from optdsl.modeling import Atom, Constant, Constraint, Curvature, Expression, Inequality, Problem, Variable
+from optdsl.modeling import (PSD, Atom, Constant, Constraint, Curvature, Equality, Expression, Inequality, Problem,
+                             Variable)
 from optdsl.modeling.affine import Add, Multiply
 from optdsl.modeling.leaves import Leaf
 from optdsl.runtime.solvers.cones import Cones
@@ -39,6 +40,47 @@ class _Canonicalizer:
     def __init__(self) -> None:
         self.stand_ins: dict[int, tuple[Expression, Variable]] = {}
         self.blocks: dict[str, list[tuple[Block, str | None]]] = {kind: [] for kind in KINDS}
+        self.rng = np.random.default_rng(0)
+        self.draws: dict[int, list[np.ndarray]] = {}  # random values of each leaf, shared by every PSD block
+        self.symmetric: set[tuple[float, ...]] = set()  # the symmetry rows stated so far, as signatures
+
+    def symmetry(self, constraint: PSD) -> Equality | None:
+        """``X[i, j] == X[j, i]`` for the pairs of ``X >> 0`` that the variables can make unequal, once each.
+
+        X is affine in its variables, so the variables' share of ``X - X'`` is read off from
+        random points (a pair whose share vanishes at all of them vanishes everywhere, with
+        probability one): ``diag(x)`` or ``Y + Y'`` needs no row, nor an asymmetry of parameters
+        alone. The leaves take the same random values in every block, so a pair already stated
+        by another block (``Y >> I`` and a block holding ``Y``) has the same signature and is
+        stated once.
+        """
+        X = constraint.expr
+        leaves = (*X.variables(), *X.parameters())
+        for leaf in leaves:
+            self.draws.setdefault(id(leaf), [self.rng.standard_normal(leaf.shape) for _ in range(3)])
+
+        def skew(k: int) -> np.ndarray:  # X - X' at the k-th draw of the variables (parameters fixed)
+            value = np.asarray(X.evaluate({leaf: self.draws[id(leaf)][k if isinstance(leaf, Variable) else 0]
+                                           for leaf in leaves}))
+            return value - value.T
+
+        base = skew(0)
+        share = np.stack([skew(k) - base for k in (1, 2)], axis=-1)
+        rows, cols = np.triu_indices(X.shape[0], 1)
+        scale = np.sqrt(np.finfo(share.dtype).eps) * (1 + np.abs(share).max())
+        keep = []
+        for i, j in zip(rows, cols):
+            signature = share[i, j]
+            if np.abs(signature).max() <= scale:
+                continue
+            key = tuple(np.round(signature / signature[np.argmax(np.abs(signature))], 9))
+            if key not in self.symmetric:
+                self.symmetric.add(key)
+                keep.append((i, j))
+        if not keep:
+            return None
+        below, above = (np.array(k) for k in zip(*keep))
+        return Equality(X[below, above], X[above, below])
 
     def substitute(self, expr: Expression) -> None:
         """Give each outermost non-affine node of ``expr`` a stand-in (affine operators are looked through)."""
@@ -80,6 +122,8 @@ class _Canonicalizer:
         for arg in block.constraint.args:
             self.substitute(arg)
         self.blocks[block.kind].append((block, name))
+        if isinstance(constraint, PSD) and (symmetry := self.symmetry(constraint)) is not None:
+            self.add(symmetry)
 
 
 def _needs_stand_in(expr: Expression) -> bool:

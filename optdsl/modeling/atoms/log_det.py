@@ -1,9 +1,10 @@
 """``log_det(X)``: ``log det X`` of a symmetric positive definite matrix (``-inf`` if not positive definite).
 
-The domain is the symmetric matrices, as for ``X >> 0``: the conic form holds ``X == X'``, so
-a model such as ``maximize log_det(X) - trace(S @ X)`` has the one solution ``inv(S)`` (an
-antisymmetric part of X would otherwise be free). The value is computed from ``(X + X') / 2``,
-which is X on the domain and ignores rounding-level asymmetry.
+The domain is the symmetric matrices, as for ``X >> 0``: the conic form's PSD block holds
+``X == X'`` (:mod:`optdsl.compiler.conic.canonical`), so a model such as
+``maximize log_det(X) - trace(S @ X)`` has the one solution ``inv(S)`` (an antisymmetric part
+of X would otherwise be free). The value is computed from ``(X + X') / 2``, which is X on the
+domain and ignores rounding-level asymmetry.
 """
 
 from __future__ import annotations
@@ -55,12 +56,11 @@ class LogDet(Atom):
         return jnp.where(definite, 2 * jnp.sum(jnp.log(jnp.where(definite, diagonal, 1))), -jnp.inf)
 
     def graph_form(self, t: Expression, args: Sequence[Expression]) -> list[Constraint]:
-        """Hypograph ``log det X >= t``: ``X == X'``, ``[[X, Z], [Z', D]] >> 0`` and ``t <= sum log diag Z``.
+        """Hypograph ``log det X >= t``: ``[[X, Z], [Z', D]] >> 0`` and ``t <= sum log diag Z``.
 
-        Z is lower triangular and ``D = diag(diag Z)``. The block condition is ``X >= Z D^{-1} Z'``,
-        whose determinant is ``prod diag Z``; a Cholesky factor of X makes it tight. Symmetry is
-        asked only of the entry pairs that are not equal by construction (:func:`asymmetric_pairs`),
-        so no constraint row is identically zero.
+        Z is lower triangular and ``D = diag(diag Z)``. The block condition is ``X >= Z D^{-1} Z'``
+        (X symmetric, as every PSD block asks), whose determinant is ``prod diag Z``; a Cholesky
+        factor of X makes it tight.
         """
         (X,) = args
         size = X.shape[0]
@@ -68,9 +68,7 @@ class LogDet(Atom):
         D = diag(diag(Z))
         rows, cols = np.triu_indices(size, 1)
         upper = [Z[rows, cols] == 0] if rows.size else []
-        below, above = asymmetric_pairs(X)
-        symmetric = [X[below, above] == X[above, below]] if below.size else []
-        return [*symmetric, *upper, PSD(vstack([hstack([X, Z]), hstack([Z.T, D])])), t <= Sum(Log(diag(Z)))]
+        return [*upper, PSD(vstack([hstack([X, Z]), hstack([Z.T, D])])), t <= Sum(Log(diag(Z)))]
 
 
 def log_det(X: Any) -> Expression:
@@ -85,17 +83,3 @@ def log_det(X: Any) -> Expression:
     """
     return LogDet(X)
 
-
-def asymmetric_pairs(X: Expression) -> tuple[np.ndarray, np.ndarray]:
-    """``(rows, cols)``, ``rows < cols``: where ``X[i, j] - X[j, i]`` is not zero for every value of X's leaves.
-
-    X is affine in its variables and polynomial in its parameters, so a difference that is zero
-    at one random point is zero everywhere (with probability one); ``diag(x)`` or ``Y + Y'`` has none.
-    """
-    rng = np.random.default_rng(0)
-    leaves = [*X.variables(), *X.parameters()]
-    value = np.asarray(X.evaluate({leaf: rng.standard_normal(leaf.shape) for leaf in leaves}))
-    rows, cols = np.triu_indices(X.shape[0], 1)
-    gap = np.abs(value[rows, cols] - value[cols, rows])
-    keep = gap > np.sqrt(np.finfo(value.dtype).eps) * (1 + np.abs(value).max())
-    return rows[keep], cols[keep]
