@@ -57,7 +57,7 @@ def projection_simplex(x: ArrayLike, value: ArrayLike = 1.0) -> Array:
     index with ``u_k > (sum_{i<=k} u_i - value) / k``, the threshold is
     ``tau = (sum_{i<=k} u_i - value) / k`` and ``y = max(x - tau, 0)``.
     A matrix input is projected row by row; ``value`` is a scalar or has shape
-    ``x.shape[:-1]`` (one value per row), and must be positive.
+    ``x.shape[:-1]`` (one value per row), and must be nonnegative (0 gives the point 0).
 
     >>> projection_simplex(jnp.array([0.5, 0.5, 2.0])).tolist()
     [0.0, 0.0, 1.0]
@@ -67,7 +67,7 @@ def projection_simplex(x: ArrayLike, value: ArrayLike = 1.0) -> Array:
     u = -jnp.sort(-x, axis=-1)
     excess = jnp.cumsum(u, axis=-1) - last_axis_param(value)
     counts = jnp.arange(1, n + 1, dtype=x.dtype)
-    support = jnp.sum(u * counts > excess, axis=-1, keepdims=True)
+    support = jnp.maximum(jnp.sum(u * counts > excess, axis=-1, keepdims=True), 1)  # at least 1: value 0 gives {0}
     tau = jnp.take_along_axis(excess, support - 1, axis=-1) / support.astype(x.dtype)
     return jnp.maximum(x - tau, 0)
 

@@ -12,7 +12,6 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import jax.scipy.linalg as jsl
 
 from optdsl.runtime.safe_math import safe_div
 from optdsl.runtime.solvers.base import (SolverInfo, check_count, check_init, check_scalar_fun,
@@ -21,39 +20,23 @@ from optdsl.runtime.solvers.linesearch import wolfe_search
 
 #: Trial steps allowed to one line search.
 MAXLS = 30
-#: Diagonal shifts tried before giving up on a Cholesky factorisation (the shift doubles each time).
-MAXSHIFT = 60
-
 #: ``direction(x, g) -> d``, an (approximate) Newton step at ``x`` with gradient ``g``.
 Direction = Callable[[jax.Array, jax.Array], jax.Array]
 
 
-def _shifted_cholesky_direction(hessian: jax.Array, g: jax.Array, unroll: bool) -> jax.Array:
-    """Solve ``(H + tau I) d = -g`` with the smallest ``tau`` in a doubling sequence that makes it PD.
+def _spectral_direction(hessian: jax.Array, g: jax.Array) -> jax.Array:
+    """``d = -V |W|^+ V' g`` from ``H = V W V'``: Newton's step on the curvature the Hessian resolves.
 
-    ``tau`` starts at 0 when ``H`` has a positive diagonal, else at
-    ``beta - min_i H_ii``, then ``max(2 tau, beta)``, ``beta = 1e-3 max(1, max_i |H_ii|)``
-    (Nocedal & Wright, Alg. 3.3). Falls back on ``-g`` if no shift works.
+    Eigenvalues at rounding level (``|w| <= n eps max|w|``) are dropped (the pseudo-inverse:
+    a singular convex Hessian, as in a wide least squares, gives the least-norm step), and
+    negative ones count by their size, so ``d`` is a descent direction for a non-convex
+    ``fun`` too. Ill-conditioned but non-singular Hessians keep every direction, which a
+    diagonal shift would damp.
     """
-    diag = jnp.diagonal(hessian)
-    beta = 1e-3 * jnp.maximum(1, jnp.max(jnp.abs(diag)))
-    eye = jnp.eye(g.shape[0], dtype=g.dtype)
-
-    def factor(tau):
-        chol = jnp.linalg.cholesky(hessian + tau * eye)
-        return chol, jnp.all(jnp.isfinite(chol))
-
-    tau0 = jnp.where(jnp.min(diag) > 0, 0, beta - jnp.min(diag))
-    chol0, ok0 = factor(tau0)
-
-    def body(state):
-        tau, _, _ = state
-        tau = jnp.maximum(2 * tau, beta)
-        return (tau, *factor(tau))
-
-    (_, chol, ok), _ = iterate(lambda s: ~s[2], body, (tau0, chol0, ok0), maxiter=MAXSHIFT, unroll=unroll)
-    safe_chol = jnp.where(ok, chol, eye)
-    return jnp.where(ok, jsl.cho_solve((safe_chol, True), -g), -g)
+    w, V = jnp.linalg.eigh(0.5 * (hessian + hessian.T))
+    size = jnp.abs(w)
+    keep = size > g.shape[0] * jnp.finfo(g.dtype).eps * jnp.max(size, initial=0)
+    return -V @ (safe_div(V.T @ g, size, keep))
 
 
 def _cg_direction(hvp: Callable[[jax.Array], jax.Array], g: jax.Array, maxcg: int,
@@ -116,9 +99,10 @@ def newton(fun: Callable[[jax.Array, Any], jax.Array], init: jax.Array, params: 
            unroll: bool = False) -> tuple[jax.Array, SolverInfo]:
     """Minimise a smooth ``fun(x, params)`` by damped Newton with the dense Hessian (small ``n``).
 
-    Each step solves ``(H + tau I) d = -g`` with ``H = jax.hessian(fun)`` by Cholesky,
-    ``tau > 0`` only where ``H`` is not positive definite, then line-searches from
-    ``t = 1``. Costs ``O(n^2)`` memory and ``O(n^3)`` time per step.
+    Each step is ``d = -|H|^+ g`` with ``H = jax.hessian(fun)`` (its eigendecomposition:
+    rounding-level eigenvalues dropped, negative ones by their size, see
+    :func:`_spectral_direction`), then a line search from ``t = 1``. Costs ``O(n^2)``
+    memory and ``O(n^3)`` time per step.
 
     The residual is the absolute gradient norm ``||grad fun(x, params)||_2``.
 
@@ -131,7 +115,7 @@ def newton(fun: Callable[[jax.Array, Any], jax.Array], init: jax.Array, params: 
     hessian = jax.hessian(fun)
 
     def direction(x, g):
-        return _shifted_cholesky_direction(hessian(x, params), g, unroll)
+        return _spectral_direction(hessian(x, params), g)
 
     return _newton_loop(fun, direction, x0, params, resolve_tol(tol, x0.dtype), maxiter, unroll)
 
