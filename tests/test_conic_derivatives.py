@@ -95,11 +95,7 @@ def random_directions(model: Differentiated, seed: int, count: int = 2):
             yield name, rng.normal(size=np.shape(value))
 
 
-def symmetric(M: np.ndarray) -> np.ndarray:
-    return (M + M.T) / 2
-
-
-# --------------------------------------------------------------------------- an SDP with a free direction
+# --------------------------------------------------------------------------- an SDP; a free direction
 
 A1 = np.array([[1.0, 0, 1], [0, 3, 7], [1, 7, 5]])
 A2 = np.array([[0.0, 2, 8], [2, 6, 0], [8, 0, 4]])
@@ -109,19 +105,18 @@ C0 = np.array([[1.0, 2, 3], [2, 9, 0], [3, 0, 7]])
 def sdp(symmetric_x: bool) -> Differentiated:
     """``min trace(C X) s.t. X >> 0, trace(A1 X) = 11, trace(A2 X) = 19`` (cvxpy's sdp_2 data), X 3x3.
 
-    ``X >> 0`` constrains the symmetric part of X only, so without ``X == X.T`` its skew part
-    is free (zero columns in the Jacobian); with it, duplicated and zero equality rows make
-    the duals non-unique. Either way the Jacobian is singular.
+    ``X >> 0`` makes X symmetric, so the model is regular and ``trace(C X)`` only sees the
+    symmetric part of C; adding ``X == X.T`` repeats those equalities (dependent rows, duals
+    not unique), which makes the Jacobian singular.
     """
     X, C = od.Variable((3, 3), name="X"), od.Parameter((3, 3), name="C")
     constraints = [X >> 0, od.trace(A1 @ X) == 11, od.trace(A2 @ X) == 19] + ([X == X.T] if symmetric_x else [])
     problem = od.Problem(od.Minimize(od.trace(C @ X)), constraints)
-    outputs = lambda sol: jnp.concatenate([jnp.ravel((sol["X"] + sol["X"].T) / 2), sol.objective[None]])  # noqa: E731
-    return Differentiated(problem, {"C": C0}, outputs)
+    return Differentiated(problem, {"C": C0}, values_and_objective("X"))
 
 
 @pytest.fixture(scope="module")
-def sdp_free():
+def sdp_plain():
     return sdp(symmetric_x=False)
 
 
@@ -130,23 +125,43 @@ def sdp_symmetric():
     return sdp(symmetric_x=True)
 
 
-def test_sdp_with_a_free_skew_part_is_flagged_finite_and_matches_differences(sdp_free):
-    sdp_free.check_finite()
-    assert bool(sdp_free.singular)
-    # the objective's gradient is the solution (envelope theorem), read on the symmetric part
-    X = sdp_free.out[:9].reshape(3, 3)
-    np.testing.assert_allclose(symmetric(np.asarray(sdp_free.reverse["C"][-1])), X, atol=1e-8)
-    rng = np.random.default_rng(0)
-    for _ in range(2):  # a skew C makes trace(C X) unbounded below: only symmetric directions
-        sdp_free.check_fd("C", symmetric(rng.normal(size=(3, 3))))
+def test_sdp_is_regular_and_matches_differences(sdp_plain):
+    sdp_plain.check_finite()
+    assert not bool(sdp_plain.singular)
+    X = sdp_plain.out[:9].reshape(3, 3)
+    np.testing.assert_allclose(sdp_plain.reverse["C"][-1], X, atol=1e-8)  # envelope theorem: d value / dC = X*
+    for name, direction in random_directions(sdp_plain, 0):
+        sdp_plain.check_fd(name, direction)
 
 
-def test_sdp_with_x_symmetric_is_flagged_finite_and_matches_differences(sdp_symmetric, sdp_free):
+def test_sdp_with_x_symmetric_twice_is_flagged_finite_and_matches_differences(sdp_symmetric, sdp_plain):
     sdp_symmetric.check_finite()
     assert bool(sdp_symmetric.singular)
-    np.testing.assert_allclose(sdp_symmetric.out, sdp_free.out, atol=1e-8)
-    for name, direction in random_directions(sdp_symmetric, 1):  # any direction: the skew part of C is inert
+    np.testing.assert_allclose(sdp_symmetric.out, sdp_plain.out, atol=1e-8)
+    for name, direction in random_directions(sdp_symmetric, 1):
         sdp_symmetric.check_fd(name, direction)
+
+
+@pytest.fixture(scope="module")
+def rank_deficient():
+    """``min |A x - b|^2`` with a dependent column of the (constant) A: x* moves freely along the null space of A."""
+    A0 = np.random.default_rng(8).normal(size=(6, 2))
+    A0 = np.column_stack([A0, A0 @ [1.0, -2.0]])
+    x, b = od.Variable(3, name="x"), od.Parameter(6, name="b")
+    problem = od.Problem(od.Minimize(od.sum_squares(A0 @ x - b)))
+    outputs = lambda sol: jnp.concatenate([A0 @ sol["x"], sol.objective[None]])  # noqa: E731
+    return Differentiated(problem, {"b": np.random.default_rng(9).normal(size=6)}, outputs), A0
+
+
+def test_a_free_direction_is_flagged_and_the_fit_is_differentiated(rank_deficient):
+    """The fit ``A x*`` (the projection of b onto the range of A) and the value are unique and smooth in b."""
+    model, A = rank_deficient
+    model.check_finite()
+    assert bool(model.singular)
+    projector = A @ np.linalg.pinv(A)
+    np.testing.assert_allclose(model.forward["b"][:6], projector, atol=1e-8)
+    for name, direction in random_directions(model, 10):
+        model.check_fd(name, direction)
 
 
 # --------------------------------------------------------------------------- a degenerate vertex of an LP
