@@ -10,12 +10,14 @@ A family fails on a route when (see :func:`_problems`):
   unbounded) that the reference contradicts;
 - parameter values that visibly empty a set (crossed bounds, a negative radius, ...) are reported "inaccurate"
   instead of "infeasible";
-- more than ``MAX_MISSED`` of the instances go unanswered: a solution where there is one, a certificate from the
-  routes that find them (kkt, conic) or where the parameter values show it. These are small, well-posed instances
-  every route ought to answer: 5% (none of the quick run's 15 per family, 3 of the long run's 60) leaves room for
-  a rare stall of an iterative solver on the worst-conditioned draws (rows scaled over six decades, entries near
-  1e-9), not for a route that fails a kind of instance outright (each kind is at least a fifth of a family's
-  instances).
+- on the family's default route, more than ``MAX_MISSED`` of the instances go unanswered: a solution where there
+  is one, a certificate from the routes that find them (kkt, conic) or where the parameter values show it. These
+  are small, well-posed instances the route the compiler picks ought to answer: 5% (none of the quick run's 15 per
+  family, 3 of the long run's 60) leaves room for a rare stall of an iterative solver on the worst-conditioned
+  draws (rows scaled over six decades, entries near 1e-9), not for a route that fails a kind of instance outright
+  (each kind is at least a fifth of a family's instances). A route the user asks for by ``method=`` may decline
+  a model it is not the tool for (``max_iterations``, ``numerical_error``; the long run's table counts those), but
+  it may never answer wrongly.
 
 A route's compile costs 1-10 s (the interior point and conic solvers are large XLA programs), so the quick run
 draws ``QUICK`` instances per family on its default route (the families' defaults cover all six routes); the long
@@ -56,7 +58,7 @@ def _problems(reports: list[rf.RouteReport]) -> list[str]:
             problems.append(f"{where}: {r.wrong} WRONG answers")
         if r.infeasible_as_inaccurate:
             problems.append(f"{where}: {r.infeasible_as_inaccurate} visibly infeasible instances reported inaccurate")
-        if r.missed > MAX_MISSED * r.n:
+        if r.route == "default" and r.missed > MAX_MISSED * r.n:
             problems.append(f"{where}: {r.missed} of {r.n} instances unanswered (bound {MAX_MISSED:.0%})")
         if r.unjudged > MAX_MISSED * r.n:
             problems.append(f"{where}: no reference agrees with the construction on {r.unjudged} of {r.n}")
