@@ -34,9 +34,10 @@ class Solution:
     :meth:`status_name`), ``residual`` the norm of the optimality map at the
     returned point, ``iterations`` the solver's iteration count, ``objective``
     the objective value. ``singular`` (bool) flags an optimality map whose
-    Jacobian is singular at the solution (strict complementarity fails): the
-    derivatives are then least-squares ones; ``diff="smoothed"`` differentiates a
-    relaxed problem instead. ``primal_violation`` is the largest relative violation
+    Jacobian is singular at the solution (strict complementarity fails, or the
+    solution or its duals are not unique): the derivatives are then the
+    least-squares ones of least norm, finite but not always the derivative
+    (there may be none); ``diff="smoothed"`` differentiates a relaxed QP instead. ``primal_violation`` is the largest relative violation
     of the model's constraints at the returned values (see
     :mod:`optdsl.compiler.certify`); a solver's "solved" becomes ``inaccurate``
     when it exceeds the tolerance. ``state`` is the solver's own point (primal and dual

@@ -85,8 +85,11 @@ class Conic(Lowering):
 
     @property
     def differentiation_text(self) -> str:
-        return (f"implicit: custom_root on N, linear solve {self.options.linear_solve!r}, then autodiff of the "
-                "canonical data (A, b, c) in the parameters")
+        solve = {"auto": "N's Jacobian LU-factorised once per solve (least squares where singular; GMRES beyond "
+                         "DENSE_MAX unknowns)",
+                 "lu": "N's Jacobian LU-factorised once per solve (least squares where singular)"}.get(
+            self.options.linear_solve, f"linear solve {self.options.linear_solve!r}")
+        return f"implicit: custom_root on N, {solve}, then autodiff of the canonical data (A, b, c) in the parameters"
 
     def conditions_latex(self) -> str:
         return aligned([
