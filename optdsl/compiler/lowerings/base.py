@@ -75,6 +75,8 @@ class Lowering(ABC):
     name: ClassVar[str]
     solvers: ClassVar[tuple[str, ...]]
     diffs: ClassVar[tuple[Diff, ...]] = (Diff.IMPLICIT,)
+    #: Why the compiler chose this route, in one line (``explain`` prints it); set by the router.
+    reason: str = "chosen with method="
 
     def __init__(self, structure: Structure, options: Options):
         if options.solver is not None and options.solver not in self.solvers:
