@@ -11,6 +11,7 @@ from jax import lax
 from jax.scipy.special import xlog1py
 
 from optdsl.errors import ArgumentError
+from optdsl.runtime.safe_math import safe_div
 from optdsl.runtime.solvers.base import (SolverInfo, check_count, check_init, check_positive,
                                          check_same_shape, check_scalar_fun, iterate, make_info, resolve_tol)
 from optdsl.runtime.solvers.linesearch import backtrack, descent_test, initial_stepsize
@@ -46,7 +47,7 @@ def simplex_kl_step(x: jax.Array, g: jax.Array, eta: jax.Array,
     shift = lax.stop_gradient(jnp.min(jnp.where(xb > 0, gb, jnp.inf), axis=-1, keepdims=True))
     exponent = -eta * (gb - shift)  # <= 0 on the support; clipped off it, where x = 0 multiplies it
     weighted = xb * jnp.exp(jnp.where(xb > 0, exponent, jnp.minimum(exponent, 0)))
-    return (weighted / jnp.sum(weighted, axis=-1, keepdims=True)).reshape(x.shape)
+    return safe_div(weighted, jnp.sum(weighted, axis=-1, keepdims=True)).reshape(x.shape)  # a zero row stays zero
 
 
 def _kl_divergence(y: jax.Array, x: jax.Array) -> jax.Array:
