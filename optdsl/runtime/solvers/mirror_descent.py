@@ -37,7 +37,8 @@ def simplex_kl_step(x: jax.Array, g: jax.Array, eta: jax.Array,
     means one simplex over all of ``x``.
 
     Example:
-        >>> simplex_kl_step(jnp.full(4, 0.25), jnp.arange(4.0), 1.0, (2, 2))
+        >>> simplex_kl_step(jnp.full(4, 0.25), jnp.arange(4.0), 1.0, (2, 2)).round(4).tolist()
+        [0.7311, 0.2689, 0.7311, 0.2689]
     """
     shape = tuple(x.shape) if shape is None else tuple(shape)
     if x.shape != g.shape or len(x.shape) != 1 or math.prod(shape) != x.shape[0]:
