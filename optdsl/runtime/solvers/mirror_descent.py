@@ -37,7 +37,7 @@ def simplex_kl_step(x: jax.Array, g: jax.Array, eta: jax.Array,
     means one simplex over all of ``x``.
 
     Example:
-        >>> simplex_kl_step(jnp.full(4, 0.25), jnp.arange(4.0), 1.0, (2, 2)).round(4).tolist()
+        >>> [round(v, 4) for v in simplex_kl_step(jnp.full(4, 0.25), jnp.arange(4.0), 1.0, (2, 2)).tolist()]
         [0.7311, 0.2689, 0.7311, 0.2689]
     """
     shape = tuple(x.shape) if shape is None else tuple(shape)
