@@ -29,13 +29,12 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from optdsl.interop.errors import InteropError
 from optdsl.modeling import Parameter, Problem, Variable
 from optdsl.runtime.compiled import Solution
 from optdsl.runtime.dtypes import float_dtype
-from optdsl.runtime.status import SOLVED, describe
+from optdsl.runtime.status import SOLVED, describe_all
 
 
 class Layer:
@@ -100,7 +99,7 @@ class Layer:
         ``Layer.status_names(solution.status)`` gives e.g. ``["solved", "infeasible"]``; the names are
         those of :mod:`optdsl.runtime.status`.
         """
-        return np.vectorize(describe, otypes=[object])(np.asarray(status)).tolist()
+        return describe_all(status)
 
 
 def _zero_derivative_unless_solved(solve: Callable[..., Solution]) -> Callable[..., Solution]:

@@ -19,7 +19,7 @@ from optdsl.errors import ArgumentError, ParameterError, UnknownNameError
 from optdsl.runtime.domains import Domains
 from optdsl.runtime.dtypes import float_dtype
 from optdsl.runtime.sparse import is_sparse, with_dtype
-from optdsl.runtime.status import describe
+from optdsl.runtime.status import describe_all
 
 Array = jax.Array
 
@@ -37,7 +37,8 @@ class Solution:
     Jacobian is singular at the solution (strict complementarity fails, or the
     solution or its duals are not unique): the derivatives are then the
     least-squares ones of least norm, finite but not always the derivative
-    (there may be none); ``diff="smoothed"`` differentiates a relaxed QP instead. ``primal_violation`` is the largest relative violation
+    (there may be none); ``diff="smoothed"`` differentiates a relaxed QP
+    instead. ``primal_violation`` is the largest relative violation
     of the model's constraints at the returned values (see
     :mod:`optdsl.compiler.certify`); a solver's "solved" becomes ``inaccurate``
     when it exceeds the tolerance. ``state`` is the solver's own point (primal and dual
@@ -90,9 +91,9 @@ class Solution:
             raise UnknownNameError(f"no dual for constraint {constraint!r}; duals are known for {sorted(self.duals)}")
         return self.duals[name]
 
-    def status_name(self) -> str:
-        """The status in words (host side; not for traced, batched solutions)."""
-        return describe(int(self.status))
+    def status_name(self) -> str | list:
+        """The status in words (host side): a name, or (nested) lists of names for a batched solution."""
+        return describe_all(self.status)
 
     def __repr__(self) -> str:
         parts = ", ".join(f"{k}={v!r}" for k, v in self.values.items())

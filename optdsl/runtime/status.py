@@ -6,6 +6,10 @@ Codes are plain ``int32`` values so they can live inside ``jit``/``vmap``; use
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+
 SOLVED = 0
 MAX_ITERATIONS = 1
 INFEASIBLE = 2
@@ -32,3 +36,8 @@ _NAMES = {
 def describe(code: int) -> str:
     """Name of a status code (host side), e.g. ``describe(0) == "solved"``."""
     return _NAMES.get(int(code), f"unknown({int(code)})")
+
+
+def describe_all(codes: Any) -> str | list:
+    """Names of status codes on the host: a name for one code, (nested) lists of names for a batch."""
+    return np.vectorize(describe, otypes=[object])(np.asarray(codes)).tolist()

@@ -78,7 +78,7 @@ class _State(NamedTuple):
 
 def _newton_loop(fun: Callable, direction: Direction,
                  x0: jax.Array, params: Any, tol: Any, maxiter: int, unroll: bool):
-    """Damped Newton iterations with ``direction(x, g)``; stops on ``||g|| <= tol (1 + ||g0||)`` or a failed line search.
+    """Damped Newton iterations with ``direction(x, g)``; stop on ``||g|| <= tol (1 + ||g0||)`` or a failed search.
 
     The gradient is judged relative to the starting one: with rows scaled by 1e3 the
     gradients are a million times larger, and rounding alone keeps them above an
