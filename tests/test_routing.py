@@ -28,8 +28,6 @@ def central_difference(fun, point: np.ndarray, direction: np.ndarray, step: floa
     return (fun(point + step * direction) - fun(point - step * direction)) / (2 * step)
 
 
-
-
 def route_line(solve: od.CompiledProblem) -> str:
     return next(line for line in solve.description.splitlines() if line.startswith("route:"))
 
