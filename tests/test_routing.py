@@ -227,3 +227,15 @@ def test_a_model_without_conic_form_goes_to_the_interior_point_and_says_why():
     assert route_line(solve).startswith("route: kkt — the objective's power is finite only on part of its domain, "
                                         "which a first-order step can leave, and the model has no conic form (power: "
                                         "the conic form needs a rational exponent")
+
+
+def test_the_interior_point_starts_inside_the_objectives_domain():
+    """method='kkt' on log_det and entropy objectives: z = 0 is on their domain's boundary, so the cold start
+    moves to ones (the identity for a square matrix), and the solve reaches the closed form."""
+    solve = od.Problem(od.Maximize(od.log_det(X) - od.trace(S @ X))).compile(method="kkt")
+    np.testing.assert_allclose(solve(S=S0)["X"], np.linalg.inv(S0), atol=1e-8)
+    c0 = np.linspace(-0.5, 0.5, 6)
+    q = od.Variable(6, name="q")
+    sol = od.Problem(od.Maximize(od.sum(od.entropy(q)) + c @ q), [q >= 0, od.sum(q) == 1]).compile(method="kkt")(c=c0)
+    assert sol.status_name() == "solved"
+    np.testing.assert_allclose(sol["q"], np.exp(c0) / np.exp(c0).sum(), atol=1e-8)

@@ -122,7 +122,7 @@ def _domain_route(structure: Structure, restricted: list[Expression]) -> Route:
         return Route(Conic, why)
     if _smooth_kkt(structure):
         return Route(KKT, f"{why}, and the model has no conic form ({refusal}); the interior point starts at "
-                          "z = 0 unless init= gives a start")
+                          "z = 0, or inside the objective's domain when z = 0 is not, unless init= gives a start")
     raise CompileError(f"no method applies: {why}; the model has no conic form ({refusal}) and the KKT lowering "
                        "needs a smooth objective with smooth == and <= constraints")
 

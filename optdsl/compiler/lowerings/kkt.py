@@ -179,7 +179,8 @@ class KKT(Lowering):
 
     def start(self, params: Params, init: Solution | None, dtype: Any) -> KKTPoint | jax.Array | None:
         """``init``'s KKT point (a warm start), else its variable values (with zero multipliers for the QP
-        solver; the NLP solver's cold start from there), else the QP solver's own start (None) or ``x = 0``."""
+        solver; the NLP solver's cold start from there), else the QP solver's own start (None) or a point of
+        the objective's domain (:meth:`_inside_domain`)."""
         x = jnp.zeros((self.structure.packing.size,), dtype)
         zeros = KKTPoint(x, jnp.zeros((self.system.n_eq,), dtype), jnp.zeros((self.system.n_ineq,), dtype))
         state = warm_state(init, zeros)
@@ -189,7 +190,22 @@ class KKT(Lowering):
             x = jax.lax.stop_gradient(self.structure.packing.pack(init.values).astype(dtype))
         elif self.structure.is_qp:
             return None
-        return zeros._replace(x=x) if self.structure.is_qp else x
+        if self.structure.is_qp:
+            return zeros._replace(x=x)
+        return x if init is not None else self._inside_domain(params, dtype)
+
+    def _inside_domain(self, params: Params, dtype: Any) -> jax.Array:
+        """The NLP cold start: ``z = 0``, or where the objective or its first two derivatives are not finite there
+        (``log``, ``entropy``, ``log_det``, fractional powers, ... of a variable), each variable at one (the
+        identity for a square matrix)."""
+        packing = self.structure.packing
+        zero = jnp.zeros((packing.size,), dtype)
+        unit = packing.pack({name: jnp.eye(shape[0], dtype=dtype) if len(shape) == 2 and shape[0] == shape[1]
+                             else jnp.ones(shape, dtype) for name, shape in zip(packing.names, packing.shapes)})
+        params = jax.lax.stop_gradient(params)
+        curvature = jax.hessian(self.system.f)(zero, params)
+        finite = jnp.isfinite(self.system.f(zero, params)) & jnp.all(jnp.isfinite(curvature))
+        return jnp.where(finite, zero, unit.astype(dtype))
 
     def read(self, point: KKTPoint, params: Params, dtype: Any) -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:
         return self.structure.packing.unpack(point.x), self.system.duals(point)
