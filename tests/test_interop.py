@@ -7,6 +7,8 @@
   structurally equal) compile and solve to cvxpy's solution (<= 1e-5);
 * each atom and affine operator evaluates to the same value on both sides at random points;
 * gradients through ``od.Layer`` of a converted problem match ``cvxpylayers`` (<= 1e-5);
+* variable attributes (``symmetric``, ``PSD``, ``bounds``) become constraints, and a one-entry
+  objective the scalar it holds;
 * unsupported atoms and attributes are errors naming them; ``import optdsl`` does not import cvxpy.
 """
 
@@ -169,6 +171,23 @@ def test_variable_attributes_become_constraints():
     S = cp.Variable((2, 2), symmetric=True, name="S")
     problem, _ = od.from_cvxpy(cp.Problem(cp.Minimize(cp.sum_squares(X) + cp.sum_squares(S))))
     assert [str(c) for c in problem.constraints] == ["X == X'", "X >> 0", "S == S'"]
+
+
+def test_bounds_become_constraints_and_a_one_entry_objective_is_a_scalar():
+    x = cp.Variable(3, name="x", bounds=[np.array([-1.0, -np.inf, 0.5]), 2.0])
+    low = cp.Parameter(2, name="low", value=np.array([0.3, -4.0]))
+    y = cp.Variable(2, name="y", bounds=[low, None])
+    z = cp.Variable(1, name="z")
+    target = np.array([-3.0, 5.0, 0.0])
+    cvx = cp.Problem(cp.Minimize(cp.square(z - 1) + cp.sum_squares(x - target) + cp.sum_squares(y)))
+    problem, params = od.from_cvxpy(cvx)
+    assert [str(c) for c in problem.constraints] == [
+        "[-1, 0.5] <= x[[0, 2]]", "x <= 2", "low <= y"]
+    assert problem.objective.expr.shape == ()
+    sol = problem.compile()(params)
+    reference = _solve(cvx)
+    for name in ("x", "y", "z"):
+        np.testing.assert_allclose(sol[name], reference[name], atol=1e-6, err_msg=name)
 
 
 def test_unsupported_parts_are_named():

@@ -13,8 +13,11 @@ Conventions:
 * ``to_cvxpy`` keeps the constraint order, so ``cvx.constraints[i]`` is ``problem.constraints[i]``
   (cvxpy constraints carry no names), and sets parameter values from ``values`` when given;
 * ``Variable(..., symmetric=True)`` / ``PSD=True`` become an ordinary variable plus
-  ``X == X.T`` (and ``X >> 0``); other cvxpy attributes (integer, boolean, bounds, ...) are
-  refused, as are atoms outside optdsl's catalogue: the error names them.
+  ``X == X.T`` (and ``X >> 0``); ``bounds=[lower, upper]`` becomes ``lower <= x`` and
+  ``x <= upper`` on the entries with a finite bound (a parameter bound on every entry);
+  other cvxpy attributes (integer, boolean, ...) are refused, as are atoms outside
+  optdsl's catalogue: the error names them;
+* an objective with one entry (shape ``(1,)``, ``(1, 1)``) is read as the scalar it holds.
 """
 
 from __future__ import annotations
@@ -103,7 +106,7 @@ class _FromCvxpy:
 
     def _leaf(self, node: Any, kind: str) -> Expression:
         attributes = {k: v for k, v in node.attributes.items() if v}
-        allowed = {"nonneg", "nonpos"} | ({"symmetric", "PSD"} if kind == "Variable" else set())
+        allowed = {"nonneg", "nonpos"} | ({"symmetric", "PSD", "bounds"} if kind == "Variable" else set())
         refused = sorted(set(attributes) - allowed)
         if refused:
             raise InteropError(f"from_cvxpy: {kind.lower()} {node.name()!r} has attributes {refused} "
@@ -116,12 +119,31 @@ class _FromCvxpy:
                 self.implied.append(leaf == leaf.T)
             if attributes.get("PSD"):
                 self.implied.append(leaf >> 0)
+            if attributes.get("bounds"):
+                self.implied.extend(self._bounds(leaf, *attributes["bounds"]))
         else:
             leaf = om.Parameter(node.shape, name=name, **flags)
             if node.value is not None:
                 self.values[name] = np.asarray(node.value, dtype=float)
         self.leaves[id(node)] = leaf
         return leaf
+
+    def _bounds(self, leaf: Expression, lower: Any, upper: Any) -> list[Constraint]:
+        """``lower <= x <= upper`` for cvxpy's ``bounds``: numeric bounds on their finite entries only."""
+        found = []
+        for bound, below in ((lower, True), (upper, False)):
+            if hasattr(bound, "variables"):  # a cvxpy expression of parameters
+                found.append(self.operand(bound) <= leaf if below else leaf <= self.operand(bound))
+                continue
+            value = np.asarray(bound, dtype=float)
+            finite = np.isfinite(np.broadcast_to(value, leaf.shape))
+            if not finite.any():
+                continue
+            part = leaf
+            if not finite.all():
+                part, value = leaf[np.nonzero(finite)], np.broadcast_to(value, finite.shape)[finite]
+            found.append(Constant(value) <= part if below else part <= Constant(value))
+        return found
 
     # -- constraints --
     def constraint(self, node: Any) -> Constraint:
@@ -297,7 +319,8 @@ def _convert_problem(problem: Any) -> tuple[om.Problem, _FromCvxpy]:
         raise InteropError(f"from_cvxpy expects a cvxpy.Problem, got {type(problem).__name__}")
     conv = _FromCvxpy()
     sense = {"Minimize": om.Minimize, "Maximize": om.Maximize}[type(problem.objective).__name__]
-    objective = sense(conv.expression(problem.objective.args[0]))
+    expr = conv.expression(problem.objective.args[0])
+    objective = sense(reshape(expr, ()) if expr.size == 1 and expr.ndim else expr)
     constraints = [conv.constraint(c) for c in problem.constraints]
     return om.Problem(objective, [*constraints, *conv.implied]), conv
 
