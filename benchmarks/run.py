@@ -6,7 +6,8 @@
 ``--quick`` runs one tiny case of each workload (the smoke test's path). The
 ``ratio`` column is optdsl's forward+backward time over the anchor's, measured in
 the same run (below 1: optdsl is faster); for rows of optdsl itself it compares
-with the case's first optdsl row (e.g. unrolled vs implicit).
+with the case's first optdsl row (e.g. unrolled vs implicit). The ``fidelity``
+workload reports gradient errors, not times, in a table of its own.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from typing import Any
 
 import jax
 
-from benchmarks import compile_time, lasso, lp, markowitz, qp, svm
+from benchmarks import compile_time, fidelity, lasso, lp, markowitz, qp, svm
 from benchmarks.harness import measure
 
 jax.config.update("jax_enable_x64", True)
 
-WORKLOADS = {"qp": qp, "lasso": lasso, "svm": svm, "markowitz": markowitz, "lp": lp, "compile": compile_time}
+WORKLOADS = {"qp": qp, "lasso": lasso, "svm": svm, "markowitz": markowitz, "lp": lp, "compile": compile_time,
+             "fidelity": fidelity}
 
 
 def _ratios(rows: list[dict[str, Any]]) -> None:
@@ -52,6 +54,19 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def fidelity_table(rows: list[dict[str, Any]]) -> str:
+    """The ``fidelity`` rows as a Markdown table: gradient errors against the exact derivative."""
+    head = ("| family | size | contender | instances | max err | median err | NaN/Inf | singular | ref FD err "
+            "| ref x err |\n|---|---|---|---|---|---|---|---|---|---|")
+    lines = [head]
+    for r in rows:
+        lines.append(f"| {r['family']} | {r['size']} | {r['contender']} | {r['instances']} "
+                     f"| {_fmt(r['max_err'], '.1e')} | {_fmt(r['median_err'], '.1e')} | {r['nonfinite']} "
+                     f"| {_fmt(r['singular'], '.0f')} | {_fmt(r['ref_fd_err'], '.1e')} "
+                     f"| {_fmt(r['ref_x_err'], '.1e')} |")
+    return "\n".join(lines)
+
+
 def run(quick: bool, only: list[str] | None = None, runs: int = 5, skip: list[str] | None = None,
         json_path: Path | None = None) -> list[dict[str, Any]]:
     """Every case of the chosen workloads, but those whose size label contains a ``skip`` text; one row per
@@ -63,14 +78,17 @@ def run(quick: bool, only: list[str] | None = None, runs: int = 5, skip: list[st
             continue
         if module is compile_time:
             batches = [compile_time.run(quick, runs)]
+        elif module is fidelity:
+            batches = fidelity.run(quick, skip)
         else:
             batches = ([measure(case, c, runs) for c in case.contenders] for case in module.cases(quick)
                        if not any(text in case.size for text in skip or ()))
         for case_rows in batches:
-            if module is not compile_time:
+            if module not in (compile_time, fidelity):
                 _ratios(case_rows)
             rows += case_rows
-            print("\n".join(table(case_rows).splitlines()[2:]), file=sys.stderr, flush=True)
+            render = fidelity_table if module is fidelity else table
+            print("\n".join(render(case_rows).splitlines()[2:]), file=sys.stderr, flush=True)
             if json_path:
                 json_path.write_text(json.dumps(rows, indent=1))
     return rows
@@ -89,12 +107,16 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         parser.error("--runs must be at least 1")
     start = time.perf_counter()
     rows = run(args.quick, args.only, args.runs, args.skip, args.json)
-    print(table(rows))
+    timing = [r for r in rows if r["workload"] != fidelity.WORKLOAD]
+    regular = [r for r in rows if r["workload"] == fidelity.WORKLOAD and r["margin"] is None]
+    weak = [r for r in rows if r["workload"] == fidelity.WORKLOAD and r["margin"] is not None]
+    tables = ((table, timing), (fidelity_table, regular), (fidelity_table, weak))
+    print("\n\n".join(render(part) for render, part in tables if part))
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
-    if args.plot:
+    if args.plot and timing:
         from benchmarks.plot import plot
 
-        plot(rows, args.plot)
+        plot(timing, args.plot)
     return rows
 
 

@@ -2,11 +2,15 @@
 
 The optdsl side always runs and must match the cvxpy + Clarabel reference; an
 anchor (cvxpylayers, JAXopt, qpax: the ``bench`` extra) is measured when its
-package is installed and left out of the case when it is not.
+package is installed and left out of the case when it is not. The fidelity
+workload runs once through the command; its designed instances' exact gradients
+must agree with Clarabel's central differences, and optdsl's with them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import sys
 from pathlib import Path
@@ -16,7 +20,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root holds `benchmarks/`
 
-from benchmarks import harness, lasso, lp, markowitz, qp, run, svm
+from benchmarks import fidelity, harness, lasso, lp, markowitz, qp, run, svm
 
 WORKLOADS = {"qp": qp, "lasso": lasso, "svm": svm, "markowitz": markowitz, "lp": lp}
 #: Anchors each workload compares with, and the package each one needs.
@@ -28,6 +32,9 @@ ANCHORS = {"qp": {"qpax": "qpax", "qpax[tight]": "qpax", "jaxopt-OSQP": "jaxopt"
            "lp": {"cvxpylayers": "cvxpylayers.jax"}}
 #: Solution error every contender must reach on the tiny cases, and the optdsl implicit gradients' error.
 SOL_TOL, GRAD_TOL = 1e-4, 1e-3
+#: The fidelity workload's anchors, and the package each one needs (qpax on QPs and LPs only).
+FIDELITY_ANCHORS = {"cvxpylayers": "cvxpylayers.jax", "cvxpylayers[tight]": "cvxpylayers.jax", "qpax": "qpax",
+                    "qpax[tight]": "qpax"}
 
 
 @pytest.mark.parametrize("name", list(WORKLOADS))
@@ -68,3 +75,56 @@ def test_ratio_is_optdsl_time_over_anchor_time():
     rows = [{"contender": "optdsl[kkt]", "fwdbwd_s": 1.0}, {"contender": "qpax", "fwdbwd_s": 4.0}]
     run._ratios(rows)
     assert rows[0]["ratio"] is None and rows[1]["ratio"] == pytest.approx(0.25)
+
+
+@pytest.fixture(scope="module")
+def fidelity_run(tmp_path_factory):
+    """The quick fidelity workload through the command, once: its printed tables, rows and saved JSON."""
+    out = tmp_path_factory.mktemp("fidelity") / "rows.json"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        rows = run.main(["--quick", "--only", "fidelity", "--json", str(out)])
+    return printed.getvalue(), rows, json.loads(out.read_text())
+
+
+def test_fidelity_prints_its_own_tables_and_writes_json(fidelity_run):
+    printed, rows, saved = fidelity_run
+    head = "| family | size | contender | instances | max err | median err | NaN/Inf | singular | ref FD err |"
+    assert printed.count(head) == 2 and "fwd+bwd ms" not in printed  # regular, then near-degenerate
+    assert printed.index("| socp |") < printed.rindex(head) < printed.index("| near-degenerate qp |")
+    assert [(r["family"], r["contender"]) for r in saved] == [(r["family"], r["contender"]) for r in rows]
+    assert list(dict.fromkeys(r["family"] for r in rows)) == ["qp", "lp", "socp", "near-degenerate qp",
+                                                               "near-degenerate lp"]
+
+
+def test_fidelity_contenders_are_optdsl_and_the_installed_anchors(fidelity_run):
+    _, rows, _ = fidelity_run
+    for family in dict.fromkeys(r["family"] for r in rows):
+        names = [r["contender"] for r in rows if r["family"] == family]
+        anchors = {a for a, module in FIDELITY_ANCHORS.items()
+                   if harness.optional(module) is not None and not (family == "socp" and module == "qpax")}
+        assert names[0].startswith("optdsl[") and set(names[1:]) == anchors, family
+
+
+def test_fidelity_reference_is_confirmed_and_optdsl_matches_it(fidelity_run):
+    _, rows, _ = fidelity_run
+    for row in rows:
+        assert row["instances"] == 1, row
+        if row["margin"] is None:
+            assert row["ref_fd_err"] < (1e-3 if row["family"] == "socp" else 1e-6), row
+            if row["contender"].startswith("optdsl["):
+                assert row["max_err"] < 1e-6 and row["nonfinite"] == 0 and row["singular"] == 0, row
+        if not row["contender"].startswith("optdsl["):
+            assert row["singular"] is None, row
+
+
+def test_fidelity_without_anchor_packages_runs_optdsl_alone(monkeypatch):
+    monkeypatch.setattr(fidelity, "optional", lambda _name: None)
+    case = fidelity.cases(quick=True)[0]
+    assert [c.name for c in fidelity.contenders(case.spec, case.instances[0].data)] == ["optdsl[kkt]"]
+
+
+def test_fidelity_error_of_a_nan_gradient_is_infinite():
+    ref = {"q": np.array([1.0, -2.0])}
+    assert fidelity.relative_error({"q": np.array([1.0, -1.0])}, ref) == pytest.approx(0.5)
+    assert fidelity.relative_error({"q": np.array([np.nan, -2.0])}, ref) == np.inf
