@@ -1,0 +1,296 @@
+"""Primal-dual interior point for cone programs: Mehrotra predictor-corrector on the homogeneous embedding.
+
+Solves the pair of :func:`~optdsl.runtime.solvers.conic.conic_solve` (SCS convention)::
+
+    min  c'x  s.t.  A x + s = b,  s in K          max  -b'y  s.t.  A'y + c = 0,  y in K*
+
+on the homogeneous self-dual embedding of Clarabel (Goulart & Chen 2024) without
+the quadratic term: ``(x, y, s, tau, kappa)`` with ``s in K``, ``y in K*``,
+``tau, kappa > 0`` and residuals::
+
+    r_x   = A'y + c tau
+    r_z   = A x + s - b tau
+    r_tau = c'x + b'y + kappa
+
+driven to zero together with the complementarity ``mu = (s'y + tau kappa) / (nu + 1)``
+(``nu`` the degree of ``K``). A solution has ``tau > 0`` and gives ``(x, y, s) / tau``;
+``tau -> 0`` with ``kappa > 0`` gives a certificate of infeasibility or
+unboundedness instead. Each iteration scales the cones (Nesterov-Todd for the
+symmetric cones), factorises one Newton system
+(:mod:`~optdsl.runtime.solvers.conic_ip.newton`) and solves it three times: for the
+``tau`` column, the affine (predictor) direction and Mehrotra's combined direction
+with centring ``sigma = (1 - alpha_aff)^3``. The data are Ruiz-equilibrated first,
+and the status comes from the stopping tests of the ADMM solver on the original
+data, so both solvers mean the same by SOLVED, INFEASIBLE and UNBOUNDED.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from optdsl.errors import ArgumentError
+from optdsl.runtime.solvers.base import (
+    SolverInfo,
+    check_count,
+    per_instance,
+    resolve_tol,
+)
+from optdsl.runtime.solvers.cones import Cones
+from optdsl.runtime.solvers.conic import (
+    ConicPoint,
+    _check_data,
+    _divide,
+    _equilibrate,
+    _evaluate,
+    _flag,
+    _Problem,
+    _relative,
+)
+from optdsl.runtime.solvers.conic_ip.newton import newton_solver
+from optdsl.runtime.solvers.conic_ip.product import ProductCone, product_cone
+from optdsl.runtime.status import (
+    INFEASIBLE,
+    MAX_ITERATIONS,
+    NUMERICAL_ERROR,
+    SOLVED,
+    UNBOUNDED,
+)
+
+Array = jax.Array
+
+#: Fraction of the distance to the boundary of the cones a step goes.
+STEP_FRACTION = 0.99
+#: A combined step shorter than this is a step that could not be taken.
+MIN_STEP = 1e-8
+#: Code of an iterate that has met no stopping test yet.
+RUNNING = -1
+
+
+class _Iterate(NamedTuple):
+    """A point of the embedding on the equilibrated data; ``s`` has all ``m`` rows (zero on the zero cone's)."""
+
+    x: Array
+    y: Array
+    s: Array
+    tau: Array
+    kappa: Array
+    code: Array  # RUNNING, or the status whose test the point passed, or NUMERICAL_ERROR
+    k: Array  # iterations taken
+
+
+class _Direction(NamedTuple):
+    dx: Array
+    dy: Array
+    ds: Array
+    dtau: Array
+    dkappa: Array
+
+
+def _code(p: _Problem, st: _Iterate, tol: Array, cert_tol: Array) -> Array:
+    """The stopping test's verdict at ``st``: a status, or RUNNING; NUMERICAL_ERROR for non-finite values.
+
+    A point that passes the solution test stops the iteration only once its complementarity
+    ``s'y`` is below ``tol`` as well (relative, like the gap): an interior point's ``s'y`` is
+    positive, and the gap ``c'x + b'y`` can be smaller by the cancellation of residual terms.
+    """
+    tests, (x, y, s) = _evaluate(p, st.x, st.y, st.s, st.tau)
+    finite = jnp.all(jnp.isfinite(jnp.concatenate([st.x, st.y, st.s, st.tau[None], st.kappa[None]])))
+    code = _flag(tests, tol, cert_tol)
+    inv_tau = 1 / st.tau
+    complementarity = _relative(jnp.abs(s @ y) * inv_tau ** 2, jnp.abs(p.c0 @ x) * inv_tau, jnp.abs(p.b0 @ y) * inv_tau)
+    code = jnp.where((code == SOLVED) & ~(complementarity <= tol), RUNNING, code)
+    return jnp.where(finite, code, NUMERICAL_ERROR).astype(jnp.int32)
+
+
+def _shifted(cone: ProductCone, v: Array, floor: Array) -> Array:
+    """``v`` (cone rows) moved along ``e`` so that its margin is at least ``floor``."""
+    return v + jnp.maximum(floor - cone.margin(v), 0) * cone.unit(v.dtype)
+
+
+def _cold_start(p: _Problem, cone: ProductCone) -> _Iterate:
+    """Least-squares ``s = b - A x`` and least-norm ``y`` with ``A'y = -c``, shifted inside the cones
+    (margin 1 where it was below ``sqrt(eps)``); ``tau = kappa = 1``. The Newton solves at the unit scaling
+    keep the zero cone's rows exact."""
+    m, n = p.A.shape
+    dtype = p.A.dtype
+    e = cone.unit(dtype)
+    one = jnp.ones((), dtype)
+    solve = jax.vmap(newton_solver(p.A, cone, cone.scaling(e, e, one), jnp.asarray(True)))
+    (x, _), (r, y) = solve(jnp.stack([jnp.zeros((n,), dtype), -p.c]), jnp.stack([p.b, jnp.zeros((m,), dtype)]))
+    s, yc = -r[cone.zero:], y[cone.zero:]
+    eps = jnp.finfo(dtype).eps
+
+    def shift(v):
+        needed = cone.margin(v) < jnp.sqrt(eps) * jnp.maximum(1, jnp.max(jnp.abs(v), initial=0))
+        return jnp.where(needed, _shifted(cone, v, one), v)
+
+    s = jnp.concatenate([jnp.zeros((cone.zero,), dtype), shift(s)])
+    y = jnp.concatenate([y[:cone.zero], shift(yc)])
+    return _Iterate(x, y, s, one, one, jnp.asarray(RUNNING, jnp.int32), jnp.zeros((), jnp.int32))
+
+
+def _warm_start(p: _Problem, cone: ProductCone, init: ConicPoint, residual: Array) -> _Iterate:
+    """``init`` on the equilibrated data with ``s`` and ``y`` shifted inside the cones by a margin of
+    ``max(residual, sqrt(eps))`` times their size, ``tau = 1`` and ``kappa`` the complementarity per degree."""
+    dtype = p.A.dtype
+    x, y, s = (jnp.asarray(v, dtype) for v in init)
+    x, y, s = p.sigma_b * x / p.e, p.sigma_c * y / p.d, p.sigma_b * p.d * s
+    floor = jnp.maximum(residual, jnp.sqrt(jnp.finfo(dtype).eps))
+
+    def shift(v):
+        return _shifted(cone, v, floor * jnp.maximum(1, jnp.max(jnp.abs(v), initial=0)))
+
+    s = jnp.concatenate([jnp.zeros((cone.zero,), dtype), shift(s[cone.zero:])])
+    y = jnp.concatenate([y[:cone.zero], shift(y[cone.zero:])])
+    kappa = jnp.maximum(s @ y / max(cone.degree, 1), floor)
+    return _Iterate(x, y, s, jnp.ones((), dtype), kappa, jnp.asarray(RUNNING, jnp.int32), jnp.zeros((), jnp.int32))
+
+
+def _initial_point(p: _Problem, cone: ProductCone, init: ConicPoint | None, tol: Array) -> _Iterate:
+    """The cold start, or the warm start ``init``: as given when it passes the solution test (no iteration
+    runs), else shifted inside the cones and taken where its residual is below the cold start's."""
+    cold = _cold_start(p, cone)
+    if init is None:
+        return cold
+    dtype = p.A.dtype
+    x, y, s = (jnp.asarray(v, dtype) for v in init)
+    raw = _Iterate(p.sigma_b * x / p.e, p.sigma_c * y / p.d, p.sigma_b * p.d * s, jnp.ones((), dtype),
+                   jnp.zeros((), dtype), cold.code, cold.k)
+    raw_tests = _evaluate(p, raw.x, raw.y, raw.s, raw.tau)[0]
+    warm = _warm_start(p, cone, init, raw_tests.solution)
+    warm_better = _evaluate(p, warm.x, warm.y, warm.s, warm.tau)[0].solution < _evaluate(
+        p, cold.x, cold.y, cold.s, cold.tau)[0].solution
+    pick = jnp.where(raw_tests.solution <= tol, 0, jnp.where(warm_better, 1, 2))
+    return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves)[pick], raw, warm, cold)
+
+
+def _step(p: _Problem, cone: ProductCone, st: _Iterate, tol: Array, cert_tol: Array) -> _Iterate:
+    """One Mehrotra predictor-corrector step (see the module docstring).
+
+    The predictor and the corrector are the two passes of one loop, so that the Newton
+    solve is compiled once; each pass solves for the ``tau`` column and its own
+    right-hand side together.
+    """
+    A, b, c = p.A, p.b, p.c
+    z = cone.zero
+    dtype = A.dtype
+    x, y, s, tau, kappa = st.x, st.y, st.s, st.tau, st.kappa
+    sc, yc = s[z:], y[z:]
+    r_x = A.T @ y + c * tau
+    r_z = A @ x + s - b * tau
+    r_tau = c @ x + b @ y + kappa
+    mu = (sc @ yc + tau * kappa) / (cone.degree + 1)
+    w = cone.scaling(sc, yc, mu)
+    solve = jax.vmap(newton_solver(A, cone, w, st.code == RUNNING))
+    zeros = jnp.zeros((z,), dtype)
+
+    def direction(corrector: Array, carry: tuple[_Direction, Array]) -> tuple[_Direction, Array]:
+        """The predictor (``corrector`` False, ``eta = 1``) or, from the predictor's step and its longest
+        step ``carry``, Mehrotra's combined direction; returns it with its longest step."""
+        affine, longest = carry
+        sigma = jnp.where(corrector, (1 - jnp.minimum(longest, 1)) ** 3, 0)
+        eta = 1 - sigma
+        d_s = jnp.where(corrector, cone.corrector(w, sc, yc, affine.ds[z:], affine.dy[z:], sigma * mu),
+                        cone.affine_ds(w, sc, yc))
+        d_kappa = tau * kappa + jnp.where(corrector, affine.dtau * affine.dkappa, 0) - sigma * mu
+        offset = cone.ds_offset(w, sc, yc, d_s)
+        (x1, x2), (y1, y2) = solve(jnp.stack([-c, -eta * r_x]),
+                                   jnp.stack([b, -eta * r_z + jnp.concatenate([zeros, offset])]))
+        # The tau coefficient is -y1'H y1 - kappa / tau < 0 in exact arithmetic; rounding may only shrink it.
+        den = jnp.minimum(c @ x1 + b @ y1 - kappa / tau, -kappa / tau)
+        dtau = (-eta * r_tau - c @ x2 - b @ y2 + d_kappa / tau) / den
+        dx = x2 + dtau * x1
+        # ds from the linearised primal equation rather than ds = -offset - H dy: the residuals then fall by
+        # exactly the step, while rounding in W (near the boundary) only perturbs the complementarity.
+        ds = jnp.concatenate([zeros, (-eta * r_z - A @ dx + b * dtau)[z:]])
+        d = _Direction(dx, y2 + dtau * y1, ds, dtau, -(d_kappa + kappa * dtau) / tau)
+        ratios = jnp.stack([tau, kappa]) / -jnp.stack([d.dtau, d.dkappa])
+        scalars = jnp.min(jnp.where(ratios > 0, ratios, jnp.inf))
+        return d, jnp.minimum(cone.step_length(w, sc, yc, d.ds[z:], d.dy[z:]), scalars)
+
+    start = (_Direction(jnp.zeros_like(x), jnp.zeros_like(y), jnp.zeros_like(s), tau * 0, tau * 0), tau * 0)
+    d, longest = lax.fori_loop(0, 2, lambda i, carry: direction(i == 1, carry), start)
+    alpha = jnp.minimum(STEP_FRACTION * longest, 1)
+    new = _Iterate(x + alpha * d.dx, y + alpha * d.dy, s + alpha * d.ds, tau + alpha * d.dtau,
+                   kappa + alpha * d.dkappa, st.code, st.k + 1)
+    code = _code(p, new, tol, cert_tol)
+    # A step that is not finite or too short to count is not taken: the previous point is kept.
+    failed = (code == NUMERICAL_ERROR) | ((code == RUNNING) & ~(alpha >= MIN_STEP))
+    new = jax.tree_util.tree_map(lambda old, nxt: jnp.where(failed, old, nxt), st._replace(k=new.k), new)
+    return new._replace(code=jnp.where(failed, NUMERICAL_ERROR, code).astype(jnp.int32))
+
+
+def _result(p: _Problem, st: _Iterate, tol: Array, cert_tol: Array) -> tuple[ConicPoint, SolverInfo]:
+    """The status from the stopping tests at the final iterate, and the solution or certificate it stands for."""
+    tests, (x, y, s) = _evaluate(p, st.x, st.y, st.s, st.tau)
+    status = jnp.where(tests.solution <= tol, SOLVED, jnp.where(
+        tests.infeasible <= cert_tol, INFEASIBLE, jnp.where(
+            tests.unbounded <= cert_tol, UNBOUNDED,
+            jnp.where(st.code == NUMERICAL_ERROR, NUMERICAL_ERROR, MAX_ITERATIONS)))).astype(jnp.int32)
+    is_inf, is_unb = status == INFEASIBLE, status == UNBOUNDED
+    by, cx = jnp.dot(p.b0, y), jnp.dot(p.c0, x)
+    point = ConicPoint(
+        jnp.where(is_inf, jnp.nan, jnp.where(is_unb, x / jnp.where(is_unb, -cx, 1), _divide(x, st.tau))),
+        jnp.where(is_unb, jnp.nan, jnp.where(is_inf, y / jnp.where(is_inf, -by, 1), _divide(y, st.tau))),
+        jnp.where(is_inf, jnp.nan, jnp.where(is_unb, s / jnp.where(is_unb, -cx, 1), _divide(s, st.tau))),
+    )
+    residual = jnp.where(is_inf, tests.infeasible, jnp.where(is_unb, tests.unbounded, tests.solution))
+    return point, SolverInfo(st.k, lax.stop_gradient(residual), status)
+
+
+def _check_init(init: ConicPoint | None, m: int, n: int) -> None:
+    if init is None:
+        return
+    shapes = tuple(jnp.shape(v) for v in init)
+    if len(shapes) != 3 or shapes != ((n,), (m,), (m,)):
+        raise ArgumentError(f"init must be a ConicPoint with x of shape ({n},), y and s of shape ({m},), "
+                            f"got shapes {shapes}")
+
+
+def conic_ip_solve(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.typing.ArrayLike, cones: Cones, *,
+                   tol: float | None = None, maxiter: int = 100,
+                   init: ConicPoint | None = None) -> tuple[ConicPoint, SolverInfo]:
+    """Solve ``min c'x s.t. A x + s = b, s in K`` and its dual by the interior point of the module docstring.
+
+    Same arguments, return and statuses as :func:`~optdsl.runtime.solvers.conic.conic_solve`:
+    ``A``: ``(m, n)``, ``b``: ``(m,)``, ``c``: ``(n,)`` with ``m = cones.dim`` (zero,
+    non-negative, second-order and PSD cones). ``maxiter``: interior-point iterations.
+    ``init``: a warm-start :class:`~optdsl.runtime.solvers.conic.ConicPoint`, returned as
+    is when it already passes the solution test. ``info.status``: SOLVED when the
+    relative residual of the returned point is at most ``tol`` (default
+    :func:`~optdsl.runtime.solvers.base.default_tol` of the dtype); INFEASIBLE /
+    UNBOUNDED when its certificate passes the scale-free test at ``tol ** 0.75``;
+    NUMERICAL_ERROR for non-finite values or a step that could not be taken;
+    MAX_ITERATIONS otherwise. Pure JAX (``jit``, ``vmap`` over data with the same
+    ``cones``), keeps the dtype.
+
+    Example:
+        >>> A = jnp.array([[-1.0], [1.0]])  # x >= 1 written as -x + s = -1, and x <= 3
+        >>> point, info = conic_ip_solve(A, jnp.array([-1.0, 3.0]), jnp.array([1.0]), Cones(nonneg=2))
+        >>> round(float(point.x[0]), 6), int(info.status)
+        (1.0, 0)
+    """
+    A, b, c = _check_data(A, b, c, cones)
+    check_count("maxiter", maxiter, 1)
+    if cones.exp:
+        raise ArgumentError(f"conic_ip_solve has no exponential cone (Cones.exp = {cones.exp}); use conic_solve")
+    _check_init(init, *A.shape)
+    dtype = A.dtype
+    tol = jnp.asarray(resolve_tol(tol, dtype), dtype)
+    cone = product_cone(cones)
+
+    @per_instance
+    def run(A, b, c, init, tol):
+        cert_tol = tol ** 0.75
+        p = _equilibrate(A, b, c, cones)
+        start = _initial_point(p, cone, init, tol)
+        start = start._replace(code=_code(p, start, tol, cert_tol))
+        end = lax.while_loop(lambda st: (st.code == RUNNING) & (st.k < maxiter),
+                             lambda st: _step(p, cone, st, tol, cert_tol), start)
+        return _result(p, end, tol, cert_tol)
+
+    return run(A, b, c, init, tol)

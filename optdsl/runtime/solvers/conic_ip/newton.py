@@ -1,0 +1,63 @@
+"""The Newton system of the conic interior point, solved in the scaled space.
+
+Each step solves, for right-hand sides ``(r_x, r_z)``::
+
+    A' dz            = r_x
+    A dx - H dz      = r_z,      H = blockdiag(0 on the zero cone's rows, W'W on the cone rows)
+
+Substituting ``dl = W dz`` on the cone rows turns it into the step system of the QP
+interior point with ``G = W^-T A_c`` and unit weights::
+
+    A_0' dz_0 + G' dl = r_x,     A_0 dx = r_z0,     G dx - dl = W^-T r_zc
+
+which :func:`~optdsl.runtime.solvers.interior_point.newton_step.condensed_kkt_solve`
+solves: a Cholesky factorisation of the condensed ``G'G + reg I = A_c' H^-1 A_c + reg I``
+(``n x n``) and of the Schur complement of the equality rows, one step of
+iterative refinement against the unregularised system, and the LU of the scaled
+quasi-definite system of order ``n + m`` in place of the Cholesky factors whenever
+their pivots show the condensed matrix too ill-conditioned.
+
+Why condensed: conic programs from a modelling layer have more rows than
+variables (``m`` around ``2 n`` and more), and the condensed factorisation costs
+about ``n^3 / 3 + m n^2`` flops against ``2 (n + m)^3 / 3`` for the LU of the whole
+system -- measured 0.3 ms against 10 ms per factorisation at ``n = 200, m = 400``
+on a CPU. Scaling by ``W^-T`` first keeps the condensed matrix
+``A' W^-1 W^-T A`` from forming ``H^-1`` explicitly, and the ill-conditioning that
+squaring brings near the solution (``H`` spans many orders of magnitude there) is
+caught by the pivot test and handed to the LU, which only then is factorised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+from optdsl.runtime.solvers.conic_ip.product import ProductCone
+from optdsl.runtime.solvers.interior_point.newton_step import (
+    condensed_kkt_solve,
+    regularisation,
+)
+
+Array = jax.Array
+
+
+def newton_solver(A: Array, cone: ProductCone, w: tuple, active: Array) -> Callable[[Array, Array], tuple]:
+    """Factorise the Newton system at scaling ``w``; returns ``(r_x, r_z) -> (dx, dz)`` reusing the factors.
+
+    ``active``: False for an instance of a batch whose result is discarded (it keeps the
+    LU fallback from running for it).
+    """
+    p, n = cone.zero, A.shape[1]
+    dtype = A.dtype
+    scale_rows = jax.vmap(lambda col: cone.mul("mul_winvt", w, col), in_axes=1, out_axes=1)
+    G = scale_rows(A[p:])
+    solve = condensed_kkt_solve(jnp.zeros((n, n), dtype), A[:p], G, jnp.ones((cone.dim,), dtype),
+                                regularisation(dtype), active)
+
+    def kkt_solve(r_x: Array, r_z: Array) -> tuple[Array, Array]:
+        dx, dz0, dl = solve(r_x, r_z[:p], cone.mul("mul_winvt", w, r_z[p:]))
+        return dx, jnp.concatenate([dz0, cone.mul("mul_winv", w, dl)])
+
+    return kkt_solve

@@ -1,0 +1,110 @@
+"""The product cone ``K`` of the interior point: the cone rows of a :class:`Cones` layout as cone objects.
+
+The zero cone's rows are equality constraints to the interior point (their
+``s`` is zero, their ``z`` free); they come first and are left to the Newton
+system. The remaining rows -- the cone rows -- form :class:`ProductCone`, whose
+operations apply the :class:`~optdsl.runtime.solvers.conic_ip.cone.Cone`
+interface cone by cone: the cones of one kind and size form a segment, gathered
+statically into a ``(count, dim)`` array and handled by one ``vmap``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from optdsl.runtime.solvers.cones import Cones
+from optdsl.runtime.solvers.conic_ip.cone import Cone
+from optdsl.runtime.solvers.conic_ip.symmetric import (
+    Nonnegative,
+    PositiveSemidefinite,
+    SecondOrder,
+)
+
+Array = jax.Array
+
+
+class ProductCone:
+    """The cone rows of ``cones`` (all rows after the zero cone's), in :class:`Cones` row order.
+
+    ``segments``: ``(cone, rows)`` pairs, ``rows`` of shape ``(count, cone.dim)`` indexing
+    the cone rows. Build it with :func:`product_cone` (cached per layout, so static under ``jit``).
+    """
+
+    def __init__(self, cones: Cones):
+        self.zero = cones.zero
+        self.dim = cones.dim - cones.zero
+        kinds: list[tuple[Cone, int]] = [(Nonnegative(), 1)] * cones.nonneg
+        kinds += [(SecondOrder(q), q) for q in cones.soc]
+        kinds += [(PositiveSemidefinite(k), PositiveSemidefinite(k).dim) for k in cones.psd]
+        starts = np.cumsum([0] + [size for _, size in kinds])
+        groups: dict[Cone, list[np.ndarray]] = {}
+        for (cone, size), start in zip(kinds, starts):
+            groups.setdefault(cone, []).append(start + np.arange(size))
+        self.segments = tuple((cone, np.stack(rows)) for cone, rows in groups.items())
+        order = np.concatenate([rows.ravel() for _, rows in self.segments]) if self.segments else np.zeros(0, int)
+        self._inverse = np.argsort(order)
+        self.degree = sum(cone.degree * rows.shape[0] for cone, rows in self.segments)
+
+    def join(self, parts: list[Array], dtype: Any) -> Array:
+        """The vector of cone rows from per-segment ``(count, dim)`` blocks."""
+        return jnp.concatenate([jnp.zeros((0,), dtype)] + [p.reshape(-1) for p in parts])[self._inverse]
+
+    def _each(self, method: str, scalings: tuple | None, *vectors: Array, scalar: Any = None) -> list[Array]:
+        """``cone.<method>([w,] *blocks[, scalar])`` for every cone of every segment."""
+        out = []
+        for i, (cone, rows) in enumerate(self.segments):
+            fn: Callable = getattr(cone, method)
+            args = [v[rows] for v in vectors]
+            w = () if scalings is None else (scalings[i],)
+            extra = () if scalar is None else (scalar,)
+            in_axes = (0,) * (len(w) + len(args)) + (None,) * len(extra)
+            out.append(jax.vmap(fn, in_axes=in_axes)(*w, *args, *extra))
+        return out
+
+    def unit(self, dtype: Any) -> Array:
+        """``e`` of every cone."""
+        return self.join([jnp.tile(cone.unit(dtype), (rows.shape[0], 1)) for cone, rows in self.segments], dtype)
+
+    def margin(self, v: Array) -> Array:
+        """The smallest margin over the cones (``inf`` without cone rows)."""
+        return jnp.min(jnp.concatenate([jnp.ravel(m) for m in self._each("margin", None, v)] + [jnp.full(
+            (1,), jnp.inf, v.dtype)]))
+
+    def scaling(self, s: Array, z: Array, mu: Array) -> tuple:
+        """The scaling of every cone at ``(s, z)``: one batched pytree per segment."""
+        return tuple(self._each("scaling", None, s, z, scalar=mu))
+
+    def mul(self, op: str, w: tuple, v: Array) -> Array:
+        """``op`` (``"mul_w"``, ``"mul_wt"``, ``"mul_winv"``, ``"mul_winvt"``) applied cone by cone."""
+        return self.join(self._each(op, w, v), v.dtype)
+
+    def affine_ds(self, w: tuple, s: Array, z: Array) -> Array:
+        return self.join(self._each("affine_ds", w, s, z), s.dtype)
+
+    def corrector(self, w: tuple, s: Array, z: Array, ds: Array, dz: Array, sigma_mu: Array) -> Array:
+        return self.join(self._each("corrector", w, s, z, ds, dz, scalar=sigma_mu), s.dtype)
+
+    def ds_offset(self, w: tuple, s: Array, z: Array, d: Array) -> Array:
+        return self.join(self._each("ds_offset", w, s, z, d), s.dtype)
+
+    def step_length(self, w: tuple, s: Array, z: Array, ds: Array, dz: Array) -> Array:
+        """The largest step keeping every ``s`` and ``z`` in their cones (``inf`` if none limits it)."""
+        steps = [jnp.ravel(a) for a in self._each("step_length", w, s, z, ds, dz)]
+        return jnp.min(jnp.concatenate(steps + [jnp.full((1,), jnp.inf, s.dtype)]))
+
+
+@functools.cache
+def product_cone(cones: Cones) -> ProductCone:
+    """The :class:`ProductCone` of a layout (one object per layout).
+
+    >>> cone = product_cone(Cones(zero=1, nonneg=2, soc=(3,), psd=(2,)))
+    >>> cone.dim, cone.degree, [rows.shape for _, rows in cone.segments]
+    (8, 5, [(2, 1), (1, 3), (1, 3)])
+    """
+    return ProductCone(cones)
