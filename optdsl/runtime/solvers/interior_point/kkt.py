@@ -129,7 +129,8 @@ class KKTAux(NamedTuple):
     ``singular``: bool, the KKT Jacobian ``J`` is (numerically) singular at the
     returned point -- strict complementarity fails for some constraint
     (``lam_i`` and ``g_i`` both ~0) or a pivot of its LU factorisation is tiny
-    (dependent active constraints, a singular reduced Hessian); implicit
+    (dependent active constraints, a singular reduced Hessian), or (QPs) the
+    refinement of a solution on its active set did not apply; implicit
     derivatives are then least-squares ones. ``kkt_lu``, ``kkt_pivots``: LU factors of
     ``M = diag(row_scale) J`` (``N x N`` with ``N = n + p + m``). ``row_scale``: ``(N,)``,
     1 on the first ``n + p`` rows and ``1 / (lam_i + |g_i|)`` on the complementarity
@@ -148,47 +149,92 @@ class KKTAux(NamedTuple):
     kkt_keep: jax.Array
 
 
+def complementarity_sizes(jac: KKTJacobian, point: KKTPoint) -> tuple[jax.Array, jax.Array]:
+    """Unit-free sizes ``(a, c)`` of each inequality's multiplier and distance to its bound, shape ``(m,)`` each.
+
+    ``a_i = lam_i |G_i| / L`` and ``c_i = |g_i| / (|G_i| X)``: ``|G_i|`` is the row norm of the
+    constraint Jacobian, ``X = max(|x|, |g_i| / |G_i|)`` a length and
+    ``L = max(|A'nu + G'lam|, |H| X, lam_i |G_i|)`` (``|grad f|`` at a KKT point) a gradient
+    scale, so rescaling a constraint, the objective or ``x`` changes nothing. At a KKT point
+    one of the two is zero for every row; strict complementarity is the other one positive.
+    """
+    H, A, G, g, lam = jac
+    tiny = jnp.finfo(H.dtype).tiny
+    inf = lambda v: jnp.max(jnp.abs(v), initial=0)
+    row = jnp.linalg.norm(G, axis=1)
+    row = jnp.where(row > 0, row, 1)
+    lam_size, g_size = lam * row, jnp.abs(g) / row
+    length = jnp.maximum(jnp.maximum(inf(point.x), inf(g_size)), tiny)
+    gradient = jnp.maximum(jnp.maximum(inf(A.T @ point.nu + G.T @ lam), inf(H) * length), inf(lam_size))
+    return lam_size / jnp.maximum(gradient, tiny), g_size / length
+
+
+def _row_scale(jac: KKTJacobian, degenerate: jax.Array) -> jax.Array:
+    """``(N,)``: 1 on the first ``n + p`` rows and on ``degenerate`` ones, ``1 / (lam_i + |g_i|)`` on the others."""
+    n, p = jac.H.shape[0], jac.A.shape[0]
+    size = jac.lam + jnp.abs(jac.g)
+    comp_scale = jnp.where(degenerate, 1, 1 / jnp.maximum(size, jnp.finfo(size.dtype).tiny))
+    return jnp.concatenate([jnp.ones(n + p, size.dtype), comp_scale])
+
+
+def _aux_fields(jac: KKTJacobian, lu: jax.Array, pivots: jax.Array, pivot_small: jax.Array,
+                degenerate: jax.Array) -> tuple:
+    """The last five :class:`KKTAux` fields from LU factors of ``diag(row_scale) J`` and the degenerate rows (whose
+    scale is irrelevant: the least-squares solve drops them)."""
+    n, p = jac.H.shape[0], jac.A.shape[0]
+    keep = jnp.concatenate([jnp.ones(n + p, bool), ~degenerate])
+    return pivot_small | jnp.any(degenerate), lu, pivots, _row_scale(jac, degenerate), keep
+
+
 def factor_kkt(jac: KKTJacobian, point: KKTPoint, *, exact: bool, tol: Any) -> tuple:
     """Factorise ``jac`` (the KKT Jacobian at a returned ``point``); returns the last five :class:`KKTAux` fields.
 
     Complementarity row ``i`` is scaled by ``1 / (lam_i + |g_i|)``. ``singular`` is set when a pivot of
     the scaled LU is below ``sqrt(eps)`` times the largest, or -- with ``exact`` (the
     residual ``lam * g = 0``, not a relaxed ``lam * g = -mu``) -- when strict
-    complementarity fails: ``min(a_i, c_i) > tol^(1/4) max(a_i, c_i)``. Here
-    ``a_i = lam_i |G_i| / L`` and ``c_i = |g_i| / (|G_i| X)`` are the multiplier and the
-    distance of row ``i`` made unit-free: ``|G_i|`` is the row norm, ``X = max(|x|, |g_i| / |G_i|)``
-    a length and ``L = max(|A'nu + G'lam|, |H| X, lam_i |G_i|)`` (``|grad f|`` at a KKT
-    point) a gradient scale, so rescaling a constraint, the objective or ``x`` changes
-    nothing. On the way to a solution ``lam_i |g_i| ~ mu -> 0``: the ratio ``min / max``
-    goes to 0 where one of the two stays positive and stays of order one where both
-    vanish (``lam_i = g_i = 0`` in the limit). Then the pseudo-inverse of the scaled
-    matrix with those rows zeroed (the limit Jacobian's rows) gives a least-squares
+    complementarity fails: ``min(a_i, c_i) > tol^(1/4) max(a_i, c_i)`` for the unit-free
+    sizes of :func:`complementarity_sizes`. On the way to a solution ``lam_i |g_i| ~ mu -> 0``:
+    the ratio ``min / max`` goes to 0 where one of the two stays positive and stays of order
+    one where both vanish (``lam_i = g_i = 0`` in the limit). Then the pseudo-inverse of the
+    scaled matrix with those rows zeroed (the limit Jacobian's rows) gives a least-squares
     solve instead.
     """
-    H, A, G, g, lam = jac
-    x, nu = point.x, point.nu
-    dtype = H.dtype
-    n, p = H.shape[0], A.shape[0]
-    size = lam + jnp.abs(g)
-    comp_scale = 1 / jnp.maximum(size, jnp.finfo(dtype).tiny)
-    row_scale = jnp.concatenate([jnp.ones(n + p, dtype), comp_scale])
-    lu, pivots, pivot_small = lu_factor_checked(row_scale[:, None] * jac.matrix())
+    none = jnp.zeros_like(jac.lam, dtype=bool)
+    lu, pivots, pivot_small = lu_factor_checked(_row_scale(jac, none)[:, None] * jac.matrix())
     if exact:
-        tiny = jnp.finfo(dtype).tiny
-        inf = lambda v: jnp.max(jnp.abs(v), initial=0)
-        row = jnp.linalg.norm(G, axis=1)
-        row = jnp.where(row > 0, row, 1)
-        lam_size, g_size = lam * row, jnp.abs(g) / row
-        length = jnp.maximum(jnp.maximum(inf(x), inf(g_size)), tiny)
-        gradient = jnp.maximum(jnp.maximum(inf(A.T @ nu + G.T @ lam), inf(H) * length), inf(lam_size))
-        a = lam_size / jnp.maximum(gradient, tiny)
-        c = g_size / length
+        a, c = complementarity_sizes(jac, point)
         degenerate = jnp.minimum(a, c) > (tol ** 0.25) * jnp.maximum(a, c)
     else:
-        degenerate = jnp.zeros_like(lam, dtype=bool)
-    singular = pivot_small | jnp.any(degenerate)
-    keep = jnp.concatenate([jnp.ones(n + p, bool), ~degenerate])
-    return singular, lu, pivots, row_scale, keep
+        degenerate = none
+    return _aux_fields(jac, lu, pivots, pivot_small, degenerate)
+
+
+def active_set_matrix(jac: KKTJacobian, active: jax.Array) -> jax.Array:
+    """The Jacobian of the active-set equations ``(grad L, h_eq, g_i (active), -lam_i (inactive)) = 0``.
+
+    Those are the KKT conditions with the complementarity ``lam_i g_i = 0`` resolved by the
+    set ``active``: the matrix is :meth:`KKTJacobian.matrix` with ``lam = active`` and
+    ``g = active - 1``, and it is the limit of the row-scaled KKT Jacobian
+    ``diag(1 / (lam + |g|)) J`` at a strictly complementary KKT point with that active set.
+    """
+    on = active.astype(jac.H.dtype)
+    return jac._replace(g=on - 1, lam=on).matrix()
+
+
+def factor_active_set(jac: KKTJacobian, point: KKTPoint, lu: jax.Array, pivots: jax.Array, pivot_small: jax.Array,
+                      active: jax.Array) -> tuple:
+    """The last five :class:`KKTAux` fields at a KKT point refined on its active set, from the LU of
+    :func:`active_set_matrix` (no second factorisation).
+
+    ``jac`` is the Jacobian at the refined ``point``, where ``lam_i = 0`` off the active set and
+    ``g_i`` is zero to rounding on it, so ``diag(1 / (lam + |g|)) J`` is that matrix. A row
+    whose unit-free size (:func:`complementarity_sizes`: ``a_i`` on the active set, ``c_i``
+    off it) is below ``sqrt(eps)`` has both ``lam_i`` and ``g_i`` zero to rounding: it is
+    degenerate, ``singular`` is set and the derivative is the least-squares one.
+    """
+    a, c = complementarity_sizes(jac, point)
+    degenerate = jnp.where(active, a, c) <= jnp.sqrt(jnp.finfo(jac.H.dtype).eps)
+    return _aux_fields(jac, lu, pivots, pivot_small, degenerate)
 
 
 def kkt_factored_solve(aux: KKTAux, rhs: jax.Array, transpose: bool) -> jax.Array:

@@ -23,20 +23,24 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import jax.scipy.linalg as jsl
 from jax import lax
 
 from optdsl.errors import ArgumentError, ArgumentTypeError
 from optdsl.runtime.implicit_diff import custom_root
-from optdsl.runtime.solvers.base import check_count, per_instance, resolve_tol
+from optdsl.runtime.solvers.base import check_count, lu_factor_checked, per_instance, resolve_tol, run_if
 from optdsl.runtime.solvers.interior_point.core import (RUNNING, check_start, conclude, finite, floored, result, run,
                                                         select, status)
-from optdsl.runtime.solvers.interior_point.kkt import (KKTAux, KKTPoint, kkt_factored_solve, kkt_jacobian,
-                                                       kkt_residual)
+from optdsl.runtime.solvers.interior_point.kkt import (KKTAux, KKTPoint, active_set_matrix,
+                                                       complementarity_sizes, factor_active_set, factor_kkt,
+                                                       kkt_factored_solve, kkt_jacobian, kkt_residual)
 from optdsl.runtime.solvers.interior_point.newton_step import condensed_kkt_solve, max_step, regularisation
-from optdsl.runtime.status import INFEASIBLE, SOLVED, UNBOUNDED
+from optdsl.runtime.status import INFEASIBLE, MAX_ITERATIONS, SOLVED, UNBOUNDED
 
 #: Fraction of the distance to the boundary of the cone a step may go.
 STEP_FRACTION = 0.99
+#: Most iterations a solved QP whose polish is refused takes beyond ``tol`` before it is polished again.
+TIGHTEN_ITERATIONS = 10
 
 
 class QPData(NamedTuple):
@@ -324,6 +328,112 @@ def _returned_point(d: QPData, st: _Embedded, code) -> KKTPoint:
                    jnp.where(unbounded, 0, st.lam / scale))
 
 
+class _Polish(NamedTuple):
+    """The KKT point on an active set: the point, the LU of its system and whether it is taken."""
+
+    point: KKTPoint
+    active: jax.Array
+    lu: jax.Array
+    pivots: jax.Array
+    pivot_small: jax.Array
+    residual: jax.Array
+    accepted: jax.Array
+
+
+def _polish(d: QPData, point: KKTPoint, residual: jax.Array) -> _Polish:
+    """The interior point's ``point`` refined on its active set, to rounding accuracy (an OSQP-style polish).
+
+    The active set is read off the point: the constraints whose multiplier outweighs their
+    distance to the bound, both made unit-free
+    (:func:`~optdsl.runtime.solvers.interior_point.kkt.complementarity_sizes`). Two Newton
+    steps from ``point`` on the active-set equations
+    (:func:`~optdsl.runtime.solvers.interior_point.kkt.active_set_matrix`; linear for a QP,
+    so the second is iterative refinement of the first) with one LU factorisation give the
+    refined point. It is taken when the system is non-singular, the point is finite,
+    ``lam >= 0`` on the active set, ``G x <= h`` off it, and its residual (that of
+    :func:`_assess`) is at most ``residual`` or at the level of rounding (:func:`_rounding`).
+    """
+    n, p = d.q.shape[0], d.b.shape[0]
+    jac = _jacobian(point, d)
+    a, c = complementarity_sizes(jac, point)
+    active = a > c
+    on = active.astype(d.q.dtype)
+    lu, pivots, pivot_small = lu_factor_checked(active_set_matrix(jac, active))
+
+    def newton(z: KKTPoint) -> KKTPoint:
+        F = _residual(z, d)
+        rhs = jnp.concatenate([F.x, F.nu, on * qp_inequalities(z.x, d) - (1 - on) * z.lam])
+        dz = jsl.lu_solve((lu, pivots), rhs)
+        return KKTPoint(z.x - dz[:n], z.nu - dz[n:n + p], jnp.where(active, z.lam - dz[n + p:], 0))
+
+    z = newton(newton(point))
+    slack = d.h - d.G @ z.x
+    one = jnp.ones((), d.q.dtype)
+    embedded = _Embedded(z.x, z.nu, z.lam, jnp.maximum(slack, 0), one, 0 * one, jnp.asarray(RUNNING, jnp.int32), one)
+    refined = _assess(d, embedded, residual)[1]
+    signs = jnp.all(jnp.where(active, z.lam >= 0, slack >= 0))
+    accepted = ~pivot_small & signs & finite(z.x, z.nu, z.lam) & (refined <= jnp.maximum(residual, _rounding(d)))
+    return _Polish(z, active, lu, pivots, pivot_small, refined, accepted)
+
+
+def _rounding(d: QPData) -> jax.Array:
+    """``N eps`` for ``N = n + p + m`` unknowns: a relative residual at the level of a dense solve's rounding."""
+    return (d.q.shape[0] + d.b.shape[0] + d.h.shape[0]) * jnp.finfo(d.q.dtype).eps
+
+
+def _tightened(d: QPData, st: _Embedded) -> tuple[_Embedded, jax.Array]:
+    """A solved iterate taken further, at most :data:`TIGHTEN_ITERATIONS` steps, towards :func:`_rounding`.
+
+    The active set is read off a point whose complementarity products ``lam_i s_i`` are
+    about its residual, so a constraint whose multiplier and slack are both below the
+    square root of the residual can be misread; near the solution the iterations converge
+    fast, and a few more make the reading right. Returns the iterate (the last one that
+    moved, or ``st`` where that has the smaller residual) and the steps taken.
+    """
+    start = st._replace(code=jnp.asarray(RUNNING, jnp.int32))
+    end, k, _ = run(lambda s: _embedding_step(d, s, _rounding(d), None), start, TIGHTEN_ITERATIONS)
+    return select(end.residual < st.residual, end._replace(code=st.code), st), k
+
+
+def _refined_result(d: QPData, st: _Embedded, iterations: jax.Array, code: jax.Array,
+                    tol: jax.Array) -> tuple[KKTPoint, KKTAux]:
+    """``(point, KKTAux)`` of a solve in exact mode: the point refined by :func:`_polish` where that is taken.
+
+    SOLVED and MAX_ITERATIONS points are polished; where a SOLVED one's polish is not taken,
+    the iterations go on a little (:func:`_tightened`) and it is polished again. A
+    polished point's factorisation is the polish's own LU (the limit of the row-scaled KKT
+    Jacobian there, :func:`~optdsl.runtime.solvers.interior_point.kkt.factor_active_set`), so
+    derivatives cost back-substitutions only and are those of the exact active-set
+    system. Elsewhere the KKT Jacobian at the interior point's point is factorised
+    (:func:`~optdsl.runtime.solvers.interior_point.kkt.factor_kkt`), and ``singular`` is set:
+    the point is degenerate (a weakly active constraint, dependent active constraints, a
+    non-unique solution), its derivative a least-squares one. A polished point within ``tol`` is SOLVED.
+    """
+    point = _returned_point(d, st, code)
+    m, N = d.h.shape[0], d.q.shape[0] + d.b.shape[0] + d.h.shape[0]
+    rejected = _Polish(point, jnp.zeros(m, bool), jnp.zeros((N, N), d.q.dtype), jnp.zeros(N, jnp.int32),
+                       jnp.asarray(True), st.residual, jnp.asarray(False))
+    polish = lambda point, residual: _polish(d, point, residual)
+    attempt = (code == SOLVED) | (code == MAX_ITERATIONS)
+    polished = run_if(attempt, polish, (point, st.residual), rejected)
+
+    again = (code == SOLVED) & ~polished.accepted
+    st, extra = run_if(again, lambda st: _tightened(d, st), (st,), (st, jnp.zeros((), jnp.int32)))
+    point = select(again, _returned_point(d, st, code), point)
+    polished = run_if(again, polish, (point, st.residual), polished)
+
+    taken = polished.accepted
+    new = select(taken, polished.point, point)
+    fields = factor_active_set(_jacobian(new, d), new, polished.lu, polished.pivots, polished.pivot_small,
+                               polished.active)
+    fields = run_if(~taken, lambda point: factor_kkt(_jacobian(point, d), point, exact=True, tol=tol), (point,),
+                    fields)
+    fields = (fields[0] | (attempt & ~taken),) + fields[1:]
+    residual = jnp.where(taken, polished.residual, st.residual)
+    code = jnp.where(taken & (residual <= tol), SOLVED, code).astype(jnp.int32)
+    return new, KKTAux(iterations + extra, residual, code, *fields)
+
+
 def qp_interior_point(Q: jax.Array, q: jax.Array, A: jax.Array, b: jax.Array, G: jax.Array, h: jax.Array, *,
                       init: KKTPoint | None = None, tol: float | None = None, maxiter: int = 100,
                       mu_target: float | None = None) -> tuple[KKTPoint, KKTAux]:
@@ -385,15 +495,14 @@ def qp_interior_point(Q: jax.Array, q: jax.Array, A: jax.Array, b: jax.Array, G:
     @per_instance
     def solve(d, init, tol, mu_target):
         st, k, code = run(lambda st: _embedding_step(d, st, tol, mu_target), _initial_point(d, tol, init), maxiter)
+        if mu_target is None:
+            return _refined_result(d, st, k, code, tol)
         point = _returned_point(d, st, code)
-        residual = st.residual
-        if mu_target is not None:
-            start = _Barrier(point.x, point.nu, point.lam, st.s / st.tau,
-                             jnp.where(code == SOLVED, RUNNING, code).astype(jnp.int32), residual)
-            polished, k2, code = run(lambda b: _barrier_step(d, b, tol, mu_target), start, maxiter)
-            k = k + k2
-            point, residual = KKTPoint(polished.x, polished.nu, polished.lam), polished.residual
-        return result(point, _jacobian(point, d), k, residual, code, exact=mu_target is None, tol=tol)
+        start = _Barrier(point.x, point.nu, point.lam, st.s / st.tau,
+                         jnp.where(code == SOLVED, RUNNING, code).astype(jnp.int32), st.residual)
+        central, k2, code = run(lambda b: _barrier_step(d, b, tol, mu_target), start, maxiter)
+        point = KKTPoint(central.x, central.nu, central.lam)
+        return result(point, _jacobian(point, d), k + k2, central.residual, code, exact=False, tol=tol)
 
     return solve(d, init, tol, mu_target)
 
