@@ -52,6 +52,7 @@ from optdsl.runtime.solvers.conic import (
 )
 from optdsl.runtime.solvers.conic_ip.newton import newton_solver
 from optdsl.runtime.solvers.conic_ip.product import ProductCone, product_cone
+from optdsl.runtime.solvers.interior_point.core import select
 from optdsl.runtime.status import (
     INFEASIBLE,
     MAX_ITERATIONS,
@@ -79,6 +80,7 @@ class _Iterate(NamedTuple):
     tau: Array
     kappa: Array
     code: Array  # RUNNING, or the status whose test the point passed, or NUMERICAL_ERROR
+    solved: Array  # bool: the point passes the solution test (its code may still be RUNNING)
     k: Array  # iterations taken
 
 
@@ -90,8 +92,8 @@ class _Direction(NamedTuple):
     dkappa: Array
 
 
-def _code(p: _Problem, st: _Iterate, tol: Array, cert_tol: Array) -> Array:
-    """The stopping test's verdict at ``st``: a status, or RUNNING; NUMERICAL_ERROR for non-finite values.
+def _assess(p: _Problem, st: _Iterate, tol: Array, cert_tol: Array) -> _Iterate:
+    """``st`` with its ``code`` (a status, or RUNNING; NUMERICAL_ERROR for non-finite values) and ``solved``.
 
     A point that passes the solution test stops the iteration only once its complementarity
     ``s'y`` is below ``tol`` as well (relative, like the gap): an interior point's ``s'y`` is
@@ -102,8 +104,9 @@ def _code(p: _Problem, st: _Iterate, tol: Array, cert_tol: Array) -> Array:
     code = _flag(tests, tol, cert_tol)
     inv_tau = 1 / st.tau
     complementarity = _relative(jnp.abs(s @ y) * inv_tau ** 2, jnp.abs(p.c0 @ x) * inv_tau, jnp.abs(p.b0 @ y) * inv_tau)
-    code = jnp.where((code == SOLVED) & ~(complementarity <= tol), RUNNING, code)
-    return jnp.where(finite, code, NUMERICAL_ERROR).astype(jnp.int32)
+    solved = finite & (code == SOLVED)
+    code = jnp.where(solved & ~(complementarity <= tol), RUNNING, code)
+    return st._replace(code=jnp.where(finite, code, NUMERICAL_ERROR).astype(jnp.int32), solved=solved)
 
 
 def _shifted(cone: ProductCone, v: Array, floor: Array) -> Array:
@@ -130,7 +133,7 @@ def _cold_start(p: _Problem, cone: ProductCone) -> _Iterate:
 
     s = jnp.concatenate([jnp.zeros((cone.zero,), dtype), shift(s)])
     y = jnp.concatenate([y[:cone.zero], shift(yc)])
-    return _Iterate(x, y, s, one, one, jnp.asarray(RUNNING, jnp.int32), jnp.zeros((), jnp.int32))
+    return _Iterate(x, y, s, one, one, jnp.asarray(RUNNING, jnp.int32), jnp.asarray(False), jnp.zeros((), jnp.int32))
 
 
 def _warm_start(p: _Problem, cone: ProductCone, init: ConicPoint, residual: Array) -> _Iterate:
@@ -147,25 +150,26 @@ def _warm_start(p: _Problem, cone: ProductCone, init: ConicPoint, residual: Arra
     s = jnp.concatenate([jnp.zeros((cone.zero,), dtype), shift(s[cone.zero:])])
     y = jnp.concatenate([y[:cone.zero], shift(y[cone.zero:])])
     kappa = jnp.maximum(s @ y / max(cone.degree, 1), floor)
-    return _Iterate(x, y, s, jnp.ones((), dtype), kappa, jnp.asarray(RUNNING, jnp.int32), jnp.zeros((), jnp.int32))
+    return _Iterate(x, y, s, jnp.ones((), dtype), kappa, jnp.asarray(RUNNING, jnp.int32), jnp.asarray(False),
+                    jnp.zeros((), jnp.int32))
 
 
-def _initial_point(p: _Problem, cone: ProductCone, init: ConicPoint | None, tol: Array) -> _Iterate:
-    """The cold start, or the warm start ``init``: as given when it passes the solution test (no iteration
-    runs), else shifted inside the cones and taken where its residual is below the cold start's."""
-    cold = _cold_start(p, cone)
+def _initial_point(p: _Problem, cone: ProductCone, init: ConicPoint | None, tol: Array,
+                   cert_tol: Array) -> _Iterate:
+    """The assessed start: the cold start, or the warm start ``init`` -- as given, and final, when it passes the
+    solution test; else shifted inside the cones and taken where its residual is below the cold start's."""
+    cold = _assess(p, _cold_start(p, cone), tol, cert_tol)
     if init is None:
         return cold
     dtype = p.A.dtype
     x, y, s = (jnp.asarray(v, dtype) for v in init)
-    raw = _Iterate(p.sigma_b * x / p.e, p.sigma_c * y / p.d, p.sigma_b * p.d * s, jnp.ones((), dtype),
-                   jnp.zeros((), dtype), cold.code, cold.k)
-    raw_tests = _evaluate(p, raw.x, raw.y, raw.s, raw.tau)[0]
-    warm = _warm_start(p, cone, init, raw_tests.solution)
+    raw = _assess(p, _Iterate(p.sigma_b * x / p.e, p.sigma_c * y / p.d, p.sigma_b * p.d * s, jnp.ones((), dtype),
+                              jnp.zeros((), dtype), cold.code, cold.solved, cold.k), tol, cert_tol)
+    raw_residual = _evaluate(p, raw.x, raw.y, raw.s, raw.tau)[0].solution
+    warm = _assess(p, _warm_start(p, cone, init, raw_residual), tol, cert_tol)
     warm_better = _evaluate(p, warm.x, warm.y, warm.s, warm.tau)[0].solution < _evaluate(
         p, cold.x, cold.y, cold.s, cold.tau)[0].solution
-    pick = jnp.where(raw_tests.solution <= tol, 0, jnp.where(warm_better, 1, 2))
-    return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves)[pick], raw, warm, cold)
+    return select(raw.solved, raw._replace(code=jnp.asarray(SOLVED, jnp.int32)), select(warm_better, warm, cold))
 
 
 def _step(p: _Problem, cone: ProductCone, st: _Iterate, tol: Array, cert_tol: Array) -> _Iterate:
@@ -215,13 +219,12 @@ def _step(p: _Problem, cone: ProductCone, st: _Iterate, tol: Array, cert_tol: Ar
     start = (_Direction(jnp.zeros_like(x), jnp.zeros_like(y), jnp.zeros_like(s), tau * 0, tau * 0), tau * 0)
     d, longest = lax.fori_loop(0, 2, lambda i, carry: direction(i == 1, carry), start)
     alpha = jnp.minimum(STEP_FRACTION * longest, 1)
-    new = _Iterate(x + alpha * d.dx, y + alpha * d.dy, s + alpha * d.ds, tau + alpha * d.dtau,
-                   kappa + alpha * d.dkappa, st.code, st.k + 1)
-    code = _code(p, new, tol, cert_tol)
+    new = _assess(p, _Iterate(x + alpha * d.dx, y + alpha * d.dy, s + alpha * d.ds, tau + alpha * d.dtau,
+                              kappa + alpha * d.dkappa, st.code, st.solved, st.k + 1), tol, cert_tol)
     # A step that is not finite or too short to count is not taken: the previous point is kept.
-    failed = (code == NUMERICAL_ERROR) | ((code == RUNNING) & ~(alpha >= MIN_STEP))
-    new = jax.tree_util.tree_map(lambda old, nxt: jnp.where(failed, old, nxt), st._replace(k=new.k), new)
-    return new._replace(code=jnp.where(failed, NUMERICAL_ERROR, code).astype(jnp.int32))
+    failed = (new.code == NUMERICAL_ERROR) | ((new.code == RUNNING) & ~(alpha >= MIN_STEP))
+    new = select(failed, st._replace(k=new.k), new)
+    return new._replace(code=jnp.where(failed, NUMERICAL_ERROR, new.code).astype(jnp.int32))
 
 
 def _result(p: _Problem, st: _Iterate, tol: Array, cert_tol: Array) -> tuple[ConicPoint, SolverInfo]:
@@ -287,10 +290,18 @@ def conic_ip_solve(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.typi
     def run(A, b, c, init, tol):
         cert_tol = tol ** 0.75
         p = _equilibrate(A, b, c, cones)
-        start = _initial_point(p, cone, init, tol)
-        start = start._replace(code=_code(p, start, tol, cert_tol))
-        end = lax.while_loop(lambda st: (st.code == RUNNING) & (st.k < maxiter),
-                             lambda st: _step(p, cone, st, tol, cert_tol), start)
+        start = _initial_point(p, cone, init, tol, cert_tol)
+
+        def step(carry: tuple[_Iterate, _Iterate]) -> tuple[_Iterate, _Iterate]:
+            """A step, keeping the last iterate that passed the solution test (further steps can lose
+            accuracy at the limit of the arithmetic, or fail)."""
+            st, kept = carry
+            new = _step(p, cone, st, tol, cert_tol)
+            return new, select(new.solved, new, kept)
+
+        end, kept = lax.while_loop(lambda carry: (carry[0].code == RUNNING) & (carry[0].k < maxiter), step,
+                                   (start, start))
+        end = select(end.solved | ~kept.solved, end, kept._replace(k=end.k))
         return _result(p, end, tol, cert_tol)
 
     return run(A, b, c, init, tol)
