@@ -1,4 +1,4 @@
-"""Benchmarks of optdsl against cvxpylayers, JAXopt and qpax (issue 8).
+"""Benchmarks of optdsl against cvxpylayers, JAXopt and qpax.
 
 One command runs the suite and prints a table (``python -m benchmarks.run --help``).
 Each workload module (``qp``, ``lasso``, ``svm``, ``markowitz``, ``lp``, ``compile_time``)

@@ -1,4 +1,4 @@
-"""First-call compile time against model size (issue 8, item 2).
+"""First-call compile time against model size.
 
 Two models, n ∈ {10², 10³, 10⁴} variables: a lasso with A of shape (20, n)
 (proximal gradient) and least squares over the probability simplex (projected

@@ -1,4 +1,4 @@
-"""Lasso hyper-gradient with respect to the penalty (issue 8, item 2).
+"""Lasso hyper-gradient with respect to the penalty.
 
     x*(λ) = argmin_x 0.5 ‖Ax − b‖² + λ‖x‖₁,      loss(λ) = 0.5 mean((A_val x*(λ) − b_val)²)
 

@@ -1,4 +1,4 @@
-"""A batched LP, gradient with respect to the right-hand side and the cost (issue 8, item 2).
+"""A batched LP, gradient with respect to the right-hand side and the cost.
 
     x*(c, h) = argmin_x cᵀx   s.t.   Gx ≤ h,        loss = sum(w * x*)
 

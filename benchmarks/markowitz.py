@@ -1,4 +1,4 @@
-"""Markowitz portfolio as an SOCP, gradient with respect to the expected returns (issue 8, item 2).
+"""Markowitz portfolio as an SOCP, gradient with respect to the expected returns.
 
     w*(μ) = argmax_w μᵀw   s.t.   1ᵀw = 1,  w ≥ 0,  ‖Lᵀw‖₂ ≤ σ,        loss = sum(c * w*)
 

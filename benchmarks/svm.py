@@ -1,4 +1,4 @@
-"""Multiclass-SVM hyperparameter gradient (issue 8, item 2; Blondel et al. 2021, §3.1).
+"""Multiclass-SVM hyperparameter gradient (Blondel et al. 2021, §3.1).
 
 The dual over β (m × k, one probability simplex per row), with θ = exp(λ):
 
