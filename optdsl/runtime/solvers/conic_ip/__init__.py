@@ -3,6 +3,7 @@
 - :mod:`~optdsl.runtime.solvers.conic_ip.cone`: what the iteration asks of a cone (the interface);
 - :mod:`~optdsl.runtime.solvers.conic_ip.symmetric`: the non-negative, second-order and PSD cones
   with their Nesterov-Todd scaling;
+- :mod:`~optdsl.runtime.solvers.conic_ip.exponential`: the exponential cone with a primal-dual scaling;
 - :mod:`~optdsl.runtime.solvers.conic_ip.product`: the product of the cone rows of a
   :class:`~optdsl.runtime.solvers.cones.Cones` layout, applied cone by cone;
 - :mod:`~optdsl.runtime.solvers.conic_ip.newton`: the Newton system, condensed and scaled;

@@ -14,8 +14,13 @@ where ``W`` is the cone's scaling and ``d`` a complementarity term: the predicto
 :meth:`Cone.affine_ds`, or the corrector's :meth:`Cone.corrector`. For a symmetric
 cone ``W`` is the Nesterov-Todd scaling (``W z = W^-T s = lambda``) and
 ``ds_offset(d) = W' (lambda \\ d)`` in its Jordan algebra; a non-symmetric cone (the
-exponential or power cone) supplies ``H`` from a primal-dual scaling and its own
-``d`` terms, with any factor ``W' W = H`` for ``W``.
+exponential or power cone) supplies ``H`` from a primal-dual scaling, with any
+factor ``W' W = H`` for ``W``, ``ds_offset(d) = d`` and its own ``d`` terms. The
+Newton system only needs ``W`` applied (``mul_*``), never ``H`` formed.
+
+A product with a non-symmetric cone starts from ``s = z = e`` on every cone
+(:meth:`Cone.unit`); a symmetric one from least-squares points moved inside the
+cones along ``e`` by their :meth:`Cone.margin`.
 """
 
 from __future__ import annotations
@@ -34,9 +39,11 @@ class Cone(Protocol):
     dim: int
     #: Its barrier's degree (``mu = (s'z + tau kappa) / (degree + 1)``).
     degree: int
+    #: Whether the cone is symmetric (self-dual and homogeneous, with a Nesterov-Todd scaling).
+    symmetric: bool
 
     def unit(self, dtype: Any) -> Array:
-        """The central point ``e`` (``s = z = e`` is on the central path with ``mu = 1``)."""
+        """The central point ``e``: ``s = z = e`` is on the central path with ``mu = 1``."""
 
     def margin(self, v: Array) -> Array:
         """The largest ``a`` with ``v - a e`` in the cone (negative outside it): how far inside ``v`` is."""

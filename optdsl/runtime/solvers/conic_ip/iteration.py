@@ -16,12 +16,19 @@ driven to zero together with the complementarity ``mu = (s'y + tau kappa) / (nu 
 (``nu`` the degree of ``K``). A solution has ``tau > 0`` and gives ``(x, y, s) / tau``;
 ``tau -> 0`` with ``kappa > 0`` gives a certificate of infeasibility or
 unboundedness instead. Each iteration scales the cones (Nesterov-Todd for the
-symmetric cones), factorises one Newton system
-(:mod:`~optdsl.runtime.solvers.conic_ip.newton`) and solves it three times: for the
-``tau`` column, the affine (predictor) direction and Mehrotra's combined direction
-with centring ``sigma = (1 - alpha_aff)^3``. The data are Ruiz-equilibrated first,
-and the status comes from the stopping tests of the ADMM solver on the original
-data, so both solvers mean the same by SOLVED, INFEASIBLE and UNBOUNDED.
+symmetric cones, the primal-dual scaling of Dahl & Andersen for the exponential
+cone), factorises one Newton system (:mod:`~optdsl.runtime.solvers.conic_ip.newton`)
+and solves it for the ``tau`` column, the affine (predictor) direction and
+Mehrotra's combined direction with centring ``sigma = (1 - alpha_aff)^3``. The
+iteration only talks to the cones through the interface of
+:mod:`~optdsl.runtime.solvers.conic_ip.cone`.
+
+The data are Ruiz-equilibrated first, and the status comes from the stopping tests
+of the ADMM solver on the original data, so both solvers mean the same by SOLVED,
+INFEASIBLE and UNBOUNDED. An iteration that stalls within ``sqrt(tol)`` of a
+solution -- at the limit of the arithmetic near the boundary of an exponential
+cone -- is finished by the ADMM solver's Newton polish, whose point is taken only
+where it passes the solution test.
 """
 
 from __future__ import annotations
@@ -33,33 +40,14 @@ import jax.numpy as jnp
 from jax import lax
 
 from optdsl.errors import ArgumentError
-from optdsl.runtime.solvers.base import (
-    SolverInfo,
-    check_count,
-    per_instance,
-    resolve_tol,
-)
+from optdsl.runtime.solvers.base import SolverInfo, check_count, per_instance, resolve_tol, run_if
 from optdsl.runtime.solvers.cones import Cones
-from optdsl.runtime.solvers.conic import (
-    ConicPoint,
-    _check_data,
-    _divide,
-    _equilibrate,
-    _evaluate,
-    _flag,
-    _Problem,
-    _relative,
-)
+from optdsl.runtime.solvers.conic import (ConicPoint, _check_data, _divide, _equilibrate, _evaluate, _flag, _polish,
+                                          _Problem, _relative)
 from optdsl.runtime.solvers.conic_ip.newton import newton_solver
 from optdsl.runtime.solvers.conic_ip.product import ProductCone, product_cone
 from optdsl.runtime.solvers.interior_point.core import select
-from optdsl.runtime.status import (
-    INFEASIBLE,
-    MAX_ITERATIONS,
-    NUMERICAL_ERROR,
-    SOLVED,
-    UNBOUNDED,
-)
+from optdsl.runtime.status import INFEASIBLE, MAX_ITERATIONS, NUMERICAL_ERROR, SOLVED, UNBOUNDED
 
 Array = jax.Array
 
@@ -67,6 +55,11 @@ Array = jax.Array
 STEP_FRACTION = 0.99
 #: A combined step shorter than this is a step that could not be taken.
 MIN_STEP = 1e-8
+#: The iteration has stalled when neither its progress measure (the smallest of the solution and certificate
+#: residuals) nor its complementarity ``mu`` has halved in this many steps.
+STALL_ITERS = 5
+#: Newton passes of the polish that rescues an iteration stalled within ``sqrt(tol)`` of a solution.
+POLISH_STEPS = 10
 #: Code of an iterate that has met no stopping test yet.
 RUNNING = -1
 
@@ -81,6 +74,7 @@ class _Iterate(NamedTuple):
     kappa: Array
     code: Array  # RUNNING, or the status whose test the point passed, or NUMERICAL_ERROR
     solved: Array  # bool: the point passes the solution test (its code may still be RUNNING)
+    progress: Array  # the smallest of the solution and certificate residuals (how close to any stop)
     k: Array  # iterations taken
 
 
@@ -106,7 +100,9 @@ def _assess(p: _Problem, st: _Iterate, tol: Array, cert_tol: Array) -> _Iterate:
     complementarity = _relative(jnp.abs(s @ y) * inv_tau ** 2, jnp.abs(p.c0 @ x) * inv_tau, jnp.abs(p.b0 @ y) * inv_tau)
     solved = finite & (code == SOLVED)
     code = jnp.where(solved & ~(complementarity <= tol), RUNNING, code)
-    return st._replace(code=jnp.where(finite, code, NUMERICAL_ERROR).astype(jnp.int32), solved=solved)
+    progress = jnp.minimum(tests.solution, jnp.minimum(tests.infeasible, tests.unbounded))
+    return st._replace(code=jnp.where(finite, code, NUMERICAL_ERROR).astype(jnp.int32), solved=solved,
+                       progress=jnp.where(finite, progress, jnp.inf))
 
 
 def _shifted(cone: ProductCone, v: Array, floor: Array) -> Array:
@@ -115,30 +111,37 @@ def _shifted(cone: ProductCone, v: Array, floor: Array) -> Array:
 
 
 def _cold_start(p: _Problem, cone: ProductCone) -> _Iterate:
-    """Least-squares ``s = b - A x`` and least-norm ``y`` with ``A'y = -c``, shifted inside the cones
-    (margin 1 where it was below ``sqrt(eps)``); ``tau = kappa = 1``. The Newton solves at the unit scaling
-    keep the zero cone's rows exact."""
+    """The start without a warm start; ``tau = kappa = 1``.
+
+    Symmetric cones: least-squares ``s = b - A x`` and least-norm ``y`` with ``A'y = -c``, shifted inside the
+    cones (margin 1 where it was below ``sqrt(eps)``); the Newton solves at the unit scaling keep the zero
+    cone's rows exact. With a non-symmetric cone: ``x = 0`` and ``s = y = e`` on the cone rows.
+    """
     m, n = p.A.shape
     dtype = p.A.dtype
     e = cone.unit(dtype)
     one = jnp.ones((), dtype)
-    solve = jax.vmap(newton_solver(p.A, cone, cone.scaling(e, e, one), jnp.asarray(True)))
-    (x, _), (r, y) = solve(jnp.stack([jnp.zeros((n,), dtype), -p.c]), jnp.stack([p.b, jnp.zeros((m,), dtype)]))
-    s, yc = -r[cone.zero:], y[cone.zero:]
-    eps = jnp.finfo(dtype).eps
+    zeros = jnp.zeros((cone.zero,), dtype)
+    if cone.symmetric:
+        solve = jax.vmap(newton_solver(p.A, cone, cone.scaling(e, e, one), jnp.asarray(True)))
+        (x, _), (r, y) = solve(jnp.stack([jnp.zeros((n,), dtype), -p.c]), jnp.stack([p.b, jnp.zeros((m,), dtype)]))
+        eps = jnp.finfo(dtype).eps
 
-    def shift(v):
-        needed = cone.margin(v) < jnp.sqrt(eps) * jnp.maximum(1, jnp.max(jnp.abs(v), initial=0))
-        return jnp.where(needed, _shifted(cone, v, one), v)
+        def shift(v):
+            needed = cone.margin(v) < jnp.sqrt(eps) * jnp.maximum(1, jnp.max(jnp.abs(v), initial=0))
+            return jnp.where(needed, _shifted(cone, v, one), v)
 
-    s = jnp.concatenate([jnp.zeros((cone.zero,), dtype), shift(s)])
-    y = jnp.concatenate([y[:cone.zero], shift(yc)])
-    return _Iterate(x, y, s, one, one, jnp.asarray(RUNNING, jnp.int32), jnp.asarray(False), jnp.zeros((), jnp.int32))
+        s, y = jnp.concatenate([zeros, shift(-r[cone.zero:])]), jnp.concatenate([y[:cone.zero], shift(y[cone.zero:])])
+    else:
+        x, s, y = jnp.zeros((n,), dtype), jnp.concatenate([zeros, e]), jnp.concatenate([zeros, e])
+    return _Iterate(x, y, s, one, one, jnp.asarray(RUNNING, jnp.int32), jnp.asarray(False), jnp.asarray(jnp.inf, dtype),
+                    jnp.zeros((), jnp.int32))
 
 
 def _warm_start(p: _Problem, cone: ProductCone, init: ConicPoint, residual: Array) -> _Iterate:
     """``init`` on the equilibrated data with ``s`` and ``y`` shifted inside the cones by a margin of
-    ``max(residual, sqrt(eps))`` times their size, ``tau = 1`` and ``kappa`` the complementarity per degree."""
+    ``max(residual, sqrt(eps))`` times their size (``residual``: how far ``init`` is from a stop), ``tau = 1``
+    and ``kappa`` the complementarity per degree."""
     dtype = p.A.dtype
     x, y, s = (jnp.asarray(v, dtype) for v in init)
     x, y, s = p.sigma_b * x / p.e, p.sigma_c * y / p.d, p.sigma_b * p.d * s
@@ -151,25 +154,29 @@ def _warm_start(p: _Problem, cone: ProductCone, init: ConicPoint, residual: Arra
     y = jnp.concatenate([y[:cone.zero], shift(y[cone.zero:])])
     kappa = jnp.maximum(s @ y / max(cone.degree, 1), floor)
     return _Iterate(x, y, s, jnp.ones((), dtype), kappa, jnp.asarray(RUNNING, jnp.int32), jnp.asarray(False),
-                    jnp.zeros((), jnp.int32))
+                    jnp.asarray(jnp.inf, dtype), jnp.zeros((), jnp.int32))
 
 
 def _initial_point(p: _Problem, cone: ProductCone, init: ConicPoint | None, tol: Array,
                    cert_tol: Array) -> _Iterate:
     """The assessed start: the cold start, or the warm start ``init`` -- as given, and final, when it passes the
-    solution test; else shifted inside the cones and taken where its residual is below the cold start's."""
+    solution test; else shifted inside the cones and taken where it is closer to a stop than the cold start."""
     cold = _assess(p, _cold_start(p, cone), tol, cert_tol)
     if init is None:
         return cold
     dtype = p.A.dtype
     x, y, s = (jnp.asarray(v, dtype) for v in init)
     raw = _assess(p, _Iterate(p.sigma_b * x / p.e, p.sigma_c * y / p.d, p.sigma_b * p.d * s, jnp.ones((), dtype),
-                              jnp.zeros((), dtype), cold.code, cold.solved, cold.k), tol, cert_tol)
-    raw_residual = _evaluate(p, raw.x, raw.y, raw.s, raw.tau)[0].solution
-    warm = _assess(p, _warm_start(p, cone, init, raw_residual), tol, cert_tol)
-    warm_better = _evaluate(p, warm.x, warm.y, warm.s, warm.tau)[0].solution < _evaluate(
-        p, cold.x, cold.y, cold.s, cold.tau)[0].solution
-    return select(raw.solved, raw._replace(code=jnp.asarray(SOLVED, jnp.int32)), select(warm_better, warm, cold))
+                              jnp.zeros((), dtype), cold.code, cold.solved, cold.progress, cold.k), tol, cert_tol)
+    warm = _assess(p, _warm_start(p, cone, init, raw.progress), tol, cert_tol)
+    return select(raw.solved, raw._replace(code=jnp.asarray(SOLVED, jnp.int32)),
+                  select(warm.progress < cold.progress, warm, cold))
+
+
+def _complementarity(cone: ProductCone, st: _Iterate) -> Array:
+    """``mu = (s'y + tau kappa) / (nu + 1)`` over the cone rows."""
+    z = cone.zero
+    return (st.s[z:] @ st.y[z:] + st.tau * st.kappa) / (cone.degree + 1)
 
 
 def _step(p: _Problem, cone: ProductCone, st: _Iterate, tol: Array, cert_tol: Array) -> _Iterate:
@@ -187,7 +194,7 @@ def _step(p: _Problem, cone: ProductCone, st: _Iterate, tol: Array, cert_tol: Ar
     r_x = A.T @ y + c * tau
     r_z = A @ x + s - b * tau
     r_tau = c @ x + b @ y + kappa
-    mu = (sc @ yc + tau * kappa) / (cone.degree + 1)
+    mu = _complementarity(cone, st)
     w = cone.scaling(sc, yc, mu)
     solve = jax.vmap(newton_solver(A, cone, w, st.code == RUNNING))
     zeros = jnp.zeros((z,), dtype)
@@ -220,11 +227,46 @@ def _step(p: _Problem, cone: ProductCone, st: _Iterate, tol: Array, cert_tol: Ar
     d, longest = lax.fori_loop(0, 2, lambda i, carry: direction(i == 1, carry), start)
     alpha = jnp.minimum(STEP_FRACTION * longest, 1)
     new = _assess(p, _Iterate(x + alpha * d.dx, y + alpha * d.dy, s + alpha * d.ds, tau + alpha * d.dtau,
-                              kappa + alpha * d.dkappa, st.code, st.solved, st.k + 1), tol, cert_tol)
+                              kappa + alpha * d.dkappa, st.code, st.solved, st.progress, st.k + 1), tol, cert_tol)
     # A step that is not finite or too short to count is not taken: the previous point is kept.
     failed = (new.code == NUMERICAL_ERROR) | ((new.code == RUNNING) & ~(alpha >= MIN_STEP))
     new = select(failed, st._replace(k=new.k), new)
     return new._replace(code=jnp.where(failed, NUMERICAL_ERROR, new.code).astype(jnp.int32))
+
+
+def _iterate(p: _Problem, cone: ProductCone, start: _Iterate, tol: Array, cert_tol: Array, maxiter: int) -> _Iterate:
+    """Steps from ``start`` until a stopping test, a failed step, a stall or ``maxiter``.
+
+    Returns the final iterate, or the last one that passed the solution test when the
+    final one does not (further steps can lose accuracy at the limit of the arithmetic,
+    or fail). The iteration has stalled after :data:`STALL_ITERS` steps in which neither
+    the progress measure nor the complementarity ``mu`` halved (NUMERICAL_ERROR).
+    """
+    def step(carry: tuple[_Iterate, _Iterate, Array, Array]) -> tuple[_Iterate, _Iterate, Array, Array]:
+        st, kept, best, since = carry  # best: smallest (progress, mu) so far; since: steps since either halved
+        new = _step(p, cone, st, tol, cert_tol)
+        now = jnp.stack([new.progress, _complementarity(cone, new)])
+        halved = now <= best / 2
+        since = jnp.where(jnp.any(halved), 0, since + 1)
+        stalled = (new.code == RUNNING) & (since >= STALL_ITERS)
+        new = new._replace(code=jnp.where(stalled, NUMERICAL_ERROR, new.code).astype(jnp.int32))
+        return new, select(new.solved, new, kept), jnp.where(halved, now, best), since
+
+    carry = (start, start, jnp.stack([start.progress, _complementarity(cone, start)]), jnp.zeros((), jnp.int32))
+    end, kept, _, _ = lax.while_loop(lambda carry: (carry[0].code == RUNNING) & (carry[0].k < maxiter), step, carry)
+    return select(end.solved | ~kept.solved, end, kept._replace(k=end.k))
+
+
+def _polished(p: _Problem, cones: Cones, st: _Iterate, tol: Array, cert_tol: Array) -> _Iterate:
+    """``st`` after the ADMM solver's Newton polish (semi-smooth Newton on the embedding residual at ``tau = 1``,
+    dense LU) where the polished point passes the solution test: the rescue of an iteration that stalled just
+    short of ``tol`` at the limit of its arithmetic (an exponential cone's barrier near its boundary)."""
+    n = p.A.shape[1]
+    z_new, u_new = _polish(p, cones, jnp.concatenate([st.x, st.y - st.s, st.tau[None]]), POLISH_STEPS)
+    y = u_new[n:-1]
+    one = jnp.ones_like(st.tau)
+    polished = _assess(p, st._replace(x=z_new[:n], y=y, s=y - z_new[n:-1], tau=one, kappa=0 * one), tol, cert_tol)
+    return select(polished.solved, polished._replace(code=jnp.asarray(SOLVED, jnp.int32)), st)
 
 
 def _result(p: _Problem, st: _Iterate, tol: Array, cert_tol: Array) -> tuple[ConicPoint, SolverInfo]:
@@ -260,16 +302,18 @@ def conic_ip_solve(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.typi
     """Solve ``min c'x s.t. A x + s = b, s in K`` and its dual by the interior point of the module docstring.
 
     Same arguments, return and statuses as :func:`~optdsl.runtime.solvers.conic.conic_solve`:
-    ``A``: ``(m, n)``, ``b``: ``(m,)``, ``c``: ``(n,)`` with ``m = cones.dim`` (zero,
-    non-negative, second-order and PSD cones). ``maxiter``: interior-point iterations.
-    ``init``: a warm-start :class:`~optdsl.runtime.solvers.conic.ConicPoint`, returned as
-    is when it already passes the solution test. ``info.status``: SOLVED when the
-    relative residual of the returned point is at most ``tol`` (default
+    ``A``: ``(m, n)``, ``b``: ``(m,)``, ``c``: ``(n,)`` with ``m = cones.dim`` (every
+    cone of :class:`~optdsl.runtime.solvers.cones.Cones`). ``maxiter``: interior-point
+    iterations. ``init``: a warm-start :class:`~optdsl.runtime.solvers.conic.ConicPoint`,
+    returned as is when it already passes the solution test. ``info.status``: SOLVED
+    when the relative residual of the returned point is at most ``tol`` (default
     :func:`~optdsl.runtime.solvers.base.default_tol` of the dtype); INFEASIBLE /
     UNBOUNDED when its certificate passes the scale-free test at ``tol ** 0.75``;
-    NUMERICAL_ERROR for non-finite values or a step that could not be taken;
-    MAX_ITERATIONS otherwise. Pure JAX (``jit``, ``vmap`` over data with the same
-    ``cones``), keeps the dtype.
+    NUMERICAL_ERROR for non-finite values, a step that could not be taken or an
+    iteration that stalled; MAX_ITERATIONS otherwise. Pure JAX (``jit``, ``vmap`` over
+    data with the same ``cones``; under ``vmap`` a loop over the instances on a CPU, see
+    :func:`~optdsl.runtime.solvers.base.per_instance`), keeps the dtype. Not
+    differentiable itself (``while_loop``s).
 
     Example:
         >>> A = jnp.array([[-1.0], [1.0]])  # x >= 1 written as -x + s = -1, and x <= 3
@@ -279,8 +323,6 @@ def conic_ip_solve(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.typi
     """
     A, b, c = _check_data(A, b, c, cones)
     check_count("maxiter", maxiter, 1)
-    if cones.exp:
-        raise ArgumentError(f"conic_ip_solve has no exponential cone (Cones.exp = {cones.exp}); use conic_solve")
     _check_init(init, *A.shape)
     dtype = A.dtype
     tol = jnp.asarray(resolve_tol(tol, dtype), dtype)
@@ -290,18 +332,9 @@ def conic_ip_solve(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.typi
     def run(A, b, c, init, tol):
         cert_tol = tol ** 0.75
         p = _equilibrate(A, b, c, cones)
-        start = _initial_point(p, cone, init, tol, cert_tol)
-
-        def step(carry: tuple[_Iterate, _Iterate]) -> tuple[_Iterate, _Iterate]:
-            """A step, keeping the last iterate that passed the solution test (further steps can lose
-            accuracy at the limit of the arithmetic, or fail)."""
-            st, kept = carry
-            new = _step(p, cone, st, tol, cert_tol)
-            return new, select(new.solved, new, kept)
-
-        end, kept = lax.while_loop(lambda carry: (carry[0].code == RUNNING) & (carry[0].k < maxiter), step,
-                                   (start, start))
-        end = select(end.solved | ~kept.solved, end, kept._replace(k=end.k))
+        end = _iterate(p, cone, _initial_point(p, cone, init, tol, cert_tol), tol, cert_tol, maxiter)
+        rescue = ~end.solved & (end.progress <= jnp.sqrt(tol)) & (end.code != INFEASIBLE) & (end.code != UNBOUNDED)
+        end = run_if(rescue, lambda end: _polished(p, cones, end, tol, cert_tol), (end,), end)
         return _result(p, end, tol, cert_tol)
 
     return run(A, b, c, init, tol)

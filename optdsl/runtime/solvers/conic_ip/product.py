@@ -20,11 +20,8 @@ import numpy as np
 
 from optdsl.runtime.solvers.cones import Cones
 from optdsl.runtime.solvers.conic_ip.cone import Cone
-from optdsl.runtime.solvers.conic_ip.symmetric import (
-    Nonnegative,
-    PositiveSemidefinite,
-    SecondOrder,
-)
+from optdsl.runtime.solvers.conic_ip.exponential import Exponential
+from optdsl.runtime.solvers.conic_ip.symmetric import Nonnegative, PositiveSemidefinite, SecondOrder
 
 Array = jax.Array
 
@@ -42,6 +39,7 @@ class ProductCone:
         kinds: list[tuple[Cone, int]] = [(Nonnegative(), 1)] * cones.nonneg
         kinds += [(SecondOrder(q), q) for q in cones.soc]
         kinds += [(PositiveSemidefinite(k), PositiveSemidefinite(k).dim) for k in cones.psd]
+        kinds += [(Exponential(), 3)] * cones.exp
         starts = np.cumsum([0] + [size for _, size in kinds])
         groups: dict[Cone, list[np.ndarray]] = {}
         for (cone, size), start in zip(kinds, starts):
@@ -50,21 +48,20 @@ class ProductCone:
         order = np.concatenate([rows.ravel() for _, rows in self.segments]) if self.segments else np.zeros(0, int)
         self._inverse = np.argsort(order)
         self.degree = sum(cone.degree * rows.shape[0] for cone, rows in self.segments)
+        self.symmetric = all(cone.symmetric for cone, _ in self.segments)
 
     def join(self, parts: list[Array], dtype: Any) -> Array:
         """The vector of cone rows from per-segment ``(count, dim)`` blocks."""
         return jnp.concatenate([jnp.zeros((0,), dtype)] + [p.reshape(-1) for p in parts])[self._inverse]
 
-    def _each(self, method: str, scalings: tuple | None, *vectors: Array, scalar: Any = None) -> list[Array]:
-        """``cone.<method>([w,] *blocks[, scalar])`` for every cone of every segment."""
+    def _each(self, method: str, scalings: tuple | None, *vectors: Array, shared: tuple = ()) -> list[Array]:
+        """``cone.<method>([w,] *blocks, *shared)`` for every cone of every segment (``shared`` not mapped)."""
         out = []
         for i, (cone, rows) in enumerate(self.segments):
             fn: Callable = getattr(cone, method)
-            args = [v[rows] for v in vectors]
             w = () if scalings is None else (scalings[i],)
-            extra = () if scalar is None else (scalar,)
-            in_axes = (0,) * (len(w) + len(args)) + (None,) * len(extra)
-            out.append(jax.vmap(fn, in_axes=in_axes)(*w, *args, *extra))
+            mapped = (*w, *(v[rows] for v in vectors))
+            out.append(jax.vmap(fn, in_axes=(0,) * len(mapped) + (None,) * len(shared))(*mapped, *shared))
         return out
 
     def unit(self, dtype: Any) -> Array:
@@ -78,7 +75,7 @@ class ProductCone:
 
     def scaling(self, s: Array, z: Array, mu: Array) -> tuple:
         """The scaling of every cone at ``(s, z)``: one batched pytree per segment."""
-        return tuple(self._each("scaling", None, s, z, scalar=mu))
+        return tuple(self._each("scaling", None, s, z, shared=(mu,)))
 
     def mul(self, op: str, w: tuple, v: Array) -> Array:
         """``op`` (``"mul_w"``, ``"mul_wt"``, ``"mul_winv"``, ``"mul_winvt"``) applied cone by cone."""
@@ -88,7 +85,7 @@ class ProductCone:
         return self.join(self._each("affine_ds", w, s, z), s.dtype)
 
     def corrector(self, w: tuple, s: Array, z: Array, ds: Array, dz: Array, sigma_mu: Array) -> Array:
-        return self.join(self._each("corrector", w, s, z, ds, dz, scalar=sigma_mu), s.dtype)
+        return self.join(self._each("corrector", w, s, z, ds, dz, shared=(sigma_mu,)), s.dtype)
 
     def ds_offset(self, w: tuple, s: Array, z: Array, d: Array) -> Array:
         return self.join(self._each("ds_offset", w, s, z, d), s.dtype)

@@ -43,6 +43,7 @@ class Nonnegative:
 
     dim: int = 1
     degree: int = 1
+    symmetric = True
 
     def unit(self, dtype: Any) -> Array:
         return jnp.ones((1,), dtype)
@@ -138,6 +139,7 @@ class SecondOrder:
 
     dim: int
     degree: int = 1
+    symmetric = True
 
     def unit(self, dtype: Any) -> Array:
         return jnp.zeros((self.dim,), dtype).at[0].set(1)
@@ -213,6 +215,7 @@ class PositiveSemidefinite:
     """
 
     order: int
+    symmetric = True
 
     @property
     def dim(self) -> int:
