@@ -127,8 +127,13 @@ class ConicForm:
         return {name: block.dual(y[row:row + block.size]) for name, (row, block) in self.duals_at.items()}
 
     def objective_value(self, x: Array, c: Array, offset: Array) -> Array:
-        """The problem's objective (as written, maximised or not) at a solution ``x`` of the conic form."""
-        return self.sense * (c @ x + offset)
+        """The problem's objective (as written, maximised or not) at a solution ``x`` of the conic form.
+
+        NaN where ``x`` is (a certificate of infeasibility), with zero derivatives in ``c`` and ``offset``.
+        """
+        finite = jnp.all(jnp.isfinite(x))
+        value = self.sense * (c @ jnp.where(finite, x, 0) + offset)
+        return jnp.where(finite, value, jnp.nan)
 
     def summary(self) -> str:
         """The form's size and cones in words, for ``explain``."""

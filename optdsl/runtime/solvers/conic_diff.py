@@ -25,11 +25,18 @@ is invertible at a non-degenerate solution.
 Up to ``DENSE_MAX`` unknowns that Jacobian is formed and LU-factorised once per
 solve, next to the solution, and every tangent and cotangent reuses the factors.
 It is singular where the solution or its duals are not unique (free directions,
-dependent equality rows) or strict complementarity fails (a kink of the
-model at the solution, a degenerate vertex); the factorisation sees that as tiny
+dependent equality rows, a degenerate vertex); the factorisation sees that as tiny
 pivots, flags the solve ``singular``, and the derivatives of that instance are
 then the least-squares solutions of least norm (the pseudo-inverse), finite
-where a plain solve gives NaN. Larger systems are solved matrix-free (GMRES).
+where a plain solve gives NaN. Where strict complementarity fails (a dual and
+its slack both zero: ``v`` at a kink of ``Pi_{K*}``) the Jacobian JAX forms takes
+one element of the projection's derivative jump and may be invertible; the
+solve is flagged ``singular`` all the same (:func:`~optdsl.runtime.kinks.kinked`),
+since its one-sided derivatives differ. Larger systems are solved matrix-free (GMRES).
+
+An instance that is not SOLVED (a certificate of infeasibility or unboundedness,
+NaN where the certificate says nothing) is differentiated at the point
+``(0, 0, 1)`` instead, and its derivatives are zero: finite, and no information.
 """
 
 from __future__ import annotations
@@ -40,9 +47,11 @@ import jax
 import jax.numpy as jnp
 
 from optdsl.errors import ArgumentError
+from optdsl.runtime import factored
 from optdsl.runtime.implicit_diff import custom_root
+from optdsl.runtime.kinks import kinked
 from optdsl.runtime.linear_solve import DENSE_MAX, LinearSolve
-from optdsl.runtime.solvers.base import lu_factor_checked, lu_solve_or_least_squares, per_instance
+from optdsl.runtime.solvers.base import resolve_tol
 from optdsl.runtime.solvers.cones import Cones, project_dual_cone
 from optdsl.runtime.solvers.conic import ConicPoint, conic_solve
 from optdsl.runtime.status import SOLVED
@@ -56,22 +65,13 @@ class ConicDiffInfo(NamedTuple):
     ``iterations``, ``residual``, ``status``: the forward solve's, as in
     :class:`~optdsl.runtime.solvers.base.SolverInfo`. ``singular``: bool, the Jacobian
     of the (pinned) residual map is numerically singular at the solution, so the
-    derivatives are least-squares ones (always False for a system solved matrix-free,
-    and for a point with non-finite entries, such as a certificate).
+    derivatives are least-squares ones, or strict complementarity fails there (always
+    False for a system solved matrix-free, and for an instance that is not SOLVED).
     """
 
     iterations: Array
     residual: Array
     status: Array
-    singular: Array
-
-
-class _Factors(NamedTuple):
-    """LU factors of ``M = diag(row_scale) J``, ``J`` the pinned residual map's Jacobian (unit-scale rows)."""
-
-    lu: Array
-    pivots: Array
-    row_scale: Array
     singular: Array
 
 
@@ -135,25 +135,10 @@ def point_from_embedding(z: jax.typing.ArrayLike, n: int, cones: Cones) -> Conic
     return ConicPoint(z[:n] / w, y / w, (y - v) / w)
 
 
-def _factor(z: Array, A: Array, b: Array, c: Array, cones: Cones) -> _Factors:
-    """Factorise the Jacobian of :func:`_pinned_residual_map` at ``z``, each row scaled to unit max-norm.
-
-    ``singular`` needs a finite Jacobian: a non-finite point (a certificate) is not a solution to differentiate.
-    """
-    J = jax.jacfwd(_pinned_residual_map)(z, A, b, c, cones)
-    row = jnp.max(jnp.abs(J), axis=1)
-    row_scale = 1 / jnp.where(row > 0, row, 1)
-    lu, pivots, small = lu_factor_checked(row_scale[:, None] * J)
-    return _Factors(lu, pivots, row_scale, small & jnp.all(jnp.isfinite(J)))
-
-
-def _factored_solve(aux: tuple[Any, Any, _Factors], rhs: Array, transpose: bool) -> Array:
-    """``J^-1 rhs`` (``J^-T rhs``) from the factors in the solver's ``aux``; one instance after another on a CPU."""
-    def one(f: _Factors, rhs: Array) -> Array:
-        return lu_solve_or_least_squares(f.lu, f.pivots, rhs, transpose=transpose, singular=f.singular,
-                                         row_scale=f.row_scale)
-
-    return per_instance(one)(aux[2], rhs)
+def _kink(z: Array, n: int, cones: Cones, radius: float) -> Array:
+    """``v = z[n:-1]`` lies within ``radius * (1 + max|v|)`` of a kink of ``Pi_{K*}``: strict complementarity fails."""
+    v = z[n:-1]
+    return kinked(lambda v: project_dual_cone(v, cones), v, radius * (1 + jnp.max(jnp.abs(v), initial=0)))
 
 
 def solve_conic_diff(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.typing.ArrayLike, cones: Cones, *,
@@ -170,9 +155,11 @@ def solve_conic_diff(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.ty
     matrix-free. ``solver_options`` go to ``conic_solve`` (``tol``, ``maxiter``, ...).
     Returns ``(ConicPoint(x, y, s), info)`` with ``info`` a :class:`ConicDiffInfo`;
     derivatives are those of a SOLVED point -- for any other status the point is
-    the solver's (a certificate, or NaN) and its derivatives are not meaningful.
-    Where the solution is not unique or not strictly complementary
-    (``info.singular``) the derivatives are least-squares ones.
+    the solver's (a certificate, or NaN) and its derivatives are zero.
+    Where the solution is not unique (``info.singular``) the derivatives are least-squares
+    ones; where it is not strictly complementary (``info.singular`` too) they take one
+    element of the projection's derivative jump. The strict complementarity test allows
+    ``tol ** 0.75`` relative to the largest entry of ``y - s`` (the point's accuracy).
 
     Example:
         >>> A, c = jnp.array([[-1.0], [1.0]]), jnp.array([1.0])   # min x s.t. x >= b0, x <= 3
@@ -182,24 +169,32 @@ def solve_conic_diff(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.ty
     """
     A, b, c = (jnp.asarray(v) for v in (A, b, c))
     n = A.shape[1] if A.ndim == 2 else 0
-    factored = linear_solve == "lu" or (linear_solve == "auto" and n + cones.dim + 1 <= DENSE_MAX)
+    dense = linear_solve == "lu" or (linear_solve == "auto" and n + cones.dim + 1 <= DENSE_MAX)
 
     def optimality(z, A, b, c):
         return _pinned_residual_map(z, A, b, c, cones)
 
-    diff = (custom_root(optimality, has_aux=True, factored_solve=_factored_solve) if factored
+    def factored_solve(aux: tuple, rhs: Array, transpose: bool) -> Array:
+        return factored.solve(aux[2], rhs, transpose)
+
+    diff = (custom_root(optimality, has_aux=True, factored_solve=factored_solve) if dense
             else custom_root(optimality, solve=linear_solve, has_aux=True))
+
+    radius = resolve_tol(solver_options.get("tol"), A.dtype) ** 0.75
 
     @diff
     def solver(start, A, b, c):
         point, info = conic_solve(A, b, c, cones, init=start, **solver_options)
         z = embedding_from_point(point)
-        factors = _factor(z, A, b, c, cones) if factored else None
-        return z, (info, point, factors)
+        z = jnp.where(info.status == SOLVED, z, jnp.zeros_like(z).at[-1].set(1))
+        if not dense:
+            return z, (info, point, None, jnp.asarray(False))
+        J = jax.jacfwd(_pinned_residual_map)(z, A, b, c, cones)
+        return z, (info, point, factored.factor(J), _kink(z, n, cones, radius))
 
-    z, (info, raw, factors) = solver(init, A, b, c)
+    z, (info, raw, factors, kink) = solver(init, A, b, c)
     solved = info.status == SOLVED
     recovered = point_from_embedding(z, n, cones)
     point = ConicPoint(*(jnp.where(solved, new, old) for new, old in zip(recovered, raw)))
-    singular = factors.singular if factored else jnp.zeros_like(solved)
+    singular = solved & (factors.singular | kink) if dense else jnp.zeros_like(solved)
     return point, ConicDiffInfo(info.iterations, info.residual, info.status, singular)
