@@ -170,7 +170,8 @@ def test_variable_attributes_become_constraints():
     X = cp.Variable((3, 3), PSD=True, name="X")
     S = cp.Variable((2, 2), symmetric=True, name="S")
     problem, _ = od.from_cvxpy(cp.Problem(cp.Minimize(cp.sum_squares(X) + cp.sum_squares(S))))
-    assert [str(c) for c in problem.constraints] == ["X == X'", "X >> 0", "S == S'"]
+    assert [str(c) for c in problem.constraints] == [
+        "X[[0, 0, 1], [1, 2, 2]] == X[[1, 2, 2], [0, 0, 1]]", "X >> 0", "S[[0], [1]] == S[[1], [0]]"]
 
 
 def test_bounds_become_constraints_and_a_one_entry_objective_is_a_scalar():

@@ -13,7 +13,8 @@ Conventions:
 * ``to_cvxpy`` keeps the constraint order, so ``cvx.constraints[i]`` is ``problem.constraints[i]``
   (cvxpy constraints carry no names), and sets parameter values from ``values`` when given;
 * ``Variable(..., symmetric=True)`` / ``PSD=True`` become an ordinary variable plus
-  ``X == X.T`` (and ``X >> 0``); ``bounds=[lower, upper]`` becomes ``lower <= x`` and
+  ``X[i, j] == X[j, i]`` for ``i < j`` (each pair once, so no row repeats another) and
+  ``X >> 0``; ``bounds=[lower, upper]`` becomes ``lower <= x`` and
   ``x <= upper`` on the entries with a finite bound (a parameter bound on every entry);
   other cvxpy attributes (integer, boolean, ...) are refused, as are atoms outside
   optdsl's catalogue: the error names them;
@@ -115,8 +116,9 @@ class _FromCvxpy:
         flags = dict(nonneg=bool(attributes.get("nonneg")), nonpos=bool(attributes.get("nonpos")))
         if kind == "Variable":
             leaf = om.Variable(node.shape, name=name, **flags)
-            if attributes.get("symmetric") or attributes.get("PSD"):
-                self.implied.append(leaf == leaf.T)
+            rows, cols = np.triu_indices(node.shape[0], 1) if len(node.shape) == 2 else ((), ())
+            if (attributes.get("symmetric") or attributes.get("PSD")) and len(rows):
+                self.implied.append(leaf[rows, cols] == leaf[cols, rows])
             if attributes.get("PSD"):
                 self.implied.append(leaf >> 0)
             if attributes.get("bounds"):

@@ -14,6 +14,12 @@ An inequality whose one non-affine node could take up all its slack (``norm2(F' 
 equality (``t == sigma``, a :class:`~.blocks.TightBlock`): the same set, but the stand-in stays
 unique when the constraint is inactive (with ``t <= sigma`` it could take any value in between),
 so the solution map stays differentiable there.
+
+``X >> 0`` states the symmetry of ``X`` as rows of its own (:meth:`_Canonicalizer.symmetry`),
+except for the rows an equality of the model states already (``X[i, j] == X[j, i]``, or
+``X == X.T``, next to ``X >> 0``): repeated, they would leave the duals not unique and the
+embedding's Jacobian singular although the model's duals are unique. Rows the model itself
+repeats are the model's, and stay.
 """
 
 from __future__ import annotations
@@ -35,14 +41,49 @@ from optdsl.runtime.solvers.cones import Cones
 
 
 class _Canonicalizer:
-    """Collects stand-ins and blocks while walking a problem (one use)."""
+    """Collects stand-ins and blocks while walking a problem (one use); ``equalities``: the model's."""
 
-    def __init__(self) -> None:
+    def __init__(self, equalities: list[Equality]) -> None:
         self.stand_ins: dict[int, tuple[Expression, Variable]] = {}
         self.blocks: dict[str, list[tuple[Block, str | None]]] = {kind: [] for kind in KINDS}
         self.rng = np.random.default_rng(0)
-        self.draws: dict[int, list[np.ndarray]] = {}  # random values of each leaf, shared by every PSD block
+        self.draws: dict[int, list[np.ndarray]] = {}  # random values of each leaf, shared by every block
         self.symmetric: set[tuple[float, ...]] = set()  # the symmetry rows stated so far, as signatures
+        self.equalities = equalities
+        self._stated: set[tuple[float, ...]] | None = None  # the rows of the model's equalities, as signatures
+
+    def draw(self, leaves: tuple[Leaf, ...]) -> None:
+        """Three random values of each leaf, drawn once and shared by every block."""
+        for leaf in leaves:
+            self.draws.setdefault(id(leaf), [self.rng.standard_normal(leaf.shape) for _ in range(3)])
+
+    def values(self, expr: Expression, k: int) -> np.ndarray:
+        """``expr`` at the ``k``-th draw of all its leaves."""
+        leaves = (*expr.variables(), *expr.parameters())
+        self.draw(leaves)
+        return np.asarray(expr.evaluate({leaf: self.draws[id(leaf)][k] for leaf in leaves}))
+
+    @staticmethod
+    def keys(rows: np.ndarray) -> list[tuple[float, ...] | None]:
+        """A signature of each row of values at the draws (the same for proportional rows); None for a zero row.
+
+        A row is affine in the variables and polynomial in the parameters, so its values at three
+        random draws of all its leaves tell it from any other row, and from zero, with probability one.
+        """
+        scale = np.sqrt(np.finfo(rows.dtype).eps) * (1 + np.abs(rows).max(initial=0))
+        return [None if np.abs(row).max() <= scale else tuple(np.round(row / row[np.argmax(np.abs(row))], 9))
+                for row in rows]
+
+    @property
+    def stated(self) -> set[tuple[float, ...]]:
+        """The signatures of the rows of the model's equalities (read when a PSD block first needs them)."""
+        if self._stated is None:
+            self._stated = set()
+            for c in self.equalities:
+                rows = np.stack([np.ravel(np.broadcast_to(self.values(c.lhs, k) - self.values(c.rhs, k),
+                                                          c.dual_shape)) for k in range(3)], axis=-1)
+                self._stated.update(key for key in self.keys(rows) if key is not None)
+        return self._stated
 
     def symmetry(self, constraint: PSD) -> Equality | None:
         """``X[i, j] == X[j, i]`` for the pairs of ``X >> 0`` that the variables can make unequal, once each.
@@ -56,8 +97,7 @@ class _Canonicalizer:
         """
         X = constraint.expr
         leaves = (*X.variables(), *X.parameters())
-        for leaf in leaves:
-            self.draws.setdefault(id(leaf), [self.rng.standard_normal(leaf.shape) for _ in range(3)])
+        self.draw(leaves)
 
         def skew(k: int) -> np.ndarray:  # X - X' at the k-th draw of the variables (parameters fixed)
             value = np.asarray(X.evaluate({leaf: self.draws[id(leaf)][k if isinstance(leaf, Variable) else 0]
@@ -67,14 +107,10 @@ class _Canonicalizer:
         base = skew(0)
         share = np.stack([skew(k) - base for k in (1, 2)], axis=-1)
         rows, cols = np.triu_indices(X.shape[0], 1)
-        scale = np.sqrt(np.finfo(share.dtype).eps) * (1 + np.abs(share).max())
+        whole = np.stack([(lambda v: v - v.T)(self.values(X, k))[rows, cols] for k in range(3)], axis=-1)
         keep = []
-        for i, j in zip(rows, cols):
-            signature = share[i, j]
-            if np.abs(signature).max() <= scale:
-                continue
-            key = tuple(np.round(signature / signature[np.argmax(np.abs(signature))], 9))
-            if key not in self.symmetric:
+        for i, j, key, row in zip(rows, cols, self.keys(share[rows, cols]), self.keys(whole)):
+            if key is not None and key not in self.symmetric and row not in self.stated:
                 self.symmetric.add(key)
                 keep.append((i, j))
         if not keep:
@@ -211,7 +247,7 @@ def canonicalize(problem: Problem) -> ConicForm:
     if not isinstance(problem, Problem):
         raise CompileError(f"canonicalize expects a Problem, got {type(problem).__name__}")
     problem.check_dcp()
-    walk = _Canonicalizer()
+    walk = _Canonicalizer([c for c in problem.constraints if isinstance(c, Equality)])
     sense, objective = minimised_objective(problem)
     walk.substitute(objective)
     for name, constraint in problem.named_constraints().items():
@@ -220,6 +256,8 @@ def canonicalize(problem: Problem) -> ConicForm:
     columns = _columns(user, [block for kind in KINDS for block, _ in walk.blocks[kind]])
     for constraint in sign_constraints([v for v, _ in columns]):
         walk.add(constraint)
+    if not any(walk.blocks.values()):
+        walk.add(Inequality(Constant(0.0), Constant(1.0)))  # the cone program needs a row: one that is always slack
 
     blocks, duals, row = [], {}, 0
     for kind in KINDS:

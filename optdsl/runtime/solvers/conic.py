@@ -282,8 +282,9 @@ def _divide(v: Array, tau: Array) -> Array:
 
 
 def _certificate_ratio(violation: Array, data_norm: Array, p: _Problem, value: Array) -> Array:
-    """``||violation|| ||data|| / (max|A| * -value)`` when ``value < 0``, else infinity (scale-free)."""
-    scale = jnp.max(jnp.abs(p.A0)) * -value
+    """``||violation|| ||data|| / (max|A| * -value)`` when ``value < 0``, else infinity (scale-free; 1 for ``A = 0``)."""
+    size = jnp.max(jnp.abs(p.A0))
+    scale = jnp.where(size > 0, size, 1) * -value
     ok = (value < 0) & (scale > 0)
     ratio = _inf_norm(violation) * data_norm / jnp.where(ok, scale, 1)
     return jnp.where(ok & ~jnp.isnan(ratio), ratio, jnp.inf)
