@@ -7,12 +7,21 @@ map uses η = 1 whatever steps the solver took) and its solver ``(z0, θ) -> (z,
 SolverInfo)``. ``diff="implicit"`` attaches ``custom_root`` on ``F`` with the
 chosen linear solve; ``diff="unrolled"`` runs the solver as fixed-length loops
 that ``jax.grad`` goes through.
+
+With ``linear_solve="auto"`` (up to ``DENSE_MAX`` unknowns) or ``"lu"``, ``∂F/∂z`` is
+formed and LU-factorised once per solve, next to the solution, and every tangent
+reuses the factors. Where it is singular (a Hessian with a flat direction, a
+solution that is not unique) the derivatives are the least-squares ones of least
+norm, finite where a plain solve gives NaN, and ``Solution.singular`` is set. It is
+set too where the prox or projection of the map sits at a kink (an entry exactly at
+its soft threshold, a bound active with a zero multiplier): the derivative is not
+unique there, and the one given takes one element of the jump.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -20,12 +29,26 @@ import jax.numpy as jnp
 from optdsl.compiler.analyze import Structure
 from optdsl.compiler.lowerings.base import Diff, Lowering, Params
 from optdsl.modeling.latex import constraint_latex, expression_latex
+from optdsl.runtime import factored
 from optdsl.runtime.compiled import Solution
+from optdsl.runtime.factored import Factors
 from optdsl.runtime.implicit_diff import custom_root
+from optdsl.runtime.linear_solve import DENSE_MAX
 from optdsl.runtime.solvers import SolverInfo
+from optdsl.runtime.solvers.base import resolve_tol
 
 #: The step size η of the fixed-point maps.
 STEP = 1.0
+
+
+class FirstOrderInfo(NamedTuple):
+    """The solver's report (as :class:`SolverInfo`), ``singular``, and the factors of ``∂F/∂z`` (or None)."""
+
+    iterations: jax.Array
+    residual: jax.Array
+    status: jax.Array
+    singular: jax.Array
+    factors: Factors | None
 
 
 class FirstOrder(Lowering):
@@ -53,12 +76,44 @@ class FirstOrder(Lowering):
         """The starting point without ``init``: zeros."""
         return jnp.zeros((self.structure.packing.size,), dtype)
 
-    def solve(self) -> Callable[[jax.Array, Params], tuple[jax.Array, SolverInfo]]:
+    def kink(self, point: jax.Array, params: Params, radius: jax.Array) -> jax.Array:
+        """Whether the map's prox or projection has a kink within ``radius`` of where it is applied (default: none)."""
+        return jnp.asarray(False)
+
+    @property
+    def dense(self) -> bool:
+        """Whether ``∂F/∂z`` is factorised once per solve (dense LU) for the implicit derivatives."""
+        size = self.structure.packing.size
+        return self.options.linear_solve == "lu" or (self.options.linear_solve == "auto" and size <= DENSE_MAX)
+
+    def solve(self) -> Callable[[jax.Array, Params], tuple[jax.Array, FirstOrderInfo]]:
         if self.options.diff is Diff.UNROLLED:
-            return lambda z0, params: self.iterate(z0, params, True)
+            def unrolled(z0: jax.Array, params: Params) -> tuple[jax.Array, FirstOrderInfo]:
+                point, info = self.iterate(z0, params, True)
+                return point, FirstOrderInfo(*info, singular=jnp.asarray(False), factors=None)
+            return unrolled
+
+        dense = self.dense
+
+        def solver(z0: jax.Array, params: Params) -> tuple[jax.Array, FirstOrderInfo]:
+            point, info = self.iterate(z0, params, False)
+            radius = resolve_tol(self.options.tol, point.dtype) ** 0.75
+            singular = self.kink(point, params, radius)
+            factors = None
+            if dense:
+                factors = factored.factor(jax.jacfwd(self.optimality)(point, params))
+                singular = singular | factors.singular
+            return point, FirstOrderInfo(*info, singular=singular, factors=factors)
+
+        if dense:
+            return custom_root(self.optimality, has_aux=True, factored_solve=lambda aux, rhs, transpose: factored.solve(
+                aux.factors, rhs, transpose))(solver)
         return custom_root(self.optimality, solve=self.options.linear_solve, has_aux=True, symmetric=self.symmetric,
-                           positive_definite=self.positive_definite)(
-            lambda z0, params: self.iterate(z0, params, False))
+                           positive_definite=self.positive_definite)(solver)
+
+    def singular(self, aux: FirstOrderInfo) -> jax.Array:
+        """``∂F/∂z`` is singular at the solution (least-squares derivatives), or its prox has a kink there."""
+        return aux.singular
 
     def start(self, params: Params, init: Solution | None, dtype: Any) -> jax.Array:
         if init is None:
@@ -96,6 +151,8 @@ class FirstOrder(Lowering):
     def differentiation_text(self) -> str:
         if self.options.diff is Diff.UNROLLED:
             return "unrolled through the solver's iterations (for comparisons; slower, less accurate)"
+        if self.dense:
+            return "implicit: custom_root on F, ∂F/∂z LU-factorised once per solve (least squares where singular)"
         tags = ""
         if self.symmetric:
             tags = " (symmetric, positive definite)" if self.positive_definite else " (symmetric)"

@@ -11,11 +11,13 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import jax
+import jax.numpy as jnp
 
 from optdsl.compiler.analyze import Structure
 from optdsl.compiler.lowerings.base import Options, Params
 from optdsl.compiler.lowerings.first_order import STEP, FirstOrder, aligned
 from optdsl.runtime import solvers
+from optdsl.runtime.kinks import kinked
 from optdsl.runtime.solvers import SolverInfo
 
 
@@ -51,6 +53,11 @@ class ProximalGradient(FirstOrder):
     def optimality(self, point: jax.Array, params: Params) -> jax.Array:
         gradient = jax.grad(self.structure.smooth_value)(point, params)
         return self._prox(point - STEP * gradient, params, STEP) - point
+
+    def kink(self, point: jax.Array, params: Params, radius: jax.Array) -> jax.Array:
+        """The prox has a kink within ``radius (1 + max|u|)`` of its argument ``u = z - η∇f(z)`` at the solution."""
+        u = point - STEP * jax.grad(self.structure.smooth_value)(point, params)
+        return kinked(lambda u: self._prox(u, params, STEP), u, radius * (1 + jnp.max(jnp.abs(u), initial=0)))
 
     def iterate(self, z0: jax.Array, params: Params, unroll: bool) -> tuple[jax.Array, SolverInfo]:
         return solvers.proximal_gradient(self.structure.smooth_value, self._prox, z0, params, unroll=unroll,

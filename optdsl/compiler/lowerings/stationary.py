@@ -1,14 +1,21 @@
-"""The stationary route: a smooth, unconstrained model, ``F(z, θ) = ∇_z f(z, θ)``, by Newton or L-BFGS."""
+"""The stationary route: a smooth, unconstrained model, ``F(z, θ) = ∇_z f(z, θ)``, by Newton or L-BFGS.
+
+An affine objective ``c'z + d`` needs no solver: ``c = 0`` and every ``z`` is a minimiser
+(the start is returned), or the objective is unbounded.
+"""
 
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 
 from optdsl.compiler.lowerings.base import Options, Params
 from optdsl.compiler.lowerings.first_order import FirstOrder, aligned
 from optdsl.compiler.analyze import Structure
 from optdsl.runtime import solvers
 from optdsl.runtime.solvers import SolverInfo
+from optdsl.runtime.solvers.base import resolve_tol
+from optdsl.runtime.status import SOLVED, UNBOUNDED
 
 #: Newton's dense Hessian is the default for unconstrained problems up to this many unknowns.
 NEWTON_MAX = 200
@@ -40,7 +47,16 @@ class Stationary(FirstOrder):
         return jax.grad(self.structure.smooth_value)(point, params)
 
     def iterate(self, z0: jax.Array, params: Params, unroll: bool) -> tuple[jax.Array, SolverInfo]:
+        smooth = self.structure.smooth
+        if smooth is None or smooth.is_affine():
+            return z0, self._affine_status(z0, params)
         return self._run(self.structure.smooth_value, z0, params, unroll=unroll, **self.solver_options())
+
+    def _affine_status(self, z: jax.Array, params: Params) -> SolverInfo:
+        """SOLVED at any ``z`` when the affine objective's gradient ``c`` is zero (to ``tol``), else UNBOUNDED."""
+        norm = jnp.linalg.norm(self.optimality(z, params))
+        status = jnp.where(norm <= resolve_tol(self.options.tol, z.dtype), SOLVED, UNBOUNDED).astype(jnp.int32)
+        return SolverInfo(jnp.zeros((), jnp.int32), norm, status)
 
     @property
     def solver_text(self) -> str:
