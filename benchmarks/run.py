@@ -41,30 +41,39 @@ def _fmt(value: Any, spec: str, scale: float = 1.0) -> str:
     return "-" if value is None else format(scale * value, spec)
 
 
-def table(rows: list[dict[str, Any]]) -> str:
-    """The rows as a Markdown table (times in milliseconds)."""
-    head = ("| workload | size | contender | compile s | fwd ms | fwd+bwd ms | memory MB | sol err | grad err "
-            "| optdsl/anchor |\n|---|---|---|---|---|---|---|---|---|---|")
-    lines = [head]
-    for r in rows:
-        lines.append(f"| {r['workload']} | {r['size']} | {r['contender']} | {_fmt(r['compile_s'], '.2f')} "
-                     f"| {_fmt(r['fwd_s'], '.2f', 1e3)} | {_fmt(r['fwdbwd_s'], '.2f', 1e3)} "
-                     f"| {_fmt(r['memory_mb'], '.2f')} | {_fmt(r['sol_err'], '.1e')} | {_fmt(r['grad_err'], '.1e')} "
-                     f"| {_fmt(r.get('ratio'), '.3g')} |")
+#: Columns of a table: (title, row key, format spec or None for the value as it is, scale).
+Columns = list[tuple[str, str, str | None, float]]
+TIMING: Columns = [("workload", "workload", None, 1), ("size", "size", None, 1), ("contender", "contender", None, 1),
+                   ("compile s", "compile_s", ".2f", 1), ("fwd ms", "fwd_s", ".2f", 1e3),
+                   ("fwd+bwd ms", "fwdbwd_s", ".2f", 1e3), ("memory MB", "memory_mb", ".2f", 1),
+                   ("sol err", "sol_err", ".1e", 1), ("grad err", "grad_err", ".1e", 1),
+                   ("optdsl/anchor", "ratio", ".3g", 1)]
+FIDELITY: Columns = [("family", "family", None, 1), ("size", "size", None, 1), ("contender", "contender", None, 1),
+                     ("instances", "instances", None, 1), ("max err", "max_err", ".1e", 1),
+                     ("median err", "median_err", ".1e", 1), ("NaN/Inf", "nonfinite", None, 1),
+                     ("singular", "singular", ".0f", 1), ("ref FD err", "ref_fd_err", ".1e", 1),
+                     ("ref x err", "ref_x_err", ".1e", 1)]
+
+
+def _markdown(rows: list[dict[str, Any]], columns: Columns) -> str:
+    """The rows as a Markdown table of ``columns``."""
+    def cell(row: dict[str, Any], key: str, spec: str | None, scale: float) -> str:
+        value = row.get(key)
+        return str(value) if spec is None else _fmt(value, spec, scale)
+
+    lines = ["| " + " | ".join(title for title, *_ in columns) + " |", "|---" * len(columns) + "|"]
+    lines += ["| " + " | ".join(cell(r, *column[1:]) for column in columns) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """The timing rows as a Markdown table (times in milliseconds)."""
+    return _markdown(rows, TIMING)
 
 
 def fidelity_table(rows: list[dict[str, Any]]) -> str:
     """The ``fidelity`` rows as a Markdown table: gradient errors against the exact derivative."""
-    head = ("| family | size | contender | instances | max err | median err | NaN/Inf | singular | ref FD err "
-            "| ref x err |\n|---|---|---|---|---|---|---|---|---|---|")
-    lines = [head]
-    for r in rows:
-        lines.append(f"| {r['family']} | {r['size']} | {r['contender']} | {r['instances']} "
-                     f"| {_fmt(r['max_err'], '.1e')} | {_fmt(r['median_err'], '.1e')} | {r['nonfinite']} "
-                     f"| {_fmt(r['singular'], '.0f')} | {_fmt(r['ref_fd_err'], '.1e')} "
-                     f"| {_fmt(r['ref_x_err'], '.1e')} |")
-    return "\n".join(lines)
+    return _markdown(rows, FIDELITY)
 
 
 def run(quick: bool, only: list[str] | None = None, runs: int = 5, skip: list[str] | None = None,
