@@ -1,4 +1,4 @@
-"""Constraints: ``==``, ``<=``/``>=``, and the cones ``SOC``, ``PSD`` (``X >> 0``) and ``ExpCone``.
+"""Constraints: ``==``, ``<=``/``>=``, and the cones ``SOC``, ``PSD`` (``X >> 0``), ``ExpCone`` and ``PowCone3D``.
 
 Constraints are immutable; ``c.named("budget")`` returns a named copy. ``dual_shape`` is
 the shape of the constraint's dual variable (the slot a solution fills):
@@ -7,7 +7,8 @@ the shape of the constraint's dual variable (the slot a solution fills):
 * ``SOC(t, x)``: ``(n + 1,)`` for x of shape (n,), stacked as ``(dual of t, dual of x)``;
   with ``axis``, ``(k, n + 1)``, one row per cone;
 * ``PSD(X)``: ``X.shape``;
-* ``ExpCone(x, y, z)``: ``(3, *x.shape)``, stacked as ``(dual of x, dual of y, dual of z)``.
+* ``ExpCone(x, y, z)`` and ``PowCone3D(x, y, z, alpha)``: ``(3, *x.shape)``, stacked as
+  ``(dual of x, dual of y, dual of z)``.
 
 ``a >= b`` is stored as ``b <= a`` (``lhs <= rhs`` always) and printed as written.
 """
@@ -17,10 +18,14 @@ from __future__ import annotations
 import copy
 from typing import Any, ClassVar
 
+import numpy as np
+
 from optdsl.modeling.dcp import expression_violations
 from optdsl.modeling.errors import ModelingError, ShapeError
 from optdsl.modeling.expression import Expression, as_expression
 from optdsl.modeling.leaves import Constant, Parameter, Variable
+from optdsl.modeling.numbers import real_array
+from optdsl.modeling.printing import format_number
 from optdsl.modeling.shapes import Shape, broadcast_shapes, format_shapes, normalize_axis
 
 
@@ -32,6 +37,7 @@ class Constraint:
     def __init__(self, *args: Any, name: str | None = None):
         self._args = tuple(as_expression(a) for a in args)
         self._name = _checked_name(name)
+        self._dual_value: Any = None
 
     @property
     def args(self) -> tuple[Expression, ...]:
@@ -57,6 +63,16 @@ class Constraint:
     def dual_shape(self) -> Shape:
         """Shape of the dual variable (see the module docstring)."""
         raise NotImplementedError
+
+    @property
+    def dual_variables(self) -> list[DualVariable]:
+        """The constraint's dual variable in a list, as cvxpy spells it: ``Layer`` returns its value as an output."""
+        return [DualVariable(self)]
+
+    @property
+    def dual_value(self) -> Any:
+        """The dual value the last ``Problem.solve`` found (an array), or ``None``."""
+        return self._dual_value
 
     def variables(self) -> list[Variable]:
         """Distinct variables in order of first appearance."""
@@ -101,6 +117,24 @@ class Constraint:
     def _cone_violations(self) -> list[str]:
         place = f"{self.body()}: every argument of {self.kind}"
         return [m for a in self._args for m in expression_violations(a, "affine", place)]
+
+
+class DualVariable:
+    """The dual variable of a constraint (``constraint.dual_variables[0]``), to name it as a ``Layer`` output.
+
+    Not an expression: a model cannot use it; it only points at its constraint and has the dual's shape.
+    """
+
+    def __init__(self, constraint: Constraint):
+        self.constraint = constraint
+
+    @property
+    def shape(self) -> Shape:
+        """The shape of the dual value (the constraint's ``dual_shape``)."""
+        return self.constraint.dual_shape
+
+    def __repr__(self) -> str:
+        return f"DualVariable({self.constraint})"
 
 
 def _checked_name(name: str | None) -> str | None:
@@ -302,6 +336,73 @@ class ExpCone(Constraint):
 
     def body(self) -> str:
         return f"ExpCone({self.x}, {self.y}, {self.z})"
+
+
+class PowCone3D(Constraint):
+    """Power cone, entrywise: ``x^alpha * y^(1 - alpha) >= |z|`` with ``x, y >= 0``; same shapes (cvxpy's order).
+
+    ``alpha`` is a constant in (0, 1): a number (every entry), an array of x's shape, or a
+    flat list of ``x.size`` entries in C order (how ``.opt`` text writes it); it sets the cone
+    itself, so it cannot be a parameter.
+    """
+
+    kind = "PowCone3D"
+
+    def __init__(self, x: Any, y: Any, z: Any, alpha: Any, name: str | None = None):
+        super().__init__(x, y, z, name=name)
+        shapes = [a.shape for a in self._args]
+        if len(set(shapes)) != 1:
+            raise ShapeError(f"{self._place()}: shapes {format_shapes(shapes)} of x, y, z must be equal")
+        if isinstance(alpha, Expression) and not isinstance(alpha, Constant):
+            raise ModelingError(f"{self._place()}: alpha must be a constant (it sets the cone), got {alpha}")
+        value = real_array(self._place(), "alpha", alpha)
+        shape = shapes[0]
+        if value.shape not in ((), shape, (int(np.prod(shape)),)):
+            raise ShapeError(f"{self._place()}: alpha of shape {value.shape} must be a number, of the shape "
+                             f"{shape} of x, y, z, or a flat list of their {int(np.prod(shape))} entries")
+        self._alpha = np.broadcast_to(value, shape) if value.ndim == 0 else np.reshape(value, shape)
+        self._alpha.flags.writeable = False
+        outside = np.argwhere((self._alpha <= 0) | (self._alpha >= 1))
+        if len(outside):
+            index = tuple(int(i) for i in outside[0])
+            raise ModelingError(f"{self._place()}: alpha must lie in the open interval (0, 1), got "
+                                f"{format_number(self._alpha[index])} at index {index} (shape {shape})")
+
+    def _place(self) -> str:
+        return f"PowCone3D({self.x}, {self.y}, {self.z})"
+
+    @property
+    def x(self) -> Expression:
+        return self._args[0]
+
+    @property
+    def y(self) -> Expression:
+        return self._args[1]
+
+    @property
+    def z(self) -> Expression:
+        return self._args[2]
+
+    @property
+    def alpha(self) -> np.ndarray:
+        """The exponent of each cone, in the shape of x (read-only)."""
+        return self._alpha
+
+    @property
+    def dual_shape(self) -> Shape:
+        return (3, *self._args[0].shape)
+
+    def dcp_violations(self) -> list[str]:
+        return self._cone_violations()
+
+    def data(self) -> tuple:
+        return (tuple(self._alpha.ravel().tolist()),)
+
+    def body(self) -> str:
+        flat = self._alpha.ravel()
+        uniform = flat.size > 0 and bool(np.all(flat == flat[0]))
+        alpha = format_number(flat[0]) if uniform else "[" + ", ".join(format_number(a) for a in flat) + "]"
+        return f"PowCone3D({self.x}, {self.y}, {self.z}, {alpha})"
 
 
 def psd_difference(a: Any, b: Any) -> PSD:

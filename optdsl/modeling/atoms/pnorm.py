@@ -2,7 +2,8 @@
 
 ``p = 1, 2, inf`` give the ``norm1``, ``norm2`` and ``norm_inf`` atoms, which the compiler
 recognises for its proximal operators and projections.
-The conic graph form takes rational ``p = n / d`` with ``n, d <= power.MAX_TERMS`` (an SOC tower).
+The conic graph form takes every ``p`` (``power.geo_mean_cones``: an SOC tower for a small
+rational ``p``, power cones otherwise).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from optdsl.modeling.atom import Reduction
 from optdsl.modeling.atoms.norm1 import Norm1
 from optdsl.modeling.atoms.norm2 import Norm2
 from optdsl.modeling.atoms.norm_inf import NormInf
-from optdsl.modeling.atoms.power import geo_mean_cones, rational_exponent
+from optdsl.modeling.atoms.power import geo_mean_cones
 from optdsl.modeling.atoms.safe_root import safe_root
 from optdsl.modeling.constraints import Constraint
 from optdsl.modeling.curvature import Monotonicity, Sign, sign_monotonicity
@@ -66,16 +67,15 @@ class Pnorm(Reduction):
         return [format_number(self.p), *super().format_data()]
 
     def graph_form(self, t: Expression, args: Sequence[Expression]) -> list[Constraint]:
-        """Epigraph ``||x||_p <= t``, ``p = n / d``: ``|x_i| <= r_i^(d/n) t^(1 - d/n)`` and ``sum r <= t``.
+        """Epigraph ``||x||_p <= t``: ``|x_i| <= r_i^(1/p) t^(1 - 1/p)`` and ``sum r <= t``.
 
-        Raising to the power p shows ``sum |x_i|^p <= t^p``; the cones are a tower of
-        rotated second-order cones (see ``power.geo_mean_cones``).
+        Raising to the power p shows ``sum |x_i|^p <= t^p``; the cones are those of
+        ``power.geo_mean_cones``.
         """
         (x,) = args
-        n, d = rational_exponent(self.name, self.p)
         r = Variable(x.shape)
         bound = reshape(t, reduced_shape(x.shape, self.axis, keepdims=True))
-        return [*geo_mean_cones(x, [r, bound], [d, n - d]), Sum(r, axis=self.axis, keepdims=self.keepdims) <= t]
+        return [*geo_mean_cones(x, [r, bound], [1, self.p - 1]), Sum(r, axis=self.axis, keepdims=self.keepdims) <= t]
 
 
 def pnorm(x: Any, p: float, axis: int | None = None, keepdims: bool = False) -> Expression:

@@ -5,31 +5,33 @@ any other ``p > 1``: convex and increasing on the domain ``x >= 0``; ``0 < p < 1
 concave and increasing on ``x >= 0``; ``p < 0``: convex and decreasing on ``x > 0``.
 The forward function is ``x ** p``; keeping ``x`` in the domain is the compiler's job.
 
-The conic graph form needs ``p = n / d`` rational with ``|n|, d <= MAX_TERMS``: it is a
-tower of rotated second-order cones (:func:`geo_mean_cones`), as power cones are not
-available; other exponents raise ``ModelingError`` when the conic form is built.
+The conic graph form takes every exponent (:func:`geo_mean_cones`): a tower of rotated
+second-order cones when ``p = n / d`` is a small rational (``|n|, d <= MAX_TERMS``), power
+cones otherwise.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from fractions import Fraction
+import math
 from typing import Any
 
 import jax
+import numpy as np
 
 from optdsl.modeling.atom import Elementwise
 from optdsl.modeling.atoms.square import square_cone
-from optdsl.modeling.constraints import Constraint
+from optdsl.modeling.constraints import Constraint, PowCone3D
 from optdsl.modeling.curvature import Monotonicity, Sign, sign_monotonicity
 from optdsl.modeling.errors import ModelingError
 from optdsl.modeling.expression import Expression, as_expression
-from optdsl.modeling.leaves import Variable
+from optdsl.modeling.leaves import Constant, Variable
 from optdsl.modeling.numbers import real_number
 from optdsl.modeling.printing import POWER, format_number, parenthesize
-from optdsl.modeling.shapes import broadcast_shapes
+from optdsl.modeling.shapes import Shape, broadcast_shapes
 
-#: Largest numerator and denominator of an exponent the SOC tower of the conic form takes.
+#: Largest common denominator of the weights (of an exponent ``n / d``: ``|n|, d``) the SOC tower takes.
 MAX_TERMS = 64
 
 
@@ -70,19 +72,18 @@ class Power(Elementwise):
         return (self.p,)
 
     def graph_form(self, t: Expression, args: Sequence[Expression]) -> list[Constraint]:
-        """Epigraph ``x^p <= t`` (p > 1 or p < 0) or hypograph ``x^p >= t`` (0 < p < 1), ``p = n / d``.
+        """Epigraph ``x^p <= t`` (p > 1 or p < 0) or hypograph ``x^p >= t`` (0 < p < 1), by :func:`geo_mean_cones`.
 
-        ``p > 1``: ``|x| <= t^(d/n)`` (and the domain ``x >= 0`` unless p is an even integer);
-        ``0 < p < 1``: ``t <= x^(n/d)``; ``p < 0``: ``1 <= t^(d/(d-n)) x^(-n/(d-n))``.
+        ``p > 1``: ``|x| <= t^(1/p)`` (and the domain ``x >= 0`` unless p is an even integer);
+        ``0 < p < 1``: ``t <= x^p``; ``p < 0``: ``1 <= t^(1/(1-p)) x^(-p/(1-p))``.
         """
         (x,) = args
-        n, d = rational_exponent(self.name, self.p)
         if self.p > 1:
             domain = [] if self._even() else [x >= 0]
-            return domain + geo_mean_cones(x, [t, 1], [d, n - d])
+            return domain + geo_mean_cones(x, [t, 1], [1, self.p - 1])
         if self.p > 0:
-            return geo_mean_cones(t, [x, 1], [n, d - n])
-        return geo_mean_cones(1, [t, x], [d, -n])
+            return geo_mean_cones(t, [x, 1], [self.p, 1 - self.p])
+        return geo_mean_cones(1, [t, x], [1, -self.p])
 
     def suggestion(self) -> str | None:
         from optdsl.modeling.atoms.sum_squares import SumSquares
@@ -109,35 +110,76 @@ def power(x: Any, p: float) -> Expression:
     return Power(x, p)
 
 
-def rational_exponent(op: str, p: float) -> tuple[int, int]:
-    """``(n, d)`` with ``p = n / d`` in lowest terms and ``|n|, d <= MAX_TERMS``; ``ModelingError`` otherwise.
+def small_integer_weights(weights: Sequence[float]) -> list[int] | None:
+    """Integers proportional to ``weights`` (positive) summing to at most ``MAX_TERMS``, or None when there are none.
 
-    >>> rational_exponent("power", 1.5), rational_exponent("power", -1 / 3)
-    ((3, 2), (-1, 3))
+    These are the weights the SOC tower takes; None sends :func:`geo_mean_cones` to power cones.
+
+    >>> small_integer_weights([1, 1.5]), small_integer_weights([0.5, 2 ** 0.5])
+    ([2, 3], None)
     """
-    fraction = Fraction(p).limit_denominator(MAX_TERMS)
-    if abs(float(fraction) - p) > 1e-12 * abs(p) or abs(fraction.numerator) > MAX_TERMS:
-        raise ModelingError(
-            f"{op}: the conic form needs a rational exponent n/d with |n|, d <= {MAX_TERMS} (a tower of "
-            f"second-order cones; power cones are not available), got p={format_number(p)}")
-    return fraction.numerator, fraction.denominator
+    total = sum(weights)
+    fractions = [Fraction(w / total).limit_denominator(MAX_TERMS) for w in weights]
+    if any(abs(float(f) - w / total) > 1e-12 for f, w in zip(fractions, weights)):
+        return None
+    denominator = math.lcm(*(f.denominator for f in fractions))
+    counts = [int(f * denominator) for f in fractions]
+    return counts if sum(counts) == denominator <= MAX_TERMS else None
 
 
-def geo_mean_cones(top: Any, leaves: Sequence[Any], weights: Sequence[int]) -> list[Constraint]:
-    """``|top| <= prod_i leaves_i^(w_i / W)`` entry by entry (broadcasting), ``W = sum(weights)``.
+def geo_mean_cones(top: Any, leaves: Sequence[Any], weights: Sequence[float]) -> list[Constraint]:
+    """``|top| <= prod_i leaves_i^(w_i / W)`` entry by entry (broadcasting), ``W = sum(weights)``, weights >= 0.
 
-    A binary tree of rotated cones (:func:`square_cone`) over ``2^K >= W`` slots, leaf i
-    filling ``w_i`` of them; each cone forces its leaves to be ``>= 0``. When ``W`` is not a
-    power of two, a fresh ``v >= |top|`` fills the remaining slots itself:
-    ``v^(2^K) <= prod leaves^(w_i) v^(2^K - W)`` is ``v <= prod leaves^(w_i / W)`` for ``v > 0``.
+    The one graph form of ``power``, ``pnorm`` and ``geo_mean``; every leaf is forced to be
+    ``>= 0``. Weights proportional to small integers (:func:`small_integer_weights`) take a
+    tower of rotated second-order cones, which the interior point handles with its cheaper
+    symmetric scaling; any other weights take a chain of power cones.
 
     >>> from optdsl.modeling.leaves import Variable
     >>> len(geo_mean_cones(Variable(name="x"), [Variable(name="t"), 1], [1, 3]))  # |x| <= t^(1/4)
     2
+    >>> print(*geo_mean_cones(Variable(name="x"), [Variable(name="t"), 1], [1, 2 ** 0.5]))
+    PowCone3D(t, 1, x, 0.4142135623730951)
     """
     top = as_expression(top)
-    pairs = [(as_expression(leaf), w) for leaf, w in zip(leaves, weights) if w > 0]
+    pairs = [(as_expression(leaf), float(w)) for leaf, w in zip(leaves, weights) if w > 0]
     shape = broadcast_shapes("geo_mean_cones", top.shape, *(leaf.shape for leaf, _ in pairs))
+    counts = small_integer_weights([w for _, w in pairs])
+    if counts is None:
+        return _power_cone_chain(top, pairs, shape)
+    return _soc_tower(top, [(leaf, n) for (leaf, _), n in zip(pairs, counts)], shape)
+
+
+def _power_cone_chain(top: Expression, pairs: list[tuple[Expression, float]], shape: Shape) -> list[Constraint]:
+    """``|top| <= x_1^a r^(1 - a)``, ``a = w_1 / W``, and ``r`` bounded by the other leaves in turn (two or more)."""
+    constraints: list[Constraint] = []
+    while len(pairs) > 2:
+        (leaf, weight), pairs = pairs[0], pairs[1:]
+        rest = Variable(shape)
+        share = weight / (weight + sum(w for _, w in pairs))
+        constraints.append(PowCone3D(_broadcast(leaf, shape), rest, _broadcast(top, shape), share))
+        top = rest
+    (first, a), (second, b) = pairs
+    last = PowCone3D(_broadcast(first, shape), _broadcast(second, shape), _broadcast(top, shape), a / (a + b))
+    return [*constraints, last]
+
+
+def _broadcast(expr: Expression, shape: Shape) -> Expression:
+    """``expr`` broadcast to ``shape`` (a power cone takes arguments of equal shapes)."""
+    if expr.shape == shape:
+        return expr
+    if isinstance(expr, Constant):
+        return Constant(np.broadcast_to(expr.value, shape))
+    return expr + np.zeros(shape)
+
+
+def _soc_tower(top: Expression, pairs: list[tuple[Expression, int]], shape: Shape) -> list[Constraint]:
+    """A binary tree of rotated cones (:func:`square_cone`) over ``2^K >= W`` slots, leaf i filling ``w_i``.
+
+    Each cone forces its leaves to be ``>= 0``. When ``W`` is not a power of two, a fresh
+    ``v >= |top|`` fills the remaining slots itself: ``v^(2^K) <= prod leaves^(w_i) v^(2^K - W)``
+    is ``v <= prod leaves^(w_i / W)`` for ``v > 0``.
+    """
     total = sum(w for _, w in pairs)
     slots_count = 1 << (total - 1).bit_length()
     constraints: list[Constraint] = []
