@@ -9,8 +9,8 @@ reverse mode. Everything is pure, ``jit``/``vmap``-safe and keeps the input dtyp
 
 * :mod:`.sets` -- closed forms: box, hypercube, simplex, l1/l2/l-infinity balls,
   sphere, hyperplane, halfspace, affine set;
-* :mod:`.cones` -- orthant, zero and free cones, second-order, PSD and exponential
-  cones (the exponential cone by a scalar root find);
+* :mod:`.cones` -- orthant, zero and free cones, second-order, PSD, exponential
+  and power cones (the last two by a scalar root find);
 * :mod:`.solver_backed` -- box section (bisection on its dual) and polyhedron
   (the project's QP interior point);
 * :mod:`.kl` -- KL projections onto the simplex and, by Sinkhorn, the transport
@@ -21,11 +21,12 @@ sphere, hyperplane, halfspace, affine set, box section, polyhedron, the vector
 part of the second-order cone) act on the LAST axis; leading axes are a batch
 (so a matrix input is projected row by row). Elementwise sets (orthant, box,
 hypercube, linf ball, zero, free) act entrywise; the PSD cone acts on the last
-two axes; the exponential cones act entrywise on three same-shaped arrays.
+two axes; the exponential and power cones act entrywise on three same-shaped arrays.
 """
 
 from optdsl.runtime.projections.cones import (projection_exp_cone, projection_exp_cone_dual, projection_free,
-                                              projection_non_negative, projection_psd_cone,
+                                              projection_non_negative, projection_power_cone,
+                                              projection_power_cone_dual, projection_psd_cone,
                                               projection_second_order_cone, projection_zero)
 from optdsl.runtime.projections.kl import kl_projection_birkhoff, kl_projection_simplex, kl_projection_transport
 from optdsl.runtime.projections.sets import (projection_affine_set, projection_box, projection_halfspace,
@@ -53,6 +54,8 @@ __all__ = [
     "projection_psd_cone",
     "projection_exp_cone",
     "projection_exp_cone_dual",
+    "projection_power_cone",
+    "projection_power_cone_dual",
     "projection_zero",
     "projection_free",
     "kl_projection_simplex",

@@ -3,14 +3,18 @@
 Rows of ``s`` are stacked in a fixed order (the SCS convention)::
 
     K = {0}^zero  x  R_+^nonneg  x  SOC(q_1) x ... x SOC(q_p)  x  PSD(k_1) x ... x PSD(k_r)  x  EXP^exp
+        x  POW(a_1) x ... x POW(a_l)
 
 * ``SOC(q)``: ``q`` rows ``(t, x)`` with ``||x||_2 <= t`` (``q = 1`` is ``t >= 0``).
 * ``PSD(k)``: ``k (k + 1) / 2`` rows holding :func:`svec` of a symmetric ``k x k``
   matrix -- its lower triangle column by column, off-diagonal entries times
   ``sqrt(2)`` so that ``svec(X) . svec(Y) = trace(X Y)``.
 * ``EXP``: 3 rows ``(r, s, t)`` with ``s exp(r / s) <= t`` (closure, ``s > 0``).
+* ``POW(a)``: 3 rows ``(x, y, z)`` with ``x^a y^(1 - a) >= |z|``, ``x, y >= 0``, ``0 < a < 1``
+  (the Clarabel/SCS power cone).
 
-The dual cone ``K*`` swaps ``{0}`` for the free cone and ``EXP`` for its dual;
+The dual cone ``K*`` swaps ``{0}`` for the free cone, ``EXP`` and ``POW(a)`` for
+their duals (``POW(a)*``: ``(u/a)^a (v/(1 - a))^(1 - a) >= |w|``, ``u, v >= 0``);
 the other factors are self-dual. :func:`project_cone` and
 :func:`project_dual_cone` act on the LAST axis of a stacked vector (leading
 axes are a batch), slice it statically and reuse
@@ -30,8 +34,9 @@ import numpy as np
 
 from optdsl.errors import ArgumentError, ArgumentTypeError
 from optdsl.runtime.dtypes import float_dtype
-from optdsl.runtime.projections import (projection_exp_cone, projection_exp_cone_dual,
-                                        projection_psd_cone, projection_second_order_cone)
+from optdsl.runtime.projections import (projection_exp_cone, projection_exp_cone_dual, projection_power_cone,
+                                        projection_power_cone_dual, projection_psd_cone,
+                                        projection_second_order_cone)
 
 Array = jax.Array
 
@@ -44,9 +49,10 @@ class Cones:
     non-negative orthant. ``soc``: the length ``q_i >= 1`` of each second-order
     cone. ``psd``: the order ``k_i >= 1`` of each PSD cone (it takes
     ``k_i (k_i + 1) / 2`` rows). ``exp``: the number of exponential cones (3 rows each).
+    ``power``: the exponent ``0 < a_i < 1`` of each power cone (3 rows each).
 
-    >>> Cones(zero=1, nonneg=2, soc=(3,), psd=(2,), exp=1).dim
-    12
+    >>> Cones(zero=1, nonneg=2, soc=(3,), psd=(2,), exp=1, power=(0.5,)).dim
+    15
     """
 
     zero: int = 0
@@ -54,6 +60,7 @@ class Cones:
     soc: tuple[int, ...] = ()
     psd: tuple[int, ...] = ()
     exp: int = 0
+    power: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("zero", "nonneg", "exp"):
@@ -67,21 +74,28 @@ class Cones:
                     isinstance(q, (int, np.integer)) and not isinstance(q, bool) and q >= 1 for q in value):
                 raise ArgumentError(f"Cones.{name} must be a tuple of ints >= 1 (one per cone), got {value!r}")
             object.__setattr__(self, name, tuple(int(q) for q in value))
+        if isinstance(self.power, (int, float, np.number)) or not all(
+                isinstance(a, (float, int, np.floating, np.integer)) and not isinstance(a, bool) and 0 < a < 1
+                for a in self.power):
+            raise ArgumentError(f"Cones.power must be a tuple of exponents in (0, 1) (one per cone), "
+                                f"got {self.power!r}")
+        object.__setattr__(self, "power", tuple(float(a) for a in self.power))
 
     @property
     def dim(self) -> int:
         """Number of rows ``m`` of ``s`` (and of ``A``, ``b``, ``y``)."""
-        return self.zero + self.nonneg + sum(self.soc) + sum(svec_size(k) for k in self.psd) + 3 * self.exp
+        return (self.zero + self.nonneg + sum(self.soc) + sum(svec_size(k) for k in self.psd)
+                + 3 * (self.exp + len(self.power)))
 
     def blocks(self) -> np.ndarray:
         """Block id of each row: rows a diagonal scaling must scale alike share an id.
 
-        Zero and non-negative rows are blocks of one; each SOC, PSD and
-        exponential cone is one block, because only a uniform positive scaling
-        maps those cones onto themselves. Shape ``(dim,)``, ids ``0..n_blocks-1``.
+        Zero and non-negative rows are blocks of one; each SOC, PSD,
+        exponential and power cone is one block, because only a uniform positive
+        scaling maps those cones onto themselves. Shape ``(dim,)``, ids ``0..n_blocks-1``.
         """
         sizes = ([1] * (self.zero + self.nonneg) + list(self.soc)
-                 + [svec_size(k) for k in self.psd] + [3] * self.exp)
+                 + [svec_size(k) for k in self.psd] + [3] * (self.exp + len(self.power)))
         return np.repeat(np.arange(len(sizes)), sizes).astype(np.int32)
 
 
@@ -149,6 +163,12 @@ def _project_exp(block: Array, dual: bool) -> Array:
     return jnp.stack(project(block[..., 0], block[..., 1], block[..., 2]), axis=-1)
 
 
+def _project_power(block: Array, alphas: tuple[float, ...], dual: bool) -> Array:
+    project = projection_power_cone_dual if dual else projection_power_cone
+    alpha = jnp.asarray(alphas, block.dtype)
+    return jnp.stack(project(block[..., 0], block[..., 1], block[..., 2], alpha), axis=-1)
+
+
 @functools.lru_cache(maxsize=None)
 def _segments(cones: Cones, dual: bool) -> tuple[tuple[_Segment, ...], np.ndarray]:
     """Static layout: cones of one kind and size gathered into one batched projection, and the inverse permutation."""
@@ -170,6 +190,7 @@ def _segments(cones: Cones, dual: bool) -> tuple[tuple[_Segment, ...], np.ndarra
         for size in sorted(set(sizes)):
             segments.append((np.stack([r for r, q in zip(rows, sizes) if q == size]), project))
     segments.append((take(cones.exp, 3), functools.partial(_project_exp, dual=dual)))
+    segments.append((take(len(cones.power), 3), functools.partial(_project_power, alphas=cones.power, dual=dual)))
     segments = [(idx, fn) for idx, fn in segments if idx.size]
     order = np.concatenate([idx.ravel() for idx, _ in segments]) if segments else np.zeros(0, np.int64)
     return tuple(segments), np.argsort(order)
