@@ -193,8 +193,8 @@ def test_bounds_become_constraints_and_a_one_entry_objective_is_a_scalar():
 
 def test_unsupported_parts_are_named():
     x = cp.Variable(3, name="x")
-    with pytest.raises(InteropError, match="GeoMean"):
-        od.from_cvxpy(cp.Problem(cp.Maximize(cp.geo_mean(x))))
+    with pytest.raises(InteropError, match="xexp"):
+        od.from_cvxpy(cp.Problem(cp.Minimize(cp.sum(cp.xexp(x)))))
     with pytest.raises(InteropError, match="integer"):
         od.from_cvxpy(cp.Problem(cp.Minimize(cp.sum(cp.Variable(2, integer=True)))))
     with pytest.raises(InteropError, match="cvxpy.Problem"):

@@ -1,11 +1,13 @@
 """``Layer``: a problem as a differentiable function ``layer(*parameter_values) -> variable_values``.
 
 The call convention of ``cvxpylayers.jax.CvxpyLayer``: the parameter values come
-positionally in the order the layer was built with, the variables' values come back as
-a tuple in theirs. An input with one more leading axis than its parameter is a batch:
-the layer solves once per row (``jax.vmap``), and unbatched inputs are shared across
-the batch. Gradients are the compiled problem's implicit ones, so the layer composes
-with ``jax.jit``, ``jax.grad``, ``jax.vmap``, optax and equinox/flax modules.
+positionally in the order the layer was built with, the variables' values come back as a
+tuple in theirs; a constraint's dual variable (``constraint.dual_variables[0]``) may be
+listed among the variables, and its dual value comes back in its place. An input with one
+more leading axis than its parameter is a batch: the layer solves once per row
+(``jax.vmap``), and unbatched inputs are shared across the batch. Gradients are the compiled
+problem's implicit ones, so the layer composes with ``jax.jit``, ``jax.grad``, ``jax.vmap``,
+optax and equinox/flax modules.
 
 ``layer(..., return_solution=True)`` also returns the :class:`~optdsl.runtime.compiled.Solution`
 (like JAXopt's ``(params, state)``): its ``status`` holds one traced int32 code per instance, to mask
@@ -32,6 +34,7 @@ import jax.numpy as jnp
 
 from optdsl.interop.errors import InteropError
 from optdsl.modeling import Parameter, Problem, Variable
+from optdsl.modeling.constraints import DualVariable
 from optdsl.runtime.compiled import Solution
 from optdsl.runtime.dtypes import float_dtype
 from optdsl.runtime.status import SOLVED, describe_all
@@ -42,34 +45,48 @@ class Layer:
 
     ``problem`` is an optdsl ``Problem`` or a ``cvxpy.Problem`` (converted with ``from_cvxpy``;
     ``parameters`` and ``variables`` are then the cvxpy objects). ``parameters`` must list
-    every parameter of the problem once; ``variables`` any of its variables.
+    every parameter of the problem once; ``variables`` any of its variables and of its
+    constraints' dual variables (``constraint.dual_variables[0]``).
     ``compile_options`` go to ``problem.compile`` (``method``, ``tol``, ...).
+    Misuse raises an :class:`~optdsl.interop.errors.InteropError`, a ``ValueError`` as in cvxpylayers.
     """
 
     def __init__(self, problem: Any, parameters: Sequence[Any], variables: Sequence[Any], **compile_options: Any):
         if not isinstance(problem, Problem):
             from optdsl.interop.cvxpy import _convert_problem
 
-            problem, conv = _convert_problem(problem)
-            parameters = [_converted(conv.leaves, p, "parameters") for p in parameters]
-            variables = [_converted(conv.leaves, v, "variables") for v in variables]
-        _check_leaves(problem.parameters(), parameters, Parameter, "parameters", complete=True)
-        _check_leaves(problem.variables(), variables, Variable, "variables", complete=False)
+            cvxpy_problem = problem
+            problem, conv = _convert_problem(cvxpy_problem)
+            leaves = {**conv.leaves, **{id(c.dual_variables[0]): converted.dual_variables[0]
+                                        for c, converted in zip(cvxpy_problem.constraints, problem.constraints)}}
+            parameters = [_converted(leaves, p, "parameters") for p in parameters]
+            variables = [_converted(leaves, v, "variables") for v in variables]
+        _check_leaves(problem.parameters(), parameters, "parameters", complete=True)
+        primal = [v for v in variables if not isinstance(v, DualVariable)]
+        _check_leaves(problem.variables(), primal, "variables", complete=False)
+        names = {id(c): name for name, c in problem.named_constraints().items()}
+        for dual in variables:
+            if isinstance(dual, DualVariable) and id(dual.constraint) not in names:
+                raise InteropError(f"Layer: variables must be a subset of problem.variables and of its constraints' "
+                                   f"dual variables; {dual} is the dual of a constraint not in the problem")
         self.problem = problem
         self.parameters = tuple(parameters)
         self.variables = tuple(variables)
+        self._outputs = tuple((names[id(v.constraint)], True) if isinstance(v, DualVariable) else (v.name, False)
+                              for v in variables)
         self.compiled = problem.compile(**compile_options)
 
     def __call__(self, *values: Any, return_solution: bool = False) -> Any:
         """Solve for ``values`` (one per parameter, optionally batched along a new leading axis).
 
-        Returns the variables' values as a tuple; with ``return_solution=True``, the pair
-        ``(values, solution)``, where ``solution`` is the compiled problem's ``Solution`` (batched like
-        the values): ``status``, ``residual``, ``iterations``, ``objective``, ``duals``, ... per instance.
+        Returns the variables' values (a dual variable's: the dual value) as a tuple; with
+        ``return_solution=True``, the pair ``(values, solution)``, where ``solution`` is the compiled
+        problem's ``Solution`` (batched like the values): ``status``, ``residual``, ``iterations``,
+        ``objective``, ``duals``, ... per instance.
         """
         if len(values) != len(self.parameters):
-            raise InteropError(f"Layer: expected {len(self.parameters)} values for parameters "
-                               f"{[p.name for p in self.parameters]}, got {len(values)}")
+            raise InteropError(f"Layer: A value must be provided for each parameter: expected {len(self.parameters)} "
+                               f"values for parameters {[p.name for p in self.parameters]}, got {len(values)}")
         arrays = [jnp.asarray(v) for v in values]
         arrays = [a.astype(float_dtype(a.dtype)) for a in arrays]  # what the solve computes in; tangents need it
         batched = []
@@ -79,17 +96,19 @@ class Layer:
             elif array.shape[1:] == parameter.shape:
                 batched.append(True)
             else:
-                raise InteropError(f"Layer: parameter {parameter.name!r} has shape {parameter.shape}; got a value "
-                                   f"of shape {array.shape} (a batch adds one leading axis)")
+                problem = "shape" if array.ndim <= len(parameter.shape) + 1 else "dimensionality"
+                raise InteropError(f"Layer: Invalid parameter {problem}: parameter {parameter.name!r} has shape "
+                                   f"{parameter.shape}; got a value of shape {array.shape} (a batch adds one "
+                                   f"leading axis)")
         sizes = {a.shape[0] for a, b in zip(arrays, batched) if b}
         if len(sizes) > 1:
-            raise InteropError(f"Layer: batched inputs disagree on the batch size: {sorted(sizes)}")
+            raise InteropError(f"Layer: Inconsistent batch sizes: batched inputs have sizes {sorted(sizes)}")
         names = [p.name for p in self.parameters]
         solve = _zero_derivative_unless_solved(lambda *inputs: self.compiled(**dict(zip(names, inputs))))
         if sizes:
             solve = jax.vmap(solve, in_axes=tuple(0 if b else None for b in batched))
         solution = solve(*arrays)
-        outputs = tuple(solution[v.name] for v in self.variables)
+        outputs = tuple(solution.duals[name] if dual else solution[name] for name, dual in self._outputs)
         return (outputs, solution) if return_solution else outputs
 
     @staticmethod
@@ -131,19 +150,24 @@ def _zero_derivative_unless_solved(solve: Callable[..., Solution]) -> Callable[.
 
 def _converted(leaves: dict[int, Any], leaf: Any, role: str) -> Any:
     if id(leaf) not in leaves:
-        raise InteropError(f"Layer: {role} lists {leaf}, which is not in the cvxpy problem")
+        rule = "must exactly match problem.parameters" if role == "parameters" else (
+            "must be a subset of problem.variables (or of its constraints' dual variables)")
+        raise InteropError(f"Layer: {role} {rule}; it lists {leaf}, which is not in the cvxpy problem")
     return leaves[id(leaf)]
 
 
-def _check_leaves(present: list, given: Sequence[Any], kind: type, role: str, complete: bool) -> None:
+def _check_leaves(present: list, given: Sequence[Any], role: str, complete: bool) -> None:
+    """``given`` must be leaves of ``present`` (all of them when ``complete``), each listed once."""
+    kind, rule = (Parameter, "must exactly match problem.parameters") if complete else (
+        Variable, "must be a subset of problem.variables")
     known = {id(leaf) for leaf in present}
     for leaf in given:
         if not isinstance(leaf, kind):
-            raise InteropError(f"Layer: {role} must be {kind.__name__} objects, got {leaf!r}")
+            raise InteropError(f"Layer: {role} {rule}; got {leaf!r}, not a {kind.__name__}")
         if id(leaf) not in known:
-            raise InteropError(f"Layer: {role} lists {leaf.name!r}, which is not in the problem")
+            raise InteropError(f"Layer: {role} {rule}; it lists {leaf.name!r}, which is not in the problem")
     if len({id(leaf) for leaf in given}) != len(given):
         raise InteropError(f"Layer: {role} lists a leaf twice: {[leaf.name for leaf in given]}")
     missing = [leaf.name for leaf in present if id(leaf) not in {id(g) for g in given}]
     if complete and missing:
-        raise InteropError(f"Layer: {role} must list every parameter of the problem; missing {missing}")
+        raise InteropError(f"Layer: {role} {rule}; missing {missing}")

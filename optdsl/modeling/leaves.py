@@ -4,6 +4,9 @@ Variables are what a solve decides; parameters are data supplied at call time
 (the compiled solution is differentiable in them); constants are fixed numbers
 baked into the model. Variables and parameters compare and hash by identity and
 carry a name: given, or generated ("var1", "param2", ... from process-wide counters).
+Both hold an optional ``value``, checked against the declared shape and sign when set:
+a parameter's is the default of a call that omits it, a variable's is what
+``Problem.solve`` found.
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 
+from optdsl.errors import ParameterError
 from optdsl.modeling.curvature import Curvature, Sign
 from optdsl.modeling.errors import ModelingError
 from optdsl.modeling.expression import Expression
@@ -47,6 +52,7 @@ class _Declared(Leaf):
         self._name = name
         self._nonneg = bool(nonneg)
         self._nonpos = bool(nonpos)
+        self._value: np.ndarray | None = None
 
     @property
     def name(self) -> str:
@@ -67,6 +73,44 @@ class _Declared(Leaf):
     def sign(self) -> Sign:
         return Sign.from_flags(self._nonneg, self._nonpos)
 
+    @property
+    def value(self) -> np.ndarray | None:
+        """The leaf's value (read-only array), or ``None`` while unset; ``leaf.value = v`` checks ``v``.
+
+        A value must be real, of the leaf's shape and within what is declared (``nonneg``, ``psd``, ...,
+        up to the solver tolerance); otherwise a ``ParameterError`` names the leaf.
+        """
+        return self._value
+
+    @value.setter
+    def value(self, value: Any) -> None:
+        self._value = None if value is None else self._checked(value)
+
+    def _checked(self, value: Any) -> np.ndarray:
+        from optdsl.compiler.domains import DECLARED
+        from optdsl.runtime.compiled import as_numeric
+        from optdsl.runtime.domains import Domains, Requirement
+
+        array = as_numeric(self._name, value, self.kind)
+        if np.iscomplexobj(array):
+            raise ParameterError(f"{self.kind} {self._name!r}: a complex value; optdsl models are real")
+        array = np.array(array, dtype=array.dtype if np.issubdtype(array.dtype, np.floating) else np.float64)
+        if array.shape != self._shape:
+            raise ParameterError(f"{self.kind} {self._name!r} has shape {self._shape}; got a value of shape "
+                                 f"{array.shape}")
+        name = self._name
+        requirements = tuple(
+            Requirement(f"{self.kind} {name!r}", self._shape, prop, f"is declared {flag}",
+                        lambda values, dtype: values[name])
+            for flag, props in DECLARED.items() if getattr(self, flag, False) for prop in props)
+        Domains(requirements).check({name: jnp.asarray(array)}, array.dtype)
+        array.setflags(write=False)
+        return array
+
+    def _set_solved(self, value: np.ndarray | None) -> None:
+        """Record a solver's answer as the value, unchecked: it may miss the declared sign by the tolerance."""
+        self._value = value
+
     def structure_key(self) -> tuple:
         return (self.kind, self._name, self._shape, *(getattr(self, flag) for flag in self._flags))
 
@@ -79,7 +123,9 @@ class _Declared(Leaf):
 
 
 class Variable(_Declared):
-    """An optimization variable: ``Variable(shape=(), name=None, nonneg=False, nonpos=False)``.
+    """An optimization variable: ``Variable(shape=(), name=None, nonneg=False, nonpos=False, value=None)``.
+
+    ``Problem.solve`` sets ``value`` to the solution found.
 
     >>> x = Variable(3, name="x", nonneg=True)
     >>> x.shape, str(x), x.sign.value
@@ -90,6 +136,11 @@ class Variable(_Declared):
     _prefix = "var"
     _counter = itertools.count(1)
 
+    def __init__(self, shape: int | tuple[int, ...] = (), name: str | None = None, nonneg: bool = False,
+                 nonpos: bool = False, value: Any = None):
+        super().__init__(shape, name, nonneg, nonpos)
+        self.value = value
+
     @property
     def curvature(self) -> Curvature:
         return Curvature.AFFINE
@@ -98,11 +149,13 @@ class Variable(_Declared):
 class Parameter(_Declared):
     """Data supplied when the compiled problem is called; a constant of known sign for DCP.
 
-    ``Parameter(shape=(), name=None, nonneg=False, nonpos=False, psd=False, nsd=False)``:
+    ``Parameter(shape=(), name=None, nonneg=False, nonpos=False, psd=False, nsd=False, value=None)``:
     ``nonneg`` / ``nonpos`` declare the sign of every entry, ``psd`` / ``nsd`` a square matrix
     that is symmetric positive / negative semidefinite (its entries' signs stay unknown). The
     DCP check relies on these declarations and the compiled problem checks every value
-    against them (:mod:`optdsl.runtime.domains`).
+    against them (:mod:`optdsl.runtime.domains`). ``value`` (or ``p.value = v`` later) is used
+    when a call of the compiled problem omits the parameter; it is read at the call (under
+    ``jit``, when the call is traced).
 
     >>> lam = Parameter(name="lam", nonneg=True)
     >>> lam.curvature.value, lam.sign.value
@@ -117,7 +170,7 @@ class Parameter(_Declared):
     _flags = ("nonneg", "nonpos", "psd", "nsd")
 
     def __init__(self, shape: int | tuple[int, ...] = (), name: str | None = None, nonneg: bool = False,
-                 nonpos: bool = False, psd: bool = False, nsd: bool = False):
+                 nonpos: bool = False, psd: bool = False, nsd: bool = False, value: Any = None):
         super().__init__(shape, name, nonneg, nonpos)
         self._psd = bool(psd)
         self._nsd = bool(nsd)
@@ -129,6 +182,7 @@ class Parameter(_Declared):
             if (psd and (nsd or nonpos)) or (nsd and nonneg):  # only the zero matrix would have them all
                 raise ModelingError(
                     f"parameter {self._name!r}: {' and '.join(declared)} cannot be declared together")
+        self.value = value
 
     @property
     def psd(self) -> bool:

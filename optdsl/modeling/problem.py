@@ -3,13 +3,22 @@
 Two problems are equal (``==``, and equal hashes) when they are structurally the same:
 same sense, same expressions and constraints node by node, leaves compared by kind,
 name, shape and declared sign. This is what makes ``parse(p.to_opt()) == p`` testable.
+
+``Problem.solve`` is cvxpy's eager habit: it solves with the parameters' values and
+records the answer on the problem (``value``, ``status``), its variables (``value``)
+and its constraints (``dual_value``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import inspect
+import math
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
+import numpy as np
+
+from optdsl.errors import ArgumentError
 from optdsl.modeling.constraints import Constraint
 from optdsl.modeling.dcp import expression_violations
 from optdsl.modeling.errors import DCPError, ModelingError, ShapeError
@@ -76,8 +85,24 @@ class Maximize(Objective):
     needed = "concave"
 
 
+#: cvxpy's status strings for optdsl's status names (:mod:`optdsl.runtime.status`), as ``Problem.solve`` reports.
+CVXPY_STATUS = {
+    "solved": "optimal",
+    "inaccurate": "optimal_inaccurate",
+    "max_iterations": "user_limit",
+    "infeasible": "infeasible",
+    "unbounded": "unbounded",
+    "numerical_error": "solver_error",
+    "invalid_parameter": "solver_error",
+}
+#: The cvxpy statuses that come with a point (cvxpy's ``SOLUTION_PRESENT``).
+SOLUTION_PRESENT = ("optimal", "optimal_inaccurate", "user_limit")
+
+
 class Problem:
     """An objective and constraints: an immutable value; building one never changes its leaves.
+
+    Only :meth:`solve` writes: the last answer, on the problem and on its leaves and constraints.
 
     >>> from optdsl.modeling import Minimize, Problem, Variable, sum_squares
     >>> x = Variable(2, name="x")
@@ -101,6 +126,9 @@ class Problem:
                 )
         self._names = self._name_constraints()
         self._check_leaf_names()
+        self._compiled: dict[str, Any] = {}
+        self._value: float | None = None
+        self._status: str | None = None
 
     def _name_constraints(self) -> dict[str, Constraint]:
         names: dict[str, Constraint] = {}
@@ -170,6 +198,57 @@ class Problem:
         from optdsl.compiler import compile_problem
 
         return compile_problem(self, **options)
+
+    def solve(self, values: Mapping[Any, Any] | None = None, /, *, options: Mapping[str, Any] | None = None,
+              **parameter_values: Any) -> float:
+        """Solve now, as cvxpy does, and return the objective value: the quick path (``compile()`` is the fast one).
+
+        Parameter values come as keywords (``solve(A=A0)``), as a mapping by name or by parameter object
+        (``solve({A: A0})``), or from ``Parameter.value`` for those left out. The problem is compiled
+        once per ``options`` (``method``, ``tol``, ... of :meth:`compile`) and kept. Sets ``problem.value``,
+        ``problem.status`` (cvxpy's words: ``"optimal"``, ``"infeasible"``, ``"unbounded"``, ...; see
+        ``CVXPY_STATUS``), ``x.value`` for every variable and ``c.dual_value`` for every constraint. Without
+        a point (``infeasible``, ``unbounded``, ``solver_error``) those are ``None`` and ``value`` is
+        ``inf`` / ``-inf`` as cvxpy has it (``nan`` for an error).
+        """
+        options = dict(options or {})
+        self._check_solve_keywords(parameter_values)
+        key = repr(sorted(options.items()))
+        if key not in self._compiled:
+            self._compiled[key] = self.compile(**options)
+        solution = self._compiled[key](values, **parameter_values)
+        self._status = CVXPY_STATUS[solution.status_name()]
+        present = self._status in SOLUTION_PRESENT
+        for variable in self.variables():
+            variable._set_solved(np.asarray(solution[variable.name]) if present else None)
+        for name, constraint in self._names.items():
+            dual = solution.duals.get(name) if present else None
+            constraint._dual_value = None if dual is None else np.asarray(dual)
+        self._value = float(solution.objective) if present else self._value_without_point()
+        return self._value
+
+    def _check_solve_keywords(self, parameter_values: Mapping[str, Any]) -> None:
+        from optdsl.compiler import compile_problem
+
+        names = {p.name for p in self.parameters()}
+        misplaced = sorted((set(parameter_values) - names) & set(inspect.signature(compile_problem).parameters))
+        if misplaced:
+            raise ArgumentError(f"Problem.solve: {misplaced} are compile options, not parameters of the problem; "
+                                f"pass them as options={{...}}")
+
+    def _value_without_point(self) -> float:
+        worst = math.inf if isinstance(self._objective, Minimize) else -math.inf
+        return {"infeasible": worst, "unbounded": -worst}.get(self._status or "", math.nan)
+
+    @property
+    def value(self) -> float | None:
+        """The objective value the last :meth:`solve` found (``None`` before one)."""
+        return self._value
+
+    @property
+    def status(self) -> str | None:
+        """The last :meth:`solve`'s status in cvxpy's words (``"optimal"``, ...; ``None`` before one)."""
+        return self._status
 
     def to_opt(self, with_data: bool = False) -> str | tuple[str, dict[str, Any]]:
         """This problem as ``.opt`` text (see ``optdsl.grammar.writer.to_opt``); ``parse`` reads it back.

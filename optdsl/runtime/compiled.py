@@ -9,6 +9,7 @@ layer: the compiler hands them plain functions, names and shapes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable, Mapping
 
 import jax
@@ -28,9 +29,9 @@ Array = jax.Array
 class Solution:
     """A solution: primal values by variable name, duals by constraint name, and a report.
 
-    ``sol["x"]`` or ``sol.x`` is the value of variable ``x``; ``sol.duals`` maps
-    constraint names to dual values and ``sol.dual(c)`` accepts a constraint or
-    its name. ``status`` is an int32 code (:mod:`optdsl.runtime.status`; see
+    ``sol["x"]``, ``sol.x`` or ``sol[x]`` (the variable object) is the value of
+    variable ``x``; ``sol.duals`` maps constraint names to dual values and
+    ``sol.dual(c)`` accepts a constraint or its name. ``status`` is an int32 code (:mod:`optdsl.runtime.status`; see
     :meth:`status_name`), ``residual`` the norm of the optimality map at the
     returned point, ``iterations`` the solver's iteration count, ``objective``
     the objective value. ``singular`` (bool) flags an optimality map whose
@@ -50,7 +51,7 @@ class Solution:
     def __init__(self, values: Mapping[str, Array], objective: Array, status: Array,
                  residual: Array, iterations: Array, duals: Mapping[str, Array] | None = None,
                  dual_keys: tuple[tuple[int, str], ...] = (), singular: Array | bool = False, state: Any = None,
-                 primal_violation: Array | float = 0.0):
+                 primal_violation: Array | float = 0.0, variable_keys: tuple[tuple[int, str], ...] = ()):
         self.values = dict(values)
         self.duals = dict(duals or {})
         self.objective = objective
@@ -61,22 +62,31 @@ class Solution:
         self.state = state
         self.primal_violation = primal_violation
         self._dual_keys = dual_keys
+        self._variable_keys = variable_keys
 
     def tree_flatten(self):
         children = (self.values, self.duals, self.objective, self.status, self.residual, self.iterations,
                     self.singular, self.state, self.primal_violation)
-        return children, self._dual_keys
+        return children, (self._dual_keys, self._variable_keys)
 
     @classmethod
-    def tree_unflatten(cls, dual_keys, children):
+    def tree_unflatten(cls, keys, children):
         values, duals, objective, status, residual, iterations, singular, state, violation = children
-        return cls(values, objective, status, residual, iterations, duals, dual_keys, singular, state, violation)
+        return cls(values, objective, status, residual, iterations, duals, keys[0], singular, state, violation,
+                   keys[1])
 
-    def __getitem__(self, name: str) -> Array:
-        try:
-            return self.values[name]
-        except KeyError:
-            raise UnknownNameError(f"no variable named {name!r}; the solution has {sorted(self.values)}") from None
+    def __getitem__(self, variable: Any) -> Array:
+        """The value of a variable, given by name or as the variable object of the compiled problem."""
+        name = variable if isinstance(variable, str) else dict(self._variable_keys).get(id(variable))
+        if name not in self.values:
+            which = f"named {variable!r}" if isinstance(variable, str) else f"{variable!r} (not of this problem)"
+            raise UnknownNameError(f"no variable {which}; the solution has {sorted(self.values)}")
+        return self.values[name]
+
+    def keyed_by(self, variable_keys: tuple[tuple[int, str], ...]) -> Solution:
+        """This solution, its variables also found by object: ``variable_keys`` pairs ``id(variable)`` and name."""
+        children, (dual_keys, _) = self.tree_flatten()
+        return Solution.tree_unflatten((dual_keys, variable_keys), children)
 
     def __getattr__(self, name: str) -> Array:
         values = self.__dict__.get("values", {})
@@ -101,8 +111,8 @@ class Solution:
                 f"residual={self.residual!r}, iterations={self.iterations!r})")
 
 
-def _numeric(name: str, value: Any) -> np.ndarray:
-    """``value`` as a numpy array of numbers; a ``ParameterError`` naming the parameter and the type otherwise."""
+def as_numeric(name: str, value: Any, kind: str = "parameter") -> np.ndarray:
+    """``value`` as a numpy array of numbers; a ``ParameterError`` naming the leaf (``kind`` ``name``) otherwise."""
     try:
         array = np.asarray(value)
     except ValueError:  # numpy refuses ragged nested lists
@@ -113,7 +123,7 @@ def _numeric(name: str, value: Any) -> np.ndarray:
             got += f" {value[:40]!r}"
         elif array is not None and array.ndim:
             got += f" of dtype {array.dtype}"
-        raise ParameterError(f"parameter {name!r} must be a number or an array of numbers, got {got}")
+        raise ParameterError(f"{kind} {name!r} must be a number or an array of numbers, got {got}")
     return array
 
 
@@ -129,7 +139,9 @@ class ParameterSpec:
 class CompiledProblem:
     """A problem lowered to a pure JAX function ``params -> Solution``.
 
-    Call it as ``solve(A=A0, b=b0)`` or ``solve({"A": A0, "b": b0})``; pass
+    Call it as ``solve(A=A0, b=b0)``, ``solve({"A": A0, "b": b0})`` or with the parameter
+    objects as keys, ``solve({A: A0, b: b0})``; a parameter left out takes its ``value``
+    (``Parameter(..., value=v)`` or ``p.value = v``, read when the call runs or is traced). Pass
     ``init=previous_solution`` to warm-start from that solution's point
     (``Solution.state``; from its variable values when the state comes from
     another kind of solver). ``method`` names the optimality map
@@ -148,33 +160,61 @@ class CompiledProblem:
     conditions: Callable[[], str] | None = None
     domains: Domains = Domains(())
 
-    def __call__(self, params: Mapping[str, Any] | None = None, /, *, init: Solution | None = None,
+    def __call__(self, params: Mapping[Any, Any] | None = None, /, *, init: Solution | None = None,
                  **kwargs: Any) -> Solution:
-        given = dict(params or {})
+        given = {self._name_of(key): value for key, value in dict(params or {}).items()}
         overlap = set(given) & set(kwargs)
         if overlap:
             raise ParameterError(f"parameters given twice: {sorted(overlap)}")
         given.update(kwargs)
+        given = {**self._defaults(), **given}
         checked = self._check(given)
         if not any(isinstance(v, jax.core.Tracer) for v in jax.tree_util.tree_leaves(checked)):
             self.domains.check(checked, float_dtype(*(v.dtype for v in checked.values())))
-        return self.fn(checked, init)
+        return self.fn(checked, init).keyed_by(self._variable_keys)
+
+    @cached_property
+    def _leaves(self) -> tuple[list[Any], list[Any]]:
+        """The problem's parameter and variable objects (none for a problem built without the modeling layer)."""
+        if self.problem is None:
+            return [], []
+        return self.problem.parameters(), self.problem.variables()
+
+    @cached_property
+    def _variable_keys(self) -> tuple[tuple[int, str], ...]:
+        return tuple((id(v), v.name) for v in self._leaves[1])
+
+    def _name_of(self, key: Any) -> str:
+        """The name of a parameter given by name or as the parameter object."""
+        if isinstance(key, str):
+            return key
+        for parameter in self._leaves[0]:
+            if parameter is key:
+                return parameter.name
+        raise ParameterError(f"{key!r} is not a parameter of this problem; its parameters are "
+                             f"{[p.name for p in self.parameters]} (give them by name or as the objects)")
+
+    def _defaults(self) -> dict[str, Any]:
+        """The values the problem's parameter objects hold, for the parameters a call omits."""
+        return {p.name: p.value for p in self._leaves[0] if getattr(p, "value", None) is not None}
 
     def _check(self, given: dict[str, Any]) -> dict[str, Array]:
         expected = {p.name: p for p in self.parameters}
         unknown = sorted(set(given) - set(expected))
         missing = sorted(set(expected) - set(given))
         if unknown or missing:
+            shapes = ", ".join(str(expected[name].shape) for name in missing)
             raise ParameterError(
                 "; ".join(filter(None, [
                     f"unknown parameters {unknown}" if unknown else "",
-                    f"missing parameters {missing}" if missing else "",
+                    f"missing parameters {missing} of shapes {shapes} (give their values in the call, "
+                    "or set the parameters' value)" if missing else "",
                 ])) + f" (the problem's parameters are {sorted(expected)})")
         checked = {}
         for name, spec in expected.items():
             value = given[name]
             if not (isinstance(value, jax.Array) or is_sparse(value)):
-                value = jnp.asarray(_numeric(name, value))
+                value = jnp.asarray(as_numeric(name, value))
             if tuple(value.shape) != spec.shape:
                 raise ParameterError(
                     f"parameter {name!r} has shape {tuple(value.shape)}, expected {spec.shape}")
