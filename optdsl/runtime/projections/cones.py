@@ -18,6 +18,7 @@ from jax import lax
 from optdsl.errors import ArgumentError
 from optdsl.runtime.projections._common import Array, ArrayLike, as_floats, vector_size
 from optdsl.runtime.safe_math import safe_div, safe_norm
+from optdsl.runtime.scalar_root import bracketed_root
 
 
 def projection_non_negative(x: ArrayLike) -> Array:
@@ -147,50 +148,15 @@ def _exp_root(r: Array, s: Array, t: Array) -> Array:
 
     The root lies in ``(1 - s/r, r/s)`` (each end where ``r > 0`` resp. ``s > 0``;
     the function is negative at the first, positive at the second exactly
-    because the point is outside the polar and the primal cone). A missing end
-    is found by doubling steps, then a bracketed Newton iteration with a
-    bisection fallback converges to machine precision.
+    because the point is outside the polar and the primal cone); a missing end
+    is one further out, and the bracket grows from there.
     """
-    dtype = r.dtype
-    eps = jnp.finfo(dtype).eps
     r_pos, s_pos = r > 0, s > 0
     low0 = 1 - s / jnp.where(r_pos, r, 1)
     upp0 = r / jnp.where(s_pos, s, 1)
     lo = jnp.where(r_pos, low0, upp0 - 1)
     hi = jnp.where(s_pos, upp0, low0 + 1)
-
-    def f(rho):
-        return _exp_root_fun(rho, r, s, t)
-
-    def unbracketed(state):
-        lo, hi, _, it = state
-        return ((f(lo) > 0) | (f(hi) < 0)) & (it < 64)
-
-    def widen(state):
-        lo, hi, width, it = state
-        return jnp.where(f(lo) > 0, lo - width, lo), jnp.where(f(hi) < 0, hi + width, hi), 2 * width, it + 1
-
-    one = jnp.ones((), dtype)
-    lo, hi, _, _ = lax.while_loop(unbracketed, widen, (lo, hi, one, jnp.zeros((), jnp.int32)))
-
-    def unfinished(state):
-        lo, hi, rho, step, it = state
-        small = jnp.abs(step) <= 4 * eps * jnp.maximum(1, jnp.abs(rho))
-        return ~small & (hi - lo > 4 * eps * jnp.maximum(1, jnp.abs(rho))) & (it < 200)
-
-    def newton(state):
-        lo, hi, rho, _, it = state
-        value = f(rho)
-        lo = jnp.where(value < 0, rho, lo)
-        hi = jnp.where(value > 0, rho, hi)
-        slope = _exp_root_slope(rho, r, s, t)
-        trial = rho - value / jnp.where(slope > 0, slope, 1)
-        ok = (slope > 0) & (trial > lo) & (trial < hi) & jnp.isfinite(trial)
-        new = jnp.where(value == 0, rho, jnp.where(ok, trial, 0.5 * (lo + hi)))
-        return lo, hi, new, new - rho, it + 1
-
-    state = (lo, hi, 0.5 * (lo + hi), jnp.asarray(jnp.inf, dtype), jnp.zeros((), jnp.int32))
-    return lax.while_loop(unfinished, newton, state)[2]
+    return bracketed_root(lambda rho: -_exp_root_fun(rho, r, s, t), lo, hi)
 
 
 @_exp_root.defjvp
@@ -333,45 +299,10 @@ def _power_root(x: Array, y: Array, zabs: Array, alpha: Array) -> Array:
     """Root ``w`` of :func:`_power_root_fun` for a scalar point outside the cone and its polar, ``z != 0``.
 
     The function is positive for ``w -> -inf`` (the point is not in the polar) and
-    negative for ``w -> inf`` (not in the cone). A bracket grows by doubling from
-    ``[-1, 1]``; bracketed Newton with a bisection fallback then converges to
-    machine precision.
+    negative for ``w -> inf`` (not in the cone); the root is bracketed from ``[-1, 1]``.
     """
-    dtype = x.dtype
-    eps = jnp.finfo(dtype).eps
-
-    def f(w: Array) -> Array:
-        return _power_root_fun(w, x, y, zabs, alpha)
-
-    def unbracketed(state: tuple[Array, Array, Array, Array]) -> Array:
-        lo, hi, _, it = state
-        return ((f(lo) < 0) | (f(hi) > 0)) & (it < 64)
-
-    def widen(state: tuple[Array, Array, Array, Array]) -> tuple[Array, Array, Array, Array]:
-        lo, hi, width, it = state
-        return jnp.where(f(lo) < 0, lo - width, lo), jnp.where(f(hi) > 0, hi + width, hi), 2 * width, it + 1
-
-    one = jnp.ones((), dtype)
-    lo, hi, _, _ = lax.while_loop(unbracketed, widen, (-one, one, one, jnp.zeros((), jnp.int32)))
-
-    def unfinished(state: tuple[Array, Array, Array, Array, Array]) -> Array:
-        lo, hi, w, step, it = state
-        tol = 4 * eps * jnp.maximum(1, jnp.abs(w))
-        return (jnp.abs(step) > tol) & (hi - lo > tol) & (it < 200)
-
-    def newton(state: tuple[Array, Array, Array, Array, Array]) -> tuple[Array, Array, Array, Array, Array]:
-        lo, hi, w, _, it = state
-        value = f(w)
-        lo = jnp.where(value > 0, w, lo)
-        hi = jnp.where(value < 0, w, hi)
-        slope = _power_root_slope(w, x, y, zabs, alpha)
-        trial = w - value / jnp.where(slope < 0, slope, -1)
-        ok = (slope < 0) & (trial > lo) & (trial < hi) & jnp.isfinite(trial)
-        new = jnp.where(value == 0, w, jnp.where(ok, trial, 0.5 * (lo + hi)))
-        return lo, hi, new, new - w, it + 1
-
-    state = (lo, hi, 0.5 * (lo + hi), jnp.asarray(jnp.inf, dtype), jnp.zeros((), jnp.int32))
-    return lax.while_loop(unfinished, newton, state)[2]
+    one = jnp.ones_like(x)
+    return bracketed_root(lambda w: _power_root_fun(w, x, y, zabs, alpha), -one, one)
 
 
 @_power_root.defjvp

@@ -3,7 +3,10 @@
 - :mod:`~optdsl.runtime.solvers.conic_ip.cone`: what the iteration asks of a cone (the interface);
 - :mod:`~optdsl.runtime.solvers.conic_ip.symmetric`: the non-negative, second-order and PSD cones
   with their Nesterov-Todd scaling;
-- :mod:`~optdsl.runtime.solvers.conic_ip.exponential`: the exponential cone with a primal-dual scaling;
+- :mod:`~optdsl.runtime.solvers.conic_ip.nonsymmetric`: the primal-dual scaling, corrector and step
+  lengths of the three-row non-symmetric cones;
+- :mod:`~optdsl.runtime.solvers.conic_ip.exponential`, :mod:`~optdsl.runtime.solvers.conic_ip.power`:
+  the exponential and power cones (their dual barriers and conjugate points);
 - :mod:`~optdsl.runtime.solvers.conic_ip.product`: the product of the cone rows of a
   :class:`~optdsl.runtime.solvers.cones.Cones` layout, applied cone by cone;
 - :mod:`~optdsl.runtime.solvers.conic_ip.newton`: the Newton system, condensed and scaled;

@@ -4,8 +4,9 @@ The zero cone's rows are equality constraints to the interior point (their
 ``s`` is zero, their ``z`` free); they come first and are left to the Newton
 system. The remaining rows -- the cone rows -- form :class:`ProductCone`, whose
 operations apply the :class:`~optdsl.runtime.solvers.conic_ip.cone.Cone`
-interface cone by cone: the cones of one kind and size form a segment, gathered
-statically into a ``(count, dim)`` array and handled by one ``vmap``.
+interface cone by cone: the cones of one kind and size (and power cones of one
+exponent) form a segment, gathered statically into a ``(count, dim)`` array and
+handled by one ``vmap``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 from optdsl.runtime.solvers.cones import Cones
 from optdsl.runtime.solvers.conic_ip.cone import Cone
 from optdsl.runtime.solvers.conic_ip.exponential import Exponential
+from optdsl.runtime.solvers.conic_ip.power import Power
 from optdsl.runtime.solvers.conic_ip.symmetric import Nonnegative, PositiveSemidefinite, SecondOrder
 
 Array = jax.Array
@@ -40,6 +42,7 @@ class ProductCone:
         kinds += [(SecondOrder(q), q) for q in cones.soc]
         kinds += [(PositiveSemidefinite(k), PositiveSemidefinite(k).dim) for k in cones.psd]
         kinds += [(Exponential(), 3)] * cones.exp
+        kinds += [(Power(alpha), 3) for alpha in cones.power]
         starts = np.cumsum([0] + [size for _, size in kinds])
         groups: dict[Cone, list[np.ndarray]] = {}
         for (cone, size), start in zip(kinds, starts):
