@@ -119,6 +119,31 @@ def test_bad_use_is_named(layer):
         layer(np.zeros((2, 2)))
 
 
+def test_dual_variables_are_outputs(layer):
+    """The multiplier of sum(x) == 1 in the simplex projection is the threshold of the closed form."""
+    problem = layer.problem
+    budget = problem.constraints[1]
+    z = problem.parameters()[0]
+    duals = od.Layer(problem, parameters=[z], variables=[budget.dual_variables[0], *problem.variables()], tol=1e-11)
+    assert duals.compiled is layer.compiled  # one compilation per problem and options
+    batch = np.random.default_rng(1).normal(size=(4, K))
+    nu, x = duals(batch)
+    assert nu.shape == (4,) and x.shape == (4, K)
+    for row, multiplier, point in zip(batch, nu, x):
+        np.testing.assert_allclose(point, simplex_projection(row), atol=1e-6)
+        np.testing.assert_allclose(multiplier, np.max(row - point), atol=1e-6)  # z - x = nu on the support
+
+
+def test_misuse_is_a_value_error_too(layer):
+    problem = layer.problem
+    stranger = od.sum(od.Variable(K, name="x")) == 1
+    with pytest.raises(ValueError, match="dual of a constraint not in the problem") as raised:
+        od.Layer(problem, parameters=problem.parameters(), variables=[stranger.dual_variables[0]])
+    assert isinstance(raised.value, od.OptDSLError) and isinstance(raised.value, InteropError)
+    with pytest.raises(ValueError, match=r"Invalid parameter dimensionality: parameter 'z' has shape \(3,\)"):
+        layer(np.zeros((2, 2, K)))
+
+
 # A box projection, x*(c, l, u) = clip(c, l, u), whose box the parameters can make empty (l > u).
 # The conic route can return NaN values for such an instance, the case where masking a loss alone fails.
 @pytest.fixture(scope="module", params=["projected_gradient", "conic"])

@@ -2,6 +2,8 @@
 
 import re
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -322,3 +324,95 @@ def test_repr_mentions_kind_and_text():
     assert repr(od.Constant([1, 2])) == "Constant([1.0, 2.0])"
     assert repr(x <= 1) == "Inequality(x <= 1)"
     assert repr(od.Minimize(x[0])) == "Minimize(x[0])"
+
+
+# ---- cvxpy's habits: leaf values, Problem.solve, leaf objects as keys ------------------------------------------
+# A box projection y*(c) = clip(c, lo, hi) of sum_squares(y - c): its value, the multiplier 2 (lo - c) of
+# y >= lo where c < lo, and 2 (c - hi) of y <= hi where c > hi are closed forms (cvxpy's signs: >= 0).
+
+
+@pytest.fixture(scope="module")
+def box():
+    y, c = od.Variable(2, name="y"), od.Parameter(2, name="c")
+    lo, hi = od.Parameter(2, name="lo", value=[0.0, 0.0]), od.Parameter(2, value=[1.0, 1.0])  # hi unnamed
+    lower, upper = y >= lo, y <= hi
+    problem = od.Problem(od.Minimize(od.sum_squares(y - c)), [lower, upper])
+    return {"problem": problem, "y": y, "c": c, "lo": lo, "hi": hi, "lower": lower, "upper": upper}
+
+
+def test_a_value_is_checked_when_set_and_names_the_leaf():
+    p = od.Parameter(2, name="p", nonneg=True, value=[1, 2])
+    assert p.value.dtype == np.float64 and p.value.tolist() == [1.0, 2.0]
+    cases = [([1.0, -2.0], r"parameter 'p' of shape \(2,\) is declared nonneg but has entry -2.0 at index \(1,\)"),
+             ([1.0, 2.0, 3.0], r"parameter 'p' has shape \(2,\); got a value of shape \(3,\)"),
+             ("ab", "parameter 'p' must be a number or an array of numbers, got str 'ab'")]
+    for value, message in cases:
+        with pytest.raises(od.ParameterError, match=message):
+            p.value = value
+    assert p.value.tolist() == [1.0, 2.0]  # a refused value leaves the old one
+    with pytest.raises(ValueError, match="'P' of shape \\(2, 2\\) is declared psd but its smallest eigenvalue is -1"):
+        od.Parameter((2, 2), name="P", psd=True, value=[[1.0, 0.0], [0.0, -1.0]])
+    with pytest.raises(od.ParameterError, match="variable 'v' of shape \\(\\) is declared nonpos but has entry 3"):
+        od.Variable(name="v", nonpos=True).value = 3.0
+    p.value = None
+    assert p.value is None
+
+
+def test_parameter_values_are_defaults_and_leaf_objects_are_keys(box):
+    solve, y, c, hi = box["problem"].compile_once(), box["y"], box["c"], box["hi"]
+    c.value = [-1.0, 0.5]
+    np.testing.assert_allclose(solve()[y], [0.0, 0.5], atol=1e-6)
+    np.testing.assert_allclose(solve(c=[2.0, 0.3])["y"], [1.0, 0.3], atol=1e-6)
+    np.testing.assert_allclose(solve({c: [2.0, 0.3], hi: [3.0, 3.0]})[y], [2.0, 0.3], atol=1e-6)
+    with pytest.raises(od.ParameterError, match=r"Parameter\(\(2,\), name='c'\) is not a parameter of this problem"):
+        solve({od.Parameter(2, name="c"): [0.0, 0.0]})
+    with pytest.raises(od.UnknownNameError, match=r"no variable Variable\(\(2,\), name='y'\) \(not of this problem\)"):
+        solve()[od.Variable(2, name="y")]
+    # only the parameter given is differentiated; the others are the defaults
+    grad = jax.grad(lambda cv: jnp.sum(solve(c=cv)[y]))(jnp.array([-1.0, 0.5]))
+    np.testing.assert_allclose(grad, [0.0, 1.0], atol=1e-6)
+
+
+def test_an_unnamed_parameter_without_value_is_named_with_its_shape(box):
+    solve, hi = box["problem"].compile_once(), box["hi"]
+    assert re.fullmatch(r"param\d+", hi.name)
+    saved, hi.value = hi.value, None
+    try:
+        with pytest.raises(od.ParameterError, match=rf"missing parameters \['{hi.name}'\] of shapes \(2,\)"):
+            solve(c=[0.0, 0.0])
+    finally:
+        hi.value = saved
+
+
+def test_solve_fills_values_status_and_duals_like_cvxpy(box):
+    problem, y, c, lower, upper = (box[k] for k in ("problem", "y", "c", "lower", "upper"))
+    assert problem.status is None or problem.status in od.modeling.problem.CVXPY_STATUS.values()
+    value = problem.solve({c: [-1.0, 2.5], box["hi"]: [2.0, 2.0]}, lo=[0.0, 0.0])
+    assert problem.status == "optimal" and value == problem.value
+    np.testing.assert_allclose(value, 1.0 + 0.25, atol=1e-8)
+    np.testing.assert_allclose(y.value, [0.0, 2.0], atol=1e-6)
+    np.testing.assert_allclose(lower.dual_value, [2.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(upper.dual_value, [0.0, 1.0], atol=1e-6)
+    assert problem.compile_once() is problem.compile_once() is not problem.compile_once(tol=1e-9)
+
+
+@pytest.mark.parametrize("lo, expected", [([2.0, 0.0], "infeasible"), ([0.0, 0.0], "optimal")])
+def test_solve_status_and_value_match_cvxpy(box, lo, expected):
+    import cvxpy as cp
+
+    problem, y, lower = box["problem"], box["y"], box["lower"]
+    values = {"c": [0.5, 0.5], "lo": lo, box["hi"].name: [1.0, 1.0]}
+    reference = problem.to_cvxpy(values)
+    reference.solve(solver=cp.CLARABEL)
+    value = problem.solve(values)
+    assert problem.status == reference.status == expected
+    assert value == pytest.approx(reference.value, abs=1e-6)
+    if expected == "infeasible":
+        assert y.value is None and lower.dual_value is None and value == np.inf
+    else:
+        np.testing.assert_allclose(y.value, reference.var_dict["y"].value, atol=1e-6)
+
+
+def test_compile_options_given_as_parameters_are_refused(box):
+    with pytest.raises(od.ArgumentError, match=r"\['method'\] are compile options.*options=\{\.\.\.\}"):
+        box["problem"].solve(method="kkt")

@@ -47,7 +47,8 @@ class Layer:
     ``parameters`` and ``variables`` are then the cvxpy objects). ``parameters`` must list
     every parameter of the problem once; ``variables`` any of its variables and of its
     constraints' dual variables (``constraint.dual_variables[0]``).
-    ``compile_options`` go to ``problem.compile`` (``method``, ``tol``, ...).
+    ``compile_options`` go to ``problem.compile_once`` (``method``, ``tol``, ...): layers of one problem
+    with the same options, and ``problem.solve``, share one compilation.
     Misuse raises an :class:`~optdsl.interop.errors.InteropError`, a ``ValueError`` as in cvxpylayers.
     """
 
@@ -74,7 +75,7 @@ class Layer:
         self.variables = tuple(variables)
         self._outputs = tuple((names[id(v.constraint)], True) if isinstance(v, DualVariable) else (v.name, False)
                               for v in variables)
-        self.compiled = problem.compile(**compile_options)
+        self.compiled = problem.compile_once(**compile_options)
 
     def __call__(self, *values: Any, return_solution: bool = False) -> Any:
         """Solve for ``values`` (one per parameter, optionally batched along a new leading axis).

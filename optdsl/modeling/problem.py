@@ -199,24 +199,30 @@ class Problem:
 
         return compile_problem(self, **options)
 
+    def compile_once(self, **options: Any) -> Any:
+        """:meth:`compile` with these options the first time, the same ``CompiledProblem`` afterwards.
+
+        :meth:`solve` and ``od.Layer`` use it, so they share one compilation (and its jitted code).
+        """
+        key = repr(sorted(options.items()))
+        if key not in self._compiled:
+            self._compiled[key] = self.compile(**options)
+        return self._compiled[key]
+
     def solve(self, values: Mapping[Any, Any] | None = None, /, *, options: Mapping[str, Any] | None = None,
               **parameter_values: Any) -> float:
         """Solve now, as cvxpy does, and return the objective value: the quick path (``compile()`` is the fast one).
 
         Parameter values come as keywords (``solve(A=A0)``), as a mapping by name or by parameter object
-        (``solve({A: A0})``), or from ``Parameter.value`` for those left out. The problem is compiled
-        once per ``options`` (``method``, ``tol``, ... of :meth:`compile`) and kept. Sets ``problem.value``,
-        ``problem.status`` (cvxpy's words: ``"optimal"``, ``"infeasible"``, ``"unbounded"``, ...; see
-        ``CVXPY_STATUS``), ``x.value`` for every variable and ``c.dual_value`` for every constraint. Without
-        a point (``infeasible``, ``unbounded``, ``solver_error``) those are ``None`` and ``value`` is
-        ``inf`` / ``-inf`` as cvxpy has it (``nan`` for an error).
+        (``solve({A: A0})``), or from ``Parameter.value`` for those left out. The problem is compiled once
+        per ``options`` (``method``, ``tol``, ... of :meth:`compile`; see :meth:`compile_once`). Sets
+        ``problem.value``, ``problem.status`` (cvxpy's words: ``"optimal"``, ``"infeasible"``,
+        ``"unbounded"``, ...; see ``CVXPY_STATUS``), ``x.value`` for every variable and ``c.dual_value``
+        for every constraint. Without a point (``infeasible``, ``unbounded``, ``solver_error``) those are
+        ``None`` and ``value`` is ``inf`` / ``-inf`` as cvxpy has it (``nan`` for an error).
         """
-        options = dict(options or {})
         self._check_solve_keywords(parameter_values)
-        key = repr(sorted(options.items()))
-        if key not in self._compiled:
-            self._compiled[key] = self.compile(**options)
-        solution = self._compiled[key](values, **parameter_values)
+        solution = self.compile_once(**(options or {}))(values, **parameter_values)
         self._status = CVXPY_STATUS[solution.status_name()]
         present = self._status in SOLUTION_PRESENT
         for variable in self.variables():
