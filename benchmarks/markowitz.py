@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import optdsl as od
-from benchmarks.harness import CLARABEL, DIFFCP, Case, Contender, directional_fd, optional
+from benchmarks.harness import CLARABEL, DIFFCP, Case, Contender, optional, weighted_fd, weighted_fwdbwd
 
 FULL = [(50, (1, 16)), (200, (1, 16))]
 QUICK = [(5, (2,))]
@@ -49,16 +49,9 @@ def _contenders(n: int, d: dict[str, jax.Array], c: jax.Array) -> list[Contender
     def optdsl_batch(mu, d):
         return jax.vmap(lambda mu: solve(mu=mu, L=d["L"], sigma=d["sigma"]).w)(mu)
 
-    def fwdbwd_of(batch_fn):
-        def fwdbwd(mu, d, c):
-            loss, g = jax.value_and_grad(lambda mu: jnp.sum(c * batch_fn(mu, d)))(mu)
-            return loss, (g,)
-
-        return fwdbwd
-
     args = (d["mu"], d, c)
-    out = [Contender(f"optdsl[{solve.method}]", lambda mu, d, c: optdsl_batch(mu, d), fwdbwd_of(optdsl_batch), args,
-                     build_s=build)]
+    out = [Contender(f"optdsl[{solve.method}]", lambda mu, d, c: optdsl_batch(mu, d), weighted_fwdbwd(optdsl_batch),
+                     args, build_s=build)]
 
     layers = optional("cvxpylayers.jax")
     if layers is not None:
@@ -69,7 +62,7 @@ def _contenders(n: int, d: dict[str, jax.Array], c: jax.Array) -> list[Contender
         layer = layers.CvxpyLayer(problem_c, parameters=[mu_p], variables=[wc], solver_args=DIFFCP)
         build = time.perf_counter() - start
         layer_batch = lambda mu, d: layer(mu)[0]
-        out.append(Contender("cvxpylayers", lambda mu, d, c: layer_batch(mu, d), fwdbwd_of(layer_batch), args,
+        out.append(Contender("cvxpylayers", lambda mu, d, c: layer_batch(mu, d), weighted_fwdbwd(layer_batch), args,
                              jitted=False, build_s=build))
     return out
 
@@ -83,8 +76,7 @@ def case(n: int, batch: int) -> Case:
     dmu = np.zeros((batch, n))
     dmu[:k] = 0.01 * rng.normal(size=(k, n))
     x_ref = np.stack([reference(data["mu"][i], data["L"]) for i in range(k)])
-    fd = directional_fd(lambda t: sum(float(c[i] @ reference(data["mu"][i] + t * dmu[i], data["L"]))
-                                      for i in range(k)), 1e-3)
+    fd = weighted_fd(lambda mu: reference(mu, data["L"]), data["mu"], dmu, c, k, 1e-3)
     jdata = {key: jnp.asarray(v) for key, v in data.items()}
     return Case("markowitz", f"n={n} batch={batch}", _contenders(n, jdata, jnp.asarray(c)), x_ref,
                 lambda x: np.asarray(x)[:k], (dmu,), fd)

@@ -1,8 +1,10 @@
 """Smoke test of the benchmark suite: one tiny case of each workload (the ``--quick`` path).
 
-The optdsl side always runs and must match the cvxpy + Clarabel reference; an
-anchor (cvxpylayers, JAXopt, qpax: the ``bench`` extra) is measured when its
-package is installed and left out of the case when it is not. The fidelity
+Each runs through the command (``--quick --only NAME --json``). The optdsl side
+always runs and must match the reference; an anchor (cvxpylayers, JAXopt, qpax:
+the ``bench`` extra) is measured when its package is installed and left out of
+the case when it is not. The exact references of the conic workloads (expcone,
+sdp) are checked against central differences of Clarabel-based solves. The fidelity
 workload runs once through the command; its designed instances' exact gradients
 must agree with Clarabel's central differences, and optdsl's with them.
 """
@@ -20,16 +22,19 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root holds `benchmarks/`
 
-from benchmarks import fidelity, harness, lasso, lp, markowitz, qp, run, svm
+from benchmarks import expcone, fidelity, harness, lasso, lp, markowitz, qp, run, sdp, svm
 
-WORKLOADS = {"qp": qp, "lasso": lasso, "svm": svm, "markowitz": markowitz, "lp": lp}
+WORKLOADS = {"qp": qp, "lasso": lasso, "svm": svm, "markowitz": markowitz, "lp": lp, "expcone": expcone, "sdp": sdp}
 #: Anchors each workload compares with, and the package each one needs.
 ANCHORS = {"qp": {"qpax": "qpax", "qpax[tight]": "qpax", "jaxopt-OSQP": "jaxopt", "cvxpylayers": "cvxpylayers.jax"},
            "lasso": {"jaxopt-ProximalGradient[implicit]": "jaxopt", "jaxopt-ProximalGradient[unrolled]": "jaxopt",
                      "cvxpylayers": "cvxpylayers.jax"},
            "svm": {"jaxopt-ProjectedGradient[implicit]": "jaxopt"},
            "markowitz": {"cvxpylayers": "cvxpylayers.jax"},
-           "lp": {"cvxpylayers": "cvxpylayers.jax"}}
+           "lp": {"cvxpylayers": "cvxpylayers.jax"}, "expcone": {"cvxpylayers": "cvxpylayers.jax"},
+           "sdp": {"cvxpylayers": "cvxpylayers.jax"}}
+#: The first row of the conic workloads: the route they measure (the logistic model is forced off its default).
+CONIC = {"markowitz": "optdsl[conic]", "expcone": "optdsl[conic,forced]", "sdp": "optdsl[conic]"}
 #: Solution error every contender must reach on the tiny cases, and the optdsl implicit gradients' error.
 SOL_TOL, GRAD_TOL = 1e-4, 1e-3
 #: The fidelity workload's anchors, and the package each one needs (qpax on QPs and LPs only).
@@ -38,13 +43,17 @@ FIDELITY_ANCHORS = {"cvxpylayers": "cvxpylayers.jax", "cvxpylayers[tight]": "cvx
 
 
 @pytest.mark.parametrize("name", list(WORKLOADS))
-def test_quick_case_runs_and_optdsl_matches_the_reference(name):
-    (case,) = WORKLOADS[name].cases(quick=True)
-    names = [c.name for c in case.contenders]
-    assert names[0].startswith("optdsl[")
+def test_quick_case_runs_and_optdsl_matches_the_reference(name, tmp_path, capsys):
+    out = tmp_path / "rows.json"
+    rows = run.main(["--quick", "--only", name, "--runs", "1", "--json", str(out)])
+    printed = capsys.readouterr().out
+    assert json.loads(out.read_text()) == rows
+    assert {r["workload"] for r in rows} == {name} and len({r["size"] for r in rows}) == 1
+    assert all(f"| {name} | {r['size']} | {r['contender']} |" in printed for r in rows)
+    names = [r["contender"] for r in rows]
+    assert names[0] == CONIC.get(name, names[0]) and names[0].startswith("optdsl[")
     expected = {a for a, module in ANCHORS[name].items() if harness.optional(module) is not None}
     assert expected == {n for n in names if not n.startswith("optdsl")}
-    rows = [harness.measure(case, c, runs=1) for c in case.contenders]
     for row in rows:
         assert row["fwd_s"] > 0 and row["fwdbwd_s"] > 0 and row["compile_s"] > 0, row
         assert row["sol_err"] < SOL_TOL, row
@@ -69,6 +78,33 @@ def test_command_prints_the_table_and_writes_json(tmp_path, capsys):
     saved = json.loads(out.read_text())
     assert [r["size"] for r in saved] == [r["size"] for r in rows] == ["lasso n=100", "simplex_ls n=100"]
     assert all(np.isfinite(r["compile_s"]) and r["compile_s"] >= r["build_s"] > 0 for r in saved)
+
+
+@pytest.mark.parametrize("size", [(6, 3), (20, 10)])
+def test_expcone_reference_is_stationary_and_its_exact_gradient_matches_central_differences(size):
+    m, n = size
+    data = expcone.make_data(m, n, batch=1)
+    X, y = data["X"][0], data["y"]
+    w = expcone.reference(X, y)
+    assert np.max(np.abs(expcone._newton_system(X, y, w)[1])) < 1e-12
+    rng = np.random.default_rng(5)
+    c, dX = rng.normal(size=(1, n)), rng.normal(size=(1, m, n))
+    slope = float(np.vdot(expcone.exact_gradient(X, y, w, c[0]), dX[0]))
+    fd = harness.weighted_fd(lambda X: expcone.reference(X, y), data["X"], dX, c, 1, 1e-5)
+    assert abs(fd - slope) < 1e-7 * abs(slope)
+
+
+@pytest.mark.parametrize("k", [3, 5])
+def test_sdp_reference_is_a_correlation_matrix_and_its_exact_slope_matches_central_differences(k):
+    C = sdp.make_data(k, batch=1)["C"]
+    assert np.min(np.linalg.eigvalsh(C[0])) == pytest.approx(sdp.LAMBDA_MIN)
+    X = sdp.reference(C[0])
+    assert np.allclose(np.diag(X), 1.0, atol=1e-12) and np.min(np.linalg.eigvalsh(X)) > -1e-12
+    rng = np.random.default_rng(5)
+    W, dC = rng.normal(size=(1, k, k)), rng.normal(size=(1, k, k))
+    slope = sdp.exact_slope(C[0], W[0], dC[0])
+    fd = harness.weighted_fd(sdp.reference, C, dC, W, 1, 1e-5)
+    assert abs(fd - slope) < 1e-7 * abs(slope)
 
 
 def test_ratio_is_optdsl_time_over_anchor_time():
