@@ -219,14 +219,21 @@ def test_restricted_nodes_are_the_atoms_that_see_a_variable():
     assert [str(node) for node in expr.restricted_nodes()] == ["log(z)", "z ** 1.5"]
 
 
+class _PowerWithoutGraphForm(od.modeling.atoms.Power):
+    """``power`` as an atom the conic lowering does not cover."""
+
+    def graph_form(self, t, args):
+        return None
+
+
 def test_a_model_without_conic_form_goes_to_the_interior_point_and_says_why():
     z = od.Variable(3, name="z")
     q = od.Parameter(3, name="q", nonneg=True)
-    solve = od.Problem(od.Minimize(od.sum(z ** 2 ** 0.5) - q @ z), [z >= 0]).compile()  # an irrational exponent
+    solve = od.Problem(od.Minimize(od.sum(_PowerWithoutGraphForm(z, 1.5)) - q @ z), [z >= 0]).compile()
     assert solve.method == "kkt"
     assert route_line(solve).startswith("route: kkt — the objective's power is finite only on part of its domain, "
-                                        "which a first-order step can leave, and the model has no conic form (power: "
-                                        "the conic form needs a rational exponent")
+                                        "which a first-order step can leave, and the model has no conic form (the "
+                                        "conic lowering cannot handle z ** 1.5: the atom power has no graph form")
 
 
 def test_the_interior_point_starts_inside_the_objectives_domain():

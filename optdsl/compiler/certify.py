@@ -6,7 +6,7 @@ returned values. A violation is measured relative to the size of the terms, so
 rescaling a constraint changes nothing: ``|lhs - rhs|`` over ``1 + max(|lhs|, |rhs|)``
 for ``==``, its positive part for ``<=``, ``‖x‖ - t`` over ``1 + max(|t|, ‖x‖)``
 for a second-order cone, the most negative eigenvalue over ``1 + max|X|`` for
-``X >> 0``, and the distance to the exponential cone over ``1 + ‖(x, y, z)‖``.
+``X >> 0``, and the distance to the exponential or power cone over ``1 + ‖(x, y, z)‖``.
 Traceable; no derivative flows through it.
 """
 
@@ -18,8 +18,8 @@ import jax
 import jax.numpy as jnp
 
 from optdsl.errors import CompileError
-from optdsl.modeling import PSD, SOC, Constraint, Equality, ExpCone, Inequality
-from optdsl.runtime.projections import projection_exp_cone
+from optdsl.modeling import PSD, SOC, Constraint, Equality, ExpCone, Inequality, PowCone3D
+from optdsl.runtime.projections import projection_exp_cone, projection_power_cone
 from optdsl.runtime.safe_math import safe_norm
 
 Values = dict[str, jax.Array]
@@ -46,9 +46,13 @@ def constraint_violation(constraint: Constraint, values: Values, dtype: Any) -> 
         lowest = jnp.linalg.eigvalsh(0.5 * (X + X.T))[0]
         asymmetry = _inf(X - X.T)
         return jnp.maximum(jnp.maximum(-lowest, 0), asymmetry) / (1 + _inf(X))
-    if isinstance(constraint, ExpCone):
+    if isinstance(constraint, (ExpCone, PowCone3D)):
         point = jnp.stack([value(constraint.x), value(constraint.y), value(constraint.z)])
-        distance = point - jnp.stack(projection_exp_cone(*point))
+        if isinstance(constraint, ExpCone):
+            projected = projection_exp_cone(*point)
+        else:
+            projected = projection_power_cone(*point, jnp.asarray(constraint.alpha, dtype))
+        distance = point - jnp.stack(projected)
         return jnp.max(jnp.linalg.norm(distance, axis=0) / (1 + jnp.linalg.norm(point, axis=0)), initial=0)
     raise CompileError(f"no violation measure for a {type(constraint).__name__} constraint")
 

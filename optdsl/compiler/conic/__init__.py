@@ -2,7 +2,7 @@
 
 ``canonicalize(problem)`` returns a :class:`ConicForm`; ``form.data(params)`` gives
 ``(A, b, c, offset)`` as a traceable JAX function of the parameter values, for the
-runtime's conic solver (SCS conventions, cones in the order zero, nonneg, SOC, PSD, exp).
+runtime's conic solver (SCS conventions, cones in the order zero, nonneg, SOC, PSD, exp, power).
 ``form.variables(x)`` and ``form.duals(y)`` read the user's values back.
 
 >>> import jax.numpy as jnp

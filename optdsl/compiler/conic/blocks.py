@@ -11,6 +11,7 @@ constraint            cone         rows of ``s``
 ``SOC(t, x)``         SOC          ``(t, x)``; with an axis ``(t_j, x_j)`` per column (row) j
 ``PSD(X)``            PSD          ``svec((X + X') / 2)`` (the cone takes the symmetric part)
 ``ExpCone(x, y, z)``  exp          ``(x_i, y_i, z_i)`` per entry, C order
+``PowCone3D(...)``    power        ``(x_i, y_i, z_i)`` per entry, C order, exponent ``alpha_i``
 ====================  ===========  ==============================================================
 
 Duals are returned in ``constraint.dual_shape`` with cvxpy's ``dual_value`` conventions: the
@@ -29,7 +30,7 @@ import jax
 import jax.numpy as jnp
 
 from optdsl.errors import CompileError
-from optdsl.modeling import PSD, SOC, Constraint, Equality, ExpCone, Expression, Inequality
+from optdsl.modeling import PSD, SOC, Constraint, Equality, ExpCone, Expression, Inequality, PowCone3D
 from optdsl.runtime.solvers.cones import smat, svec, svec_size
 
 Array = jax.Array
@@ -37,12 +38,12 @@ Array = jax.Array
 Value = Callable[[Expression], Array]
 
 #: Factors of ``K`` in row order.
-KINDS = ("zero", "nonneg", "soc", "psd", "exp")
+KINDS = ("zero", "nonneg", "soc", "psd", "exp", "power")
 
 
 @dataclass(frozen=True)
 class Block:
-    """One constraint's rows: ``size`` of them in the cone ``kind``, in ``cones`` cones (SOC lengths, PSD orders)."""
+    """One constraint's rows: ``size`` of them in the cone ``kind``, in ``cones`` cones (SOC lengths, PSD orders, ...)."""
 
     constraint: Constraint
     kind: ClassVar[str]
@@ -53,8 +54,11 @@ class Block:
         raise NotImplementedError
 
     @property
-    def cones(self) -> tuple[int, ...]:
-        """Length of each SOC or order of each PSD cone in the block (empty for the other kinds)."""
+    def cones(self) -> tuple[float, ...]:
+        """What sets each cone of the block apart: an SOC's length, a PSD cone's order, a power cone's exponent.
+
+        Empty for the other kinds, whose cones are all alike.
+        """
         return ()
 
     def rows(self, value: Value) -> Array:
@@ -176,8 +180,19 @@ class ExpBlock(Block):
         return jnp.reshape(jnp.reshape(y, (-1, 3)).T, self.constraint.dual_shape)
 
 
+class PowBlock(ExpBlock):
+    """``PowCone3D(x, y, z, alpha)``: one power cone ``(x_i, y_i, z_i)`` of exponent ``alpha_i`` per entry."""
+
+    kind = "power"
+
+    @property
+    def cones(self) -> tuple[float, ...]:
+        return tuple(self.constraint.alpha.ravel().tolist())
+
+
 _BLOCKS: dict[type, type[Block]] = {
     Equality: ZeroBlock, Inequality: NonnegBlock, SOC: SocBlock, PSD: PsdBlock, ExpCone: ExpBlock,
+    PowCone3D: PowBlock,
 }
 
 

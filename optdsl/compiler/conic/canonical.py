@@ -212,10 +212,11 @@ def _cones(blocks: list[Block]) -> Cones:
     def rows(kind: str) -> int:
         return sum(b.size for b in blocks if b.kind == kind)
 
-    def cones(kind: str) -> tuple[int, ...]:
+    def cones(kind: str) -> tuple[float, ...]:
         return tuple(q for b in blocks if b.kind == kind for q in b.cones)
 
-    return Cones(zero=rows("zero"), nonneg=rows("nonneg"), soc=cones("soc"), psd=cones("psd"), exp=rows("exp") // 3)
+    return Cones(zero=rows("zero"), nonneg=rows("nonneg"), soc=cones("soc"), psd=cones("psd"), exp=rows("exp") // 3,
+                 power=cones("power"))
 
 
 def _columns(user: list[Variable], blocks: list[Block]) -> tuple[tuple[Variable, int], ...]:
@@ -242,7 +243,7 @@ def canonicalize(problem: Problem) -> ConicForm:
     >>> x = od.Variable(2, name="x")
     >>> form = canonicalize(od.Problem(od.Minimize(od.norm2(x)), [od.sum(x) == 1]))
     >>> form.cones, form.size
-    (Cones(zero=1, nonneg=0, soc=(3,), psd=(), exp=0), 3)
+    (Cones(zero=1, nonneg=0, soc=(3,), psd=(), exp=0, power=()), 3)
     """
     if not isinstance(problem, Problem):
         raise CompileError(f"canonicalize expects a Problem, got {type(problem).__name__}")

@@ -139,7 +139,7 @@ class ConicForm:
         """The form's size and cones in words, for ``explain``."""
         cones = self.cones
         parts = [f"{cones.zero} zero", f"{cones.nonneg} nonneg", f"{len(cones.soc)} SOC",
-                 f"{len(cones.psd)} PSD", f"{cones.exp} exp"]
+                 f"{len(cones.psd)} PSD", f"{cones.exp} exp", f"{len(cones.power)} power"]
         auxiliaries = self.size - self.packing.size
         return (f"conic form: {self.size} columns ({self.packing.size} variables, {auxiliaries} auxiliary), "
                 f"{cones.dim} rows ({', '.join(parts)})")
