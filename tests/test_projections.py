@@ -83,6 +83,21 @@ def _exp_dual_violation(u, v, w):
     return float(np.max(np.maximum(u, 0.0) + np.where(u < -1e-12, inside, face)))
 
 
+def _power_violation(x, y, z, alpha, slack=0.0):
+    """Violation of ``x^a y^(1 - a) >= |z|, x, y >= 0``, after moving ``x`` and ``y`` up by ``slack``.
+
+    The slack certifies points whose ``x`` or ``y`` is below rounding: there ``x^a`` (``a`` small) turns an
+    error of ``eps`` into one of ``eps^a``.
+    """
+    x, y = np.asarray(x) + slack, np.asarray(y) + slack
+    mean = np.maximum(x, 0) ** alpha * np.maximum(y, 0) ** (1 - alpha)
+    return float(np.max(np.maximum(np.maximum(-x, -y), np.abs(z) - mean)))
+
+
+def _power_dual_violation(u, v, w, alpha, slack=0.0):
+    return _power_violation(np.asarray(u) / alpha, np.asarray(v) / (1 - alpha), w, alpha, slack)
+
+
 def _simplex_violation(p, value):
     return max(float(np.max(-p, initial=0.0)), float(np.max(np.abs(p.sum(-1) - value))))
 
@@ -314,6 +329,27 @@ def _case_list():
     cases.append(Case(
         "exp_cone_dual", lambda pt, pr: P.projection_exp_cone_dual(*pt), exp_sample, exp_dual_points,
         lambda p, pr: _exp_dual_violation(*p),
+    ))
+    def power_sample(rng):
+        return (rng.normal(size=4) * 2, rng.normal(size=4) * 2, rng.normal(size=4) * 2), (rng.uniform(0.2, 0.8, 4),)
+
+    def power_points(rng, pr, dual=False):
+        (alpha,) = pr
+        out = []
+        for k in range(12):
+            x, y = rng.uniform(0.2, 2.0, (2, 4))
+            bound = (x / alpha) ** alpha * (y / (1 - alpha)) ** (1 - alpha) if dual else x ** alpha * y ** (1 - alpha)
+            out.append((x, y, bound * rng.uniform(-1, 1, 4) ** (k % 2)))
+        out.append((np.abs(rng.normal(size=4)), np.zeros(4), np.zeros(4)))
+        return out
+
+    cases.append(Case(
+        "power_cone", lambda pt, pr: P.projection_power_cone(*pt, *pr), power_sample, power_points,
+        lambda p, pr: _power_violation(*p, *pr),
+    ))
+    cases.append(Case(
+        "power_cone_dual", lambda pt, pr: P.projection_power_cone_dual(*pt, *pr), power_sample,
+        functools.partial(power_points, dual=True), lambda p, pr: _power_dual_violation(*p, *pr),
     ))
     cases.append(Case(
         "zero", _one(P.projection_zero), lambda rng: ((vec(rng),), ()),
@@ -615,6 +651,129 @@ def test_exp_cone_accurate_across_nine_decades():
     assert np.all(np.abs(jvps - fd) <= 1e-7 * (np.abs(fd) + np.abs(V)).max(1, keepdims=True))
     grads = jax.jit(jax.vmap(jax.grad(lambda v: jnp.sum(project(v) ** 2))))(jnp.asarray(V, jnp.float32))
     assert np.all(np.isfinite(np.asarray(grads)))
+
+
+POWER_ALPHAS = (0.15, 0.5, 0.85)
+
+
+def _power_test_points(rng, alpha):
+    """Points in each regime: inside ``K``, in the polar ``-K*``, on the face ``z = 0``, generic at several
+    scales, and the origin."""
+    x, y = rng.uniform(0.2, 2.0, (2, 6))
+    inside = np.stack([x, y, x ** alpha * y ** (1 - alpha) * rng.uniform(-1, 1, 6)], 1)
+    u, v = rng.uniform(0.2, 2.0, (2, 6))
+    polar = -np.stack([u, v, (u / alpha) ** alpha * (v / (1 - alpha)) ** (1 - alpha) * rng.uniform(-1, 1, 6)], 1)
+    a, b = rng.uniform(0.2, 2.0, (2, 6))
+    face = np.stack([a * [-1, 1, -1, 1, -1, 1], b * [1, -1, 1, -1, 1, -1], np.zeros(6)], 1)
+    generic = rng.normal(size=(30, 3)) * rng.choice([1e-2, 1.0, 30.0], size=(30, 1))
+    return np.concatenate([inside, polar, face, generic, np.zeros((1, 3))])
+
+
+def _power_certified(v, p, alpha, tol):
+    """The optimality conditions of ``p = P_K(v)``: ``p in K``, ``p - v in K*``, ``<p, p - v> = 0``, to ``tol``."""
+    scale = 1 + np.abs(v).max()
+    slack = tol * scale
+    assert _power_violation(*p, alpha, slack) <= 0, (v, p)
+    assert _power_dual_violation(*(p - v), alpha, slack) <= 0, (v, p)
+    assert abs(p @ (p - v)) <= tol * scale ** 2, (v, p)
+
+
+@pytest.mark.parametrize("alpha", POWER_ALPHAS)
+def test_power_cone_all_regimes_certified_and_match_cvxpy(alpha):
+    rng = np.random.default_rng(int(alpha * 100))
+    V = _power_test_points(rng, alpha)
+    project = jax.jit(lambda v: jnp.stack(P.projection_power_cone(v[:, 0], v[:, 1], v[:, 2], alpha), 1))
+    project_dual = jax.jit(lambda v: jnp.stack(P.projection_power_cone_dual(v[:, 0], v[:, 1], v[:, 2], alpha), 1))
+    Pv = np.asarray(project(V))
+    np.testing.assert_array_equal(Pv[:6], V[:6])  # already in K
+    np.testing.assert_array_equal(Pv[6:12], 0.0)  # in the polar cone
+    np.testing.assert_array_equal(Pv[12:18], np.maximum(V[12:18], 0.0))  # the face z = 0
+    np.testing.assert_array_equal(Pv[-1], 0.0)  # origin
+    for v, p in zip(V, Pv):
+        _power_certified(v, p, alpha, 1e-12)
+    for v, p in zip(V[12:48], Pv[12:48]):
+        ref = _cvxpy_projection(v, lambda y: [cp.PowCone3D(y[0], y[1], y[2], alpha)])
+        # As close as the interior-point reference (up to its own feasibility error), and equal to it.
+        assert np.linalg.norm(p - v) <= np.linalg.norm(ref - v) + 1e-8 * (1 + np.abs(v).max())
+        np.testing.assert_allclose(p, ref, atol=1e-5 * (1 + np.abs(v).max()))
+    # Moreau: v = P_K(v) - P_{K*}(-v), and P_{K*} certified through the same conditions.
+    Pd = np.asarray(project_dual(-V))
+    np.testing.assert_allclose(Pv - Pd, V, atol=1e-12 * (1 + np.abs(V).max()))
+    for v, d in zip(V, Pd):
+        assert _power_dual_violation(*d, alpha, 1e-12 * (1 + np.abs(v).max())) <= 0
+
+
+@mpmath.workdps(60)
+def _power_projection_mp(v, alpha) -> np.ndarray:
+    """Power-cone projection in 60-digit arithmetic: bisection on Hien's boundary equation in ``r = |z'|``."""
+    a = mpmath.mpf(alpha)
+    x, y, z = (mpmath.mpf(float(c)) for c in v)
+    if x >= 0 and y >= 0 and x ** a * y ** (1 - a) >= abs(z):
+        return np.array(v, float)
+    if x <= 0 and y <= 0 and (-x / a) ** a * (-y / (1 - a)) ** (1 - a) >= abs(z):
+        return np.zeros(3)
+
+    def boundary(r):
+        px = (x + mpmath.sqrt(x * x + 4 * a * r * (abs(z) - r))) / 2
+        py = (y + mpmath.sqrt(y * y + 4 * (1 - a) * r * (abs(z) - r))) / 2
+        return px, py
+
+    lo, hi = mpmath.mpf(0), abs(z)
+    for _ in range(220):
+        mid = (lo + hi) / 2
+        px, py = boundary(mid)
+        lo, hi = (mid, hi) if px ** a * py ** (1 - a) > mid else (lo, mid)
+    px, py = boundary(lo)
+    return np.array([float(px), float(py), float(mpmath.sign(z) * lo)])
+
+
+def test_power_cone_accurate_across_seven_decades():
+    """Coordinates over 1e-4..1e3 with either sign: equal to a 60-digit reference to 1e-12 of the point's
+    size; JVPs (also in alpha) agree with central differences along coordinate-scaled directions."""
+    rng = np.random.default_rng(22)
+    V = rng.choice([-1.0, 1.0], size=(120, 3)) * 10.0 ** rng.uniform(-4, 3, size=(120, 3))
+    alpha = rng.choice(POWER_ALPHAS, 120)
+    project = lambda v, a: jnp.stack(P.projection_power_cone(v[..., 0], v[..., 1], v[..., 2], a), -1)  # noqa: E731
+    Pv = np.asarray(jax.jit(project)(V, alpha))
+    for v, a, p in zip(V, alpha, Pv):
+        np.testing.assert_allclose(p, _power_projection_mp(v, a), rtol=0, atol=1e-12 * np.abs(v).max(), err_msg=str(v))
+    D, Da = rng.normal(size=V.shape) * np.abs(V), rng.normal(size=alpha.shape) * 0.05
+    _, jvps = jax.jit(jax.vmap(lambda v, a, d, da: jax.jvp(project, (v, a), (d, da))))(V, alpha, D, Da)
+    h = 1e-6
+    fd = (np.asarray(jax.jit(project)(V + h * D, alpha + h * Da))
+          - np.asarray(jax.jit(project)(V - h * D, alpha - h * Da))) / (2 * h)
+    assert np.all(np.abs(jvps - fd) <= 1e-6 * (np.abs(fd) + np.abs(V)).max(1, keepdims=True))
+
+
+@pytest.mark.parametrize("alpha", (0.25, 0.5, 0.75))
+def test_power_cone_derivatives_are_finite_at_kinks_and_exact_on_the_face(alpha):
+    """On the face ``z = 0`` (``x``, ``y`` of opposite signs) the projection is differentiable: the JVP is the
+    limit of the boundary branch (``dz'/dz`` is 1, 0 or ``y / (y - 2 x)`` as ``alpha`` is below, above or at
+    1/2 for ``x < 0 < y``), equal to central differences. At the origin, on the cones' boundaries and on the
+    axes -- kinks -- forward and reverse mode give one finite Jacobian."""
+    project = lambda v: jnp.stack(P.projection_power_cone(v[0], v[1], v[2], alpha))  # noqa: E731
+    jacfwd, jacrev = jax.jit(jax.jacfwd(project)), jax.jit(jax.jacrev(project))
+    h = 1e-6
+    for v in ([-1.0, 2.0, 0.0], [2.0, -1.0, 0.0], [-0.5, 3.0, 0.0]):
+        v = np.array(v)
+        fd = np.stack([np.asarray(project(v + h * e)) - np.asarray(project(v - h * e)) for e in np.eye(3)], 1) / (2 * h)
+        np.testing.assert_allclose(jacfwd(v), fd, atol=1e-8)
+    mean = lambda x, y: x ** alpha * y ** (1 - alpha)  # noqa: E731
+    kinks = [[0.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [-1.0, 0.0, 0.0],
+             [1.0, 2.0, mean(1.0, 2.0)], [-alpha, -(1 - alpha), -1.0], [-0.5, -0.5, 0.0]]
+    for v in kinks:
+        forward, reverse = np.asarray(jacfwd(jnp.asarray(v))), np.asarray(jacrev(jnp.asarray(v)))
+        assert np.all(np.isfinite(forward)), v
+        np.testing.assert_allclose(forward, reverse, rtol=1e-12, atol=1e-12, err_msg=str(v))
+
+
+def test_power_cone_arguments_are_checked():
+    with pytest.raises(ValueError, match="x, y, z"):
+        P.projection_power_cone(jnp.ones(2), jnp.ones(3), jnp.ones(2), 0.5)
+    with pytest.raises(ValueError, match=r"alpha must lie in \(0, 1\)"):
+        P.projection_power_cone(1.0, 1.0, 1.0, 1.5)
+    with pytest.raises(ValueError, match="alpha of shape"):
+        P.projection_power_cone_dual(jnp.ones(2), jnp.ones(2), jnp.ones(2), jnp.full(3, 0.5))
 
 
 def test_psd_cone_matches_eigen_reference_and_handles_repeated_eigenvalues():
