@@ -32,7 +32,12 @@ written from those rules. *Curvature* is the function's own (DCP then composes i
 the arguments'); *sign* and *monotonicity* are given for arguments of unknown sign, with
 the nonnegative case added where it differs. Which terms and constraints get a proximal
 operator or a projection is in the [lowering table](lowering.md). `huber` follows cvxpy's
-scaling (twice the textbook value).
+scaling (twice the textbook value). `power(x, p)` and `pnorm(x, p)` take any real exponent
+and `geo_mean(x, p)` any weights `p >= 0` (cvxpy's weighted geometric mean of all entries,
+normalised weights, one per entry): the conic form is a tower of second-order cones when the
+normalised weights are fractions with a common denominator of at most 64 (`p = 1.5`, `p = 3`,
+`geo_mean` of up to 64 entries), which the interior point solves faster, and a chain of
+power cones otherwise (`p = 2.01`, `p = pi`).
 
 | atom | curvature | sign | monotonicity | smooth |
 |---|---|---|---|---|
@@ -47,7 +52,8 @@ def _samples(nonneg: bool) -> list[tuple[str, Atom]]:
     P = Parameter((3, 3), name="P")
     return [
         ("abs(x)", atoms.Abs(x)), ("cos(x)", atoms.Cos(x)), ("entropy(x)", atoms.Entropy(x)),
-        ("exp(x)", atoms.Exp(x)), ("huber(x, M)", atoms.Huber(x, 1.0)), ("inv_pos(x)", atoms.InvPos(x)),
+        ("exp(x)", atoms.Exp(x)), ("geo_mean(x)", atoms.GeoMean(x)), ("huber(x, M)", atoms.Huber(x, 1.0)),
+        ("inv_pos(x)", atoms.InvPos(x)),
         ("kl_div(x, y)", atoms.KlDiv(x, y)), ("lambda_max(S)", atoms.LambdaMax(S)), ("log(x)", atoms.Log(x)),
         ("log_det(S)", atoms.LogDet(S)), ("log_sum_exp(x)", atoms.LogSumExp(x)),
         ("logistic(x)", atoms.Logistic(x)), ("matrix_frac(x, P)", atoms.MatrixFrac(x, P)),

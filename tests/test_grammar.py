@@ -224,6 +224,8 @@ subject to
   SOC(t, x)
   PSD(X)
   ExpCone(x, y, y)
+  PowCone3D(y, y + 1, x, [0.2, 0.3, 0.4, 0.5])
+  geo_mean(y) + geo_mean(y, [1, 0, 2, 3]) >= 1
 """
     problem = parse(text)
     assert set(FUNCTIONS) | set(CONES) <= set(re.findall(r"(\w+)\(", text))

@@ -4,8 +4,8 @@ This explicit table is the only way from a name in a file to modeling code: a ca
 ``huber(x, M=2)`` looks up ``"huber"`` here, matches the arguments to the parameters
 listed (by position or by keyword, with the Python API's parameter names), checks each
 argument's kind, and calls the modeling function. Parameters not given keep the
-Python defaults. ``SOC``, ``PSD`` and ``ExpCone`` are constraints, written alone on a
-constraint line.
+Python defaults. ``SOC``, ``PSD``, ``ExpCone`` and ``PowCone3D`` are constraints, written
+alone on a constraint line.
 """
 
 from __future__ import annotations
@@ -85,6 +85,7 @@ FUNCTIONS: dict[str, Function] = {
     "square": Function(om.square, _ELEMENTWISE),
     "tanh": Function(om.tanh, _ELEMENTWISE),
     # reductions and norms
+    "geo_mean": Function(om.geo_mean, _one(Param("p", required=False))),
     "log_sum_exp": Function(om.log_sum_exp, _one(*_AXIS)),
     "max": Function(om.max, _one(*_AXIS)),
     "min": Function(om.min, _one(*_AXIS)),
@@ -120,4 +121,5 @@ CONES: dict[str, Function] = {
     "SOC": Function(om.SOC, (Param("t"), Param("x"), Param("axis", Kind.INTEGER, False))),
     "PSD": Function(om.PSD, (Param("X"),)),
     "ExpCone": Function(om.ExpCone, (Param("x"), Param("y"), Param("z"))),
+    "PowCone3D": Function(om.PowCone3D, (Param("x"), Param("y"), Param("z"), Param("alpha"))),
 }

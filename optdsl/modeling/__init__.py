@@ -14,12 +14,12 @@ from optdsl.modeling.affine import (
     concatenate, cumsum, diag, hstack, mean, multiply, reshape, sum, trace, transpose, vstack,
 )
 from optdsl.modeling.atoms import (
-    abs, cos, entropy, exp, huber, inv_pos, kl_div, lambda_max, log, log_det, log_sum_exp, logistic,
+    abs, cos, entropy, exp, geo_mean, huber, inv_pos, kl_div, lambda_max, log, log_det, log_sum_exp, logistic,
     matrix_frac, max, maximum, min, minimum, neg, norm, norm1, norm2, norm_inf, pnorm, pos, power,
     quad_form, quad_over_lin, rel_entr, sigmoid, sin, sqrt, square, sum_squares, tanh,
 )
 from optdsl.modeling.atom import Atom
-from optdsl.modeling.constraints import PSD, SOC, Constraint, Equality, ExpCone, Inequality
+from optdsl.modeling.constraints import PSD, SOC, Constraint, Equality, ExpCone, Inequality, PowCone3D
 from optdsl.modeling.curvature import Curvature, Monotonicity, Sign
 from optdsl.modeling.errors import DCPError, ModelingError, ShapeError
 from optdsl.modeling.expression import Expression
@@ -30,14 +30,14 @@ __all__ = [
     # leaves, expressions, problems
     "Atom", "Constant", "Expression", "Maximize", "Minimize", "Objective", "Parameter", "Problem", "Variable",
     # constraints
-    "Constraint", "Equality", "ExpCone", "Inequality", "PSD", "SOC",
+    "Constraint", "Equality", "ExpCone", "Inequality", "PowCone3D", "PSD", "SOC",
     # analysis and errors
     "Curvature", "DCPError", "ModelingError", "Monotonicity", "ShapeError", "Sign",
     # operators
     "concatenate", "cumsum", "diag", "hstack", "mean", "multiply", "reshape", "sum", "trace", "transpose",
     "vstack",
     # atoms
-    "abs", "cos", "entropy", "exp", "huber", "inv_pos", "kl_div", "lambda_max", "log", "log_det",
+    "abs", "cos", "entropy", "exp", "geo_mean", "huber", "inv_pos", "kl_div", "lambda_max", "log", "log_det",
     "log_sum_exp", "logistic", "matrix_frac", "max", "maximum", "min", "minimum", "neg", "norm", "norm1",
     "norm2", "norm_inf", "pnorm", "pos", "power", "quad_form", "quad_over_lin", "rel_entr", "sigmoid",
     "sin", "sqrt", "square", "sum_squares", "tanh",

@@ -11,6 +11,7 @@ from optdsl.modeling.atoms.abs import Abs, abs
 from optdsl.modeling.atoms.cos import Cos, cos
 from optdsl.modeling.atoms.entropy import Entropy, entropy
 from optdsl.modeling.atoms.exp import Exp, exp
+from optdsl.modeling.atoms.geo_mean import GeoMean, geo_mean
 from optdsl.modeling.atoms.huber import Huber, huber
 from optdsl.modeling.atoms.inv_pos import InvPos, inv_pos
 from optdsl.modeling.atoms.kl_div import KlDiv, kl_div
@@ -43,7 +44,7 @@ from optdsl.modeling.atoms.sum_squares import SumSquares, sum_squares
 from optdsl.modeling.atoms.tanh import Tanh, tanh
 
 __all__ = [
-    "Abs", "abs", "Cos", "cos", "Entropy", "entropy", "Exp", "exp",
+    "Abs", "abs", "Cos", "cos", "Entropy", "entropy", "Exp", "exp", "GeoMean", "geo_mean",
     "Huber", "huber", "InvPos", "inv_pos", "KlDiv", "kl_div", "LambdaMax", "lambda_max",
     "Log", "log", "LogDet", "log_det", "LogSumExp", "log_sum_exp", "Logistic", "logistic",
     "MatrixFrac", "matrix_frac", "Max", "max", "Maximum", "maximum", "Min", "min",
