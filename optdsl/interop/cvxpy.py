@@ -27,6 +27,7 @@ import functools
 import math
 import operator
 from collections.abc import Callable, Mapping
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -165,6 +166,9 @@ class _FromCvxpy:
             return om.PSD(self.expression(args[0]))
         if kind == "ExpCone":
             return om.ExpCone(*(self.expression(a) for a in args))
+        if kind in ("PowCone3D", "PowCone3DApprox"):
+            x, y, z = (self.expression(a) for a in args)
+            return om.PowCone3D(x, y, z, np.reshape(node.alpha.value, x.shape))
         if kind == "SOC":
             t, x = self.expression(args[0]), self.expression(args[1])
             if x.ndim == 1:
@@ -206,6 +210,17 @@ def _pnorm(conv: _FromCvxpy, node: Any) -> Expression:
     if p in named:
         return named[p](x, axis=axis, keepdims=keepdims)
     return om.pnorm(x, p, axis=axis, keepdims=keepdims)
+
+
+def _geo_mean(conv: _FromCvxpy, node: Any) -> Expression:
+    x = conv.expression(node.args[0])
+    if node.axis is not None:
+        raise InteropError(f"from_cvxpy: {node}: geo_mean along an axis is not supported")
+    weights = np.zeros(x.size)
+    weights[np.asarray(node._keep)] = np.asarray(node.p, dtype=float)  # cvxpy drops the entries of weight 0
+    if np.all(weights == weights[0]):
+        return om.geo_mean(x)
+    return om.geo_mean(x, np.reshape(weights, x.shape, order="F"))  # cvxpy pairs weights and entries column-major
 
 
 def _quad_over_lin(conv: _FromCvxpy, node: Any) -> Expression:
@@ -310,6 +325,8 @@ _FROM_EXPRESSIONS: dict[str, Callable[[_FromCvxpy, Any], Expression]] = {
     "power": _power,
     "Power": _power,
     "PowerApprox": _power,
+    "GeoMean": _geo_mean,
+    "GeoMeanApprox": _geo_mean,
     "quad_over_lin": _quad_over_lin,
 }
 
@@ -349,6 +366,18 @@ def _to_norm2(cp: Any, node: Any, x: Any) -> Any:
     if node.axis is None:
         return cp.norm(cp.vec(x, order="C"), 2) if x.ndim > 1 else cp.norm(x, 2)
     return cp.norm(x, 2, axis=node.axis, keepdims=node.keepdims)
+
+
+def _cvxpy_rounds(*exponents: float) -> bool:
+    """Whether cvxpy's rational approximation (denominators up to 1024) would change an exponent or weight."""
+    return any(Fraction(e).limit_denominator(1024) != e for e in exponents)
+
+
+def _to_geo_mean(cp: Any, node: Any, x: Any) -> Any:
+    if node.p is None:
+        return cp.geo_mean(x)
+    flat = cp.vec(x, order="C") if x.ndim > 1 else x
+    return cp.geo_mean(flat, list(node.p), approx=not _cvxpy_rounds(*node.p))
 
 
 def _to_quad_form(cp: Any, node: Any, x: Any, P: Any) -> Any:
@@ -395,8 +424,10 @@ _TO_EXPRESSIONS: dict[str, Callable[..., Any]] = {
     "Norm1": lambda cp, node, x: cp.norm1(x, axis=node.axis, keepdims=node.keepdims),
     "Norm2": _to_norm2,
     "NormInf": lambda cp, node, x: cp.norm_inf(x, axis=node.axis, keepdims=node.keepdims),
-    "Pnorm": lambda cp, node, x: cp.pnorm(x, node.p, axis=node.axis, keepdims=node.keepdims),
-    "Power": lambda cp, node, x: cp.power(x, node.p),
+    "GeoMean": _to_geo_mean,
+    "Pnorm": lambda cp, node, x: cp.pnorm(x, node.p, axis=node.axis, keepdims=node.keepdims,
+                                          approx=not _cvxpy_rounds(node.p)),
+    "Power": lambda cp, node, x: cp.power(x, node.p, approx=not _cvxpy_rounds(node.p)),
     "QuadForm": _to_quad_form,
     "QuadOverLin": lambda cp, node, x, y: cp.quad_over_lin(x, y),
     "Sqrt": lambda cp, node, x: cp.sqrt(x),
@@ -449,6 +480,8 @@ class _ToCvxpy:
             return 0.5 * (X + X.T) >> 0  # optdsl's PSD constrains the symmetric part
         if isinstance(constraint, om.ExpCone):
             return cp.constraints.ExpCone(*args)
+        if isinstance(constraint, om.PowCone3D):
+            return cp.constraints.PowCone3D(*args, constraint.alpha)
         raise InteropError(f"to_cvxpy: the constraint {constraint} ({type(constraint).__name__}) "
                            "has no cvxpy counterpart")
 
