@@ -43,6 +43,26 @@ power cones otherwise (`p = 2.01`, `p = pi`).
 |---|---|---|---|---|
 """
 
+FOOTER = """
+## cvxpy's other names
+
+These are written with the atoms above and the affine operators, so their rules follow
+from those: `sum_smallest(x, k)` is `-sum_largest(-x, k)`, `lambda_min(X)` is
+`-lambda_max(-X)`, `lambda_sum_smallest(X, k)` is `-lambda_sum_largest(-X, k)` and `entr` is
+`entropy`. `sum_largest` and `lambda_sum_largest` take a fractional `k` as cvxpy does (the
+`floor(k)` largest plus that fraction of the next). `norm(X, p)` of a matrix is cvxpy's matrix
+norm: `sigma_max` for `p = 2`, `normNuc` for `"nuc"`, the largest column (row) sum of `abs(X)`
+for `p = 1` (`inf`) and `norm2` for `"fro"`. `prod` is neither convex nor concave (cvxpy
+accepts it only in log-log programs): a model that applies it to a variable needs
+`nonconvex=True`.
+
+The structural functions are affine expressions of indexing, reshaping, stacking and
+products: `vec(X)` (by columns, as cvxpy; `order="C"` by rows), `diff(x, k=1, axis=0)`,
+`kron(A, B)` and `outer(x, y)` (DCP when one factor is constant or a parameter),
+`bmat([[A, B], [C, D]])` and `upper_tri(X)` (the entries above the diagonal, row by row, as
+a column as in cvxpy).
+"""
+
 
 def _samples(nonneg: bool) -> list[tuple[str, Atom]]:
     x = Variable(3, name="x", nonneg=nonneg)
@@ -52,20 +72,25 @@ def _samples(nonneg: bool) -> list[tuple[str, Atom]]:
     P = Parameter((3, 3), name="P")
     return [
         ("abs(x)", atoms.Abs(x)), ("cos(x)", atoms.Cos(x)), ("entropy(x)", atoms.Entropy(x)),
-        ("exp(x)", atoms.Exp(x)), ("geo_mean(x)", atoms.GeoMean(x)), ("huber(x, M)", atoms.Huber(x, 1.0)),
-        ("inv_pos(x)", atoms.InvPos(x)),
-        ("kl_div(x, y)", atoms.KlDiv(x, y)), ("lambda_max(S)", atoms.LambdaMax(S)), ("log(x)", atoms.Log(x)),
+        ("exp(x)", atoms.Exp(x)), ("geo_mean(x)", atoms.GeoMean(x)), ("harmonic_mean(x)", atoms.HarmonicMean(x)),
+        ("huber(x, M)", atoms.Huber(x, 1.0)), ("inv_pos(x)", atoms.InvPos(x)),
+        ("kl_div(x, y)", atoms.KlDiv(x, y)), ("lambda_max(S)", atoms.LambdaMax(S)),
+        ("lambda_sum_largest(S, 2)", atoms.LambdaSumLargest(S, 2)), ("log(x)", atoms.Log(x)),
         ("log_det(S)", atoms.LogDet(S)), ("log_sum_exp(x)", atoms.LogSumExp(x)),
         ("logistic(x)", atoms.Logistic(x)), ("matrix_frac(x, P)", atoms.MatrixFrac(x, P)),
         ("max(x)", atoms.Max(x)), ("maximum(x, y)", atoms.Maximum(x, y)), ("min(x)", atoms.Min(x)),
         ("minimum(x, y)", atoms.Minimum(x, y)), ("neg(x)", atoms.Neg(x)), ("norm1(x)", atoms.Norm1(x)),
-        ("norm2(x)", atoms.Norm2(x)), ("norm_inf(x)", atoms.NormInf(x)), ("pnorm(x, 3)", atoms.Pnorm(x, 3)),
+        ("norm2(x)", atoms.Norm2(x)), ("norm_inf(x)", atoms.NormInf(x)), ("normNuc(S)", atoms.NormNuc(S)),
+        ("pnorm(x, 3)", atoms.Pnorm(x, 3)),
         ("pos(x)", atoms.Pos(x)), ("power(x, 2)", atoms.Power(x, 2)), ("power(x, 3)", atoms.Power(x, 3)),
         ("power(x, 0.5)", atoms.Power(x, 0.5)), ("power(x, -1)", atoms.Power(x, -1)),
+        ("prod(x)", atoms.Prod(x)),
         ("quad_form(x, P), constant P ⪰ 0", atoms.QuadForm(x, Constant(np.eye(3)))),
         ("quad_over_lin(x, t)", atoms.QuadOverLin(x, t)), ("rel_entr(x, y)", atoms.RelEntr(x, y)),
+        ("sigma_max(S)", atoms.SigmaMax(S)),
         ("sigmoid(x)", atoms.Sigmoid(x)), ("sin(x)", atoms.Sin(x)), ("sqrt(x)", atoms.Sqrt(x)),
-        ("square(x)", atoms.Square(x)), ("sum_squares(x)", atoms.SumSquares(x)), ("tanh(x)", atoms.Tanh(x)),
+        ("square(x)", atoms.Square(x)), ("sum_largest(x, 2)", atoms.SumLargest(x, 2)),
+        ("sum_squares(x)", atoms.SumSquares(x)), ("tanh(x)", atoms.Tanh(x)),
     ]
 
 
@@ -92,7 +117,7 @@ def table() -> str:
             f"`{text}`", _curvature(free), _with_nonneg(free.sign.value, nonneg.sign.value),
             _monotonicity(free, nonneg), "yes" if free.smooth else "no",
         ]) + " |")
-    return HEADER + "\n".join(rows) + "\n"
+    return HEADER + "\n".join(rows) + "\n" + FOOTER
 
 
 def missing_atoms() -> list[str]:

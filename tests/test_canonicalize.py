@@ -507,9 +507,33 @@ def qcqp() -> Model:
     return Model("qcqp", problem, {"P": P0}, reference)
 
 
+def spectral() -> Model:
+    """sum_largest, sigma_max, normNuc, lambda_sum_largest and harmonic_mean (an active lower bound)."""
+    r = np.random.default_rng(17)
+    a0, A0, b0, c0 = r.normal(size=5), 2 * r.normal(size=(3, 2)), r.normal(size=3), r.uniform(0.3, 2.0, 4)
+    S0 = np.diag([-3.0, 0.0, 3.0])
+    x, X, z, y = (od.Variable(s, name=k) for k, s in (("x", 5), ("X", (3, 2)), ("z", 3), ("y", 4)))
+    a, A = od.Parameter(5, name="a"), od.Parameter((3, 2), name="A")
+    problem = od.Problem(
+        od.Minimize(od.sum_largest(x, 2.5) + od.sum_squares(x - a) + od.sigma_max(X) + 0.5 * od.normNuc(X)
+                    + od.sum_squares(X - A) + od.lambda_sum_largest(S0 + od.diag(z), 2) + od.sum_squares(z - b0)
+                    + od.sum_squares(y - c0)),
+        [od.harmonic_mean(y) >= 1.5])
+
+    def reference(p):
+        xc, Xc, zc, yc = cp.Variable(5), cp.Variable((3, 2)), cp.Variable(3), cp.Variable(4)
+        cons = [cp.harmonic_mean(yc) >= 1.5]
+        obj = (cp.sum_largest(xc, 2.5) + cp.sum_squares(xc - p["a"]) + cp.sigma_max(Xc) + 0.5 * cp.normNuc(Xc)
+               + cp.sum_squares(Xc - p["A"]) + cp.lambda_sum_largest(S0 + cp.diag(zc), 2) + cp.sum_squares(zc - b0)
+               + cp.sum_squares(yc - c0))
+        return cp.Problem(cp.Minimize(obj), cons), {"x": xc, "X": Xc, "z": zc, "y": yc}, {"c0": cons[0]}
+
+    return Model("spectral", problem, {"a": a0, "A": A0}, reference, tol=1e-5)
+
+
 GALLERY = [lp(), qp(), concave_qp(), socp(), soc_axis(), markowitz(), entropy_max(), log_sum_exp(),
            logistic_regression(), nearest_correlation(), log_det(), lambda_max(), huber(), matrix_frac(),
-           quad_over_lin(), utility(), powers(), piecewise(), divergences(), pnorms(), qcqp()]
+           quad_over_lin(), utility(), powers(), piecewise(), divergences(), pnorms(), qcqp(), spectral()]
 
 
 def _solve(model: Model) -> tuple[ConicForm, jax.Array, jax.Array, float]:
@@ -576,7 +600,7 @@ def test_gallery_covers_every_atom_with_a_graph_form():
     expressions = [e for m in GALLERY for e in (m.problem.objective.expr, *(a for c in m.problem.constraints
                                                                             for a in c.args))]
     used = {type(node) for e in expressions for node in e.subexpressions()}
-    assert len(with_graph) == 30
+    assert len(with_graph) == 35
     assert with_graph <= used, sorted(a.__name__ for a in with_graph - used)
 
 

@@ -221,6 +221,10 @@ subject to
   quad_form(x[:2], X) + quad_over_lin(x, t) <= 1
   sum(concatenate([x, y], axis=0)) + sum(cumsum(X, axis=1)) + sum(diag(x)) + sum(hstack([x, y])) == 0
   mean(x) + sum(multiply(x, y)) + sum(reshape(X, (4,))) + trace(transpose(X)) + sum(vstack([x, y])) == 1
+  sum_largest(x, 2) - sum_smallest(y, 1.5, axis=0) + sigma_max(X) + normNuc(X) + prod(x) - sum(entr(y)) <= t
+  lambda_sum_largest(X, 1) - lambda_sum_smallest(X, 1) - lambda_min(X) - harmonic_mean(y) <= t
+  sum(kron(X, X)) + sum(bmat([[X, X], [X, X]])) + sum(vec(X, order="C")) + sum(diff(x, k=2)) == 0
+  sum(outer(x, y)) + sum(upper_tri(X)) == 0
   SOC(t, x)
   PSD(X)
   ExpCone(x, y, y)

@@ -175,9 +175,12 @@ class ModelBuilder(Transformer_NonRecursive):
             return self._expression(value)
         if kind is Kind.EXPRESSION_LIST and isinstance(value, Value) and value.what == "a list":
             return [self._expression(item) for item in value.items]
+        if kind is Kind.EXPRESSION_GRID and isinstance(value, Value) and value.what == "a list" and all(
+                isinstance(row, Value) and row.what == "a list" for row in value.items):
+            return [[self._expression(item) for item in row.items] for row in value.items]
         if kind is Kind.BOOLEAN and isinstance(value, Value) and isinstance(value.items, bool):
             return value.items
-        if kind is Kind.NUMBER_OR_STRING and isinstance(value, Value) and value.what == "a string":
+        if kind in (Kind.STRING, Kind.NUMBER_OR_STRING) and isinstance(value, Value) and value.what == "a string":
             return value.items
         if kind is Kind.SHAPE and isinstance(value, Value) and value.what == "a tuple":
             return tuple(self._integer(name, param, item, argument.location) for item in value.items)

@@ -13,10 +13,13 @@ subject to
 from optdsl.modeling.affine import (
     concatenate, cumsum, diag, hstack, mean, multiply, reshape, sum, trace, transpose, vstack,
 )
+from optdsl.modeling.affine.structural import bmat, diff, kron, outer, upper_tri, vec
 from optdsl.modeling.atoms import (
     abs, cos, entropy, exp, geo_mean, huber, inv_pos, kl_div, lambda_max, log, log_det, log_sum_exp, logistic,
     matrix_frac, max, maximum, min, minimum, neg, norm, norm1, norm2, norm_inf, pnorm, pos, power,
     quad_form, quad_over_lin, rel_entr, sigmoid, sin, sqrt, square, sum_squares, tanh,
+    entr, harmonic_mean, lambda_min, lambda_sum_largest, lambda_sum_smallest, normNuc, prod, sigma_max,
+    sum_largest, sum_smallest,
 )
 from optdsl.modeling.atom import Atom
 from optdsl.modeling.constraints import PSD, SOC, Constraint, Equality, ExpCone, Inequality, PowCone3D
@@ -35,10 +38,12 @@ __all__ = [
     "Curvature", "DCPError", "ModelingError", "Monotonicity", "ShapeError", "Sign",
     # operators
     "concatenate", "cumsum", "diag", "hstack", "mean", "multiply", "reshape", "sum", "trace", "transpose",
-    "vstack",
+    "vstack", "bmat", "diff", "kron", "outer", "upper_tri", "vec",
     # atoms
     "abs", "cos", "entropy", "exp", "geo_mean", "huber", "inv_pos", "kl_div", "lambda_max", "log", "log_det",
     "log_sum_exp", "logistic", "matrix_frac", "max", "maximum", "min", "minimum", "neg", "norm", "norm1",
     "norm2", "norm_inf", "pnorm", "pos", "power", "quad_form", "quad_over_lin", "rel_entr", "sigmoid",
     "sin", "sqrt", "square", "sum_squares", "tanh",
+    "entr", "harmonic_mean", "lambda_min", "lambda_sum_largest", "lambda_sum_smallest", "normNuc", "prod",
+    "sigma_max", "sum_largest", "sum_smallest",
 ]

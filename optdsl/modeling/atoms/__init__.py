@@ -12,10 +12,14 @@ from optdsl.modeling.atoms.cos import Cos, cos
 from optdsl.modeling.atoms.entropy import Entropy, entropy
 from optdsl.modeling.atoms.exp import Exp, exp
 from optdsl.modeling.atoms.geo_mean import GeoMean, geo_mean
+from optdsl.modeling.atoms.harmonic_mean import HarmonicMean, harmonic_mean
 from optdsl.modeling.atoms.huber import Huber, huber
 from optdsl.modeling.atoms.inv_pos import InvPos, inv_pos
 from optdsl.modeling.atoms.kl_div import KlDiv, kl_div
 from optdsl.modeling.atoms.lambda_max import LambdaMax, lambda_max
+from optdsl.modeling.atoms.lambda_sum_largest import (
+    LambdaSumLargest, lambda_min, lambda_sum_largest, lambda_sum_smallest,
+)
 from optdsl.modeling.atoms.log import Log, log
 from optdsl.modeling.atoms.log_det import LogDet, log_det
 from optdsl.modeling.atoms.log_sum_exp import LogSumExp, log_sum_exp
@@ -30,18 +34,25 @@ from optdsl.modeling.atoms.norm import norm
 from optdsl.modeling.atoms.norm1 import Norm1, norm1
 from optdsl.modeling.atoms.norm2 import Norm2, norm2
 from optdsl.modeling.atoms.norm_inf import NormInf, norm_inf
+from optdsl.modeling.atoms.norm_nuc import NormNuc, normNuc
 from optdsl.modeling.atoms.pnorm import Pnorm, pnorm
 from optdsl.modeling.atoms.pos import Pos, pos
 from optdsl.modeling.atoms.power import Power, power
+from optdsl.modeling.atoms.prod import Prod, prod
 from optdsl.modeling.atoms.quad_form import QuadForm, quad_form
 from optdsl.modeling.atoms.quad_over_lin import QuadOverLin, quad_over_lin
 from optdsl.modeling.atoms.rel_entr import RelEntr, rel_entr
+from optdsl.modeling.atoms.sigma_max import SigmaMax, sigma_max
 from optdsl.modeling.atoms.sigmoid import Sigmoid, sigmoid
 from optdsl.modeling.atoms.sin import Sin, sin
 from optdsl.modeling.atoms.sqrt import Sqrt, sqrt
 from optdsl.modeling.atoms.square import Square, square
+from optdsl.modeling.atoms.sum_largest import SumLargest, sum_largest, sum_smallest
 from optdsl.modeling.atoms.sum_squares import SumSquares, sum_squares
 from optdsl.modeling.atoms.tanh import Tanh, tanh
+
+#: cvxpy's name for entropy.
+entr = entropy
 
 __all__ = [
     "Abs", "abs", "Cos", "cos", "Entropy", "entropy", "Exp", "exp", "GeoMean", "geo_mean",
@@ -53,4 +64,7 @@ __all__ = [
     "power", "QuadForm", "quad_form", "QuadOverLin", "quad_over_lin", "RelEntr", "rel_entr", "Sigmoid",
     "sigmoid", "Sin", "sin", "Sqrt", "sqrt", "Square", "square", "SumSquares",
     "sum_squares", "Tanh", "tanh",
+    "entr", "HarmonicMean", "harmonic_mean", "LambdaSumLargest", "lambda_min", "lambda_sum_largest",
+    "lambda_sum_smallest", "NormNuc", "normNuc", "Prod", "prod", "SigmaMax", "sigma_max", "SumLargest",
+    "sum_largest", "sum_smallest",
 ]
