@@ -242,3 +242,17 @@ def test_import_optdsl_does_not_import_cvxpy():
     code = ("import sys, optdsl; optdsl.Layer; optdsl.from_cvxpy; "
             "assert 'cvxpy' not in sys.modules, 'cvxpy imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_from_cvxpy_keeps_parameter_values_and_symmetric_parameters():
+    x = cp.Variable(2, name="x")
+    C = cp.Parameter((2, 2), name="C", symmetric=True, value=[[2.0, 0.5], [0.5, 1.0]])
+    d = cp.Parameter(2, name="d", value=[1.0, -1.0])
+    reference = cp.Problem(cp.Minimize(cp.quad_form(x, np.eye(2)) + cp.sum(C @ x) + d @ x))
+    problem, values = od.from_cvxpy(reference)
+    assert [p.value.tolist() for p in problem.parameters()] == [values[p.name].tolist() for p in problem.parameters()]
+    value = problem.solve()
+    reference.solve(solver=cp.CLARABEL)
+    assert problem.status == reference.status == "optimal"
+    assert value == pytest.approx(reference.value, abs=1e-8)
+    np.testing.assert_allclose(problem.variables()[0].value, x.value, atol=1e-6)

@@ -10,9 +10,11 @@ Conventions:
   a ``_2``, ``_3``, ... suffix or is replaced by ``var``/``param`` plus a number);
 * ``from_cvxpy`` returns ``(problem, param_values)``: the values cvxpy's parameters hold,
   by optdsl name (parameters without a value are left out), ready for ``solve(**param_values)``;
+  the optdsl parameters hold them as their ``value`` too, so ``problem.solve()`` needs no arguments;
 * ``to_cvxpy`` keeps the constraint order, so ``cvx.constraints[i]`` is ``problem.constraints[i]``
   (cvxpy constraints carry no names), and sets parameter values from ``values`` when given;
-* ``Variable(..., symmetric=True)`` / ``PSD=True`` become an ordinary variable plus
+* a ``Parameter(..., symmetric=True)`` becomes a plain parameter (cvxpy checks its values);
+  ``Variable(..., symmetric=True)`` / ``PSD=True`` become an ordinary variable plus
   ``X[i, j] == X[j, i]`` for ``i < j`` (each pair once, so no row repeats another) and
   ``X >> 0``; ``bounds=[lower, upper]`` becomes ``lower <= x`` and
   ``x <= upper`` on the entries with a finite bound (a parameter bound on every entry);
@@ -108,7 +110,7 @@ class _FromCvxpy:
 
     def _leaf(self, node: Any, kind: str) -> Expression:
         attributes = {k: v for k, v in node.attributes.items() if v}
-        allowed = {"nonneg", "nonpos"} | ({"symmetric", "PSD", "bounds"} if kind == "Variable" else set())
+        allowed = {"nonneg", "nonpos", "symmetric"} | ({"PSD", "bounds"} if kind == "Variable" else set())
         refused = sorted(set(attributes) - allowed)
         if refused:
             raise InteropError(f"from_cvxpy: {kind.lower()} {node.name()!r} has attributes {refused} "
@@ -125,9 +127,10 @@ class _FromCvxpy:
             if attributes.get("bounds"):
                 self.implied.extend(self._bounds(leaf, *attributes["bounds"]))
         else:
-            leaf = om.Parameter(node.shape, name=name, **flags)
-            if node.value is not None:
-                self.values[name] = np.asarray(node.value, dtype=float)
+            value = None if node.value is None else np.asarray(node.value, dtype=float)
+            leaf = om.Parameter(node.shape, name=name, value=value, **flags)
+            if value is not None:
+                self.values[name] = value
         self.leaves[id(node)] = leaf
         return leaf
 
@@ -349,7 +352,8 @@ def from_cvxpy(problem: Any) -> tuple[om.Problem, dict[str, np.ndarray]]:
 
     Returns ``(problem, param_values)``: ``param_values`` maps optdsl parameter names to the
     values the cvxpy parameters hold (unset ones are left out), so
-    ``problem.compile()(**param_values)`` solves what ``cvxpy_problem.solve()`` would.
+    ``problem.compile()(**param_values)`` solves what ``cvxpy_problem.solve()`` would; the optdsl
+    parameters hold the same values, so ``problem.solve()`` and ``problem.compile()()`` do too.
     Raises :class:`~optdsl.interop.errors.InteropError` naming any atom, constraint or
     variable attribute with no optdsl counterpart.
     """
