@@ -2,8 +2,10 @@
 
     w*(X) = argmin_w  Σ_i logistic(-y_i x_iᵀw) + λ‖w‖²,        loss = sum(c * w*)
 
-Sizes: m × n = 20 × 10 and 100 × 30 (samples × features), batch 1 and 16 (one X per
-instance, noisy copies of one data set; the labels y and λ shared). The router sends this
+Sizes: m × n = 20 × 10 and 40 × 20 (samples × features), batch 1 and 16 (one X per
+instance, noisy copies of one data set; the labels y and λ shared), and 100 × 30 at batch 1:
+the cone program has about 10m + 2n unknowns, so 100 × 30 is past the 500 up to which the
+conic route factorises its Jacobian for the backward (it then solves by GMRES). The router sends this
 smooth, unconstrained model to ``stationary``, so the conic row forces ``method="conic"``
 (each ``logistic`` becomes two exponential cones) and the default route is a second optdsl row.
 cvxpylayers solves the same model (y and λ constants). The reference gradient is exact: the
@@ -22,7 +24,7 @@ import numpy as np
 import optdsl as od
 from benchmarks.harness import CLARABEL, DIFFCP, Case, Contender, optional, weighted_fwdbwd
 
-FULL = [(20, 10, (1, 16)), (100, 30, (1, 16))]
+FULL = [(20, 10, (1, 16)), (40, 20, (1, 16)), (100, 30, (1,))]
 QUICK = [(6, 3, (2,))]
 CHECKED = 2
 #: λ, the weight of ‖w‖².
