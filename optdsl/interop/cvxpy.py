@@ -209,6 +209,8 @@ def _power(conv: _FromCvxpy, node: Any) -> Expression:
 def _pnorm(conv: _FromCvxpy, node: Any) -> Expression:
     p, axis, keepdims = node.get_data()[:3]
     x, p = conv.expression(node.args[0]), float(p)
+    if p == -1.0 and axis is None:  # cvxpy's harmonic_mean(x) is x.size * pnorm(x, -1)
+        return om.harmonic_mean(x) / x.size
     named = {1.0: om.norm1, 2.0: om.norm2, math.inf: om.norm_inf}
     if p in named:
         return named[p](x, axis=axis, keepdims=keepdims)
@@ -252,6 +254,14 @@ def _reduction(atom: Callable[..., Expression]) -> Callable[[_FromCvxpy, Any], E
     def rule(conv: _FromCvxpy, node: Any) -> Expression:
         axis = node.get_data()[0]
         return atom(conv.expression(node.args[0]), axis=axis, keepdims=bool(getattr(node, "keepdims", False)))
+    return rule
+
+
+def _counting(atom: Callable[..., Expression]) -> Callable[[_FromCvxpy, Any], Expression]:
+    """A rule for an atom with a count ``k`` and, for entries, an axis (``sum_largest``, ``lambda_sum_largest``)."""
+    def rule(conv: _FromCvxpy, node: Any) -> Expression:
+        k, *axis = node.get_data()
+        return atom(conv.expression(node.args[0]), float(k), *axis)
     return rule
 
 
@@ -311,6 +321,13 @@ _FROM_EXPRESSIONS: dict[str, Callable[[_FromCvxpy, Any], Expression]] = {
     "kl_div": _elementwise(om.kl_div),
     "rel_entr": _elementwise(om.rel_entr),
     "lambda_max": _unary(om.lambda_max),
+    "lambda_sum_largest": _counting(om.lambda_sum_largest),
+    "sum_largest": _counting(om.sum_largest),
+    "sigma_max": _unary(om.sigma_max),
+    "normNuc": _unary(om.normNuc),
+    "Prod": _reduction(om.prod),
+    "kron": lambda conv, node: om.kron(*(conv.expression(a) for a in node.args)),
+    "upper_tri": _unary(om.upper_tri),
     "log": _unary(om.log),
     "log_det": _unary(om.log_det),
     "log_sum_exp": _reduction(om.log_sum_exp),
@@ -414,6 +431,12 @@ _TO_EXPRESSIONS: dict[str, Callable[..., Any]] = {
     "KlDiv": lambda cp, node, x, y: cp.kl_div(x, y),
     "RelEntr": lambda cp, node, x, y: cp.rel_entr(x, y),
     "LambdaMax": lambda cp, node, X: cp.lambda_max(X),
+    "LambdaSumLargest": lambda cp, node, X: cp.lambda_sum_largest((X + X.T) / 2, node.k),
+    "SumLargest": lambda cp, node, x: cp.sum_largest(x, node.k, axis=node.axis, keepdims=node.keepdims),
+    "SigmaMax": lambda cp, node, X: cp.sigma_max(X),
+    "NormNuc": lambda cp, node, X: cp.normNuc(X),
+    "Prod": lambda cp, node, x: cp.prod(x, axis=node.axis, keepdims=node.keepdims),
+    "HarmonicMean": lambda cp, node, x: cp.harmonic_mean(x),
     "Log": lambda cp, node, x: cp.log(x),
     "LogDet": lambda cp, node, X: cp.log_det(X),
     "LogSumExp": lambda cp, node, x: cp.log_sum_exp(x, axis=node.axis, keepdims=node.keepdims),
