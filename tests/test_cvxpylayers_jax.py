@@ -7,7 +7,9 @@ dropped; an infeasible or unbounded instance is reported in the layer's per-inst
 of raising ``diffcp.SolverError`` (a jitted layer cannot raise); the error messages are optdsl's,
 each carrying the phrase cvxpylayers' test looks for. cvxpylayers skips ``test_entropy_maximization``:
 its data make the problem infeasible (``x >= 0`` for ``entr`` and ``A x == b`` with ``b = A tmp``, ``tmp``
-of mixed signs), so instead of its gradient check, both Clarabel and the layer must say so. Tests of geometric programs (``gp=True``) are expected failures until optdsl has them.
+of mixed signs), so instead of its gradient check, both Clarabel and the layer must say so. Tests of
+geometric programs (``gp=True``) are expected failures until optdsl has them. Tests that solve one
+problem share it (a module fixture): its layers then share one compilation.
 """
 
 from __future__ import annotations
@@ -522,6 +524,7 @@ def test_jax_jit_backward(dtype):
 # ------------------------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
 def simplex_lp():
     n = 2
     x = cp.Variable(n)
@@ -532,8 +535,8 @@ def simplex_lp():
     return cp.Problem(cp.Minimize(c @ x), [eq_con, ineq_con]), x, c, b, eq_con, ineq_con
 
 
-def test_equality_constraint_dual(dtype):
-    prob, x, c, b, eq_con, _ = simplex_lp()
+def test_equality_constraint_dual(simplex_lp, dtype):
+    prob, x, c, b, eq_con, _ = simplex_lp
     layer = od.Layer(prob, parameters=[c, b], variables=[x, eq_con.dual_variables[0]])
 
     c_jax = jnp.array([1.0, 2.0], dtype=dtype)
@@ -570,8 +573,8 @@ def test_inequality_constraint_dual(dtype):
     np.testing.assert_allclose(np.array(ineq_dual), ineq_con.dual_value, rtol=1e-3, atol=1e-4)
 
 
-def test_multiple_dual_variables(dtype):
-    prob, x, c, b, eq_con, ineq_con = simplex_lp()
+def test_multiple_dual_variables(simplex_lp, dtype):
+    prob, x, c, b, eq_con, ineq_con = simplex_lp
     layer = od.Layer(prob, parameters=[c, b],
                      variables=[x, eq_con.dual_variables[0], ineq_con.dual_variables[0]])
 
@@ -589,8 +592,8 @@ def test_multiple_dual_variables(dtype):
     np.testing.assert_allclose(np.array(ineq_dual), ineq_con.dual_value, rtol=1e-3, atol=1e-4)
 
 
-def test_dual_only(dtype):
-    prob, x, c, b, eq_con, _ = simplex_lp()
+def test_dual_only(simplex_lp, dtype):
+    prob, x, c, b, eq_con, _ = simplex_lp
     layer = od.Layer(prob, parameters=[c, b], variables=[eq_con.dual_variables[0]])
 
     c_jax = jnp.array([1.0, 2.0], dtype=dtype)
@@ -605,10 +608,10 @@ def test_dual_only(dtype):
     np.testing.assert_allclose(np.array(eq_dual), eq_con.dual_value, rtol=1e-3, atol=1e-4)
 
 
-def test_batched_dual_variables(dtype):
+def test_batched_dual_variables(simplex_lp, dtype):
     n = 2
     batch_size = 3
-    prob, x, c, b, eq_con, _ = simplex_lp()
+    prob, x, c, b, eq_con, _ = simplex_lp
     layer = od.Layer(prob, parameters=[c, b], variables=[x, eq_con.dual_variables[0]])
 
     key = jax.random.PRNGKey(42)
@@ -629,8 +632,8 @@ def test_batched_dual_variables(dtype):
         np.testing.assert_allclose(np.array(eq_dual[i]), eq_con.dual_value, rtol=1e-2, atol=1e-3)
 
 
-def test_dual_gradient(dtype):
-    prob, x, c, b, eq_con, _ = simplex_lp()
+def test_dual_gradient(simplex_lp, dtype):
+    prob, x, c, b, eq_con, _ = simplex_lp
     layer = od.Layer(prob, parameters=[c, b], variables=[x, eq_con.dual_variables[0]])
 
     c_jax = jnp.array([1.0, 2.0], dtype=dtype)

@@ -256,3 +256,18 @@ def test_from_cvxpy_keeps_parameter_values_and_symmetric_parameters():
     assert problem.status == reference.status == "optimal"
     assert value == pytest.approx(reference.value, abs=1e-8)
     np.testing.assert_allclose(problem.variables()[0].value, x.value, atol=1e-6)
+
+
+def test_layers_of_one_cvxpy_problem_share_its_conversion_and_compilation():
+    x, c = cp.Variable(2, name="x"), cp.Parameter(2, name="c")
+    budget = cp.sum(x) == 1
+    reference = cp.Problem(cp.Minimize(cp.sum_squares(x - c)), [budget])
+    primal = od.Layer(reference, parameters=[c], variables=[x])
+    dual = od.Layer(reference, parameters=[c], variables=[budget.dual_variables[0], x])
+    assert primal.compiled is dual.compiled
+    (x_star,), (nu, x_again) = primal(np.array([1.0, 2.0])), dual(np.array([1.0, 2.0]))
+    np.testing.assert_allclose(x_star, [0.0, 1.0], atol=1e-8)  # x = c - nu / 2, nu = 2 (sum(c) - 1) / n
+    np.testing.assert_allclose(x_again, x_star, atol=1e-12)
+    np.testing.assert_allclose(nu, 2.0, atol=1e-8)
+    with pytest.raises(InteropError, match="cvxpy.Problem"):
+        od.Layer("not a problem", parameters=[], variables=[])

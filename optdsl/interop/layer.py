@@ -26,6 +26,7 @@ differentiate, and its implicit derivative may be NaN, which a masked loss would
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -54,12 +55,7 @@ class Layer:
 
     def __init__(self, problem: Any, parameters: Sequence[Any], variables: Sequence[Any], **compile_options: Any):
         if not isinstance(problem, Problem):
-            from optdsl.interop.cvxpy import _convert_problem
-
-            cvxpy_problem = problem
-            problem, conv = _convert_problem(cvxpy_problem)
-            leaves = {**conv.leaves, **{id(c.dual_variables[0]): converted.dual_variables[0]
-                                        for c, converted in zip(cvxpy_problem.constraints, problem.constraints)}}
+            problem, leaves = _from_cvxpy(problem)
             parameters = [_converted(leaves, p, "parameters") for p in parameters]
             variables = [_converted(leaves, v, "variables") for v in variables]
         _check_leaves(problem.parameters(), parameters, "parameters", complete=True)
@@ -147,6 +143,25 @@ def _zero_derivative_unless_solved(solve: Callable[..., Solution]) -> Callable[.
         return solution, jax.tree.map(keep, linear(*map(keep, tangents)))
 
     return masked
+
+
+#: Each cvxpy problem's conversion (the optdsl problem, and the optdsl leaf or dual variable of each cvxpy one by
+#: id), kept while the cvxpy problem lives, so that its layers share one compilation.
+_CONVERTED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _from_cvxpy(cvxpy_problem: Any) -> tuple[Problem, dict[int, Any]]:
+    try:
+        return _CONVERTED[cvxpy_problem]
+    except (KeyError, TypeError):  # not converted yet; or not a cvxpy problem, which the conversion names
+        pass
+    from optdsl.interop.cvxpy import _convert_problem
+
+    problem, conv = _convert_problem(cvxpy_problem)
+    duals = {id(c.dual_variables[0]): converted.dual_variables[0]
+             for c, converted in zip(cvxpy_problem.constraints, problem.constraints)}
+    _CONVERTED[cvxpy_problem] = problem, {**conv.leaves, **duals}
+    return _CONVERTED[cvxpy_problem]
 
 
 def _converted(leaves: dict[int, Any], leaf: Any, role: str) -> Any:
