@@ -2,8 +2,10 @@
 
     X*(C) = argmin_X ‖X − C‖_F   s.t.   diag(X) = 1,  X ⪰ 0,        loss = sum(W * X*)
 
-Sizes: k = 5 and 15, batch 1 and 16 (one C per instance: symmetric, unit diagonal,
-smallest eigenvalue −0.2, so X ⪰ 0 is active and X* is rank deficient). Contenders:
+Sizes: k = 5 and 10 at batch 1 and 16, and k = 15 at batch 1 (one C per instance:
+symmetric, unit diagonal, smallest eigenvalue −0.2, so X ⪰ 0 is active and X* is rank
+deficient). The cone program has about 3k² unknowns, so k = 15 is past the 500 up to which
+the conic route factorises its Jacobian for the backward (it then solves by GMRES). Contenders:
 optdsl (its default route for the model, ``conic``) and cvxpylayers (X a symmetric
 variable). The reference is exact: X* = Π(C + Diag θ) with Π the projection onto the
 PSD cone and θ the root of diag(Π(C + Diag θ)) = 1, found by Newton steps from
@@ -22,7 +24,7 @@ import numpy as np
 import optdsl as od
 from benchmarks.harness import CLARABEL, DIFFCP, Case, Contender, optional, weighted_fwdbwd
 
-FULL = [(5, (1, 16)), (15, (1, 16))]
+FULL = [(5, (1, 16)), (10, (1, 16)), (15, (1,))]
 QUICK = [(3, (2,))]
 CHECKED = 2
 #: Smallest eigenvalue of every target C.
