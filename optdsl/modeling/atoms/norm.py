@@ -51,7 +51,7 @@ def norm(x: Any, p: float | str = 2, axis: int | None = None, keepdims: bool = F
         if p == 2:
             return Norm2(x, keepdims=keepdims) if 1 in x.shape else _matrix_norm(SigmaMax(x), keepdims)
         if p in (1, math.inf):
-            return Max(Norm1(x, axis=0 if p == 1 else 1), keepdims=keepdims)
+            return _matrix_norm(Max(Norm1(x, axis=0 if p == 1 else 1)), keepdims)
         raise ModelingError(
             f"norm: matrix norm p={p} of {x} (shape {x.shape}) is not supported; cvxpy's matrix norms are "
             "p = 1, 2, inf, 'fro' and 'nuc' (or give an axis for an entrywise norm)"

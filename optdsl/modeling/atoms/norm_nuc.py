@@ -55,7 +55,7 @@ class NormNuc(Atom):
         return [PSD(vstack([hstack([U, X]), hstack([X.T, V])])), (trace(U) + trace(V)) / 2 <= t]
 
 
-def normNuc(X: Any) -> Expression:  # noqa: N802 (cvxpy's name)
+def normNuc(X: Any) -> Expression:
     """Nuclear norm of a matrix: the sum of its singular values.
 
     >>> from optdsl.modeling.atoms.norm_nuc import normNuc
