@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from optdsl.runtime import status
+from optdsl.runtime.projections import projection_power_cone, projection_power_cone_dual
 from optdsl.runtime.solvers import cones as cones_module, conic as conic_module, conic_diff as conic_diff_module
 from optdsl.runtime.solvers.cones import Cones, project_cone, project_dual_cone, smat, svec, svec_size
 from optdsl.runtime.solvers.conic import ConicPoint, conic_solve
@@ -59,7 +60,7 @@ class Family:
     def n(self) -> int:
         soc = sum({"pair": 1, "primal": 0, "dual": q}[kind] for kind, q in zip(self.soc, self.cones.soc))
         psd = sum(svec_size(k - r) for k, r in zip(self.cones.psd, self.ranks))
-        return self.cones.zero + self.active + soc + psd + self.cones.exp
+        return self.cones.zero + self.active + soc + psd + self.cones.exp + len(self.cones.power)
 
 
 LP = Family(Cones(zero=2, nonneg=16), active=6)
@@ -68,6 +69,8 @@ EXP = Family(Cones(zero=1, nonneg=3, exp=4), active=1)
 SDP = Family(Cones(nonneg=3, psd=(3, 4)), active=1, ranks=(1, 2))
 MIXED = Family(Cones(zero=1, nonneg=3, soc=(3,), psd=(2,), exp=1), active=1, soc=("pair",), ranks=(1,))
 FAMILIES = {"lp": LP, "socp": SOCP, "exp": EXP, "sdp": SDP}
+#: Power cones of two exponents (one repeated) mixed with every other non-PSD cone.
+POWER = Family(Cones(zero=1, nonneg=3, soc=(3,), exp=1, power=(0.3, 0.7, 0.3)), active=1, soc=("pair",))
 
 
 def _orthogonal(rng, k):
@@ -97,6 +100,11 @@ def optimal_pair(family: Family, rng) -> tuple[np.ndarray, np.ndarray]:
         rho, sigma, mu = rng.uniform(-1, 1), rng.uniform(0.5, 2.0), rng.uniform(0.5, 2.0)
         s.append(sigma * np.array([rho, 1.0, np.exp(rho)]))  # boundary of K: s exp(r / s) = t
         y.append(mu * np.array([-np.exp(rho), (rho - 1) * np.exp(rho), 1.0]))  # boundary of K*, orthogonal
+    for a in cones.power:
+        p, q, sign, mu = *rng.uniform(0.5, 2.0, 2), rng.choice([-1.0, 1.0]), rng.uniform(0.5, 2.0)
+        t = sign * p ** a * q ** (1 - a)
+        s.append(np.array([p, q, t]))  # boundary of K: p^a q^(1 - a) = |t|
+        y.append(mu * np.array([a * abs(t) / p, (1 - a) * abs(t) / q, -sign]))  # boundary of K*, orthogonal
     return np.concatenate(s), np.concatenate(y)
 
 
@@ -111,6 +119,7 @@ def interior_point(family: Family, rng, dual: bool) -> np.ndarray:
         U = _orthogonal(rng, k)
         parts.append(np.asarray(svec(U * rng.uniform(0.5, 2.0, k) @ U.T)))
     parts += [np.array([-1.0, 0.0, 1.0]) if dual else np.array([-1.0, 1.0, 1.0])] * cones.exp
+    parts += [np.array([1.0, 1.0, 0.5])] * len(cones.power)  # inside K and K* for every exponent
     return np.concatenate(parts)
 
 
@@ -169,6 +178,10 @@ def cone_violation(v: np.ndarray, cones: Cones, dual: bool) -> float:
         else:  # s > 0, s exp(r / s) <= t  (or s = 0, r <= 0, t >= 0)
             worst = max(worst, -s, (s * np.exp(r / s) - t) if s > 0 else max(r, -t))
         o += 3
+    for a in cones.power:
+        p, q, t = v[o:o + 3] / ([a, 1 - a, 1] if dual else 1)  # K*: (u / a)^a (v / (1 - a))^(1 - a) >= |w|
+        worst = max(worst, -p, -q, abs(t) - max(p, 0) ** a * max(q, 0) ** (1 - a))
+        o += 3
     return worst
 
 
@@ -200,6 +213,9 @@ def cvxpy_reference(A, b, c, cones: Cones):
         o += d
     for _ in range(cones.exp):
         constraints.append(cp.ExpCone(s[o], s[o + 1], s[o + 2]))
+        o += 3
+    for a in cones.power:
+        constraints.append(cp.PowCone3D(s[o], s[o + 1], s[o + 2], a))
         o += 3
     problem = cp.Problem(cp.Minimize(c @ x), constraints)
     problem.solve(solver=cp.CLARABEL, tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
@@ -376,6 +392,108 @@ def test_bad_input_raises_clear_errors():
         conic_solve(A, b, c, LP.cones, alpha=2.0)
     with pytest.raises(ValueError, match="tol must be positive"):
         conic_solve(A, b, c, LP.cones, tol=0.0)
+
+
+# ----------------------------------------------------------------------------- power cones
+
+def power_batch() -> tuple[tuple[np.ndarray, ...], list[ConicPoint]]:
+    """Stacked ``(A, b, c)`` of two feasible :data:`POWER` programs (with their solutions), an infeasible and
+    an unbounded one: one ``vmap``-ed solve covers solutions, certificates and batching."""
+    feasible = [feasible_instance(POWER, seed) for seed in (0, 1)]
+    instances = [data for data, _ in feasible] + [infeasible_instance(POWER, 2), unbounded_instance(POWER, 3)]
+    return tuple(np.stack(parts) for parts in zip(*instances)), [truth for _, truth in feasible]
+
+
+def check_power_batch(points: ConicPoint, infos, data, truths) -> None:
+    """The statuses, solutions (known and cvxpy+Clarabel's) and certificates of a solved :func:`power_batch`."""
+    assert infos.status.tolist() == [status.SOLVED, status.SOLVED, status.INFEASIBLE, status.UNBOUNDED]
+    for i, truth in enumerate(truths):
+        A, b, c = (v[i] for v in data)
+        point = ConicPoint(*(np.asarray(v[i]) for v in points))
+        for got, want in zip(point, truth):
+            assert np.allclose(got, want, atol=1e-8, rtol=1e-8)
+        ref_status, value, x_ref, y_ref = cvxpy_reference(A, b, c, POWER.cones)
+        assert ref_status == cp.OPTIMAL
+        assert np.isclose(c @ point.x, value, rtol=1e-7, atol=1e-7)
+        assert np.allclose(point.x, x_ref, atol=1e-6) and np.allclose(point.y, y_ref, atol=1e-5)
+        assert cone_violation(point.s, POWER.cones, dual=False) <= 1e-9
+        assert cone_violation(point.y, POWER.cones, dual=True) <= 1e-9
+    (A, b, c), y = (v[2] for v in data), np.asarray(points.y[2])
+    assert cvxpy_reference(A, b, c, POWER.cones)[0] == cp.INFEASIBLE
+    assert np.isclose(b @ y, -1) and np.abs(A.T @ y).max() < 1e-4
+    assert cone_violation(y, POWER.cones, dual=True) <= 1e-12
+    (A, b, c), x, s = (v[3] for v in data), np.asarray(points.x[3]), np.asarray(points.s[3])
+    assert cvxpy_reference(A, b, c, POWER.cones)[0] == cp.UNBOUNDED
+    assert np.isclose(c @ x, -1) and np.abs(A @ x + s).max() < 1e-4
+    assert cone_violation(s, POWER.cones, dual=False) <= 1e-12
+
+
+def test_power_cones_layout_validation_and_projection():
+    cones = Cones(nonneg=1, exp=1, power=[0.3, 0.7, 0.3])
+    assert cones.power == (0.3, 0.7, 0.3) and cones.dim == 1 + 3 + 9
+    assert hash(cones) == hash(Cones(nonneg=1, exp=1, power=(0.3, 0.7, 0.3)))
+    assert np.bincount(cones.blocks()).tolist() == [1, 3, 3, 3, 3]
+    for bad in ((0.0,), (1.0,), (True,), 0.5, ("0.5",)):
+        with pytest.raises(ValueError, match="Cones.power"):
+            Cones(power=bad)
+    v = np.random.default_rng(0).normal(size=(2, cones.dim)) * 2
+    alphas = np.tile(cones.power, 2)  # the rows of v[:, 4:].reshape(6, 3): batch-major, then cone
+    for project, single in ((project_cone, projection_power_cone), (project_dual_cone, projection_power_cone_dual)):
+        out, head, rows = jax.jit(lambda v: (project(v, cones), project(v[:, :4], Cones(nonneg=1, exp=1)),
+                                             jnp.stack(single(*v[:, 4:].reshape(6, 3).T, alphas), 1)))(v)
+        assert np.array_equal(out[:, :4], head)
+        assert np.allclose(out[:, 4:], np.asarray(rows).reshape(2, 9), rtol=1e-15, atol=1e-15)
+
+
+def test_power_cone_programs_solve_certify_and_batch():
+    data, truths = power_batch()
+    batched = jax.jit(jax.vmap(lambda A, b, c: conic_solve(A, b, c, POWER.cones)))
+    check_power_batch(*batched(*data), data, truths)
+
+
+def test_geometric_mean_derivatives_match_the_closed_form():
+    """``max t s.t. (x1, x2, t) in POW(a), p1 x1 + p2 x2 <= B`` (a Cobb-Douglas demand): ``x1 = a B / p1``,
+    ``x2 = (1 - a) B / p2``, ``t = x1^a x2^(1 - a)``; the solution's Jacobian in ``(B, p1, p2)`` in closed form."""
+    a = 0.35
+    cones = Cones(nonneg=1, power=(a,))
+
+    def solution(theta):
+        B, p1, p2 = theta
+        A = jnp.concatenate([jnp.stack([p1, p2, 0.0])[None], -jnp.eye(3)])
+        b = jnp.zeros(4).at[0].set(B)
+        return solve_conic_diff(A, b, jnp.array([0.0, 0.0, -1.0]), cones, solver="hsde_admm")[0].x
+
+    theta = np.array([2.0, 0.8, 1.5])
+    x, jac = jax.jit(lambda t: (solution(t), jax.jacfwd(solution)(t)))(theta)
+    B, p1, p2 = theta
+    x1, x2 = a * B / p1, (1 - a) * B / p2
+    t = x1 ** a * x2 ** (1 - a)
+    assert np.allclose(x, [x1, x2, t], rtol=1e-9)
+    want = np.array([[x1 / B, -x1 / p1, 0.0], [x2 / B, 0.0, -x2 / p2], [t / B, -a * t / p1, -(1 - a) * t / p2]])
+    assert np.allclose(jac, want, rtol=1e-7, atol=1e-9)
+
+
+def test_power_program_derivatives_match_finite_differences():
+    """``solve_conic_diff`` (interior point) on a :data:`POWER` program: the JVP of the whole point along random
+    data directions equals central differences."""
+    (A, b, c), truth = feasible_instance(POWER, 4)
+    weights = np.random.default_rng(13).normal(size=POWER.n + 2 * POWER.cones.dim)
+
+    @jax.jit
+    def value_and_jvp(data, direction):
+        flat = lambda *d: jnp.concatenate(solve_conic_diff(*d, POWER.cones)[0])  # noqa: E731
+        return jax.jvp(flat, data, direction)
+
+    base, _ = value_and_jvp((A, b, c), (A, b, c))
+    assert np.allclose(base, np.concatenate(truth), atol=1e-9)
+    rng, h = np.random.default_rng(14), 1e-5
+    for _ in range(2):
+        direction = tuple(rng.normal(size=np.shape(v)) for v in (A, b, c))
+        _, analytic = value_and_jvp((A, b, c), direction)
+        plus, _ = value_and_jvp(tuple(v + h * d for v, d in zip((A, b, c), direction)), direction)
+        minus, _ = value_and_jvp(tuple(v - h * d for v, d in zip((A, b, c), direction)), direction)
+        fd = (plus - minus) @ weights / (2 * h)
+        assert abs(fd - analytic @ weights) <= 1e-5 * abs(fd)
 
 
 # ----------------------------------------------------------------------------- residual map and derivatives

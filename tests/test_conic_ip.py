@@ -12,14 +12,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from test_conic import (LP, SDP, SOCP, Family, cone_violation, cvxpy_reference, feasible_instance, infeasible_instance,
-                        unbounded_instance, xla_options)
+from test_conic import (LP, POWER, SDP, SOCP, Family, check_power_batch, cone_violation, cvxpy_reference,
+                        feasible_instance, infeasible_instance, power_batch, unbounded_instance, xla_options)
 
 from optdsl.runtime import status
 from optdsl.runtime.solvers.cones import Cones, svec
 from optdsl.runtime.solvers.conic import ConicPoint
-from optdsl.runtime.solvers.conic_ip import conic_ip_solve, exponential, iteration, product, symmetric
+from optdsl.runtime.solvers.conic_ip import conic_ip_solve, exponential, iteration, power, product, symmetric
 from optdsl.runtime.solvers.conic_ip.exponential import Exponential, conjugate_point, dual_barrier, wright_omega
+from optdsl.runtime.solvers.conic_ip.power import Power
 from optdsl.runtime.solvers.conic_ip.product import product_cone
 from optdsl.runtime.solvers.conic_ip.symmetric import Nonnegative, PositiveSemidefinite, SecondOrder
 
@@ -138,6 +139,69 @@ def test_product_cone_groups_cones_of_one_kind_and_size():
     assert not cone.symmetric and product_cone(Cones(nonneg=1, psd=(2,))).symmetric
     v = jnp.arange(16.0)
     assert np.array_equal(cone.join([v[rows] for _, rows in cone.segments], v.dtype), v)
+
+
+def _power_interior(rng, alpha: float, dual: bool, gap: float) -> np.ndarray:
+    """A point inside the power cone (``x^a y^(1 - a) > |t|``) or its dual, ``|t|`` a fraction ``gap`` of the bound."""
+    x, y = rng.uniform(0.3, 2.0, 2)
+    bound = (x / alpha) ** alpha * (y / (1 - alpha)) ** (1 - alpha) if dual else x ** alpha * y ** (1 - alpha)
+    return np.array([x, y, rng.choice([-1.0, 1.0]) * gap * bound])
+
+
+@pytest.mark.parametrize("alpha", [0.2, 0.65])
+def test_power_cone_scaling_maps_both_pairs_and_steps_to_the_boundary(alpha):
+    """The dual barrier's Hessian factor and the conjugate point (a Newton solve) against autodiff; the scaling
+    maps ``z`` to ``s`` and ``z~`` to ``s~``; step lengths reach the boundary; the central point is central."""
+    rng = np.random.default_rng(int(alpha * 100))
+    cone = Power(alpha)
+    barrier = jax.jit(cone.dual_barrier)
+    grad, hessian = jax.jit(jax.grad(cone.dual_barrier)), jax.jit(jax.hessian(cone.dual_barrier))
+    scaling, step_length = jax.jit(cone.scaling), jax.jit(cone.step_length)
+    inside_both = jax.jit(lambda s, z: cone.primal_interior(s) & cone.dual_interior(z))
+    e = np.asarray(cone.unit(jnp.float64))
+    assert np.allclose(-grad(e), e, rtol=1e-14) and np.isclose(cone.margin(e), 1.0)
+    assert np.isfinite(barrier(e))
+    for gap in (0.0, 0.5, 0.9, 0.999):
+        s, z = _power_interior(rng, alpha, False, gap), _power_interior(rng, alpha, True, gap)
+        z_t, s_t = np.asarray(cone.conjugate_point(jnp.asarray(s))), -np.asarray(grad(jnp.asarray(z)))
+        assert bool(cone.dual_interior(z_t)) and np.allclose(-grad(jnp.asarray(z_t)), s, rtol=1e-10, atol=1e-12)
+        R = np.asarray(cone.hessian_factor(jnp.asarray(z)))
+        assert np.allclose(R.T @ R, hessian(jnp.asarray(z)), rtol=1e-12, atol=1e-12 * np.abs(R).max() ** 2)
+        w = scaling(jnp.asarray(s), jnp.asarray(z), 1.0)
+        matrix = _matrices(cone, w)
+        W = matrix["mul_w"]
+        H = W.T @ W
+        assert np.allclose(H @ z, s, rtol=1e-9) and np.allclose(H @ z_t, s_t, rtol=1e-9)
+        assert np.allclose(matrix["mul_winv"], np.linalg.inv(W), rtol=1e-8)
+        assert np.allclose(cone.corrector(w, s, z, np.zeros(3), np.zeros(3), 0.0), s, atol=1e-12)
+        for _ in range(3):
+            ds, dz = rng.normal(size=(2, 3)) * 3
+            step = float(step_length(w, s, z, ds, dz))
+            inside = [bool(inside_both(s + a * ds, z + a * dz)) for a in (0.999 * step, 1.001 * step)]
+            assert inside == [True, False] or (np.isinf(step) and bool(inside_both(s + 2 * ds, z + 2 * dz)))
+    # on the central path (s = -mu grad f*(z)) the scaling is the dual one, mu f*''(z)
+    z = _power_interior(rng, alpha, True, 0.5)
+    s = -0.3 * np.asarray(grad(jnp.asarray(z)))
+    W = _matrices(cone, scaling(jnp.asarray(s), jnp.asarray(z), 1.0))["mul_w"]
+    assert np.allclose(W.T @ W, 0.3 * np.asarray(hessian(jnp.asarray(z))), rtol=1e-10)
+
+
+def test_product_cone_makes_one_segment_per_power_exponent():
+    cone = product_cone(Cones(nonneg=1, exp=1, power=(0.3, 0.7, 0.3)))
+    assert cone.dim == 13 and cone.degree == 1 + 3 + 9 and not cone.symmetric
+    assert [(c, rows.tolist()) for c, rows in cone.segments] == [
+        (Nonnegative(), [[0]]), (Exponential(), [[1, 2, 3]]), (Power(0.3), [[4, 5, 6], [10, 11, 12]]),
+        (Power(0.7), [[7, 8, 9]])]
+    with pytest.raises(ValueError, match="alpha"):
+        Power(1.0)
+
+
+def test_power_cone_programs_solve_certify_and_batch():
+    data, truths = power_batch()
+    batched = jax.jit(jax.vmap(lambda A, b, c: conic_ip_solve(A, b, c, POWER.cones)))
+    points, infos = batched(*data)
+    assert np.all(np.asarray(infos.iterations) <= 30)
+    check_power_batch(points, infos, data, truths)
 
 
 # ----------------------------------------------------------------------------- solutions
@@ -280,7 +344,7 @@ def test_bad_input_raises_clear_errors():
         conic_ip_solve(A, b, c, LP.cones, init=ConicPoint(truth.x[:-1], truth.y, truth.s))
 
 
-@pytest.mark.parametrize("module", [iteration, product, symmetric, exponential], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [iteration, product, symmetric, exponential, power], ids=lambda m: m.__name__)
 def test_docstring_examples(module):
     result = doctest.testmod(module, extraglobs={"jnp": jnp, "Cones": Cones})
     assert result.attempted > 0 and result.failed == 0

@@ -765,6 +765,12 @@ def test_power_cone_derivatives_are_finite_at_kinks_and_exact_on_the_face(alpha)
         forward, reverse = np.asarray(jacfwd(jnp.asarray(v))), np.asarray(jacrev(jnp.asarray(v)))
         assert np.all(np.isfinite(forward)), v
         np.testing.assert_allclose(forward, reverse, rtol=1e-12, atol=1e-12, err_msg=str(v))
+    # Near the face and at extreme scales the boundary point's coordinates span hundreds of decades.
+    extreme = [[-1.0, 2.0, 1e-16], [2.0, -1.0, 1e-16], [-1.0, 2.0, 1e-200], [1e150, 1.0, 1e149],
+               [-1e-200, 2e-200, 1e-200]]
+    for v in map(np.array, extreme):
+        _power_certified(v, np.asarray(jax.jit(project)(v)), alpha, 1e-12)
+        assert np.all(np.isfinite(np.asarray(jacfwd(v)))), v
 
 
 def test_power_cone_arguments_are_checked():

@@ -262,31 +262,47 @@ def projection_exp_cone_dual(r: ArrayLike, s: ArrayLike, t: ArrayLike) -> tuple[
     return r + pr, s + ps, t + pt
 
 
-def _power_root_parts(w: Array, x: Array, y: Array, zabs: Array, alpha: Array) -> tuple[Array, Array, Array]:
-    """Candidate projection ``(x', y', r)`` for ``r = |z| sigmoid(w)``, ``0 < r < |z|``.
+#: Above this ``log(|c| / sqrt(q))`` the positive root of ``p^2 - c p = q`` is ``c`` or ``q / |c|`` to rounding.
+_LOG_RATIO_ASYMPTOTIC = 40.0
+
+
+def _log_positive_root(c: Array, log_q: Array) -> Array:
+    """``log p`` for the positive root ``p`` of ``p^2 - c p = q``, given ``log q`` (``q`` may be far below the range).
+
+    ``p = sqrt(q) exp(asinh(g / 2))`` with ``g = c / sqrt(q)``; where ``|g|`` is huge the asymptotic forms
+    ``p = c`` (``c > 0``) and ``p = q / |c|`` (``c < 0``) avoid forming ``g``.
+    """
+    half = 0.5 * log_q
+    nonzero = c != 0
+    log_c = jnp.log(jnp.where(nonzero, jnp.abs(c), 1))
+    asymptotic = nonzero & (log_c - half > _LOG_RATIO_ASYMPTOTIC)
+    g = c * jnp.exp(jnp.minimum(-half, _LOG_RATIO_ASYMPTOTIC - log_c))
+    return jnp.where(asymptotic, jnp.where(c > 0, log_c, log_q - log_c), half + jnp.arcsinh(0.5 * g))
+
+
+def _power_root_logs(w: Array, x: Array, y: Array, zabs: Array, alpha: Array) -> tuple[Array, Array, Array]:
+    """Logs of the candidate projection ``(x', y', r)`` for ``r = |z| sigmoid(w)``, ``0 < r < |z|``.
 
     On the boundary through ``(x', y', r)`` with normal along ``v - p``, ``x'`` is the
     positive root of ``p^2 - x p = alpha r (|z| - r)`` and ``y'`` that of
-    ``p^2 - y p = (1 - alpha) r (|z| - r)`` (Hien, 2015). Each root is taken in the
-    form that does not cancel, and ``r``, ``|z| - r`` come from the two sigmoids.
+    ``p^2 - y p = (1 - alpha) r (|z| - r)`` (Hien, 2015). In logs, with ``r`` and
+    ``|z| - r`` from the two sigmoids, nothing underflows where the root is extreme.
     """
-    r, rest = zabs * jax.nn.sigmoid(w), zabs * jax.nn.sigmoid(-w)
-
-    def root(c: Array, q: Array) -> Array:
-        s = jnp.sqrt(c * c + 4 * q)
-        return jnp.where(c >= 0, 0.5 * (c + s), safe_div(2 * q, s - c))
-
-    return root(x, alpha * r * rest), root(y, (1 - alpha) * r * rest), r
+    log_z = jnp.log(zabs)
+    log_r, log_rest = log_z + jax.nn.log_sigmoid(w), log_z + jax.nn.log_sigmoid(-w)
+    log_x = _log_positive_root(x, jnp.log(alpha) + log_r + log_rest)
+    log_y = _log_positive_root(y, jnp.log1p(-alpha) + log_r + log_rest)
+    return log_x, log_y, log_r
 
 
 def _power_root_fun(w: Array, x: Array, y: Array, zabs: Array, alpha: Array) -> Array:
-    """``log(x'^alpha y'^(1 - alpha) / r)`` at the candidate of :func:`_power_root_parts`; zero at the projection.
+    """``log(x'^alpha y'^(1 - alpha) / r)`` at the candidate of :func:`_power_root_logs`; zero at the projection.
 
     In ``w`` it tends to a line or a constant at both ends, so Newton's method
     converges from a bracket even when the root is near ``r = 0`` or ``r = |z|``.
     """
-    px, py, r = _power_root_parts(w, x, y, zabs, alpha)
-    return alpha * jnp.log(px) + (1 - alpha) * jnp.log(py) - jnp.log(r)
+    log_x, log_y, log_r = _power_root_logs(w, x, y, zabs, alpha)
+    return alpha * log_x + (1 - alpha) * log_y - log_r
 
 
 def _power_root_slope(w: Array, x: Array, y: Array, zabs: Array, alpha: Array) -> Array:
@@ -338,9 +354,14 @@ def _power_cone_point(x: Array, y: Array, z: Array, alpha: Array) -> tuple[Array
     in_polar = (x <= 0) & (y <= 0) & (polar_bound >= zabs)
     face = ~(in_cone | in_polar) & (z == 0)
     boundary = ~(in_cone | in_polar | face)
-    # Root branch, fed a harmless point where it is not selected (keeps values and tangents finite).
+    # Root branch, fed a harmless point where it is not selected (keeps values and tangents finite), and scaled
+    # to size 1: the projection is positively homogeneous.
     xb, yb, zb = (jnp.where(boundary, v, d) for v, d in ((x, 0), (y, 0), (zabs, 1)))
-    px, py, r = _power_root_parts(_power_root(xb, yb, zb, alpha), xb, yb, zb, alpha)
+    scale = lax.stop_gradient(jnp.maximum(jnp.maximum(jnp.abs(xb), jnp.abs(yb)), zb))
+    xb, yb, zb = xb / scale, yb / scale, zb / scale
+    w = _power_root(xb, yb, zb, alpha)
+    log_x, log_y, _ = _power_root_logs(w, xb, yb, zb, alpha)
+    px, py, r = scale * jnp.exp(log_x), scale * jnp.exp(log_y), scale * zb * jax.nn.sigmoid(w)
     pz = jnp.where(z < 0, -r, r)
     slope = lax.stop_gradient(_power_face_slope(x, y, alpha))
     zero = jnp.zeros_like(x)
