@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from optdsl.runtime import status
+from optdsl.runtime.kinks import kinked
 from optdsl.runtime.projections import projection_power_cone, projection_power_cone_dual
 from optdsl.runtime.solvers import cones as cones_module, conic as conic_module, conic_diff as conic_diff_module
 from optdsl.runtime.solvers.cones import Cones, project_cone, project_dual_cone, smat, svec, svec_size
@@ -443,6 +444,20 @@ def test_power_cones_layout_validation_and_projection():
                                              jnp.stack(single(*v[:, 4:].reshape(6, 3).T, alphas), 1)))(v)
         assert np.array_equal(out[:, :4], head)
         assert np.allclose(out[:, 4:], np.asarray(rows).reshape(2, 9), rtol=1e-15, atol=1e-15)
+
+
+def test_power_cone_kinks_are_where_strict_complementarity_fails():
+    """``kinked`` on ``P_{K*}`` (what ``solve_conic_diff`` asks at a solution's ``y - s``): a complementary pair
+    with both sides non-zero is smooth; ``y`` on the boundary of ``K*`` with ``s = 0``, ``s`` on the boundary
+    of ``K`` with ``y = 0``, and both zero are kinks."""
+    a = 0.3
+    cones = Cones(power=(a,))
+    flagged = jax.jit(jax.vmap(lambda v: kinked(lambda u: project_dual_cone(u, cones), v, 1e-8)))
+    p, q, t = 1.5, 0.7, -(1.5 ** a) * 0.7 ** (1 - a)  # s on the boundary of K
+    s = np.array([p, q, t])
+    y = 2.0 * np.array([a * abs(t) / p, (1 - a) * abs(t) / q, 1.0])  # on the boundary of K*, s'y = 0
+    assert abs(s @ y) < 1e-12
+    assert flagged(np.stack([y - s, y, -s, np.zeros(3)])).tolist() == [False, True, True, True]
 
 
 def test_power_cone_programs_solve_certify_and_batch():
