@@ -7,7 +7,7 @@ module                 optimality map                        forward solver
 ``proximal``           proximal- / projected-gradient point  FISTA / ISTA
 ``mirror``             KL mirror-descent fixed point         exponentiated gradient
 ``kkt``                KKT residual over ``(z, ν, λ)``       primal-dual interior point
-``conic``              HSDE residual of the cone program     ADMM on the HSDE
+``conic``              HSDE residual of the cone program     conic interior point (or ADMM)
 =====================  ====================================  ==========================
 
 ``first_order`` holds what the first three share; ``base`` the interface and the

@@ -1,9 +1,11 @@
-"""The conic route: any DCP model, canonicalised to ``min c'x s.t. Ax + s = b, s ∈ K``, by ADMM on the HSDE.
+"""The conic route: any DCP model, canonicalised to ``min c'x s.t. Ax + s = b, s ∈ K``, by a conic interior point.
 
 :func:`~optdsl.compiler.conic.canonicalize` gives ``(A, b, c)`` as JAX functions
 of the parameters; :func:`~optdsl.runtime.solvers.conic_diff.solve_conic_diff`
-solves the cone program and differentiates the root of the homogeneous
-self-dual embedding's residual map ``N`` (diffcp's method, inside XLA), so
+solves the cone program (by default the primal-dual interior point of
+:mod:`~optdsl.runtime.solvers.conic_ip`; ``solver="hsde_admm"`` runs ADMM) and
+differentiates the root of the homogeneous self-dual embedding's residual map ``N``
+(diffcp's method, inside XLA), so
 derivatives flow from the solution back to ``(A, b, c)`` and from there to the
 parameters by ordinary autodiff. The solver's point is the conic form's
 ``(x, y, s)``, auxiliary variables and slacks included: a warm start needs that
@@ -30,12 +32,18 @@ class Conic(Lowering):
     """The homogeneous self-dual embedding's residual map of the canonical cone program."""
 
     name = "conic"
-    solvers = ("hsde_admm",)
-    solver_text = "ADMM on the homogeneous self-dual embedding (equilibration, Anderson acceleration, Newton polish)"
+    solvers = ("interior_point", "hsde_admm")
 
     def __init__(self, structure: Structure, options: Options):
         super().__init__(structure, options)
         self.form = canonicalize(structure.problem)
+
+    @property
+    def solver_text(self) -> str:
+        return {"interior_point": "primal-dual interior point on the homogeneous embedding (Nesterov-Todd and "
+                                  "primal-dual scalings, Mehrotra predictor-corrector, equilibration)",
+                "hsde_admm": "ADMM on the homogeneous self-dual embedding (equilibration, Anderson acceleration, "
+                             "Newton polish)"}[self.solver]
 
     def diff_refusal(self, diff: Any) -> str:
         return (f"diff={diff.value!r} does not apply to the conic lowering (it is differentiated implicitly "
@@ -52,8 +60,8 @@ class Conic(Lowering):
 
         def solve(start: ConicPoint | None, params: Params) -> tuple[ConicPoint, ConicDiffInfo]:
             A, b, c, _ = self.form.data(params)
-            return solve_conic_diff(A, b, c, self.form.cones, linear_solve=self.options.linear_solve, init=start,
-                                    **options)
+            return solve_conic_diff(A, b, c, self.form.cones, solver=self.solver,
+                                    linear_solve=self.options.linear_solve, init=start, **options)
 
         return solve
 

@@ -7,8 +7,9 @@ fixed-length scan that ``jax.grad`` can run through, for comparisons.
 """
 
 from optdsl.runtime.solvers.base import SolverInfo, default_tol
+from optdsl.runtime.solvers.cone_program import ConicPoint
 from optdsl.runtime.solvers.cones import Cones
-from optdsl.runtime.solvers.conic import ConicPoint, conic_solve
+from optdsl.runtime.solvers.conic import conic_solve
 from optdsl.runtime.solvers.conic_diff import solve_conic_diff
 from optdsl.runtime.solvers.interior_point import (KKTAux, KKTPoint, kkt_factored_solve, kkt_residual,
                                                    nlp_interior_point, qp_interior_point, solve_nlp, solve_qp)

@@ -52,11 +52,16 @@ from optdsl.runtime.implicit_diff import custom_root
 from optdsl.runtime.kinks import kinked
 from optdsl.runtime.linear_solve import DENSE_MAX, LinearSolve
 from optdsl.runtime.solvers.base import resolve_tol
+from optdsl.runtime.solvers.cone_program import ConicPoint
 from optdsl.runtime.solvers.cones import Cones, project_dual_cone
-from optdsl.runtime.solvers.conic import ConicPoint, conic_solve
+from optdsl.runtime.solvers.conic import conic_solve
+from optdsl.runtime.solvers.conic_ip import conic_ip_solve
 from optdsl.runtime.status import SOLVED
 
 Array = jax.Array
+
+#: The forward solvers, by the name ``solver=`` takes: the interior point (the default) and ADMM.
+SOLVERS = {"interior_point": conic_ip_solve, "hsde_admm": conic_solve}
 
 
 class ConicDiffInfo(NamedTuple):
@@ -142,17 +147,21 @@ def _kink(z: Array, n: int, cones: Cones, radius: float) -> Array:
 
 
 def solve_conic_diff(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.typing.ArrayLike, cones: Cones, *,
-                     linear_solve: str | LinearSolve = "auto", init: ConicPoint | None = None,
-                     **solver_options: Any) -> tuple[ConicPoint, ConicDiffInfo]:
-    """:func:`~optdsl.runtime.solvers.conic.conic_solve`, differentiable in ``A``, ``b``, ``c`` (forward and reverse).
+                     solver: str = "interior_point", linear_solve: str | LinearSolve = "auto",
+                     init: ConicPoint | None = None, **solver_options: Any) -> tuple[ConicPoint, ConicDiffInfo]:
+    """A cone program's solution, differentiable in ``A``, ``b``, ``c`` (forward and reverse).
 
-    The solver runs under :func:`~optdsl.runtime.implicit_diff.custom_root` on
+    ``solver``: ``"interior_point"``
+    (:func:`~optdsl.runtime.solvers.conic_ip.conic_ip_solve`, accurate in tens of
+    iterations) or ``"hsde_admm"`` (:func:`~optdsl.runtime.solvers.conic.conic_solve`,
+    first-order: cheaper per iteration, for large or low-accuracy uses). The solver
+    runs under :func:`~optdsl.runtime.implicit_diff.custom_root` on
     the pinned residual map of the module docstring. ``linear_solve`` is the
     solver for the tangent systems: ``"auto"`` factorises the map's Jacobian
     once per solve (dense LU, least squares where it is singular, see the module
     docstring) up to ``DENSE_MAX`` unknowns ``n + m + 1`` and uses GMRES beyond;
     ``"lu"`` always factorises; ``"gmres"``, ``"bicgstab"``, a callable ... solve
-    matrix-free. ``solver_options`` go to ``conic_solve`` (``tol``, ``maxiter``, ...).
+    matrix-free. ``solver_options`` go to the solver (``tol``, ``maxiter``, ...).
     Returns ``(ConicPoint(x, y, s), info)`` with ``info`` a :class:`ConicDiffInfo`;
     derivatives are those of a SOLVED point -- for any other status the point is
     the solver's (a certificate, or NaN) and its derivatives are zero.
@@ -167,6 +176,9 @@ def solve_conic_diff(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.ty
         >>> round(float(jax.grad(x0)(1.0)), 6)
         1.0
     """
+    if solver not in SOLVERS:
+        raise ArgumentError(f"solver must be one of {list(SOLVERS)}, got {solver!r}")
+    forward = SOLVERS[solver]
     A, b, c = (jnp.asarray(v) for v in (A, b, c))
     n = A.shape[1] if A.ndim == 2 else 0
     dense = linear_solve == "lu" or (linear_solve == "auto" and n + cones.dim + 1 <= DENSE_MAX)
@@ -184,7 +196,7 @@ def solve_conic_diff(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.ty
 
     @diff
     def solver(start, A, b, c):
-        point, info = conic_solve(A, b, c, cones, init=start, **solver_options)
+        point, info = forward(A, b, c, cones, init=start, **solver_options)
         z = embedding_from_point(point)
         z = jnp.where(info.status == SOLVED, z, jnp.zeros_like(z).at[-1].set(1))
         if not dense:

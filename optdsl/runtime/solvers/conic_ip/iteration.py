@@ -23,12 +23,13 @@ Mehrotra's combined direction with centring ``sigma = (1 - alpha_aff)^3``. The
 iteration only talks to the cones through the interface of
 :mod:`~optdsl.runtime.solvers.conic_ip.cone`.
 
-The data are Ruiz-equilibrated first, and the status comes from the stopping tests
-of the ADMM solver on the original data, so both solvers mean the same by SOLVED,
-INFEASIBLE and UNBOUNDED. An iteration that stalls within ``sqrt(tol)`` of a
-solution -- at the limit of the arithmetic near the boundary of an exponential
-cone -- is finished by the ADMM solver's Newton polish, whose point is taken only
-where it passes the solution test.
+The data are Ruiz-equilibrated first, and the status comes from the stopping tests of
+:mod:`~optdsl.runtime.solvers.cone_program` on the original data, which ADMM uses too.
+The point the iteration ends on -- solved, or
+stalled within ``sqrt(tol)`` of a solution at the limit of the arithmetic near the
+boundary of an exponential cone -- is finished by a Newton polish on the embedding
+residual, taken only where it passes the solution test, so that a solution is exact
+to rounding, not only to ``tol``, where the problem is regular.
 """
 
 from __future__ import annotations
@@ -42,12 +43,13 @@ from jax import lax
 from optdsl.errors import ArgumentError
 from optdsl.runtime.solvers.base import SolverInfo, check_count, per_instance, resolve_tol, run_if
 from optdsl.runtime.solvers.cones import Cones
-from optdsl.runtime.solvers.conic import (ConicPoint, _check_data, _divide, _equilibrate, _evaluate, _flag, _polish,
-                                          _Problem, _relative)
+from optdsl.runtime.solvers.cone_program import (RUNNING, ConicPoint, ScaledProblem, check_data, equilibrate, evaluate,
+                                                  relative, report, stop_code)
+from optdsl.runtime.solvers.embedding_polish import newton_polish
 from optdsl.runtime.solvers.conic_ip.newton import newton_solver
 from optdsl.runtime.solvers.conic_ip.product import ProductCone, product_cone
 from optdsl.runtime.solvers.interior_point.core import select
-from optdsl.runtime.status import INFEASIBLE, MAX_ITERATIONS, NUMERICAL_ERROR, SOLVED, UNBOUNDED
+from optdsl.runtime.status import INFEASIBLE, NUMERICAL_ERROR, SOLVED, UNBOUNDED
 
 Array = jax.Array
 
@@ -58,10 +60,8 @@ MIN_STEP = 1e-8
 #: The iteration has stalled when neither its progress measure (the smallest of the solution and certificate
 #: residuals) nor its complementarity ``mu`` has halved in this many steps.
 STALL_ITERS = 5
-#: Newton passes of the polish that rescues an iteration stalled within ``sqrt(tol)`` of a solution.
+#: Newton passes of the final polish.
 POLISH_STEPS = 10
-#: Code of an iterate that has met no stopping test yet.
-RUNNING = -1
 
 
 class _Iterate(NamedTuple):
@@ -86,18 +86,18 @@ class _Direction(NamedTuple):
     dkappa: Array
 
 
-def _assess(p: _Problem, st: _Iterate, tol: Array, cert_tol: Array) -> _Iterate:
+def _assess(p: ScaledProblem, st: _Iterate, tol: Array, cert_tol: Array) -> _Iterate:
     """``st`` with its ``code`` (a status, or RUNNING; NUMERICAL_ERROR for non-finite values) and ``solved``.
 
     A point that passes the solution test stops the iteration only once its complementarity
     ``s'y`` is below ``tol`` as well (relative, like the gap): an interior point's ``s'y`` is
     positive, and the gap ``c'x + b'y`` can be smaller by the cancellation of residual terms.
     """
-    tests, (x, y, s) = _evaluate(p, st.x, st.y, st.s, st.tau)
+    tests, (x, y, s) = evaluate(p, st.x, st.y, st.s, st.tau)
     finite = jnp.all(jnp.isfinite(jnp.concatenate([st.x, st.y, st.s, st.tau[None], st.kappa[None]])))
-    code = _flag(tests, tol, cert_tol)
+    code = stop_code(tests, tol, cert_tol)
     inv_tau = 1 / st.tau
-    complementarity = _relative(jnp.abs(s @ y) * inv_tau ** 2, jnp.abs(p.c0 @ x) * inv_tau, jnp.abs(p.b0 @ y) * inv_tau)
+    complementarity = relative(jnp.abs(s @ y) * inv_tau ** 2, jnp.abs(p.c0 @ x) * inv_tau, jnp.abs(p.b0 @ y) * inv_tau)
     solved = finite & (code == SOLVED)
     code = jnp.where(solved & ~(complementarity <= tol), RUNNING, code)
     progress = jnp.minimum(tests.solution, jnp.minimum(tests.infeasible, tests.unbounded))
@@ -110,7 +110,7 @@ def _shifted(cone: ProductCone, v: Array, floor: Array) -> Array:
     return v + jnp.maximum(floor - cone.margin(v), 0) * cone.unit(v.dtype)
 
 
-def _cold_start(p: _Problem, cone: ProductCone) -> _Iterate:
+def _cold_start(p: ScaledProblem, cone: ProductCone) -> _Iterate:
     """The start without a warm start; ``tau = kappa = 1``.
 
     Symmetric cones: least-squares ``s = b - A x`` and least-norm ``y`` with ``A'y = -c``, shifted inside the
@@ -138,7 +138,7 @@ def _cold_start(p: _Problem, cone: ProductCone) -> _Iterate:
                     jnp.zeros((), jnp.int32))
 
 
-def _warm_start(p: _Problem, cone: ProductCone, init: ConicPoint, residual: Array) -> _Iterate:
+def _warm_start(p: ScaledProblem, cone: ProductCone, init: ConicPoint, residual: Array) -> _Iterate:
     """``init`` on the equilibrated data with ``s`` and ``y`` shifted inside the cones by a margin of
     ``max(residual, sqrt(eps))`` times their size (``residual``: how far ``init`` is from a stop), ``tau = 1``
     and ``kappa`` the complementarity per degree."""
@@ -157,7 +157,7 @@ def _warm_start(p: _Problem, cone: ProductCone, init: ConicPoint, residual: Arra
                     jnp.asarray(jnp.inf, dtype), jnp.zeros((), jnp.int32))
 
 
-def _initial_point(p: _Problem, cone: ProductCone, init: ConicPoint | None, tol: Array,
+def _initial_point(p: ScaledProblem, cone: ProductCone, init: ConicPoint | None, tol: Array,
                    cert_tol: Array) -> _Iterate:
     """The assessed start: the cold start, or the warm start ``init`` -- as given, and final, when it passes the
     solution test; else shifted inside the cones and taken where it is closer to a stop than the cold start."""
@@ -179,7 +179,7 @@ def _complementarity(cone: ProductCone, st: _Iterate) -> Array:
     return (st.s[z:] @ st.y[z:] + st.tau * st.kappa) / (cone.degree + 1)
 
 
-def _step(p: _Problem, cone: ProductCone, st: _Iterate, tol: Array, cert_tol: Array) -> _Iterate:
+def _step(p: ScaledProblem, cone: ProductCone, st: _Iterate, tol: Array, cert_tol: Array) -> _Iterate:
     """One Mehrotra predictor-corrector step (see the module docstring).
 
     The predictor and the corrector are the two passes of one loop, so that the Newton
@@ -234,7 +234,8 @@ def _step(p: _Problem, cone: ProductCone, st: _Iterate, tol: Array, cert_tol: Ar
     return new._replace(code=jnp.where(failed, NUMERICAL_ERROR, new.code).astype(jnp.int32))
 
 
-def _iterate(p: _Problem, cone: ProductCone, start: _Iterate, tol: Array, cert_tol: Array, maxiter: int) -> _Iterate:
+def _iterate(p: ScaledProblem, cone: ProductCone, start: _Iterate, tol: Array, cert_tol: Array,
+             maxiter: int) -> _Iterate:
     """Steps from ``start`` until a stopping test, a failed step, a stall or ``maxiter``.
 
     Returns the final iterate, or the last one that passed the solution test when the
@@ -257,34 +258,22 @@ def _iterate(p: _Problem, cone: ProductCone, start: _Iterate, tol: Array, cert_t
     return select(end.solved | ~kept.solved, end, kept._replace(k=end.k))
 
 
-def _polished(p: _Problem, cones: Cones, st: _Iterate, tol: Array, cert_tol: Array) -> _Iterate:
-    """``st`` after the ADMM solver's Newton polish (semi-smooth Newton on the embedding residual at ``tau = 1``,
-    dense LU) where the polished point passes the solution test: the rescue of an iteration that stalled just
-    short of ``tol`` at the limit of its arithmetic (an exponential cone's barrier near its boundary)."""
+def _polished(p: ScaledProblem, cones: Cones, st: _Iterate, tol: Array, cert_tol: Array) -> _Iterate:
+    """``st`` after the Newton polish (:mod:`~optdsl.runtime.solvers.embedding_polish`) where the polished point
+    passes the solution test.
+
+    An interior point ends a distance of order ``mu`` inside the cones: a slack and its multiplier that
+    should both vanish may both be ``1e-5``, which blurs the active set the derivatives are taken on. The
+    polish lands on the point where they are exactly complementary (to rounding); it also rescues an
+    iteration that stalled just short of ``tol`` at the limit of its arithmetic (an exponential cone's
+    barrier near its boundary).
+    """
     n = p.A.shape[1]
-    z_new, u_new = _polish(p, cones, jnp.concatenate([st.x, st.y - st.s, st.tau[None]]), POLISH_STEPS)
+    z_new, u_new = newton_polish(p, cones, jnp.concatenate([st.x, st.y - st.s, st.tau[None]]), POLISH_STEPS)
     y = u_new[n:-1]
     one = jnp.ones_like(st.tau)
     polished = _assess(p, st._replace(x=z_new[:n], y=y, s=y - z_new[n:-1], tau=one, kappa=0 * one), tol, cert_tol)
     return select(polished.solved, polished._replace(code=jnp.asarray(SOLVED, jnp.int32)), st)
-
-
-def _result(p: _Problem, st: _Iterate, tol: Array, cert_tol: Array) -> tuple[ConicPoint, SolverInfo]:
-    """The status from the stopping tests at the final iterate, and the solution or certificate it stands for."""
-    tests, (x, y, s) = _evaluate(p, st.x, st.y, st.s, st.tau)
-    status = jnp.where(tests.solution <= tol, SOLVED, jnp.where(
-        tests.infeasible <= cert_tol, INFEASIBLE, jnp.where(
-            tests.unbounded <= cert_tol, UNBOUNDED,
-            jnp.where(st.code == NUMERICAL_ERROR, NUMERICAL_ERROR, MAX_ITERATIONS)))).astype(jnp.int32)
-    is_inf, is_unb = status == INFEASIBLE, status == UNBOUNDED
-    by, cx = jnp.dot(p.b0, y), jnp.dot(p.c0, x)
-    point = ConicPoint(
-        jnp.where(is_inf, jnp.nan, jnp.where(is_unb, x / jnp.where(is_unb, -cx, 1), _divide(x, st.tau))),
-        jnp.where(is_unb, jnp.nan, jnp.where(is_inf, y / jnp.where(is_inf, -by, 1), _divide(y, st.tau))),
-        jnp.where(is_inf, jnp.nan, jnp.where(is_unb, s / jnp.where(is_unb, -cx, 1), _divide(s, st.tau))),
-    )
-    residual = jnp.where(is_inf, tests.infeasible, jnp.where(is_unb, tests.unbounded, tests.solution))
-    return point, SolverInfo(st.k, lax.stop_gradient(residual), status)
 
 
 def _check_init(init: ConicPoint | None, m: int, n: int) -> None:
@@ -321,7 +310,7 @@ def conic_ip_solve(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.typi
         >>> round(float(point.x[0]), 6), int(info.status)
         (1.0, 0)
     """
-    A, b, c = _check_data(A, b, c, cones)
+    A, b, c = check_data(A, b, c, cones)
     check_count("maxiter", maxiter, 1)
     _check_init(init, *A.shape)
     dtype = A.dtype
@@ -331,10 +320,11 @@ def conic_ip_solve(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.typi
     @per_instance
     def run(A, b, c, init, tol):
         cert_tol = tol ** 0.75
-        p = _equilibrate(A, b, c, cones)
+        p = equilibrate(A, b, c, cones)
         end = _iterate(p, cone, _initial_point(p, cone, init, tol, cert_tol), tol, cert_tol, maxiter)
-        rescue = ~end.solved & (end.progress <= jnp.sqrt(tol)) & (end.code != INFEASIBLE) & (end.code != UNBOUNDED)
-        end = run_if(rescue, lambda end: _polished(p, cones, end, tol, cert_tol), (end,), end)
-        return _result(p, end, tol, cert_tol)
+        near = end.solved | (end.progress <= jnp.sqrt(tol))
+        end = run_if(near & (end.code != INFEASIBLE) & (end.code != UNBOUNDED),
+                     lambda end: _polished(p, cones, end, tol, cert_tol), (end,), end)
+        return report(p, end.x, end.y, end.s, end.tau, end.k, end.code == NUMERICAL_ERROR, tol, cert_tol)
 
     return run(A, b, c, init, tol)
