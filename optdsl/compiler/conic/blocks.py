@@ -43,7 +43,7 @@ KINDS = ("zero", "nonneg", "soc", "psd", "exp", "power")
 
 @dataclass(frozen=True)
 class Block:
-    """One constraint's rows: ``size`` of them in the cone ``kind``, in ``cones`` cones (SOC lengths, PSD orders, ...)."""
+    """One constraint's rows: ``size`` of them in the cone ``kind``, in the cones ``cones`` describes."""
 
     constraint: Constraint
     kind: ClassVar[str]

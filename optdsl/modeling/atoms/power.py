@@ -12,9 +12,9 @@ cones otherwise.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from fractions import Fraction
-import math
 from typing import Any
 
 import jax
