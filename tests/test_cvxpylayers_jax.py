@@ -2,7 +2,7 @@
 cvxpylayers, Apache-2.0) run with ``od.Layer`` in place of ``CvxpyLayer``.
 
 The problems are cvxpy's and built as there; the data and the assertions are theirs. What differs:
-every test runs with float64 and with float32 inputs; ``solver_args`` (SCS/Clarabel settings) are
+every test runs with float64 and (with ``-m slow``) float32 inputs; ``solver_args`` (SCS/Clarabel settings) are
 dropped; an infeasible or unbounded instance is reported in the layer's per-instance status instead
 of raising ``diffcp.SolverError`` (a jitted layer cannot raise); the error messages are optdsl's,
 each carrying the phrase cvxpylayers' test looks for. cvxpylayers skips ``test_entropy_maximization``:
@@ -27,7 +27,8 @@ import optdsl as od
 GP = pytest.mark.xfail(strict=True, reason="optdsl has no geometric programs (gp=True, pos=True leaves)")
 
 
-@pytest.fixture(params=[jnp.float64, jnp.float32], ids=["float64", "float32"])
+# float32 compiles every problem a second time; it runs with the long checks (``-m slow``).
+@pytest.fixture(params=[jnp.float64, pytest.param(jnp.float32, marks=pytest.mark.slow)], ids=["float64", "float32"])
 def dtype(request):
     return request.param
 
