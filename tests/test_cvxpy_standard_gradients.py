@@ -3,8 +3,8 @@
 The problems are those of ``cvxpy/tests/solver_test_helpers.py`` (installed with cvxpy): lp_0
 to lp_7, lp_bound_attr, qp_0, qp_bound_attr, the QP of ``test_qp_parameter_update``, socp_0 to
 socp_4 (socp_3 on both axes), socp_bounds_attr, sdp_1 (min and max), sdp_2, expcone_1,
-expcone_socp_1, and the infeasible LPs, SOC, exponential-cone, PSD and mixed problems of
-``StandardTestInfeasibleProblems``. Each has its numeric constants (variable bounds included)
+expcone_socp_1, pcp_1 to pcp_3, and the infeasible LPs, SOC, exponential-cone, PSD and mixed
+problems of ``StandardTestInfeasibleProblems``. Each has its numeric constants (variable bounds included)
 turned into cvxpy Parameters holding the same values, goes through ``od.from_cvxpy`` and
 compiles at default settings. Then:
 
@@ -18,10 +18,12 @@ compiles at default settings. Then:
   derivative matches central differences of the optdsl solve (float64) in random directions of
   all the parameters at once.
 
+The power-cone problems also match the values their helpers expect (objective, variables and
+duals), solved as cvxpy states them.
+
 Not covered yet: the mixed-integer problems (mi_lp_*, mi_socp_*, mi_pcp_0: optdsl has no
-integer variables), the power-cone ones (pcp_1, pcp_2, pcp_3, sdp_pcp_1 and the power-cone
-infeasible problems: the conic form has no power cone) and sdp_batched (a variable of shape
-(2, 3, 3); optdsl's variables have at most two axes).
+integer variables), sdp_pcp_1 and the power-cone infeasible problems, and sdp_batched (a
+variable of shape (2, 3, 3); optdsl's variables have at most two axes).
 """
 
 from __future__ import annotations
@@ -110,6 +112,8 @@ def _built(label: str, test: Callable[[str], Any], expected: int) -> Any:
     return pytest.param((label, built_by(test), expected), id=label)
 
 
+#: cvxpy's power-cone problems (PowCone3D constraints).
+POWER_CONE = ("pcp_1", "pcp_2", "pcp_3")
 CASES = [
     *(_standard(name) for name in ("lp_0", "lp_1", "lp_2", "lp_3", "lp_4", "lp_5", "lp_6", "lp_7", "lp_bound_attr",
                                    "qp_0", "qp_bound_attr")),
@@ -118,6 +122,7 @@ CASES = [
     _standard("socp_3", 0), _standard("socp_3", 1), _standard("socp_4"), _standard("socp_bounds_attr"),
     _standard("sdp_1", "min"), _standard("sdp_1", "max"), _standard("sdp_2"),
     _standard("expcone_1"), _standard("expcone_socp_1"),
+    *(_standard(name) for name in POWER_CONE),
     *(_built(f"infeasible_{kind}", getattr(helpers.StandardTestInfeasibleProblems, f"test_{kind}"), INFEASIBLE)
       for kind in ("lp_ineq_constraints", "lp_eq_constraints", "soc", "exp_cone", "psd_cone", "soc_exp_mixed")),
 ]
@@ -233,3 +238,20 @@ def test_flagged_where_not_unique_and_central_differences_elsewhere(case):
         fd = (np.asarray(shifted[0]) - np.asarray(shifted[1])) / (2 * H)
         analytic = sum(np.tensordot(np.asarray(case.reverse[k]), d, axes=d.ndim) for k, d in direction.items())
         assert np.abs(analytic - fd).max() <= FD_TOL * max(1.0, np.abs(fd).max()), (analytic, fd)
+
+
+@pytest.mark.parametrize("name", POWER_CONE)
+def test_power_cone_problems_match_the_helpers_expected_values(name):
+    """As cvxpy's own test_pcp_* check a solver: objective, variables and duals to 3 places."""
+    helper = getattr(helpers, name)()
+    problem, values = od.from_cvxpy(helper.prob)
+    sol = problem.compile()(**values)
+    assert sol.status == SOLVED, describe(sol.status)
+    np.testing.assert_allclose(sol.objective, helper.expect_val, atol=1e-3)
+    for variable, expected in zip(helper.variables, helper.expect_prim_vars):
+        if expected is not None:
+            np.testing.assert_allclose(np.ravel(sol[variable.name()]), np.ravel(expected), atol=1e-3)
+    for ours, expected in zip(problem.constraints, helper.expect_dual_vars):
+        if expected is not None:
+            found = sol.dual(ours)
+            np.testing.assert_allclose(np.ravel(found), np.ravel(np.asarray(expected, dtype=float)), atol=1e-3)
