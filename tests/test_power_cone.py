@@ -151,22 +151,28 @@ def test_pow_cone_projection_matches_the_projection_and_clarabel(projection):
                                    atol=CLARABEL_ACCURACY)
 
 
+def check_central_differences(loss, shapes: dict[str, tuple[int, ...]], seed: int) -> None:
+    """The gradient of ``loss`` (a scalar of the parameters) against central differences in two random directions."""
+    value, gradient = jax.jit(loss), jax.jit(jax.grad(loss))
+    rng = np.random.default_rng(seed)
+    for _ in range(2):
+        params = {k: rng.normal(size=shape) for k, shape in shapes.items()}
+        direction = {k: rng.normal(size=shape) for k, shape in shapes.items()}
+        grad = gradient(params)
+        shifted = [value({k: params[k] + sign * H * direction[k] for k in params}) for sign in (1, -1)]
+        fd = (shifted[0] - shifted[1]) / (2 * H)
+        analytic = sum(float(jnp.vdot(grad[k], direction[k])) for k in params)
+        np.testing.assert_allclose(analytic, fd, rtol=1e-5, atol=1e-7)
+
+
 def test_pow_cone_projection_gradient_matches_central_differences(projection):
     _, solve, _ = projection
-    rng = np.random.default_rng(3)
-    for _ in range(2):
-        params = {k: rng.normal(size=3) * 2 for k in "abc"}
-        direction = {k: rng.normal(size=3) for k in "abc"}
 
-        def loss(p):
-            s = solve(p)
-            return jnp.sum(jnp.sin(s["x"]) + s["y"] ** 2 + 0.5 * s["z"])
+    def loss(params):
+        s = solve(params)
+        return jnp.sum(jnp.sin(s["x"]) + s["y"] ** 2 + 0.5 * s["z"])
 
-        grad = jax.grad(loss)({k: jnp.asarray(v) for k, v in params.items()})
-        shifted = [loss({k: params[k] + sign * H * direction[k] for k in params}) for sign in (1, -1)]
-        fd = (shifted[0] - shifted[1]) / (2 * H)
-        analytic = sum(float(grad[k] @ direction[k]) for k in params)
-        np.testing.assert_allclose(analytic, fd, rtol=1e-5, atol=1e-7)
+    check_central_differences(loss, {k: (3,) for k in "abc"}, seed=3)
 
 
 @pytest.fixture(scope="module", params=["irrational", "rational"])
@@ -283,20 +289,12 @@ def test_pnorm_at_an_irrational_p_matches_clarabel(pnorm_fit):
 
 def test_pnorm_gradient_matches_central_differences(pnorm_fit):
     solve, _ = pnorm_fit
-    rng = np.random.default_rng(7)
-    for _ in range(2):
-        params = {"A": rng.normal(size=(6, 3)), "b": rng.normal(size=6)}
-        direction = {k: rng.normal(size=v.shape) for k, v in params.items()}
 
-        def loss(values):
-            s = solve(values)
-            return jnp.sum(s["x"] ** 2) + s.objective
+    def loss(params):
+        s = solve(params)
+        return jnp.sum(s["x"] ** 2) + s.objective
 
-        grad = jax.grad(loss)({k: jnp.asarray(v) for k, v in params.items()})
-        shifted = [loss({k: params[k] + sign * H * direction[k] for k in params}) for sign in (1, -1)]
-        fd = (shifted[0] - shifted[1]) / (2 * H)
-        analytic = sum(float(jnp.vdot(grad[k], direction[k])) for k in params)
-        np.testing.assert_allclose(analytic, fd, rtol=1e-5, atol=1e-7)
+    check_central_differences(loss, {"A": (6, 3), "b": (6,)}, seed=7)
 
 
 # ---- .opt, cvxpy round trips and errors ----------------------------------------------------------------------------
