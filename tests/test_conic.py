@@ -416,7 +416,8 @@ def check_power_batch(points: ConicPoint, infos, data, truths) -> None:
         ref_status, value, x_ref, y_ref = cvxpy_reference(A, b, c, POWER.cones)
         assert ref_status == cp.OPTIMAL
         assert np.isclose(c @ point.x, value, rtol=1e-7, atol=1e-7)
-        assert np.allclose(point.x, x_ref, atol=1e-6) and np.allclose(point.y, y_ref, atol=1e-5)
+        assert np.allclose(point.x, x_ref, rtol=1e-7, atol=1e-7)
+        assert np.allclose(point.y, y_ref, atol=1e-5)  # Clarabel's duals are the less accurate side
         assert cone_violation(point.s, POWER.cones, dual=False) <= 1e-9
         assert cone_violation(point.y, POWER.cones, dual=True) <= 1e-9
     (A, b, c), y = (v[2] for v in data), np.asarray(points.y[2])
