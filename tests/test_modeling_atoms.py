@@ -189,8 +189,9 @@ def test_pnorm_dispatches_to_named_norms():
     "build, fragment",
     [
         (lambda x: od.pnorm(x, 0.5), "pnorm: p must be a number >= 1"),
-        (lambda x: od.norm(x, "nuc"), "norm: p must be a number >= 1, 'inf' or 'fro'"),
-        (lambda x: od.norm(od.reshape(x, (3, 1)), 2), "norm: matrix norm p=2"),
+        (lambda x: od.norm(x, "max"), "norm: p must be a number >= 1, 'inf', 'fro' or 'nuc'"),
+        (lambda x: od.norm(x, "nuc"), "normNuc: shape (3,) is not a matrix"),
+        (lambda x: od.norm(od.reshape(x, (1, 3)) * np.ones((3, 1)), 3), "norm: matrix norm p=3"),
         (lambda x: od.norm(x, "fro", axis=0), "takes no axis"),
         (lambda x: od.huber(x, -1), "huber: M must be a positive number"),
         (lambda x: od.huber(x, x), "huber: M must be a real number"),
