@@ -11,6 +11,7 @@ from optdsl.runtime.solvers.cone_program import ConicPoint
 from optdsl.runtime.solvers.cones import Cones
 from optdsl.runtime.solvers.conic import conic_solve
 from optdsl.runtime.solvers.conic_diff import solve_conic_diff
+from optdsl.runtime.solvers.conic_ip import conic_ip_solve
 from optdsl.runtime.solvers.interior_point import (KKTAux, KKTPoint, kkt_factored_solve, kkt_residual,
                                                    nlp_interior_point, qp_interior_point, solve_nlp, solve_qp)
 from optdsl.runtime.solvers.lbfgs import lbfgs
@@ -23,6 +24,7 @@ __all__ = [
     "ConicPoint",
     "KKTAux",
     "KKTPoint",
+    "conic_ip_solve",
     "conic_solve",
     "kkt_factored_solve",
     "kkt_residual",

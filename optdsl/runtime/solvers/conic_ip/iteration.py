@@ -1,6 +1,6 @@
 """Primal-dual interior point for cone programs: Mehrotra predictor-corrector on the homogeneous embedding.
 
-Solves the pair of :func:`~optdsl.runtime.solvers.conic.conic_solve` (SCS convention)::
+Solves the pair of :mod:`~optdsl.runtime.solvers.cone_program` (SCS convention)::
 
     min  c'x  s.t.  A x + s = b,  s in K          max  -b'y  s.t.  A'y + c = 0,  y in K*
 
@@ -16,8 +16,8 @@ driven to zero together with the complementarity ``mu = (s'y + tau kappa) / (nu 
 (``nu`` the degree of ``K``). A solution has ``tau > 0`` and gives ``(x, y, s) / tau``;
 ``tau -> 0`` with ``kappa > 0`` gives a certificate of infeasibility or
 unboundedness instead. Each iteration scales the cones (Nesterov-Todd for the
-symmetric cones, the primal-dual scaling of Dahl & Andersen for the exponential
-cone), factorises one Newton system (:mod:`~optdsl.runtime.solvers.conic_ip.newton`)
+symmetric cones, the primal-dual scaling of Dahl & Andersen for the exponential and
+power cones), factorises one Newton system (:mod:`~optdsl.runtime.solvers.conic_ip.newton`)
 and solves it for the ``tau`` column, the affine (predictor) direction and
 Mehrotra's combined direction with centring ``sigma = (1 - alpha_aff)^3``. The
 iteration only talks to the cones through the interface of

@@ -20,6 +20,7 @@ therefore written as one chain of dependent LAPACK calls.
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import jax
@@ -54,25 +55,29 @@ def newton_kkt_solve(H: jax.Array, A: jax.Array, G: jax.Array, w: jax.Array, reg
     ``(r1, r2, r3) -> (dx, dnu, dlam)`` reusing the factorisation (one Newton matrix,
     several right-hand sides).
     """
-    return _refined(_scaled_lu_solver(H, A, G, w, reg), H, A, G, w)
+    return _refined(functools.partial(_scaled_lu_solve, _scaled_lu_factor(H, A, G, w, reg)), H, A, G, w)
 
 
-def _scaled_lu_solver(H, A, G, w, reg) -> Callable:
-    """The regularised step (before refinement) from an LU of the scaled matrix of :func:`newton_kkt_solve`."""
+def _scaled_lu_factor(H, A, G, w, reg) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """The LU factors and pivots of the scaled matrix of :func:`newton_kkt_solve`, and ``W^(1/2)``."""
     n, p, m = H.shape[0], A.shape[0], G.shape[0]
     dtype = H.dtype
     root = jnp.sqrt(w)
     SG = root[:, None] * G
     zeros = lambda r, c: jnp.zeros((r, c), dtype)
-    lu = jsl.lu_factor(jnp.block([[H + reg * jnp.eye(n, dtype=dtype), A.T, SG.T],
-                                  [A, -reg * jnp.eye(p, dtype=dtype), zeros(p, m)],
-                                  [SG, zeros(m, p), -jnp.eye(m, dtype=dtype)]]))
+    lu, pivots = jsl.lu_factor(jnp.block([[H + reg * jnp.eye(n, dtype=dtype), A.T, SG.T],
+                                          [A, -reg * jnp.eye(p, dtype=dtype), zeros(p, m)],
+                                          [SG, zeros(m, p), -jnp.eye(m, dtype=dtype)]]))
+    return lu, pivots, root
 
-    def scaled_solve(e1, e2, e3):
-        sol = jsl.lu_solve(lu, jnp.concatenate([e1, e2, root * e3]))
-        return sol[:n], sol[n:n + p], root * sol[n + p:]
 
-    return scaled_solve
+def _scaled_lu_solve(factors: tuple[jax.Array, jax.Array, jax.Array], e1: jax.Array, e2: jax.Array,
+                     e3: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """The regularised step (before refinement) by the factors of :func:`_scaled_lu_factor`."""
+    lu, pivots, root = factors
+    n, p = e1.shape[0], e2.shape[0]
+    sol = jsl.lu_solve((lu, pivots), jnp.concatenate([e1, e2, root * e3]))
+    return sol[:n], sol[n:n + p], root * sol[n + p:]
 
 
 def condensed_kkt_solve(H: jax.Array, A: jax.Array, G: jax.Array, w: jax.Array, reg: jax.Array,
@@ -86,10 +91,10 @@ def condensed_kkt_solve(H: jax.Array, A: jax.Array, G: jax.Array, w: jax.Array, 
     carries the spread of ``w`` squared, and ``dlam`` amplifies the error of ``dx`` by
     ``w``; where the Cholesky pivots show ``K`` too ill-conditioned for that (squared
     pivot ratio below :data:`CONDENSED_MIN_RCOND` epsilons, e.g. a degenerate LP near
-    its solution) each solve factorises and uses the scaled LU of
-    :func:`newton_kkt_solve` instead, only then
-    (:func:`~optdsl.runtime.solvers.base.run_if`; no factor of order ``n + p + m`` is
-    kept otherwise). ``active``: False for an instance whose result is discarded (a
+    its solution) the scaled LU of :func:`newton_kkt_solve` is factorised once and
+    every solve uses it instead, only then
+    (:func:`~optdsl.runtime.solvers.base.run_if`; otherwise the factors of the identity
+    hold its place). ``active``: False for an instance whose result is discarded (a
     converged instance of a batch that is still iterating), so that its extreme ``w``
     never sends the batch to the LU. Refinement as there.
     """
@@ -108,15 +113,18 @@ def condensed_kkt_solve(H: jax.Array, A: jax.Array, G: jax.Array, w: jax.Array, 
     chol = jnp.where(ill, eye, chol)
     schur = jnp.where(ill, jnp.eye(p, dtype=dtype), schur)
 
-    def lu_solve(H, A, G, w, e1, e2, e3):
-        return _scaled_lu_solver(H, A, G, w, reg)(e1, e2, e3)
+    # The LU is factorised where ill only, once for every solve with this Newton matrix, and after the
+    # Cholesky factorisation; elsewhere its place holds the factors of the identity.
+    size = n + p + G.shape[0]
+    placeholder = (jnp.eye(size, dtype=dtype), jnp.arange(size, dtype=jnp.int32), jnp.ones_like(w))
+    factors = run_if(ill, lambda H, A, G, w: _scaled_lu_factor(H, A, G, w, reg), (H, A, G, w), placeholder)
 
     def scaled_solve(e1, e2, e3):
         y = jsl.cho_solve((chol, True), e1 + G.T @ (w * e3))
         dnu = jsl.cho_solve((schur, True), A @ y - e2)
         dx = y - KA @ dnu
-        # The LU starts after the Cholesky solves (its default value) for the same reason.
-        return run_if(ill, lu_solve, (H, A, G, w, e1, e2, e3), (dx, dnu, w * (G @ dx - e3)))
+        # The LU solve starts after the Cholesky solves (its default value) for the same reason.
+        return run_if(ill, _scaled_lu_solve, (factors, e1, e2, e3), (dx, dnu, w * (G @ dx - e3)))
 
     return _refined(scaled_solve, H, A, G, w)
 
