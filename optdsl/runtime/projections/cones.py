@@ -403,9 +403,9 @@ def projection_power_cone(x: ArrayLike, y: ArrayLike, z: ArrayLike, alpha: Array
 
 def projection_power_cone_dual(x: ArrayLike, y: ArrayLike, z: ArrayLike,
                                alpha: ArrayLike) -> tuple[Array, Array, Array]:
-    """Projection onto the dual power cone ``{(u, v, w): (u/a)^a (v/(1 - a))^(1 - a) >= |w|, u, v >= 0}``, ``a = alpha``.
+    """Projection onto the dual power cone ``{(u, v, w): (u/a)^a (v/(1 - a))^(1 - a) >= |w|, u, v >= 0}``.
 
-    By Moreau's decomposition, ``P_{K*}(v) = v + P_K(-v)`` (as for
+    ``a = alpha``. By Moreau's decomposition, ``P_{K*}(v) = v + P_K(-v)`` (as for
     :func:`projection_exp_cone_dual`). Entrywise like :func:`projection_power_cone`.
 
     >>> tuple(round(float(v), 6) for v in projection_power_cone_dual(1.0, 1.0, -3.0, 0.5))
