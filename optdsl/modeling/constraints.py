@@ -304,16 +304,17 @@ class PSD(Constraint):
         return f"{self.expr} >> 0"
 
 
-class ExpCone(Constraint):
-    """Exponential cone, entrywise: ``y * exp(x / y) <= z`` with y > 0 (and its closure); same shapes."""
-
-    kind = "ExpCone"
+class _ThreeRowCone(Constraint):
+    """A cone over triples ``(x_i, y_i, z_i)`` taken entrywise from three expressions of one shape."""
 
     def __init__(self, x: Any, y: Any, z: Any, name: str | None = None):
         super().__init__(x, y, z, name=name)
         shapes = [a.shape for a in self._args]
         if len(set(shapes)) != 1:
-            raise ShapeError(f"ExpCone: shapes {format_shapes(shapes)} must be equal")
+            raise ShapeError(f"{self._place()}: shapes {format_shapes(shapes)} of x, y, z must be equal")
+
+    def _place(self) -> str:
+        return f"{self.kind}({self.x}, {self.y}, {self.z})"
 
     @property
     def x(self) -> Expression:
@@ -334,11 +335,17 @@ class ExpCone(Constraint):
     def dcp_violations(self) -> list[str]:
         return self._cone_violations()
 
+
+class ExpCone(_ThreeRowCone):
+    """Exponential cone, entrywise: ``y * exp(x / y) <= z`` with y > 0 (and its closure); same shapes."""
+
+    kind = "ExpCone"
+
     def body(self) -> str:
-        return f"ExpCone({self.x}, {self.y}, {self.z})"
+        return self._place()
 
 
-class PowCone3D(Constraint):
+class PowCone3D(_ThreeRowCone):
     """Power cone, entrywise: ``x^alpha * y^(1 - alpha) >= |z|`` with ``x, y >= 0``; same shapes (cvxpy's order).
 
     ``alpha`` is a constant in (0, 1): a number (every entry), an array of x's shape, or a
@@ -350,13 +357,10 @@ class PowCone3D(Constraint):
 
     def __init__(self, x: Any, y: Any, z: Any, alpha: Any, name: str | None = None):
         super().__init__(x, y, z, name=name)
-        shapes = [a.shape for a in self._args]
-        if len(set(shapes)) != 1:
-            raise ShapeError(f"{self._place()}: shapes {format_shapes(shapes)} of x, y, z must be equal")
         if isinstance(alpha, Expression) and not isinstance(alpha, Constant):
             raise ModelingError(f"{self._place()}: alpha must be a constant (it sets the cone), got {alpha}")
         value = real_array(self._place(), "alpha", alpha)
-        shape = shapes[0]
+        shape = self.x.shape
         if value.shape not in ((), shape, (int(np.prod(shape)),)):
             raise ShapeError(f"{self._place()}: alpha of shape {value.shape} must be a number, of the shape "
                              f"{shape} of x, y, z, or a flat list of their {int(np.prod(shape))} entries")
@@ -368,32 +372,10 @@ class PowCone3D(Constraint):
             raise ModelingError(f"{self._place()}: alpha must lie in the open interval (0, 1), got "
                                 f"{format_number(self._alpha[index])} at index {index} (shape {shape})")
 
-    def _place(self) -> str:
-        return f"PowCone3D({self.x}, {self.y}, {self.z})"
-
-    @property
-    def x(self) -> Expression:
-        return self._args[0]
-
-    @property
-    def y(self) -> Expression:
-        return self._args[1]
-
-    @property
-    def z(self) -> Expression:
-        return self._args[2]
-
     @property
     def alpha(self) -> np.ndarray:
         """The exponent of each cone, in the shape of x (read-only)."""
         return self._alpha
-
-    @property
-    def dual_shape(self) -> Shape:
-        return (3, *self._args[0].shape)
-
-    def dcp_violations(self) -> list[str]:
-        return self._cone_violations()
 
     def data(self) -> tuple:
         return (tuple(self._alpha.ravel().tolist()),)
