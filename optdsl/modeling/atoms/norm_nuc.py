@@ -10,35 +10,16 @@ import jax.numpy as jnp
 
 from optdsl.modeling.affine.stack import hstack, vstack
 from optdsl.modeling.affine.trace import trace
-from optdsl.modeling.atom import Atom
-from optdsl.modeling.atoms.sigma_max import scalar_of_matrix
+from optdsl.modeling.atoms.sigma_max import SingularValueNorm
 from optdsl.modeling.constraints import PSD, Constraint
-from optdsl.modeling.curvature import Monotonicity, Sign
 from optdsl.modeling.expression import Expression
 from optdsl.modeling.leaves import Variable
-from optdsl.modeling.shapes import Shape
 
 
-class NormNuc(Atom):
-    """Sum of the singular values: convex, nonnegative, not monotone, not differentiable at rank-deficient X."""
+class NormNuc(SingularValueNorm):
+    """Sum of the singular values (not differentiable at rank-deficient X)."""
 
     name = "normNuc"
-    smooth = False
-
-    def shape_from_args(self) -> Shape:
-        return scalar_of_matrix(self.name, self._args[0].shape)
-
-    def is_atom_convex(self) -> bool:
-        return True
-
-    def is_atom_concave(self) -> bool:
-        return False
-
-    def sign_from_args(self) -> Sign:
-        return Sign.NONNEG
-
-    def monotonicity(self, index: int) -> Monotonicity:
-        return Monotonicity.NONE
 
     def forward(self, X: jax.Array) -> jax.Array:
         return jnp.sum(jnp.linalg.svd(X, compute_uv=False))

@@ -18,21 +18,16 @@ from optdsl.modeling.expression import Expression
 from optdsl.modeling.shapes import Shape
 
 
-def scalar_of_matrix(op: str, shape: Shape) -> Shape:
-    """``()`` when ``shape`` is a matrix's; ``ShapeError`` naming ``op`` and the shape otherwise."""
-    if len(shape) != 2:
-        raise ShapeError(f"{op}: shape {shape} is not a matrix")
-    return ()
+class SingularValueNorm(Atom):
+    """A norm of a matrix's singular values: a scalar, convex, nonnegative, not monotone in ``X``."""
 
-
-class SigmaMax(Atom):
-    """Largest singular value: convex, nonnegative, not monotone, not differentiable at repeated values."""
-
-    name = "sigma_max"
     smooth = False
 
     def shape_from_args(self) -> Shape:
-        return scalar_of_matrix(self.name, self._args[0].shape)
+        shape = self._args[0].shape
+        if len(shape) != 2:
+            raise ShapeError(f"{self.name}: shape {shape} is not a matrix")
+        return ()
 
     def is_atom_convex(self) -> bool:
         return True
@@ -45,6 +40,12 @@ class SigmaMax(Atom):
 
     def monotonicity(self, index: int) -> Monotonicity:
         return Monotonicity.NONE
+
+
+class SigmaMax(SingularValueNorm):
+    """Largest singular value (not differentiable at repeated values)."""
+
+    name = "sigma_max"
 
     def forward(self, X: jax.Array) -> jax.Array:
         return jnp.linalg.svd(X, compute_uv=False)[0]
