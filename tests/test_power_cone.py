@@ -349,7 +349,7 @@ def test_from_cvxpy_geo_mean_pairs_weights_with_entries_column_major():
     (lambda x: od.PowCone3D(x, x, x, 1.0),
      r"PowCone3D\(x, x, x\): alpha must lie in the open interval \(0, 1\), got 1 at index \(0,\)"),
     (lambda x: od.PowCone3D(x, x, x, [0.5, 0.5, -0.1]), r"got -0.1 at index \(2,\)"),
-    (lambda x: od.PowCone3D(x, x, x[:2], 0.5), r"PowCone3D\(x, x, x\[:2\]\): shapes \(3,\), \(3,\) and \(2,\)"),
+    (lambda x: od.PowCone3D(x, x, x[:2], 0.5), r"PowCone3D: shapes \(3,\), \(3,\) and \(2,\) of x, y, z must be equal"),
     (lambda x: od.PowCone3D(x, x, x, [0.5, 0.5]), r"alpha of shape \(2,\) must be a number, of the shape \(3,\)"),
     (lambda x: od.PowCone3D(x, x, x, od.Parameter(name="a")), r"alpha must be a constant \(it sets the cone\)"),
     (lambda x: od.PowCone3D(x, x, x, "half"), r"alpha must be a real number or an array"),

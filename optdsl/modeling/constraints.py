@@ -311,7 +311,7 @@ class _ThreeRowCone(Constraint):
         super().__init__(x, y, z, name=name)
         shapes = [a.shape for a in self._args]
         if len(set(shapes)) != 1:
-            raise ShapeError(f"{self._place()}: shapes {format_shapes(shapes)} of x, y, z must be equal")
+            raise ShapeError(f"{self.kind}: shapes {format_shapes(shapes)} of x, y, z must be equal")
 
     def _place(self) -> str:
         return f"{self.kind}({self.x}, {self.y}, {self.z})"
