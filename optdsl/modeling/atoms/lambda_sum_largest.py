@@ -15,42 +15,22 @@ import jax.numpy as jnp
 import numpy as np
 
 from optdsl.modeling.affine.trace import trace
-from optdsl.modeling.atom import Atom
 from optdsl.modeling.atoms.lambda_max import LambdaMax
-from optdsl.modeling.atoms.square_matrix import scalar_of_square
 from optdsl.modeling.atoms.sum_largest import positive_count, top_weights
 from optdsl.modeling.constraints import PSD, Constraint
-from optdsl.modeling.curvature import Monotonicity, Sign
 from optdsl.modeling.expression import Expression, as_expression
 from optdsl.modeling.leaves import Variable
 from optdsl.modeling.printing import format_number
-from optdsl.modeling.shapes import Shape
 
 
-class LambdaSumLargest(Atom):
-    """Sum of the ``k`` largest eigenvalues of a symmetric matrix: convex, of unknown sign, kinks at ties."""
+class LambdaSumLargest(LambdaMax):
+    """Sum of the ``k`` largest eigenvalues of a symmetric matrix: ``lambda_max``'s curvature, sign and domain."""
 
     name = "lambda_sum_largest"
-    smooth = False
 
     def __init__(self, X: Any, k: float):
         self.k = positive_count(self.name, k)
         super().__init__(X)
-
-    def shape_from_args(self) -> Shape:
-        return scalar_of_square(self.name, self._args[0].shape)
-
-    def is_atom_convex(self) -> bool:
-        return True
-
-    def is_atom_concave(self) -> bool:
-        return False
-
-    def sign_from_args(self) -> Sign:
-        return Sign.UNKNOWN
-
-    def monotonicity(self, index: int) -> Monotonicity:
-        return Monotonicity.NONE
 
     def forward(self, X: jax.Array) -> jax.Array:
         decreasing = jnp.linalg.eigvalsh(X, symmetrize_input=True)[::-1]
