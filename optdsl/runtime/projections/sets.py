@@ -9,6 +9,7 @@ polyhedron) are in :mod:`.solver_backed`; cones in :mod:`.cones`.
 from __future__ import annotations
 
 import jax.numpy as jnp
+from jax import lax
 
 from optdsl.errors import ArgumentError
 from optdsl.runtime.projections._common import (Array, ArrayLike, as_floats, check_last_axis, last_axis_param,
@@ -53,9 +54,15 @@ def projection_linf_ball(x: ArrayLike, radius: ArrayLike = 1.0) -> Array:
 def projection_simplex(x: ArrayLike, value: ArrayLike = 1.0) -> Array:
     """Projection onto the simplex ``{y: y >= 0, sum(y) = value}`` along the LAST axis.
 
-    Exact sort-based rule: with ``u`` sorted decreasingly and ``k`` the largest
-    index with ``u_k > (sum_{i<=k} u_i - value) / k``, the threshold is
-    ``tau = (sum_{i<=k} u_i - value) / k`` and ``y = max(x - tau, 0)``.
+    Exact sort-based rule on ``z = x - max(x)`` (the projection commutes with
+    shifts): with ``u`` the entries of ``z`` sorted decreasingly and ``k`` the
+    largest index with ``u_k > (sum_{i<=k} u_i - value) / k``, the threshold is
+    ``tau = (sum_{i<=k} u_i - value) / k`` and ``y = max(z - tau, 0)``. The shift
+    makes every summand non-positive, so the partial sums neither cancel nor
+    absorb ``value`` however large ``x`` is: the result is exact to rounding for
+    any finite input (``-inf`` entries get 0). The shift carries no derivative
+    (``y`` does not depend on it), so the Jacobian is the exact
+    ``diag(s) - s s^T / |s|`` on the support ``s``.
     A matrix input is projected row by row; ``value`` is a scalar or has shape
     ``x.shape[:-1]`` (one value per row), and must be nonnegative (0 gives the point 0).
 
@@ -64,12 +71,13 @@ def projection_simplex(x: ArrayLike, value: ArrayLike = 1.0) -> Array:
     """
     x, value = as_floats(x, value)
     n = vector_size("x", x)
-    u = -jnp.sort(-x, axis=-1)
+    z = x - lax.stop_gradient(jnp.max(x, axis=-1, keepdims=True))
+    u = -jnp.sort(-z, axis=-1)
     excess = jnp.cumsum(u, axis=-1) - last_axis_param(value)
     counts = jnp.arange(1, n + 1, dtype=x.dtype)
     support = jnp.maximum(jnp.sum(u * counts > excess, axis=-1, keepdims=True), 1)  # at least 1: value 0 gives {0}
     tau = jnp.take_along_axis(excess, support - 1, axis=-1) / support.astype(x.dtype)
-    return jnp.maximum(x - tau, 0)
+    return jnp.maximum(z - tau, 0)
 
 
 def projection_l1_ball(x: ArrayLike, radius: ArrayLike = 1.0) -> Array:
