@@ -21,6 +21,8 @@ compiles at default settings. Then:
 The power-cone problems also match the values their helpers expect (objective, variables and
 duals), solved as cvxpy states them.
 
+The default run takes the cases in :data:`DEFAULT` (one per cone and route); ``pytest -m slow`` takes every one.
+
 Not covered yet: the mixed-integer problems (mi_lp_*, mi_socp_*, mi_pcp_0: optdsl has no
 integer variables), sdp_pcp_1 and the power-cone infeasible problems, and sdp_batched (a
 variable of shape (2, 3, 3); optdsl's variables have at most two axes).
@@ -102,14 +104,23 @@ def _expected(helper: helpers.SolverTestHelper) -> int:
     return SOLVED
 
 
+#: The cases of the default run: one per cone and route, a flagged non-unique one, two infeasible ones. Each
+#: compiles a whole differentiated program; the others run with ``-m slow``.
+DEFAULT = {"lp_0", "lp_1", "qp_0", "socp_1", "sdp_1_min", "expcone_1", "pcp_2",
+           "infeasible_lp_eq_constraints", "infeasible_soc"}
+
+
+def _case(label: str, problem: cp.Problem, expected: int) -> Any:
+    return pytest.param((label, problem, expected), id=label, marks=() if label in DEFAULT else pytest.mark.slow)
+
+
 def _standard(name: str, *args: Any) -> Any:
     helper = getattr(helpers, name)(*args)
-    label = name + "".join(f"_{a}" for a in args)
-    return pytest.param((label, helper.prob, _expected(helper)), id=label)
+    return _case(name + "".join(f"_{a}" for a in args), helper.prob, _expected(helper))
 
 
 def _built(label: str, test: Callable[[str], Any], expected: int) -> Any:
-    return pytest.param((label, built_by(test), expected), id=label)
+    return _case(label, built_by(test), expected)
 
 
 #: cvxpy's power-cone problems (PowCone3D constraints).

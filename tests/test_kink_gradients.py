@@ -144,7 +144,10 @@ NOT_UNIQUE: dict[str, tuple[Callable[[], Model], tuple[str, ...]]] = {
     "group_lasso_at_threshold": (group_lasso_at_threshold, ("proximal_gradient", "conic")),
     "lp_face": (lp_face, ("kkt", "conic")),
 }
-CASES = [pytest.param((name, route), id=f"{name}-{route}")
+#: Conic cases of the default run (each conic case compiles a large program; ``-m slow`` runs them all).
+CONIC_DEFAULT = {"l1_plus_linear", "lp_face"}
+CASES = [pytest.param((name, route), id=f"{name}-{route}",
+                      marks=pytest.mark.slow if route == "conic" and name not in CONIC_DEFAULT else ())
          for name, (_, routes) in (REGULAR | NOT_UNIQUE).items() for route in routes]
 
 
