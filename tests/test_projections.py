@@ -653,7 +653,8 @@ def test_exp_cone_accurate_across_nine_decades():
     assert np.all(np.isfinite(np.asarray(grads)))
 
 
-POWER_ALPHAS = (0.15, 0.5, 0.85)
+#: Power-cone exponents: the symmetric one in the default run, the lopsided ones under ``-m slow``.
+POWER_ALPHAS = (pytest.param(0.15, marks=pytest.mark.slow), 0.5, pytest.param(0.85, marks=pytest.mark.slow))
 
 
 def _power_test_points(rng, alpha):
@@ -745,7 +746,8 @@ def test_power_cone_accurate_across_seven_decades():
     assert np.all(np.abs(jvps - fd) <= 1e-6 * (np.abs(fd) + np.abs(V)).max(1, keepdims=True))
 
 
-@pytest.mark.parametrize("alpha", (0.25, 0.5, 0.75))
+@pytest.mark.parametrize("alpha", (pytest.param(0.25, marks=pytest.mark.slow), 0.5,
+                                   pytest.param(0.75, marks=pytest.mark.slow)))
 def test_power_cone_derivatives_are_finite_at_kinks_and_exact_on_the_face(alpha):
     """On the face ``z = 0`` (``x``, ``y`` of opposite signs) the projection is differentiable: the JVP is the
     limit of the boundary branch (``dz'/dz`` is 1, 0 or ``y / (y - 2 x)`` as ``alpha`` is below, above or at
