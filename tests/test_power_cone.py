@@ -175,7 +175,7 @@ def test_pow_cone_projection_gradient_matches_central_differences(projection):
     check_central_differences(loss, {k: (3,) for k in "abc"}, seed=3)
 
 
-@pytest.fixture(scope="module", params=["irrational", "rational"])
+@pytest.fixture(scope="module", params=["irrational", pytest.param("rational", marks=pytest.mark.slow)])
 def geo_mean_budget(request):
     """maximize geo_mean(x, w) subject to a @ x <= 1: x_i = w_i / a_i (w normalised), the budget's dual = value."""
     w = np.array([1.0, np.sqrt(2), np.e, 0.5]) if request.param == "irrational" else np.array([1.0, 2.0, 3.0, 2.0])
@@ -218,7 +218,9 @@ def test_geo_mean_gradient_matches_the_closed_form(geo_mean_budget):
 POWERS = [np.pi, 1 / np.sqrt(3), -np.sqrt(2)]
 
 
-@pytest.fixture(scope="module", params=POWERS, ids=["pi", "1/sqrt3", "-sqrt2"])
+#: One exponent (above one) in the default run; the concave and the negative ones under ``-m slow``.
+@pytest.fixture(scope="module", params=[POWERS[0], *(pytest.param(p, marks=pytest.mark.slow) for p in POWERS[1:])],
+                ids=["pi", "1/sqrt3", "-sqrt2"])
 def power_model(request):
     """The separable model whose stationary point is closed form: x = (q / |p|)^(1 / (p - 1)) entrywise."""
     p = request.param
