@@ -1,6 +1,6 @@
 """``parameter_domains(problem)``: what a model requires of its parameter values, collected once.
 
-Two sources: each parameter's declared domain (``nonneg``, ``nonpos``, ``psd`` —
+Two sources: each parameter's declared domain (``pos``, ``nonneg``, ``nonpos``, ``psd`` —
 symmetric and PSD —, ``nsd``), and what atoms took on trust of parameter arguments
 (:meth:`~optdsl.modeling.atom.Atom.parameter_requirements`, e.g. ``quad_form``'s
 matrix PSD). The result is runtime data (:class:`~optdsl.runtime.domains.Domains`):
@@ -18,8 +18,9 @@ from optdsl.modeling import Expression, Parameter, Problem
 from optdsl.modeling.atom import Atom
 from optdsl.runtime.domains import PROPERTIES, Domains, Requirement
 
-#: The properties each declaration stands for.
-DECLARED = {"nonneg": ("nonneg",), "nonpos": ("nonpos",), "psd": ("symmetric", "psd"), "nsd": ("symmetric", "nsd")}
+#: The properties each declaration stands for (``pos`` first: it implies ``nonneg`` and says more).
+DECLARED = {"pos": ("pos",), "nonneg": ("nonneg",), "nonpos": ("nonpos",), "psd": ("symmetric", "psd"),
+            "nsd": ("symmetric", "nsd")}
 
 
 def _requirement(expression: Expression, prop: str, reason: str) -> Requirement:

@@ -37,21 +37,22 @@ class _Declared(Leaf):
     kind: str
     _counter: itertools.count
     #: The declared attributes, as keyword arguments (in ``structure_key`` and ``repr``).
-    _flags: tuple[str, ...] = ("nonneg", "nonpos")
+    _flags: tuple[str, ...] = ("nonneg", "nonpos", "pos")
 
-    def __init__(
-        self, shape: int | tuple[int, ...] = (), name: str | None = None, nonneg: bool = False, nonpos: bool = False
-    ):
+    def __init__(self, shape: int | tuple[int, ...] = (), name: str | None = None, nonneg: bool = False,
+                 nonpos: bool = False, pos: bool = False):
         self._shape = normalize_shape(shape, self.kind)
         if name is None:
             name = f"{self._prefix}{next(self._counter)}"
         if not isinstance(name, str) or not name.isidentifier():
             raise ModelingError(f"{self.kind}: name must be an identifier string, got {name!r}")
-        if nonneg and nonpos:
-            raise ModelingError(f"{self.kind} {name!r}: nonneg and nonpos cannot both be declared")
+        if nonpos and (nonneg or pos):
+            both = "pos and nonpos" if pos else "nonneg and nonpos"
+            raise ModelingError(f"{self.kind} {name!r}: {both} cannot both be declared")
         self._name = name
         self._nonneg = bool(nonneg)
         self._nonpos = bool(nonpos)
+        self._pos = bool(pos)
         self._value: np.ndarray | None = None
 
     @property
@@ -61,8 +62,8 @@ class _Declared(Leaf):
 
     @property
     def nonneg(self) -> bool:
-        """Declared ``>= 0``."""
-        return self._nonneg
+        """Declared ``>= 0`` (``pos`` implies it)."""
+        return self._nonneg or self._pos
 
     @property
     def nonpos(self) -> bool:
@@ -70,8 +71,13 @@ class _Declared(Leaf):
         return self._nonpos
 
     @property
+    def pos(self) -> bool:
+        """Declared ``> 0`` entry by entry: what a geometric program (``compile(gp=True)``) needs of every leaf."""
+        return self._pos
+
+    @property
     def sign(self) -> Sign:
-        return Sign.from_flags(self._nonneg, self._nonpos)
+        return Sign.from_flags(self.nonneg, self._nonpos)
 
     @property
     def value(self) -> np.ndarray | None:
@@ -118,14 +124,17 @@ class _Declared(Leaf):
         return self._name
 
     def __repr__(self) -> str:
-        flags = "".join(f", {flag}=True" for flag in self._flags if getattr(self, flag))
+        declared = {flag: getattr(self, flag) for flag in self._flags}
+        declared["nonneg"] = self._nonneg  # not when implied by pos
+        flags = "".join(f", {flag}=True" for flag, on in declared.items() if on)
         return f"{type(self).__name__}({self._shape}, name={self._name!r}{flags})"
 
 
 class Variable(_Declared):
-    """An optimization variable: ``Variable(shape=(), name=None, nonneg=False, nonpos=False, value=None)``.
+    """An optimization variable: ``Variable(shape=(), name=None, nonneg=False, nonpos=False, pos=False, value=None)``.
 
-    ``Problem.solve`` sets ``value`` to the solution found.
+    ``Problem.solve`` sets ``value`` to the solution found. ``pos=True`` declares it positive, as every
+    variable of a geometric program must be (a convex model treats it as ``nonneg``).
 
     >>> x = Variable(3, name="x", nonneg=True)
     >>> x.shape, str(x), x.sign.value
@@ -137,8 +146,8 @@ class Variable(_Declared):
     _counter = itertools.count(1)
 
     def __init__(self, shape: int | tuple[int, ...] = (), name: str | None = None, nonneg: bool = False,
-                 nonpos: bool = False, value: Any = None):
-        super().__init__(shape, name, nonneg, nonpos)
+                 nonpos: bool = False, value: Any = None, pos: bool = False):
+        super().__init__(shape, name, nonneg, nonpos, pos)
         self.value = value
 
     @property
@@ -149,8 +158,9 @@ class Variable(_Declared):
 class Parameter(_Declared):
     """Data supplied when the compiled problem is called; a constant of known sign for DCP.
 
-    ``Parameter(shape=(), name=None, nonneg=False, nonpos=False, psd=False, nsd=False, value=None)``:
-    ``nonneg`` / ``nonpos`` declare the sign of every entry, ``psd`` / ``nsd`` a square matrix
+    ``Parameter(shape=(), name=None, nonneg=False, nonpos=False, psd=False, nsd=False, value=None, pos=False)``:
+    ``nonneg`` / ``nonpos`` / ``pos`` declare the sign of every entry (``pos``: positive, as a
+    geometric program needs of the parameters it takes the log of), ``psd`` / ``nsd`` a square matrix
     that is symmetric positive / negative semidefinite (its entries' signs stay unknown). The
     DCP check relies on these declarations and the compiled problem checks every value
     against them (:mod:`optdsl.runtime.domains`). ``value`` (or ``p.value = v`` later) is used
@@ -167,11 +177,11 @@ class Parameter(_Declared):
     kind = "parameter"
     _prefix = "param"
     _counter = itertools.count(1)
-    _flags = ("nonneg", "nonpos", "psd", "nsd")
+    _flags = ("nonneg", "nonpos", "pos", "psd", "nsd")
 
     def __init__(self, shape: int | tuple[int, ...] = (), name: str | None = None, nonneg: bool = False,
-                 nonpos: bool = False, psd: bool = False, nsd: bool = False, value: Any = None):
-        super().__init__(shape, name, nonneg, nonpos)
+                 nonpos: bool = False, psd: bool = False, nsd: bool = False, value: Any = None, pos: bool = False):
+        super().__init__(shape, name, nonneg, nonpos, pos)
         self._psd = bool(psd)
         self._nsd = bool(nsd)
         declared = [flag for flag in self._flags if getattr(self, flag)]
@@ -179,7 +189,7 @@ class Parameter(_Declared):
             if len(self._shape) != 2 or self._shape[0] != self._shape[1]:
                 raise ModelingError(
                     f"parameter {self._name!r}: {declared[-1]} needs a square matrix shape (n, n), got {self._shape}")
-            if (psd and (nsd or nonpos)) or (nsd and nonneg):  # only the zero matrix would have them all
+            if (psd and (nsd or nonpos)) or (nsd and self.nonneg):  # only the zero matrix would have them all
                 raise ModelingError(
                     f"parameter {self._name!r}: {' and '.join(declared)} cannot be declared together")
         self.value = value

@@ -12,7 +12,8 @@ tests them in one place, :func:`measure`, used two ways:
   (the compiled problem then reports the status ``invalid_parameter``).
 
 A property holds up to a slack ``tol * (1 + max|value|)``, ``tol`` being the solver's
-tolerance in the value's dtype (:func:`~optdsl.runtime.solvers.base.resolve_tol`).
+tolerance in the value's dtype (:func:`~optdsl.runtime.solvers.base.resolve_tol`); ``pos``
+(every entry positive, for the logarithm a geometric program takes) holds strictly.
 ``psd`` and ``nsd`` test the symmetric part ``(P + P') / 2`` (all ``x' P x`` sees);
 ``symmetric`` tests ``P = P'``.
 """
@@ -35,11 +36,12 @@ Array = jax.Array
 
 
 class Property(NamedTuple):
-    """A test ``value -> (margin, flat index)``, holding when ``margin >= -slack``, and its words."""
+    """A test ``value -> (margin, flat index)``, holding when ``margin >= -slack`` (``margin > 0`` when strict)."""
 
     words: str  # as in "must be PSD"
     margin: Callable[[Array], tuple[Array, Array]]
     evidence: Callable[[float, tuple[int, ...]], str]  # (margin, index) -> "has entry -5.0 at index ()"
+    strict: bool = False
 
 
 def _number(x: float) -> str:
@@ -72,6 +74,7 @@ def _asymmetry(value: Array) -> tuple[Array, Array]:
 
 
 PROPERTIES: dict[str, Property] = {
+    "pos": Property("positive", _entry(1), lambda m, at: f"has entry {_number(m)} at index {at}", strict=True),
     "nonneg": Property("nonnegative", _entry(1), lambda m, at: f"has entry {_number(m)} at index {at}"),
     "nonpos": Property("nonpositive", _entry(-1), lambda m, at: f"has entry {_number(-m)} at index {at}"),
     "symmetric": Property("symmetric", _asymmetry,
@@ -86,6 +89,8 @@ def measure(prop: str, value: Array, tol: Any) -> tuple[Array, Array, Array]:
     """``(holds, margin, flat index)`` of property ``prop`` of ``value`` (traceable; the one definition)."""
     value = value.todense() if is_sparse(value) else value
     margin, index = PROPERTIES[prop].margin(value)
+    if PROPERTIES[prop].strict:
+        return margin > 0, margin, index
     slack = resolve_tol(tol, value.dtype) * (1 + jnp.max(jnp.abs(value), initial=0.0))
     return margin >= -slack, margin, index
 
