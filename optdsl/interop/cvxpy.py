@@ -20,7 +20,10 @@ Conventions:
   ``x <= upper`` on the entries with a finite bound (a parameter bound on every entry);
   other cvxpy attributes (integer, boolean, ...) are refused, as are atoms outside
   optdsl's catalogue: the error names them;
-* an objective with one entry (shape ``(1,)``, ``(1, 1)``) is read as the scalar it holds.
+* an objective with one entry (shape ``(1,)``, ``(1, 1)``) is read as the scalar it holds;
+* ``pos=True`` leaves stay positive and a power's parameter exponent stays a parameter, so a
+  cvxpy geometric program converts like any problem; solve it as cvxpy does, with ``gp=True``
+  (``problem.compile(gp=True)``, ``problem.solve(gp=True)``, ``od.Layer(..., gp=True)``).
 """
 
 from __future__ import annotations
@@ -110,13 +113,13 @@ class _FromCvxpy:
 
     def _leaf(self, node: Any, kind: str) -> Expression:
         attributes = {k: v for k, v in node.attributes.items() if v}
-        allowed = {"nonneg", "nonpos", "symmetric"} | ({"PSD", "bounds"} if kind == "Variable" else set())
+        allowed = {"nonneg", "nonpos", "pos", "symmetric"} | ({"PSD", "bounds"} if kind == "Variable" else set())
         refused = sorted(set(attributes) - allowed)
         if refused:
             raise InteropError(f"from_cvxpy: {kind.lower()} {node.name()!r} has attributes {refused} "
                                f"with no optdsl counterpart (supported: {sorted(allowed)})")
         name = _unique_name(node.name(), "var" if kind == "Variable" else "param", self._names)
-        flags = dict(nonneg=bool(attributes.get("nonneg")), nonpos=bool(attributes.get("nonpos")))
+        flags = {flag: bool(attributes.get(flag)) for flag in ("nonneg", "nonpos", "pos")}
         if kind == "Variable":
             leaf = om.Variable(node.shape, name=name, **flags)
             rows, cols = np.triu_indices(node.shape[0], 1) if len(node.shape) == 2 else ((), ())
@@ -201,7 +204,10 @@ def _matmul(conv: _FromCvxpy, node: Any) -> Expression:
 
 
 def _power(conv: _FromCvxpy, node: Any) -> Expression:
-    x, p = conv.expression(node.args[0]), float(node.get_data()[0])
+    x, p = conv.expression(node.args[0]), node.get_data()[0]
+    if hasattr(p, "variables"):  # a parameter exponent, as geometric programs have
+        return om.power(x, conv.expression(p))
+    p = float(p)
     named = {1.0: lambda v: v, 2.0: om.square, 0.5: om.sqrt, -1.0: om.inv_pos}
     return named[p](x) if p in named else om.power(x, p)
 
@@ -455,12 +461,18 @@ _TO_EXPRESSIONS: dict[str, Callable[..., Any]] = {
     "Pnorm": lambda cp, node, x: cp.pnorm(x, node.p, axis=node.axis, keepdims=node.keepdims,
                                           approx=not _cvxpy_rounds(node.p)),
     "Power": lambda cp, node, x: cp.power(x, node.p, approx=not _cvxpy_rounds(node.p)),
+    "ParameterPower": lambda cp, node, x, c: cp.power(x, c),
     "QuadForm": _to_quad_form,
     "QuadOverLin": lambda cp, node, x, y: cp.quad_over_lin(x, y),
     "Sqrt": lambda cp, node, x: cp.sqrt(x),
     "Square": lambda cp, node, x: cp.square(x),
     "SumSquares": lambda cp, node, x: cp.sum_squares(x),
 }
+
+
+def _sign_attributes(leaf: om.Variable | om.Parameter) -> dict[str, bool]:
+    """A leaf's declared sign as cvxpy's attributes (cvxpy takes one of pos and nonneg)."""
+    return {"pos": leaf.pos, "nonneg": leaf.nonneg and not leaf.pos, "nonpos": leaf.nonpos}
 
 
 class _ToCvxpy:
@@ -478,9 +490,9 @@ class _ToCvxpy:
     def _convert(self, node: Expression) -> Any:
         cp = self.cp
         if isinstance(node, om.Variable):
-            return cp.Variable(node.shape, name=node.name, nonneg=node.nonneg, nonpos=node.nonpos)
+            return cp.Variable(node.shape, name=node.name, **_sign_attributes(node))
         if isinstance(node, om.Parameter):
-            parameter = cp.Parameter(node.shape, name=node.name, nonneg=node.nonneg, nonpos=node.nonpos)
+            parameter = cp.Parameter(node.shape, name=node.name, **_sign_attributes(node))
             if node.name in self.values:
                 parameter.value = np.asarray(self.values[node.name], dtype=float)
             return parameter

@@ -24,7 +24,7 @@ from optdsl.modeling.atoms import (
 from optdsl.modeling.atom import Atom
 from optdsl.modeling.constraints import PSD, SOC, Constraint, Equality, ExpCone, Inequality, PowCone3D
 from optdsl.modeling.curvature import Curvature, Monotonicity, Sign
-from optdsl.modeling.errors import DCPError, ModelingError, ShapeError
+from optdsl.modeling.errors import DCPError, DGPError, ModelingError, ShapeError
 from optdsl.modeling.expression import Expression
 from optdsl.modeling.leaves import Constant, Parameter, Variable
 from optdsl.modeling.problem import Maximize, Minimize, Objective, Problem
@@ -35,7 +35,7 @@ __all__ = [
     # constraints
     "Constraint", "Equality", "ExpCone", "Inequality", "PowCone3D", "PSD", "SOC",
     # analysis and errors
-    "Curvature", "DCPError", "ModelingError", "Monotonicity", "ShapeError", "Sign",
+    "Curvature", "DCPError", "DGPError", "ModelingError", "Monotonicity", "ShapeError", "Sign",
     # operators
     "concatenate", "cumsum", "diag", "hstack", "mean", "multiply", "reshape", "sum", "trace", "transpose",
     "vstack", "bmat", "diff", "kron", "outer", "upper_tri", "vec",

@@ -26,3 +26,11 @@ class DCPError(ModelingError):
     def __init__(self, violations: Sequence[str]):
         self.violations = tuple(violations)
         super().__init__("\n".join(self.violations))
+
+
+class DGPError(DCPError):
+    """A model solved as a geometric program (``gp=True``) is not log-log convex.
+
+    ``violations`` names each offending place, as for ``DCPError``, e.g.
+    ``"objective: -y: subtraction and negation are not log-log convex or concave (...)"``.
+    """

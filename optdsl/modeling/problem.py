@@ -190,11 +190,26 @@ class Problem:
         if violations:
             raise DCPError(violations)
 
-    def compile(self, **options: Any) -> Any:
+    def dgp_violations(self) -> list[str]:
+        """Every broken rule of geometric programming (log-log curvature; see ``optdsl.modeling.dgp``)."""
+        from optdsl.modeling.dgp import problem_violations
+
+        return problem_violations(self)
+
+    def is_dgp(self) -> bool:
+        """Whether the problem follows the DGP rules: a geometric program, solved with ``compile(gp=True)``."""
+        return not self.dgp_violations()
+
+    def compile(self, gp: bool = False, **options: Any) -> Any:
         """Lower to a differentiable ``CompiledProblem`` (see ``optdsl.compiler.compile_problem``).
 
-        Options: ``method``, ``solver``, ``linear_solve``, ``tol``, ``maxiter``, ``diff``, ``nonconvex``.
+        Options: ``method``, ``solver``, ``linear_solve``, ``tol``, ``maxiter``, ``diff``, ``nonconvex``;
+        ``gp=True`` solves the problem as a geometric program (see ``optdsl.compiler.geometric``).
         """
+        if gp:
+            from optdsl.compiler.geometric import compile_geometric
+
+            return compile_geometric(self, **options)
         from optdsl.compiler import compile_problem
 
         return compile_problem(self, **options)
@@ -210,19 +225,20 @@ class Problem:
         return self._compiled[key]
 
     def solve(self, values: Mapping[Any, Any] | None = None, /, *, options: Mapping[str, Any] | None = None,
-              **parameter_values: Any) -> float:
+              gp: bool = False, **parameter_values: Any) -> float:
         """Solve now, as cvxpy does, and return the objective value: the quick path (``compile()`` is the fast one).
 
         Parameter values come as keywords (``solve(A=A0)``), as a mapping by name or by parameter object
         (``solve({A: A0})``), or from ``Parameter.value`` for those left out. The problem is compiled once
-        per ``options`` (``method``, ``tol``, ... of :meth:`compile`; see :meth:`compile_once`). Sets
+        per ``options`` (``method``, ``tol``, ... of :meth:`compile`; see :meth:`compile_once`); ``gp=True``
+        solves it as a geometric program, as cvxpy's ``solve(gp=True)``. Sets
         ``problem.value``, ``problem.status`` (cvxpy's words: ``"optimal"``, ``"infeasible"``,
         ``"unbounded"``, ...; see ``CVXPY_STATUS``), ``x.value`` for every variable and ``c.dual_value``
         for every constraint. Without a point (``infeasible``, ``unbounded``, ``solver_error``) those are
         ``None`` and ``value`` is ``inf`` / ``-inf`` as cvxpy has it (``nan`` for an error).
         """
         self._check_solve_keywords(parameter_values)
-        solution = self.compile_once(**(options or {}))(values, **parameter_values)
+        solution = self.compile_once(**(options or {}), **({"gp": True} if gp else {}))(values, **parameter_values)
         self._status = CVXPY_STATUS[solution.status_name()]
         present = self._status in SOLUTION_PRESENT
         for variable in self.variables():

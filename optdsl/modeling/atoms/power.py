@@ -26,7 +26,7 @@ from optdsl.modeling.constraints import Constraint, PowCone3D
 from optdsl.modeling.curvature import Monotonicity, Sign, sign_monotonicity
 from optdsl.modeling.errors import ModelingError
 from optdsl.modeling.expression import Expression, as_expression
-from optdsl.modeling.leaves import Constant, Variable
+from optdsl.modeling.leaves import Constant, Parameter, Variable
 from optdsl.modeling.numbers import real_number
 from optdsl.modeling.printing import POWER, format_number, parenthesize
 from optdsl.modeling.shapes import Shape, broadcast_shapes
@@ -97,8 +97,11 @@ class Power(Elementwise):
         return f"{parenthesize(self._args[0], POWER + 1)} ** {format_number(self.p)}"
 
 
-def power(x: Any, p: float) -> Expression:
+def power(x: Any, p: float | Parameter) -> Expression:
     """Elementwise ``x ** p`` for a constant exponent (see the module docstring for curvature).
+
+    A parameter exponent gives a :class:`~optdsl.modeling.atoms.parameter_power.ParameterPower`,
+    a monomial for geometric programs.
 
     >>> from optdsl.modeling.atoms.power import power
     >>> from optdsl.modeling.leaves import Variable
@@ -107,6 +110,10 @@ def power(x: Any, p: float) -> Expression:
     >>> str(e), e.shape, e.curvature.value
     ('x ** 0.5', (3,), 'concave')
     """
+    if isinstance(p, Parameter):
+        from optdsl.modeling.atoms.parameter_power import ParameterPower
+
+        return ParameterPower(x, p)
     return Power(x, p)
 
 
