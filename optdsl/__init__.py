@@ -1,28 +1,42 @@
-"""optdsl: declared optimization problems as fast, differentiable JAX programs."""
+"""optdsl: declared optimization problems as fast, differentiable JAX programs.
 
-from optdsl.modeling import *  # noqa: F403  (the modeling layer's public names, listed in its __all__)
-from optdsl.modeling import __all__ as _modeling_names
+``import optdsl`` loads only the exception tree; the modeling layer (and with it JAX), the ``.opt``
+front end and the cvxpy interop load on first use of one of their names, so that the command line
+answers ``--help`` without starting JAX.
+"""
+
+import importlib
+from typing import Any
+
 from optdsl.errors import *  # noqa: F403  (the exception tree, listed in its __all__)
 from optdsl.errors import __all__ as _error_names
 
 __version__ = "0.1.0"
 
-# The .opt front end, imported on first use so that `import optdsl` loads the modeling layer only.
-_GRAMMAR_NAMES = ("parse", "load", "OptSourceError", "OptSyntaxError", "OptNameError")
-# cvxpy interop and layers, imported on first use too (they never import cvxpy before a call).
-_INTEROP_NAMES = ("from_cvxpy", "Layer", "InteropError")
+#: Names served by a submodule imported on first use (the modeling layer serves every other public name).
+_FROM = {
+    **dict.fromkeys(("parse", "load", "OptSourceError", "OptSyntaxError", "OptNameError"), "optdsl.grammar"),
+    **dict.fromkeys(("from_cvxpy", "Layer", "InteropError"), "optdsl.interop"),  # never imports cvxpy before a call
+}
+
+_SUBMODULES = ("cli", "compiler", "errors", "grammar", "interop", "modeling", "runtime")
 
 
-def __getattr__(name: str):
-    if name in _GRAMMAR_NAMES:
-        import optdsl.grammar
+def _modeling_names() -> list[str]:
+    return list(importlib.import_module("optdsl.modeling").__all__)
 
-        return getattr(optdsl.grammar, name)
-    if name in _INTEROP_NAMES:
-        import optdsl.interop
 
-        return getattr(optdsl.interop, name)
+def __getattr__(name: str) -> Any:
+    if name == "__all__":
+        return [*_modeling_names(), *_error_names, *_FROM, "__version__"]
+    if name in _SUBMODULES:
+        return importlib.import_module(f"optdsl.{name}")
+    if name in _FROM:
+        return getattr(importlib.import_module(_FROM[name]), name)
+    if not name.startswith("__") and name in _modeling_names():
+        return getattr(importlib.import_module("optdsl.modeling"), name)
     raise AttributeError(f"module 'optdsl' has no attribute {name!r}")
 
 
-__all__ = [*_modeling_names, *_error_names, *_GRAMMAR_NAMES, *_INTEROP_NAMES, "__version__"]
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__getattr__("__all__")})

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+import optdsl
 from optdsl.errors import OptDSLError
 
 
@@ -170,6 +171,7 @@ def _latex(args: argparse.Namespace) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="optdsl", description="Solve and differentiate .opt models.")
+    parser.add_argument("--version", action="version", version=f"optdsl {optdsl.__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, handler, help_text: str, data_required: bool) -> argparse.ArgumentParser:
@@ -197,10 +199,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status (0 success, 1 error or unsolved, 2 usage)."""
+    args = _parser().parse_args(argv)  # --help and --version end here, before JAX is imported
     import jax
 
     jax.config.update("jax_enable_x64", True)
-    args = _parser().parse_args(argv)
     try:
         return args.handler(args)
     except (OptDSLError, OSError) as error:
