@@ -7,8 +7,7 @@ dropped; an infeasible or unbounded instance is reported in the layer's per-inst
 of raising ``diffcp.SolverError`` (a jitted layer cannot raise); the error messages are optdsl's,
 each carrying the phrase cvxpylayers' test looks for. cvxpylayers skips ``test_entropy_maximization``:
 its data make the problem infeasible (``x >= 0`` for ``entr`` and ``A x == b`` with ``b = A tmp``, ``tmp``
-of mixed signs), so instead of its gradient check, both Clarabel and the layer must say so. Tests of
-geometric programs (``gp=True``) are expected failures until optdsl has them. Tests that solve one
+of mixed signs), so instead of its gradient check, both Clarabel and the layer must say so. Tests that solve one
 problem share it (a module fixture): its layers then share one compilation.
 """
 
@@ -23,8 +22,6 @@ from jax import random
 from jax.test_util import check_grads
 
 import optdsl as od
-
-GP = pytest.mark.xfail(strict=True, reason="optdsl has no geometric programs (gp=True, pos=True leaves)")
 
 
 # float32 compiles every problem a second time; it runs with the long checks (``-m slow``).
@@ -391,7 +388,6 @@ def gp_problem(a, b, c):
     return cp.Problem(cp.Minimize(objective_fn), constraints), (x, y, z)
 
 
-@GP
 def test_basic_gp(dtype):
     a = cp.Parameter(pos=True, value=2.0)
     b = cp.Parameter(pos=True, value=1.0)
@@ -412,7 +408,6 @@ def test_basic_gp(dtype):
     check_grads(lambda a, b, c: jnp.sum(layer(a, b, c)[0]), [a_jax, b_jax, c_jax], order=1, modes=["rev"])
 
 
-@GP
 def test_batched_gp(dtype):
     a = cp.Parameter(pos=True, value=2.0)
     b = cp.Parameter(pos=True, value=1.0)
@@ -445,7 +440,6 @@ def test_batched_gp(dtype):
     check_grads(lambda a, b, c: jnp.sum(layer(a, b, c)[0]), [a_batch, b_batch, c_batch], order=1, modes=["rev"])
 
 
-@GP
 def test_gp_without_param_values(dtype):
     a = cp.Parameter(pos=True, name="a")
     b = cp.Parameter(pos=True, name="b")
@@ -739,7 +733,6 @@ def test_psd_constraint_dual(dtype):
     np.testing.assert_allclose(np.array(psd_dual), psd_con.dual_value, rtol=1e-3, atol=1e-4)
 
 
-@GP
 def test_gp_inequality_constraint_dual(dtype):
     x = cp.Variable(pos=True)
     y = cp.Variable(pos=True)
