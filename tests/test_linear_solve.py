@@ -45,6 +45,8 @@ def test_nonsymmetric_system(name):
 def test_ridge_term(name):
     A, b = _spd(8, 4), np.random.default_rng(5).normal(size=8)
     expected = np.linalg.solve(A + 0.7 * np.eye(8), b)
+    if name == "normal_cg":  # JAXopt's meaning: the ridge regularises the normal equations
+        expected = np.linalg.solve(A.T @ A + 0.7 * np.eye(8), A.T @ b)
     np.testing.assert_allclose(_solve(name, A, b, ridge=0.7), expected, rtol=1e-8, atol=1e-9)
 
 
@@ -109,8 +111,8 @@ def test_auto_picks_by_size_and_structure(monkeypatch):
 
 
 def test_unknown_solver_name_is_a_clear_error():
-    with pytest.raises(ValueError, match="unknown linear solver 'qr'"):
-        ls.get_solver("qr")
+    with pytest.raises(ValueError, match="unknown linear solver 'svd'"):
+        ls.get_solver("svd")
 
 
 @pytest.mark.parametrize("name", list(ls.SOLVERS))

@@ -5,12 +5,15 @@ Every solver has the signature::
     solve(matvec, b, *, init=None, ridge=0.0, tol=None, maxiter=None) -> x
 
 and returns ``x`` with ``(A + ridge * I) x = b`` where ``A`` is the linear map
-``matvec``. ``b`` and ``x`` may be any pytree (``matvec`` maps the pytree to a
-pytree of the same structure); solvers work on its flattened vector. Matrix-free
+``matvec`` (``solve_normal_cg`` is the exception: it solves the normal equations
+``(A^T A + ridge * I) x = A^T b``, as JAXopt does). ``ridge=None`` means 0.
+``b`` and ``x`` may be any pytree (``matvec`` maps the pytree to a pytree of the
+same structure); solvers work on its flattened vector. Matrix-free
 solvers (``solve_cg``, ``solve_normal_cg``, ``solve_gmres``, ``solve_bicgstab``)
-only call ``matvec``; dense solvers (``solve_lu``, ``solve_cholesky``) build the
-matrix with ``n`` matrix-vector products, which is the right trade for small
-systems. ``tol`` is relative to ``||b||``; its default depends on the dtype
+only call ``matvec``; dense solvers (``solve_lu``, ``solve_cholesky``,
+``solve_qr``, ``solve_inv``) build the matrix with ``n`` matrix-vector products,
+which is the right trade for small systems. ``solve_iterative_refinement``
+wraps any of them to polish an inaccurate or regularised inner solve. ``tol`` is relative to ``||b||``; its default depends on the dtype
 (about ``4e-11`` in float64, ``2e-5`` in float32), because implicit gradients
 are only as accurate as this solve. Everything is ``lax`` control flow: the
 solvers run under ``jit`` and ``vmap`` on any device.
@@ -20,6 +23,7 @@ solvers run under ``jit`` and ``vmap`` on any device.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import jax
@@ -28,7 +32,7 @@ import jax.scipy.linalg as jsl
 from jax import lax
 from jax.flatten_util import ravel_pytree
 
-from optdsl.errors import ArgumentError
+from optdsl.errors import ArgumentError, ArgumentTypeError
 from optdsl.runtime.safe_math import safe_div
 
 PyTree = Any
@@ -47,6 +51,7 @@ def default_tol(dtype: Any) -> float:
 def _flatten(matvec: Matvec, b: PyTree, ridge: Any):
     """Flat-vector view of ``b`` and of ``v -> matvec(v) + ridge * v``."""
     b_flat, unravel = ravel_pytree(b)
+    ridge = 0.0 if ridge is None else ridge
 
     def mv(v):
         out = ravel_pytree(matvec(unravel(v)))[0]
@@ -92,21 +97,34 @@ def solve_cg(matvec: Matvec, b: PyTree, *, init: PyTree = None, ridge: float = 0
 
 def solve_normal_cg(matvec: Matvec, b: PyTree, *, init: PyTree = None, ridge: float = 0.0,
                     tol: float | None = None, maxiter: int | None = None) -> PyTree:
-    """CG on the normal equations ``(A + ridge I)^T (A + ridge I) x = (A + ridge I)^T b``.
+    """CG on the normal equations ``(A^T A + ridge I) x = A^T b`` (JAXopt's meaning of ``ridge`` here).
 
-    Works for any non-singular map but squares its condition number; prefer
-    GMRES, BiCGSTAB or a dense solve unless the map is far from symmetric and
-    well conditioned.
+    ``A`` may be non-square: ``x`` then lives in another space than ``b``, and
+    ``init`` (any point of that space, e.g. zeros) must be given to say which.
+    Works for any map of full column rank but squares its condition number;
+    prefer GMRES, BiCGSTAB or a dense solve for square maps unless the map is
+    far from symmetric and well conditioned.
     """
-    mv, b_flat, unravel = _flatten(matvec, b, ridge)
-    rmv = jax.linear_transpose(mv, b_flat)
+    example = b if init is None else init
+    x_flat, unravel_x = ravel_pytree(example)
+    b_flat = ravel_pytree(b)[0]
+
+    def mv(v):
+        return ravel_pytree(matvec(unravel_x(v)))[0]
+
+    try:
+        rmv = jax.linear_transpose(mv, x_flat)
+    except TypeError as err:
+        raise ArgumentTypeError(
+            "solve_normal_cg: matvec does not accept a point shaped like b, so A is not square; pass init, "
+            "a point of A's domain (e.g. zeros), to give the shape of the solution") from err
 
     def normal(v):
         return rmv(mv(v))[0]
 
-    x = solve_cg(normal, rmv(b_flat)[0], init=None if init is None else ravel_pytree(init)[0],
+    x = solve_cg(normal, rmv(b_flat.astype(x_flat.dtype))[0], init=None if init is None else x_flat, ridge=ridge,
                  tol=tol, maxiter=maxiter)
-    return unravel(x)
+    return unravel_x(x)
 
 
 def solve_bicgstab(matvec: Matvec, b: PyTree, *, init: PyTree = None, ridge: float = 0.0,
@@ -218,6 +236,56 @@ def solve_cholesky(matvec: Matvec, b: PyTree, *, init: PyTree = None, ridge: flo
     return unravel(jsl.cho_solve(factor, b_flat))
 
 
+def solve_qr(matvec: Matvec, b: PyTree, *, init: PyTree = None, ridge: float = 0.0,
+             tol: float | None = None, maxiter: int | None = None) -> PyTree:
+    """Dense QR: ``x = R^{-1} Q^T b`` (``init``, ``tol``, ``maxiter`` unused); backward stable for any non-singular map."""
+    del init, tol, maxiter
+    b_flat, unravel = ravel_pytree(b)
+    q, r = jnp.linalg.qr(materialize(matvec, b, ridge))
+    return unravel(jsl.solve_triangular(r, q.T @ b_flat))
+
+
+def solve_inv(matvec: Matvec, b: PyTree, *, init: PyTree = None, ridge: float = 0.0,
+              tol: float | None = None, maxiter: int | None = None) -> PyTree:
+    """Dense explicit inverse: ``x = A^{-1} b`` (``init``, ``tol``, ``maxiter`` unused).
+
+    Less accurate than :func:`solve_lu` for the same cost; there for JAXopt
+    users and for comparisons.
+    """
+    del init, tol, maxiter
+    b_flat, unravel = ravel_pytree(b)
+    return unravel(jnp.linalg.inv(materialize(matvec, b, ridge)) @ b_flat)
+
+
+def solve_iterative_refinement(matvec: Matvec, b: PyTree, *, init: PyTree = None, ridge: float = 0.0,
+                               tol: float | None = None, maxiter: int = 10,
+                               solve: LinearSolve | None = None) -> PyTree:
+    """Iterative refinement: ``x += solve(r)`` with the residual ``r = b - (A + ridge I) x``, up to ``maxiter`` times.
+
+    Each correction comes from the inner ``solve(matvec, r)`` (default:
+    GMRES on ``A + 1e-6 I``, a regularised and therefore robust solve); the
+    residual is always that of the exact map, so the iterates converge to the
+    solution of ``(A + ridge I) x = b`` even when the inner solve is inaccurate.
+    Stops when ``||r|| <= tol * ||b||`` (``tol`` defaults as for the other solvers).
+    """
+    if solve is None:
+        solve = functools.partial(solve_gmres, ridge=1e-6)
+    mv, b_flat, unravel, x0, threshold, _ = _setup(matvec, b, init, ridge, tol, maxiter, lambda n: n)
+    inner_matvec = _flatten(matvec, b, ridge)[0]
+
+    def cond(state):
+        _, r, k = state
+        return (jnp.linalg.norm(r) > threshold) & (k < maxiter)
+
+    def body(state):
+        x, r, k = state
+        x = x + solve(inner_matvec, r)
+        return x, b_flat - mv(x), k + 1
+
+    x, *_ = lax.while_loop(cond, body, (x0, b_flat - mv(x0), 0))
+    return unravel(x)
+
+
 def solve_auto(matvec: Matvec, b: PyTree, *, init: PyTree = None, ridge: float = 0.0,
                tol: float | None = None, maxiter: int | None = None,
                symmetric: bool = False, positive_definite: bool = False) -> PyTree:
@@ -245,6 +313,9 @@ SOLVERS: dict[str, LinearSolve] = {
     "bicgstab": solve_bicgstab,
     "lu": solve_lu,
     "cholesky": solve_cholesky,
+    "qr": solve_qr,
+    "inv": solve_inv,
+    "iterative_refinement": solve_iterative_refinement,
 }
 
 
