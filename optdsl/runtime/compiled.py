@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from optdsl.errors import ArgumentError, ParameterError, UnknownNameError
+from optdsl.runtime import compilation_cache
 from optdsl.runtime.domains import Domains
 from optdsl.runtime.dtypes import float_dtype
 from optdsl.runtime.sparse import is_sparse, with_dtype
@@ -159,6 +160,9 @@ class CompiledProblem:
     options: dict[str, Any] = field(default_factory=dict)
     conditions: Callable[[], str] | None = None
     domains: Domains = Domains(())
+
+    def __post_init__(self) -> None:
+        compilation_cache.enable()
 
     def __call__(self, params: Mapping[Any, Any] | None = None, /, *, init: Solution | None = None,
                  **kwargs: Any) -> Solution:

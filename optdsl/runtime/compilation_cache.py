@@ -1,0 +1,56 @@
+"""JAX's persistent compilation cache, on by default for compiled problems.
+
+A compiled problem's first call spends seconds in XLA compilation. With the cache on, a later
+process that solves the same model (same shapes and options, same JAX and machine) loads the
+compiled program from disk instead. optdsl turns the cache on when it compiles its first problem
+in a process, in the user cache directory (``$XDG_CACHE_HOME/optdsl/jax``, else
+``~/.cache/optdsl/jax``, at most :data:`MAX_BYTES`, least recently used entries evicted first),
+unless JAX already has a cache directory (yours wins) or the environment variable
+``OPTDSL_COMPILATION_CACHE`` says otherwise: a directory to use instead, or ``off`` (also ``0``,
+``false``, ``no``) to leave the cache off. JAX caches only programs whose compilation took at least
+``jax_persistent_cache_min_compile_time_secs`` (one second by default).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import jax
+from jax.experimental.compilation_cache import compilation_cache
+
+#: The variable that moves or turns off optdsl's cache.
+ENV = "OPTDSL_COMPILATION_CACHE"
+#: Size limit of the cache directory optdsl sets up (JAX's ``jax_compilation_cache_max_size``).
+MAX_BYTES = 2 * 1024 ** 3
+_OFF = frozenset({"0", "off", "false", "no"})
+_enabled = False
+
+
+def directory() -> Path | None:
+    """The directory optdsl caches compiled programs in, or ``None`` when ``OPTDSL_COMPILATION_CACHE`` is off."""
+    setting = os.environ.get(ENV, "").strip()
+    if setting.lower() in _OFF:
+        return None
+    if setting:
+        return Path(setting).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "optdsl" / "jax"
+
+
+def enable() -> None:
+    """Turn the cache on in :func:`directory`, once per process, unless JAX already has a cache directory.
+
+    JAX decides whether to use its cache at the first compilation of the process; the cache is
+    reset here so that programs compiled from now on use it even when other JAX code ran first.
+    """
+    global _enabled
+    if _enabled:
+        return
+    _enabled = True
+    path = directory()
+    if path is None or jax.config.jax_compilation_cache_dir is not None:
+        return
+    if jax.config.jax_compilation_cache_max_size == -1:
+        jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)
+    compilation_cache.set_cache_dir(str(path))
+    compilation_cache.reset_cache()

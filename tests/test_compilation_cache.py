@@ -1,0 +1,51 @@
+"""The persistent compilation cache: a second process that solves the same model loads its programs from disk.
+
+Each check runs fresh Python processes (the cache is per process state), with the cache directory
+set through ``OPTDSL_COMPILATION_CACHE``.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# Solves a small QP (compiled programs well over JAX's one-second threshold) and prints how many compiled
+# programs JAX read from its persistent cache and which directory it used.
+SCRIPT = """
+import json, jax
+jax.config.update("jax_enable_x64", True)
+hits = []
+jax.monitoring.register_event_listener(lambda event, **kw: hits.append(event) if event.endswith("cache_hits") else None)
+import jax.numpy as jnp
+import optdsl as od
+jnp.ones(3).sum()  # a computation before optdsl compiles anything: the cache still turns on
+x, c = od.Variable(6, name="x"), od.Parameter(6, name="c")
+solve = od.Problem(od.Minimize(od.sum_squares(x - c)), [od.sum(x) == 1, x >= 0]).compile()
+value = jax.grad(lambda c: solve(c=c).objective)(jnp.linspace(-1.0, 1.0, 6))
+print(json.dumps({"hits": len(hits), "dir": jax.config.jax_compilation_cache_dir, "grad": value.tolist()}))
+"""
+
+
+def run(env: dict[str, str]) -> dict:
+    done = subprocess.run([sys.executable, "-c", SCRIPT], env={**os.environ, **env}, capture_output=True, text=True,
+                          timeout=600, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_second_process_reads_the_programs_the_first_wrote(tmp_path: Path):
+    env = {"OPTDSL_COMPILATION_CACHE": str(tmp_path)}
+    first = run(env)
+    assert first["dir"] == str(tmp_path) and any(tmp_path.iterdir())
+    second = run(env)
+    assert second["hits"] > first["hits"]
+    assert second["grad"] == pytest.approx(first["grad"], abs=1e-12)
+
+
+def test_off_leaves_jax_without_a_cache_and_a_users_own_directory_wins(tmp_path: Path):
+    assert run({"OPTDSL_COMPILATION_CACHE": "off"})["dir"] is None
+    own = tmp_path / "own"
+    assert run({"OPTDSL_COMPILATION_CACHE": str(tmp_path), "JAX_COMPILATION_CACHE_DIR": str(own)})["dir"] == str(own)
+    assert [p for p in tmp_path.iterdir() if p != own] == []  # nothing written to optdsl's directory
