@@ -1,6 +1,6 @@
 """The docs pages are code that runs, and the generated tables match the code.
 
-* every ```python block of the tutorial, the runtime page and the interop page runs, in order,
+* every ```python block of the README, the tutorial, the runtime, interop and scale pages runs, in order,
   in one namespace per page (our own docs: ``exec`` here is fine; the .opt parser never evals);
 * docs/atoms.md is exactly what docs/atom_table.py writes from the atom classes, and every
   atom class has a row;
@@ -19,24 +19,25 @@ import pytest
 from optdsl.compiler.lowerings import LOWERINGS, Diff
 from optdsl.runtime.linear_solve import SOLVERS as LINEAR_SOLVES
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
-PAGES = ["tutorial.md", "runtime.md", "interop.md", "scale.md"]
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+PAGES = ["README.md", "docs/tutorial.md", "docs/runtime.md", "docs/interop.md", "docs/scale.md"]
 
 
 def python_blocks(page: str) -> list[str]:
-    return re.findall(r"^```python\n(.*?)^```", (DOCS / page).read_text(), flags=re.S | re.M)
+    return re.findall(r"^```python\n(.*?)^```", (ROOT / page).read_text(), flags=re.S | re.M)
 
 
 @pytest.mark.parametrize("page", PAGES)
 def test_every_python_block_runs_in_order(page):
     blocks = python_blocks(page)
-    assert len(blocks) >= 2, f"{page}: expected several python blocks, found {len(blocks)}"
-    namespace: dict = {"__name__": f"docs_{page[:-3]}"}
+    assert blocks, f"{page}: no python blocks found"
+    namespace: dict = {"__name__": f"docs_{Path(page).stem}"}
     for number, block in enumerate(blocks, 1):
         try:
-            exec(compile(block, f"docs/{page} block {number}", "exec"), namespace)  # noqa: S102 (our own docs)
+            exec(compile(block, f"{page} block {number}", "exec"), namespace)  # noqa: S102 (our own docs)
         except Exception as error:
-            raise AssertionError(f"docs/{page}: python block {number} failed:\n{block}") from error
+            raise AssertionError(f"{page}: python block {number} failed:\n{block}") from error
 
 
 def _atom_table():
