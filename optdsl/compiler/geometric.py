@@ -6,9 +6,10 @@ each offending sub-expression), written over ``u = log x`` as a DCP model
 which picks its route as for any convex model. The compiled function takes the original
 parameters, passes ``log p`` for those whose log enters (exponents as they are), solves, and
 returns ``x = exp(u)`` and the objective ``exp(log f)``, in the model's own terms; the duals are
-those of the log-space constraints, as cvxpy reports for a geometric program. Derivatives with
-respect to the original parameters are JAX's through ``log`` and ``exp`` around the implicitly
-differentiated log-space solve.
+those of the log-space constraints, as cvxpy reports for a geometric program; ``residual``,
+``primal_violation`` and the status are the log-space model's. Derivatives with respect to the
+original parameters are JAX's through ``log`` and ``exp`` around the implicitly differentiated
+log-space solve.
 """
 
 from __future__ import annotations
