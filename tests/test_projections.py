@@ -890,12 +890,14 @@ def test_the_affine_projection_is_exact_for_any_rank():
 
 def test_an_inconsistent_affine_system_projects_to_its_least_squares_solutions():
     A = np.array([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
-    y = P.projection_affine_set(jnp.zeros(3), A, jnp.array([1.0, 2.0, 3.0]))
+    y = jax.jit(P.projection_affine_set)(jnp.zeros(3), A, jnp.array([1.0, 2.0, 3.0]))
     np.testing.assert_allclose(y, [0.75, 0.75, 3.0], atol=1e-12)
+    with pytest.raises(P.EmptySetError, match="no solution"):
+        P.projection_affine_set(jnp.zeros(3), A, jnp.array([1.0, 2.0, 3.0]))
 
 
 def test_a_zero_normal_leaves_the_point_where_it_is():
     x = jnp.array([1.0, -2.0, 3.0])
     for project in (P.projection_hyperplane, P.projection_halfspace):
-        np.testing.assert_array_equal(project(x, jnp.zeros(3), 1.0), x)
+        np.testing.assert_array_equal(jax.jit(project)(x, jnp.zeros(3), 1.0), x)
         assert np.all(np.isfinite(jax.jacobian(project, argnums=1)(x, jnp.zeros(3), 1.0)))

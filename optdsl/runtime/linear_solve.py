@@ -266,10 +266,12 @@ def solve_iterative_refinement(matvec: Matvec, b: PyTree, *, init: PyTree = None
     GMRES on ``A + 1e-6 I``, a regularised and therefore robust solve); the
     residual is always that of the exact map, so the iterates converge to the
     solution of ``(A + ridge I) x = b`` even when the inner solve is inaccurate.
-    Stops when ``||r|| <= tol * ||b||`` (``tol`` defaults as for the other solvers).
+    Stops when ``||r|| <= tol * ||b||``; ``tol`` defaults to the machine
+    epsilon, since reaching working precision is the point of refining.
     """
     if solve is None:
         solve = functools.partial(solve_gmres, ridge=1e-6)
+    tol = float(jnp.finfo(ravel_pytree(b)[0].dtype).eps) if tol is None else tol
     mv, b_flat, unravel, x0, threshold, _ = _setup(matvec, b, init, ridge, tol, maxiter, lambda n: n)
     inner_matvec = _flatten(matvec, b, ridge)[0]
 
@@ -305,6 +307,7 @@ def solve_auto(matvec: Matvec, b: PyTree, *, init: PyTree = None, ridge: float =
     return chosen(matvec, b, init=init, ridge=ridge, tol=tol, maxiter=maxiter)
 
 
+#: The solvers selectable by name (e.g. ``compile(linear_solve=...)``); the others are passed as callables.
 SOLVERS: dict[str, LinearSolve] = {
     "auto": solve_auto,
     "cg": solve_cg,
@@ -313,9 +316,6 @@ SOLVERS: dict[str, LinearSolve] = {
     "bicgstab": solve_bicgstab,
     "lu": solve_lu,
     "cholesky": solve_cholesky,
-    "qr": solve_qr,
-    "inv": solve_inv,
-    "iterative_refinement": solve_iterative_refinement,
 }
 
 

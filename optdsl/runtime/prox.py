@@ -16,6 +16,12 @@ For separable ``g`` (sums over coordinates) the hyperparameters and ``step``
 may be scalars or arrays of the shape of ``x``; for the others they must be
 scalars. Hyperparameters are assumed to lie in the stated ranges (``reg >= 0``
 and so on); values are not checked because they may be traced.
+
+``x`` may also be a pytree (tuple, dict, nested containers of arrays): it is
+treated as the vector of its concatenated leaves (so ``prox_group_lasso`` and
+``prox_linf_norm`` take the norm of the whole tree), and the result has the
+structure, shapes and dtypes of ``x``. A hyperparameter of separable ``g`` may
+then be a scalar or a pytree of the structure of ``x`` (one value or array per leaf).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from jax.typing import ArrayLike
 
 from optdsl.errors import ArgumentError
 from optdsl.runtime.projections import projection_l1_ball
+from optdsl.runtime.tree import on_leaves_vector
 
 Prox = Callable[..., Array]
 
@@ -60,6 +67,7 @@ def _soft_threshold(x: Array, threshold: Array) -> Array:
     return x - jnp.clip(x, -threshold, threshold)
 
 
+@on_leaves_vector
 def prox_none(x: ArrayLike, step: ArrayLike = 1.0) -> Array:
     """Prox of ``g = 0``: the identity, ``y = x``.
 
@@ -70,6 +78,7 @@ def prox_none(x: ArrayLike, step: ArrayLike = 1.0) -> Array:
     return _floating(x)
 
 
+@on_leaves_vector
 def prox_lasso(x: ArrayLike, reg: ArrayLike, step: ArrayLike = 1.0) -> Array:
     """Prox of ``g(y) = reg * ||y||_1``: soft-thresholding.
 
@@ -84,6 +93,7 @@ def prox_lasso(x: ArrayLike, reg: ArrayLike, step: ArrayLike = 1.0) -> Array:
     return _soft_threshold(x, step * reg)
 
 
+@on_leaves_vector
 def prox_non_negative_lasso(x: ArrayLike, reg: ArrayLike, step: ArrayLike = 1.0) -> Array:
     """Prox of ``g(y) = reg * ||y||_1 + indicator(y >= 0)``.
 
@@ -98,6 +108,7 @@ def prox_non_negative_lasso(x: ArrayLike, reg: ArrayLike, step: ArrayLike = 1.0)
     return jnp.maximum(x - step * reg, 0)
 
 
+@on_leaves_vector
 def prox_elastic_net(x: ArrayLike, l1: ArrayLike, l2: ArrayLike, step: ArrayLike = 1.0) -> Array:
     """Prox of ``g(y) = l1 * ||y||_1 + 0.5 * l2 * ||y||_2^2``.
 
@@ -113,6 +124,7 @@ def prox_elastic_net(x: ArrayLike, l1: ArrayLike, l2: ArrayLike, step: ArrayLike
     return _soft_threshold(x, step * l1) / (1 + step * l2)
 
 
+@on_leaves_vector
 def prox_group_lasso(x: ArrayLike, reg: ArrayLike, step: ArrayLike = 1.0) -> Array:
     """Prox of ``g(y) = reg * ||y||_2`` (the l2 norm of the whole input): block soft-thresholding.
 
@@ -140,6 +152,7 @@ prox_l2_norm = prox_group_lasso
 """Prox of ``g(y) = reg * ||y||_2``: the same map as :func:`prox_group_lasso`."""
 
 
+@on_leaves_vector
 def prox_ridge(x: ArrayLike, reg: ArrayLike, step: ArrayLike = 1.0) -> Array:
     """Prox of ``g(y) = 0.5 * reg * ||y||_2^2``: shrinkage ``y = x / (1 + step * reg)``.
 
@@ -152,6 +165,7 @@ def prox_ridge(x: ArrayLike, reg: ArrayLike, step: ArrayLike = 1.0) -> Array:
     return x / (1 + step * reg)
 
 
+@on_leaves_vector
 def prox_non_negative_ridge(x: ArrayLike, reg: ArrayLike, step: ArrayLike = 1.0) -> Array:
     """Prox of ``g(y) = 0.5 * reg * ||y||_2^2 + indicator(y >= 0)``.
 
@@ -166,6 +180,7 @@ def prox_non_negative_ridge(x: ArrayLike, reg: ArrayLike, step: ArrayLike = 1.0)
     return jnp.maximum(x, 0) / (1 + step * reg)
 
 
+@on_leaves_vector
 def prox_linf_norm(x: ArrayLike, reg: ArrayLike, step: ArrayLike = 1.0) -> Array:
     """Prox of ``g(y) = reg * ||y||_inf`` (largest absolute entry of the whole input).
 
@@ -188,6 +203,7 @@ def prox_linf_norm(x: ArrayLike, reg: ArrayLike, step: ArrayLike = 1.0) -> Array
     return jnp.where(positive, moreau, x)
 
 
+@on_leaves_vector
 def prox_huber(x: ArrayLike, delta: ArrayLike, reg: ArrayLike, step: ArrayLike = 1.0) -> Array:
     """Prox of ``g(y) = reg * sum_i huber_delta(y_i)``.
 
@@ -207,6 +223,7 @@ def prox_huber(x: ArrayLike, delta: ArrayLike, reg: ArrayLike, step: ArrayLike =
     return jnp.where(quadratic, x / (1 + t), x - t * delta * jnp.sign(x))
 
 
+@on_leaves_vector
 def prox_positive_part(x: ArrayLike, reg: ArrayLike, step: ArrayLike = 1.0) -> Array:
     """Prox of ``g(y) = reg * sum_i max(y_i, 0)`` (hinge-type penalty).
 
@@ -222,6 +239,7 @@ def prox_positive_part(x: ArrayLike, reg: ArrayLike, step: ArrayLike = 1.0) -> A
     return x - jnp.clip(x, 0, step * reg)
 
 
+@on_leaves_vector
 def prox_neg_log(x: ArrayLike, reg: ArrayLike, step: ArrayLike = 1.0) -> Array:
     """Prox of ``g(y) = -reg * sum_i log(y_i)`` (log barrier of ``y > 0``), for ``reg > 0``.
 
@@ -273,6 +291,7 @@ def prox_conjugate(prox: Prox) -> Prox:
     [1.0, -0.5]
     """
 
+    @on_leaves_vector
     def conjugate(x: ArrayLike, *hyperparams: ArrayLike, step: ArrayLike = 1.0) -> Array:
         x = _floating(x)
         step = jnp.asarray(step, dtype=x.dtype)

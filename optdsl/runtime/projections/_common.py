@@ -1,6 +1,8 @@
-"""Argument casting, shape checks and NaN-free arithmetic shared by the projection modules."""
+"""Argument casting, shape checks, the empty-set check and NaN-free arithmetic shared by the projection modules."""
 
 from __future__ import annotations
+
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -12,9 +14,13 @@ Array = jax.Array
 ArrayLike = jax.typing.ArrayLike
 
 
-def as_floats(*arrays: ArrayLike) -> tuple[Array, ...]:
-    """Cast arrays to their common floating dtype (integers become the default float)."""
-    dtype = float_dtype(*arrays)
+def as_floats(*arrays: ArrayLike, point: int = 1) -> tuple[Array, ...]:
+    """Cast arrays to the floating dtype of the point projected, its first ``point`` arrays.
+
+    The set parameters follow the point (integers become the default float), so
+    a float32 input comes back float32 whatever the parameters' precision.
+    """
+    dtype = float_dtype(*arrays[:point])
     return tuple(jnp.asarray(a, dtype) for a in arrays)
 
 
@@ -36,3 +42,20 @@ def last_axis_param(value: Array) -> Array:
     return jnp.expand_dims(value, -1)
 
 
+class EmptySetError(ArgumentError):
+    """The set a projection was asked to project onto is empty (crossed bounds, negative radius, ...)."""
+
+
+def concrete(*values: Any) -> bool:
+    """Whether every leaf of ``values`` is a concrete value (no JAX tracer), so it can be inspected in Python."""
+    return not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(values))
+
+
+def check_nonempty(empty: Callable[[], Any], message: str, *values: Any) -> None:
+    """Raise :class:`EmptySetError` with ``message`` when ``values`` are concrete and ``empty()`` holds anywhere.
+
+    Traced values are not inspected (the check would need the numbers); each
+    projection's docstring says what it returns for an empty set then.
+    """
+    if concrete(*values) and bool(jnp.any(empty())):
+        raise EmptySetError(message)

@@ -19,8 +19,10 @@ from optdsl.errors import ArgumentError
 from optdsl.runtime.projections._common import Array, ArrayLike, as_floats, vector_size
 from optdsl.runtime.safe_math import safe_div, safe_norm
 from optdsl.runtime.scalar_root import bracketed_root
+from optdsl.runtime.tree import on_leaves_vector
 
 
+@on_leaves_vector
 def projection_non_negative(x: ArrayLike) -> Array:
     """Projection onto the non-negative orthant ``{y: y >= 0}``: ``max(x, 0)``.
 
@@ -33,6 +35,7 @@ def projection_non_negative(x: ArrayLike) -> Array:
     return jnp.maximum(x, 0)
 
 
+@on_leaves_vector
 def projection_zero(x: ArrayLike) -> Array:
     """Projection onto the zero cone ``{0}``; its dual is the free cone (see :func:`projection_free`).
 
@@ -43,6 +46,7 @@ def projection_zero(x: ArrayLike) -> Array:
     return jnp.zeros_like(x)
 
 
+@on_leaves_vector
 def projection_free(x: ArrayLike) -> Array:
     """Projection onto the free cone ``R^n`` (the identity); its dual is the zero cone.
 
@@ -64,7 +68,7 @@ def projection_second_order_cone(t: ArrayLike, x: ArrayLike) -> tuple[Array, Arr
     >>> tuple(v.tolist() for v in projection_second_order_cone(jnp.array(0.0), jnp.array([2.0, 0.0])))
     (1.0, [1.0, 0.0])
     """
-    t, x = as_floats(t, x)
+    t, x = as_floats(t, x, point=2)
     vector_size("x", x)
     if t.shape != x.shape[:-1]:
         raise ArgumentError(f"t must have shape x.shape[:-1] = {x.shape[:-1]}, got {t.shape}")
@@ -242,7 +246,7 @@ def projection_exp_cone(r: ArrayLike, s: ArrayLike, t: ArrayLike) -> tuple[Array
     >>> tuple(round(float(v), 12) for v in projection_exp_cone(jnp.array(-1.0), jnp.array(-1.0), jnp.array(2.0)))
     (-1.0, 0.0, 2.0)
     """
-    r, s, t = as_floats(r, s, t)
+    r, s, t = as_floats(r, s, t, point=3)
     if not (r.shape == s.shape == t.shape):
         raise ArgumentError(f"r, s, t must have the same shape, got {r.shape}, {s.shape}, {t.shape}")
     return jnp.vectorize(_exp_cone_point)(r, s, t)
@@ -257,7 +261,7 @@ def projection_exp_cone_dual(r: ArrayLike, s: ArrayLike, t: ArrayLike) -> tuple[
     >>> tuple(float(v) for v in projection_exp_cone_dual(jnp.array(-1.0), jnp.array(0.0), jnp.array(1.0)))
     (-1.0, 0.0, 1.0)
     """
-    r, s, t = as_floats(r, s, t)
+    r, s, t = as_floats(r, s, t, point=3)
     pr, ps, pt = projection_exp_cone(-r, -s, -t)
     return r + pr, s + ps, t + pt
 
@@ -373,7 +377,7 @@ def _power_cone_point(x: Array, y: Array, z: Array, alpha: Array) -> tuple[Array
 
 def _power_arguments(x: ArrayLike, y: ArrayLike, z: ArrayLike, alpha: ArrayLike) -> tuple[Array, ...]:
     """Cast and check the arguments of the power cone projections."""
-    x, y, z, alpha = as_floats(x, y, z, alpha)
+    x, y, z, alpha = as_floats(x, y, z, alpha, point=3)
     if not (x.shape == y.shape == z.shape):
         raise ArgumentError(f"x, y, z must have the same shape, got {x.shape}, {y.shape}, {z.shape}")
     try:
