@@ -260,3 +260,26 @@ def test_transport_empty_polytope(transport_case):
         P.projection_transport(x, a, 2 * b)
     plan = np.asarray(jax.jit(P.projection_transport)(x, a, 2 * b))  # traced: b rescaled to the mass of a
     np.testing.assert_allclose(plan, np.asarray(P.projection_transport(x, a, b)), atol=1e-13)
+
+
+# --------------------------------------------------------------------------- dtype and pytrees
+
+
+def test_float32_point_stays_float32_with_float64_set_parameters():
+    x = np.array([0.3, -1.2, 2.5], np.float32)
+    ones = np.ones(3)
+    outputs = [P.projection_box(x, -ones, ones), P.projection_hyperplane(x, ones, 1.0),
+               P.projection_affine_set(x, ones[None], np.ones(1)), P.projection_l2_ball(x, np.float64(1.0)),
+               P.projection_simplex(x, np.float64(2.0))]
+    assert [y.dtype for y in outputs] == [jnp.float32] * len(outputs)
+    np.testing.assert_allclose(np.asarray(outputs[0]), [0.3, -1.0, 1.0], rtol=1e-7)
+
+
+def test_pytree_is_projected_as_one_vector_and_keeps_leaf_dtypes():
+    tree = {"w": np.array([[3.0, 0.0], [0.0, 0.0]], np.float32), "b": (np.array([4.0]),)}
+    y = P.projection_l2_ball(tree, 1.0)
+    assert y["w"].dtype == jnp.float32 and y["b"][0].dtype == jnp.float64
+    np.testing.assert_allclose(np.asarray(y["w"]), [[0.6, 0.0], [0.0, 0.0]], rtol=1e-7)
+    np.testing.assert_allclose(np.asarray(y["b"][0]), [0.8], rtol=1e-15)
+    grads = jax.grad(lambda t: P.projection_simplex(t, 1.0)[0][0])((jnp.array([0.5, 0.1]), jnp.array([0.4])))
+    np.testing.assert_allclose(np.concatenate([np.asarray(g) for g in grads]), [2 / 3, -1 / 3, -1 / 3], rtol=1e-14)

@@ -13,10 +13,11 @@ solvers (``solve_cg``, ``solve_normal_cg``, ``solve_gmres``, ``solve_bicgstab``)
 only call ``matvec``; dense solvers (``solve_lu``, ``solve_cholesky``,
 ``solve_qr``, ``solve_inv``) build the matrix with ``n`` matrix-vector products,
 which is the right trade for small systems. ``solve_iterative_refinement``
-wraps any of them to polish an inaccurate or regularised inner solve. ``tol`` is relative to ``||b||``; its default depends on the dtype
-(about ``4e-11`` in float64, ``2e-5`` in float32), because implicit gradients
-are only as accurate as this solve. Everything is ``lax`` control flow: the
-solvers run under ``jit`` and ``vmap`` on any device.
+wraps any of them to polish an inaccurate or regularised inner solve. ``tol``
+is relative to ``||b||``; its default depends on the dtype (about ``4e-11`` in
+float64, ``2e-5`` in float32), because implicit gradients are only as accurate
+as this solve. Everything is ``lax`` control flow: the solvers run under
+``jit`` and ``vmap`` on any device.
 
 ``solve_auto`` picks one from the size and the structure of the map.
 """
@@ -238,7 +239,10 @@ def solve_cholesky(matvec: Matvec, b: PyTree, *, init: PyTree = None, ridge: flo
 
 def solve_qr(matvec: Matvec, b: PyTree, *, init: PyTree = None, ridge: float = 0.0,
              tol: float | None = None, maxiter: int | None = None) -> PyTree:
-    """Dense QR: ``x = R^{-1} Q^T b`` (``init``, ``tol``, ``maxiter`` unused); backward stable for any non-singular map."""
+    """Dense QR, ``x = R^{-1} Q^T b``: backward stable for any non-singular map.
+
+    ``init``, ``tol`` and ``maxiter`` are unused.
+    """
     del init, tol, maxiter
     b_flat, unravel = ravel_pytree(b)
     q, r = jnp.linalg.qr(materialize(matvec, b, ridge))
