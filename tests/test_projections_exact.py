@@ -242,6 +242,23 @@ def test_transport_derivatives_match_central_differences(transport_case):
     _check_derivatives(P.projection_transport, (x, a, b), (rng.standard_normal(x.shape), da, db), atol=1e-7)
 
 
+@pytest.mark.slow
+def test_transport_reaches_its_marginals_over_random_shapes_and_scales():
+    project = jax.jit(P.projection_transport)
+    for seed in range(60):
+        rng = np.random.default_rng(seed)
+        n, m = rng.integers(1, 9, 2)
+        x = rng.standard_normal((n, m)) * rng.choice([1e-3, 1.0, 10.0, 100.0])
+        a = rng.uniform(size=n) * rng.choice([1.0, 1e3])
+        b = rng.uniform(size=m)
+        b *= a.sum() / b.sum()
+        plan = np.asarray(project(x, a, b))
+        tol = 64 * np.finfo(float).eps * (np.abs(x).max() + a.max()) * (n + m)
+        assert plan.min() >= 0
+        np.testing.assert_allclose(plan.sum(1), a, atol=tol)
+        np.testing.assert_allclose(plan.sum(0), b, atol=tol)
+
+
 def test_birkhoff_keeps_a_doubly_stochastic_matrix_and_float32():
     doubly = np.array([[0.6, 0.4], [0.4, 0.6]])
     np.testing.assert_allclose(np.asarray(P.projection_birkhoff(doubly)), doubly, atol=1e-15)

@@ -207,12 +207,15 @@ def projection_polyhedron(x: ArrayLike, A: ArrayLike, b: ArrayLike, G: ArrayLike
 
 
 def _exact_line_search(pre: Array, rate: Array, slope: Array) -> Array:
-    """Maximiser ``t >= 0`` of a concave piecewise quadratic with ``phi'(t) = slope0 - sum rate * relu(pre + t rate)``.
+    """Maximiser ``t >= 0`` of a concave piecewise quadratic ``phi`` along a Newton direction.
 
-    ``slope`` is ``phi'(0)``, assumed positive. ``phi'`` is piecewise linear and
-    non-increasing; its kinks are where an entry switches on or off
-    (``t = -pre / rate``). They are sorted, ``phi'`` is accumulated across them,
-    and the zero is found on the piece where ``phi'`` changes sign.
+    ``phi'(t) = c - sum rate * relu(pre + t rate)`` with ``slope = phi'(0) > 0``;
+    ``phi'`` is piecewise linear and non-increasing, with kinks where an entry
+    switches on or off (``t = -pre / rate``). They are sorted, ``phi'`` is
+    accumulated across them, and its zero is found on the piece where it
+    changes sign. Returns 0 if there is none (``phi`` unbounded along the
+    direction, which only rounding of unbalanced marginals can cause), which
+    stops the caller's iteration.
     """
     pre, rate = pre.ravel(), rate.ravel()
     kink = -pre / jnp.where(rate == 0, 1, rate)
@@ -232,7 +235,8 @@ def _exact_line_search(pre: Array, rate: Array, slope: Array) -> Array:
     piece = jnp.argmax(at_knots <= 0) - 1
     piece = jnp.where(jnp.any(at_knots <= 0), piece, knots.shape[0] - 1)
     start, value, rate_here = knots[piece], at_knots[piece], slopes[piece]
-    return start + jnp.where(rate_here < 0, value / jnp.where(rate_here < 0, -rate_here, 1), 0)
+    t = start + jnp.where(rate_here < 0, value / jnp.where(rate_here < 0, -rate_here, 1), 0)
+    return jnp.where(jnp.isfinite(t), jnp.maximum(t, 0), 0)
 
 
 def _transport_dual(x: Array, a: Array, b: Array, max_iter: int) -> tuple[Array, Array]:
