@@ -37,6 +37,7 @@ from optdsl.modeling.atom import Atom
 from optdsl.modeling.atoms.parameter_power import ParameterPower
 from optdsl.modeling.constraints import Constraint, Equality, Inequality
 from optdsl.modeling.curvature import Curvature, Monotonicity, compose
+from optdsl.modeling.evaluation import children_first
 from optdsl.modeling.expression import Expression
 from optdsl.modeling.leaves import Constant, Parameter, Variable
 from optdsl.modeling.shapes import Shape
@@ -204,18 +205,7 @@ def _arguments(node: Expression) -> tuple[Expression, ...]:
 
 def _children_first(expr: Expression) -> list[Expression]:
     """The distinct nodes of ``expr`` reached through log-log arguments, each after its arguments."""
-    order: list[Expression] = []
-    seen: set[int] = set()
-    stack: list[tuple[Expression, bool]] = [(expr, False)]
-    while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-        elif id(node) not in seen:
-            seen.add(id(node))
-            stack.append((node, True))
-            stack.extend((a, False) for a in reversed(_arguments(node)) if id(a) not in seen)
-    return order
+    return children_first(expr, _arguments)
 
 
 def _leaf_curvature(leaf: Expression) -> Curvature:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -43,8 +43,11 @@ def _lookup(leaves: list[Variable | Parameter], values: Mapping[Any, Any]) -> di
     return found
 
 
-def _children_first(expr: Expression) -> list[Expression]:
-    """Distinct nodes of ``expr`` ordered so every node comes after all of its children."""
+def children_first(expr: Expression,
+                   children: Callable[[Expression], Sequence[Expression]] = lambda node: node.args,
+                   ) -> list[Expression]:
+    """Distinct nodes of ``expr`` reached through ``children``, ordered so every node comes after all of its
+    children (without recursion, so deep expressions are fine)."""
     order: list[Expression] = []
     seen: set[int] = set()
     stack: list[tuple[Expression, bool]] = [(expr, False)]
@@ -55,13 +58,13 @@ def _children_first(expr: Expression) -> list[Expression]:
         elif id(node) not in seen:
             seen.add(id(node))
             stack.append((node, True))
-            stack.extend((a, False) for a in reversed(node.args) if id(a) not in seen)
+            stack.extend((a, False) for a in reversed(children(node)) if id(a) not in seen)
     return order
 
 
 def evaluate(expr: Expression, values: Mapping[Any, Any], dtype: Any = None) -> jax.Array:
     """Value of ``expr`` as a JAX array (see ``Expression.evaluate``); traceable, shared nodes computed once."""
-    nodes = _children_first(expr)
+    nodes = children_first(expr)
     leaves = [n for n in nodes if isinstance(n, (Variable, Parameter))]
     found = _lookup(leaves, values)
     if dtype is None:
