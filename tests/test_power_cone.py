@@ -8,6 +8,8 @@ the solution against central differences in float64; the ``.opt`` round trip; th
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 import cvxpy as cp
 import jax
 import jax.numpy as jnp
@@ -40,6 +42,57 @@ def cone_kinds(problem: od.Problem) -> tuple[int, int]:
 def solve_batch(solve, params: dict[str, np.ndarray]):
     """All instances (the leading axis of every value) in one vmap of the compiled problem."""
     return jax.jit(jax.vmap(lambda p: solve(p)))({k: jnp.asarray(v) for k, v in params.items()})
+
+
+class Solved(NamedTuple):
+    """A batch solved and differentiated in one compiled program, which all the tests of a model share."""
+
+    sol: od.Solution
+    value: Any  # of(solution) per instance
+    jacobian: Any  # its Jacobian with respect to each parameter (a dict by name per output of ``of``), per instance
+
+
+def solve_and_differentiate(solve, of, params: dict[str, np.ndarray]) -> Solved:
+    """For every instance (the leading axis of every value): the solution, ``of(solution)`` and its Jacobian."""
+    def one(p):
+        def with_solution(p):
+            sol = solve(p)
+            value = of(sol)
+            return value, (value, sol)
+
+        jacobian, (value, sol) = jax.jacrev(with_solution, has_aux=True)(p)
+        return sol, value, jacobian
+
+    sol, value, jacobian = jax.jit(jax.vmap(one))({k: jnp.asarray(v) for k, v in params.items()})
+    return Solved(sol, *jax.tree_util.tree_map(np.asarray, (value, jacobian)))
+
+
+class CentralDifferences(NamedTuple):
+    """Two random points ``p`` and directions ``d``; the batch ``p, p + H d, p - H d`` is stacked after a model's
+    instances, and the gradient found at ``p`` is checked against the central difference of the values."""
+
+    base: dict[str, np.ndarray]
+    direction: dict[str, np.ndarray]
+
+    @classmethod
+    def draw(cls, shapes: dict[str, tuple[int, ...]], seed: int) -> CentralDifferences:
+        rng = np.random.default_rng(seed)
+        return cls(*({k: rng.normal(size=(2, *shape)) for k, shape in shapes.items()} for _ in range(2)))
+
+    def points(self) -> dict[str, np.ndarray]:
+        return {k: np.concatenate([p, p + H * self.direction[k], p - H * self.direction[k]])
+                for k, p in self.base.items()}
+
+    def check(self, value: np.ndarray, gradient: dict[str, np.ndarray]) -> None:
+        """``value`` and ``gradient``: those of the batch :meth:`points` (in its order)."""
+        for i in range(2):
+            fd = (value[2 + i] - value[4 + i]) / (2 * H)
+            analytic = sum(np.vdot(gradient[k][i], d[i]) for k, d in self.direction.items())
+            np.testing.assert_allclose(analytic, fd, rtol=1e-5, atol=1e-7)
+
+
+def stacked(*batches: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
 
 
 def reference(problem: cp.Problem, values: dict[str, np.ndarray]) -> cp.Problem:
@@ -125,16 +178,22 @@ def projection():
     A, B, C = (cp.Parameter(3, name=n) for n in "abc")
     cvx = cp.Problem(cp.Minimize(cp.sum_squares(X - A) + cp.sum_squares(Y - B) + cp.sum_squares(Z - C)),
                      [cp.constraints.PowCone3D(X, Y, Z, alpha)])
-    return problem, problem.compile(method="conic"), cvx
+    rng = np.random.default_rng(2)
+    params = {k: rng.normal(size=(INSTANCES, 3)) * 2 for k in "abc"}
+    differences = CentralDifferences.draw({k: (3,) for k in "abc"}, seed=3)
+
+    def loss(s):
+        return jnp.sum(jnp.sin(s["x"]) + s["y"] ** 2 + 0.5 * s["z"])
+
+    solved = solve_and_differentiate(problem.compile(method="conic"), loss, stacked(params, differences.points()))
+    return params, solved, differences, cvx
 
 
 def test_pow_cone_projection_matches_the_projection_and_clarabel(projection):
     """The model is the Euclidean projection onto the cones: its solution is projection_power_cone of (a, b, c)
     and its dual 2 (P(v) - v); Clarabel (reaching about 1e-5 on power cones) agrees to its own accuracy."""
-    _, solve, cvx = projection
-    rng = np.random.default_rng(2)
-    params = {k: rng.normal(size=(INSTANCES, 3)) * 2 for k in "abc"}
-    sol = solve_batch(solve, params)
+    params, solved, _, cvx = projection
+    sol = jax.tree_util.tree_map(lambda v: v[:INSTANCES], solved.sol)
     assert (np.asarray(sol.status) == SOLVED).all()
     alpha = jnp.asarray([0.3, 1 / np.pi, 0.75])
     projected = np.stack(jax.vmap(projection_power_cone, in_axes=(0, 0, 0, None))(
@@ -151,28 +210,9 @@ def test_pow_cone_projection_matches_the_projection_and_clarabel(projection):
                                    atol=CLARABEL_ACCURACY)
 
 
-def check_central_differences(loss, shapes: dict[str, tuple[int, ...]], seed: int) -> None:
-    """The gradient of ``loss`` (a scalar of the parameters) against central differences in two random directions."""
-    value, gradient = jax.jit(loss), jax.jit(jax.grad(loss))
-    rng = np.random.default_rng(seed)
-    for _ in range(2):
-        params = {k: rng.normal(size=shape) for k, shape in shapes.items()}
-        direction = {k: rng.normal(size=shape) for k, shape in shapes.items()}
-        grad = gradient(params)
-        shifted = [value({k: params[k] + sign * H * direction[k] for k in params}) for sign in (1, -1)]
-        fd = (shifted[0] - shifted[1]) / (2 * H)
-        analytic = sum(float(jnp.vdot(grad[k], direction[k])) for k in params)
-        np.testing.assert_allclose(analytic, fd, rtol=1e-5, atol=1e-7)
-
-
 def test_pow_cone_projection_gradient_matches_central_differences(projection):
-    _, solve, _ = projection
-
-    def loss(params):
-        s = solve(params)
-        return jnp.sum(jnp.sin(s["x"]) + s["y"] ** 2 + 0.5 * s["z"])
-
-    check_central_differences(loss, {k: (3,) for k in "abc"}, seed=3)
+    _, solved, differences, _ = projection
+    differences.check(solved.value[INSTANCES:], {k: v[INSTANCES:] for k, v in solved.jacobian.items()})
 
 
 @pytest.fixture(scope="module", params=["irrational", pytest.param("rational", marks=pytest.mark.slow)])
@@ -184,15 +224,20 @@ def geo_mean_budget(request):
     problem = od.Problem(od.Maximize(od.geo_mean(x, w)), [(a @ x <= 1).named("budget")])
     X, A = cp.Variable(4, name="x"), cp.Parameter(4, name="a", nonneg=True)
     cvx = cp.Problem(cp.Maximize(cp.geo_mean(X, list(w), approx=False)), [A @ X <= 1])
-    return w, problem.compile(method="conic"), cvx
+    rng = np.random.default_rng(4)
+    a = np.concatenate([rng.uniform(0.2, 3.0, size=(INSTANCES, 4)), [A0]])  # the last: the gradient's point
+    solved = solve_and_differentiate(problem.compile(method="conic"), lambda s: (s["x"], s.objective), {"a": a})
+    return w, a[:INSTANCES], solved, cvx
+
+
+#: Where the derivatives of the geo_mean model are checked.
+A0 = np.array([0.5, 1.0, 2.0, 1.5])
 
 
 def test_geo_mean_solution_matches_closed_form_and_clarabel(geo_mean_budget):
-    w, solve, cvx = geo_mean_budget
+    w, a, solved, cvx = geo_mean_budget
     weights = w / w.sum()
-    rng = np.random.default_rng(4)
-    a = rng.uniform(0.2, 3.0, size=(INSTANCES, 4))
-    sol = solve_batch(solve, {"a": a})
+    sol = jax.tree_util.tree_map(lambda v: v[:INSTANCES], solved.sol)
     assert (np.asarray(sol.status) == SOLVED).all()
     expected_x = weights / a
     np.testing.assert_allclose(sol["x"], expected_x, rtol=1e-6)
@@ -206,13 +251,11 @@ def test_geo_mean_solution_matches_closed_form_and_clarabel(geo_mean_budget):
 
 
 def test_geo_mean_gradient_matches_the_closed_form(geo_mean_budget):
-    w, solve, _ = geo_mean_budget
+    w, _, solved, _ = geo_mean_budget
     weights = w / w.sum()
-    a0 = np.array([0.5, 1.0, 2.0, 1.5])
-    grad = jax.jacobian(lambda a: solve(a=a)["x"])(jnp.asarray(a0))
-    np.testing.assert_allclose(grad, np.diag(-weights / a0 ** 2), atol=1e-7)
-    value_grad = jax.grad(lambda a: solve(a=a).objective)(jnp.asarray(a0))
-    np.testing.assert_allclose(value_grad, -weights / a0 * np.prod((weights / a0) ** weights), rtol=1e-6)
+    x_jacobian, value_gradient = (np.asarray(part["a"][-1]) for part in solved.jacobian)
+    np.testing.assert_allclose(x_jacobian, np.diag(-weights / A0 ** 2), atol=1e-7)
+    np.testing.assert_allclose(value_gradient, -weights / A0 * np.prod((weights / A0) ** weights), rtol=1e-6)
 
 
 POWERS = [np.pi, 1 / np.sqrt(3), -np.sqrt(2)]
@@ -236,14 +279,19 @@ def power_model(request):
     power = cp.sum(cp.power(X, p, approx=False))
     cvx = cp.Problem(cp.Minimize(power + Q @ X) if p < 0 else
                      cp.Minimize(power - Q @ X) if p > 1 else cp.Maximize(power - Q @ X))
-    return p, problem.compile(method="conic"), cvx
+    rng = np.random.default_rng(5)
+    q = np.concatenate([rng.uniform(0.3, 3.0, size=(INSTANCES, 3)), [Q0]])  # the last: the gradient's point
+    solved = solve_and_differentiate(problem.compile(method="conic"), lambda s: s["x"], {"q": q})
+    return p, q[:INSTANCES], solved, cvx
+
+
+#: Where the derivatives of the power models are checked.
+Q0 = np.array([0.5, 1.0, 2.0])
 
 
 def test_power_at_irrational_exponents_matches_closed_form_and_clarabel(power_model):
-    p, solve, cvx = power_model
-    rng = np.random.default_rng(5)
-    q = rng.uniform(0.3, 3.0, size=(INSTANCES, 3))
-    sol = solve_batch(solve, {"q": q})
+    p, q, solved, cvx = power_model
+    sol = jax.tree_util.tree_map(lambda v: v[:INSTANCES], solved.sol)
     assert (np.asarray(sol.status) == SOLVED).all()
     np.testing.assert_allclose(sol["x"], (q / abs(p)) ** (1 / (p - 1)), rtol=1e-6)
     for i in range(INSTANCES):
@@ -253,11 +301,9 @@ def test_power_at_irrational_exponents_matches_closed_form_and_clarabel(power_mo
 
 
 def test_power_gradient_matches_the_closed_form(power_model):
-    p, solve, _ = power_model
-    q0 = np.array([0.5, 1.0, 2.0])
-    grad = jax.jacobian(lambda q: solve(q=q)["x"])(jnp.asarray(q0))
-    expected = (q0 / abs(p)) ** (1 / (p - 1)) / ((p - 1) * q0)
-    np.testing.assert_allclose(grad, np.diag(expected), rtol=1e-6, atol=1e-9)
+    p, _, solved, _ = power_model
+    expected = (Q0 / abs(p)) ** (1 / (p - 1)) / ((p - 1) * Q0)
+    np.testing.assert_allclose(solved.jacobian["q"][-1], np.diag(expected), rtol=1e-6, atol=1e-9)
 
 
 @pytest.fixture(scope="module")
@@ -269,14 +315,17 @@ def pnorm_fit():
     problem = od.Problem(od.Minimize(od.pnorm(A @ x - b, p)))
     X, CA, CB = cp.Variable(3, name="x"), cp.Parameter((6, 3), name="A"), cp.Parameter(6, name="b")
     cvx = cp.Problem(cp.Minimize(cp.pnorm(CA @ X - CB, p, approx=False)))
-    return problem.compile(method="conic"), cvx
+    rng = np.random.default_rng(6)
+    params = {"A": rng.normal(size=(INSTANCES, 6, 3)), "b": rng.normal(size=(INSTANCES, 6))}
+    differences = CentralDifferences.draw({"A": (6, 3), "b": (6,)}, seed=7)
+    solved = solve_and_differentiate(problem.compile(method="conic"), lambda s: jnp.sum(s["x"] ** 2) + s.objective,
+                                     stacked(params, differences.points()))
+    return params, solved, differences, cvx
 
 
 def test_pnorm_at_an_irrational_p_matches_clarabel(pnorm_fit):
-    solve, cvx = pnorm_fit
-    rng = np.random.default_rng(6)
-    params = {"A": rng.normal(size=(INSTANCES, 6, 3)), "b": rng.normal(size=(INSTANCES, 6))}
-    sol = solve_batch(solve, params)
+    params, solved, _, cvx = pnorm_fit
+    sol = jax.tree_util.tree_map(lambda v: v[:INSTANCES], solved.sol)
     assert (np.asarray(sol.status) == SOLVED).all()
     p = np.sqrt(7)
     r = np.einsum("kij,kj->ki", params["A"], np.asarray(sol["x"])) - params["b"]
@@ -290,13 +339,8 @@ def test_pnorm_at_an_irrational_p_matches_clarabel(pnorm_fit):
 
 
 def test_pnorm_gradient_matches_central_differences(pnorm_fit):
-    solve, _ = pnorm_fit
-
-    def loss(params):
-        s = solve(params)
-        return jnp.sum(s["x"] ** 2) + s.objective
-
-    check_central_differences(loss, {"A": (6, 3), "b": (6,)}, seed=7)
+    _, solved, differences, _ = pnorm_fit
+    differences.check(solved.value[INSTANCES:], {k: v[INSTANCES:] for k, v in solved.jacobian.items()})
 
 
 # ---- .opt, cvxpy round trips and errors ----------------------------------------------------------------------------
