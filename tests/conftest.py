@@ -14,14 +14,19 @@ from optdsl.runtime.compilation_cache import ENV
 jax.config.update("jax_enable_x64", True)
 
 
+#: The run's cache directory, made (and later removed) by the process that starts the run.
+_made: list[str] = []
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if "PYTEST_XDIST_WORKER" not in os.environ and ENV not in os.environ:  # the workers inherit it
-        os.environ[ENV] = config._optdsl_cache = tempfile.mkdtemp(prefix="optdsl-test-cache-")
+        _made.append(tempfile.mkdtemp(prefix="optdsl-test-cache-"))
+        os.environ[ENV] = _made[0]
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if getattr(config, "_optdsl_cache", None):
-        shutil.rmtree(config._optdsl_cache, ignore_errors=True)
+    for directory in _made:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True, scope="module")
