@@ -14,11 +14,14 @@ from optdsl.grammar import (
     LocatedDCPError,
     LocatedModelingError,
     LocatedShapeError,
+    OptEncodingError,
+    OptLimitError,
     OptNameError,
     OptSourceError,
     OptSyntaxError,
     load,
     parse,
+    parse_expression,
 )
 from optdsl.grammar.functions import CONES, FUNCTIONS
 from optdsl.modeling import DCPError, ModelingError, ShapeError
@@ -393,6 +396,22 @@ MALFORMED = [
     ("var x[3]\nminimize sum(huber(x, M=-1))\n", {}, LocatedModelingError, 2, 14, "M must be a positive number"),
     ("var x[3]\nminimize sum(norm1(x, 0, True, 3))\n", {}, LocatedModelingError, 2, 32, "takes at most 3 arguments"),
     ("var x[3]\nminimize sum(x ** x)\n", {}, LocatedModelingError, 2, 16, "the exponent p must be a real number"),
+    # the parser's limits: nesting (brackets, or operators and let names) and numbers too large to convert
+    ("var x\nminimize " + "(" * 101 + "x" + ")" * 101, {}, OptLimitError, 2, 110, "brackets nest more than 100 deep"),
+    ("var x\nminimize sum(" + "[" * 1000 + "1" + "]" * 1000 + ")", {}, OptLimitError, 2, 113,
+     "brackets nest more than 100 deep"),
+    ("var x\nminimize x" + " * 2" * 101, {}, OptLimitError, 2, 412, "this expression nests 101 deep, more than 100"),
+    ("var x\n" + "".join(f"let a{i} = abs({'x' if i == 0 else f'a{i - 1}'})\n" for i in range(101))
+     + "minimize a100\n", {}, OptLimitError, 102, 12, "this expression nests 101 deep"),
+    (f"var x[{'9' * 5000}]\nminimize sum(x)\n", {}, OptLimitError, 1, 7,
+     "a size must be at most 2147483647, got a number of 5000 digits"),
+    (f"param A[3, {'9' * 5000}]\nminimize sum(A)\n", {"data": {"A": np.zeros((3, 2))}}, OptLimitError, 1, 12,
+     "a size must be at most 2147483647, got a number of 5000 digits"),
+    ("var x[2147483648]\nminimize sum(x)\n", {}, OptLimitError, 1, 7, "a size must be at most 2147483647, got 2147"),
+    (f"var x[3]\nminimize sum(x[[0, -{'9' * 5000}]])\n", {}, OptLimitError, 2, 20,
+     "an index must be at least -9223372036854775807, got a number of 5000 digits"),
+    (f"var x[3]\nminimize sum(x[:{'9' * 19}])\n", {}, OptLimitError, 2, 17,
+     "a slice bound must be at most 9223372036854775807, got 9999999999999999999"),
 ]
 
 
@@ -408,6 +427,68 @@ def test_malformed_input_gives_a_typed_located_error(text, arguments, kind, line
     assert head == f"model.opt:{line}:{column}: {error.reason}"
     assert source == "  " + text.splitlines()[line - 1]
     assert caret == "  " + " " * (column - 1) + "^"
+
+
+def test_nesting_up_to_the_limit_parses():
+    parsed = parse("var x\nminimize " + "abs(" * 99 + "(" + "x" + ")" * 100)
+    depth, node = 0, parsed.objective.expr
+    while node.args:
+        depth, node = depth + 1, node.args[0]
+    assert depth == 99 and node is parsed.variables()[0]
+    assert parse("var x\nminimize " + "-abs(" * 50 + "x" + ")" * 50)  # 100 deep: 50 negations and 50 calls
+    assert parse("var x[3]\nminimize sum(x[00000000000000000000002:])").objective.expr.args[0].shape == (1,)
+
+
+def test_a_long_sum_is_one_add_built_in_linear_time():
+    import time
+
+    from optdsl.modeling.affine.add import Add
+    from optdsl.modeling.affine.negation import Negation
+
+    def seconds(terms: int) -> float:
+        text = "param c[3]\nvar x[3]\nminimize " + " - ".join(["c @ x"] * terms)
+        start = time.perf_counter()
+        objective = parse(text).objective.expr
+        elapsed = time.perf_counter() - start
+        assert type(objective) is Add and len(objective.args) == terms
+        assert all(type(term) is Negation for term in objective.args[1:])
+        return elapsed
+
+    small, large = min(seconds(1_000) for _ in range(2)), seconds(10_000)
+    assert large < 30 * small, (small, large)  # quadratic work would be ~100 times slower
+
+
+def test_sum_shape_errors_point_at_the_operator_that_fails():
+    with pytest.raises(LocatedShapeError) as caught:
+        parse("var x[3]\nvar y[2]\nminimize sum(x + x - 1 + y)", filename="m.opt")
+    assert (caught.value.line, caught.value.column) == (3, 24)
+    assert caught.value.reason == "add: shapes (3,) and (2,) cannot be broadcast together"
+
+
+def test_load_refuses_a_file_that_is_not_utf8_and_skips_a_byte_order_mark(tmp_path):
+    path = tmp_path / "latin1.opt"
+    path.write_bytes("var x\n# café au lait\nminimize x\n".encode("latin-1"))
+    with pytest.raises(OptEncodingError) as caught:
+        load(path)
+    assert (caught.value.line, caught.value.column) == (2, 6)
+    assert str(caught.value).startswith(f"{path}:2:6: the file is not UTF-8 text: byte 0xe9 cannot be decoded")
+    assert str(caught.value).split("\n")[1] == "  # caf\ufffd au lait"
+    path.write_bytes(b"\xef\xbb\xbfvar x\nminimize x\n")
+    assert load(path) == parse("var x\nminimize x\n")
+
+
+def test_parse_expression_reads_an_expression_over_a_models_leaves_and_locates_errors_in_it():
+    problem, text, dims = lasso()
+    parsed = parse(text, **dims)
+    expr = parse_expression("sum_squares(A @ x - b) / lam", parsed, filename="--of")
+    A, b, lam, x = rng.normal(size=(5, 3)), rng.normal(size=5), 0.7, rng.normal(size=3)
+    value = expr.evaluate({"A": A, "b": b, "lam": lam, "x": x})
+    np.testing.assert_allclose(value, np.sum((A @ x - b) ** 2) / lam, rtol=1e-12)
+    with pytest.raises(OptNameError) as caught:
+        parse_expression("sum(x) + y", parsed, filename="--of")
+    assert str(caught.value) == "--of:1:10: unknown name y\n  sum(x) + y\n           ^"
+    with pytest.raises(OptSyntaxError, match=r"^--of:2:1: unexpected '\+'; expected end of file"):
+        parse_expression("sum(x)\n+ 1", parsed, filename="--of")
 
 
 def test_error_message_layout():
@@ -427,8 +508,10 @@ def test_errors_about_parse_arguments_name_the_file_but_no_line():
     _, text, _ = lasso()
     with pytest.raises(OptNameError, match=r"^lasso.opt: k=3 names no dim of the model \(declared dims: m, n\)"):
         parse(text, filename="lasso.opt", k=3)
-    with pytest.raises(OptNameError, match=r"data entry 'x' is not a param of the model \(params: A, b, lam\)"):
+    with pytest.raises(OptNameError, match=r"data entry 'x' is not a param of the model \(params: A, b, lam\)$"):
         parse(text, data={"x": np.zeros(3)})
+    with pytest.raises(OptNameError, match=r"data entry 'lamb' is not a param .* did you mean lam\?$"):
+        parse(text, data={"lamb": 1.0})
     with pytest.raises(OptSourceError, match="dim m must be an integer from 0 to"):
         parse(text, m=-1, n=3)
     with pytest.raises(TypeError, match="text must be a str"):

@@ -1,7 +1,8 @@
 """The ``.opt`` model language: text to ``Problem`` (``parse``, ``load``) and back (``to_opt``).
 
 A ``.opt`` file declares a model apart from code and data; parsing it builds exactly the
-objects the Python front end builds. The language reference is ``docs/opt-language.md``.
+objects the Python front end builds (``parse_expression`` reads one expression over a model's
+leaves). The language reference is ``docs/opt-language.md``.
 
 >>> from optdsl.grammar import parse
 >>> p = parse('''
@@ -23,15 +24,17 @@ from optdsl.grammar.errors import (
     LocatedModelingError,
     LocatedShapeError,
     Location,
+    OptEncodingError,
+    OptLimitError,
     OptNameError,
     OptSourceError,
     OptSyntaxError,
 )
 from optdsl.grammar.parsed import ParsedProblem
-from optdsl.grammar.parser import load, parse
+from optdsl.grammar.parser import load, parse, parse_expression
 
 __all__ = [
-    "parse", "load", "ParsedProblem",
-    "Location", "OptSourceError", "OptSyntaxError", "OptNameError",
+    "parse", "load", "parse_expression", "ParsedProblem",
+    "Location", "OptSourceError", "OptSyntaxError", "OptNameError", "OptLimitError", "OptEncodingError",
     "LocatedModelingError", "LocatedShapeError", "LocatedDCPError",
 ]

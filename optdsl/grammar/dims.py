@@ -7,6 +7,7 @@ agree with the size it already has, from an argument or from an earlier param).
 
 from __future__ import annotations
 
+import difflib
 import operator
 from collections.abc import Mapping
 from typing import Any
@@ -15,8 +16,14 @@ import numpy as np
 from lark import Token, Tree
 
 from optdsl.grammar.errors import LocatedShapeError, OptNameError, OptSourceError, Source
+from optdsl.grammar.literals import whole_number
 
 MAX_SIZE = 2**31 - 1  # the largest size a dim may take (larger ones overflow numpy's shape arithmetic)
+
+
+def literal_size(token: Token, source: Source) -> int:
+    """A size written as a number in a shape: a whole number from 0 to ``MAX_SIZE`` (else a located error)."""
+    return whole_number(token.value, "a size", MAX_SIZE, source.at(token.line, token.column))
 
 
 def _declared(tree: Tree, kind: str) -> dict[str, Tree]:
@@ -61,8 +68,10 @@ def bind_dims(tree: Tree, source: Source, dims: Mapping[str, Any], data: Mapping
     for name in data:
         if name not in params:
             known = ", ".join(params) or "none"
+            close = difflib.get_close_matches(str(name), list(params), n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
             raise OptNameError(
-                f"data entry {name!r} is not a param of the model (params: {known})", None, source.filename
+                f"data entry {name!r} is not a param of the model (params: {known}){hint}", None, source.filename
             )
     for name, declaration in params.items():
         if name not in data:
@@ -83,7 +92,7 @@ def bind_dims(tree: Tree, source: Source, dims: Mapping[str, Any], data: Mapping
         for axis, (size, extent) in enumerate(zip(sizes, shape)):
             where = f"data for {name} has size {extent} along axis {axis}"
             if size.type == "NUMBER":
-                if size.value.isdigit() and int(size.value) != extent:
+                if literal_size(size, source) != extent:
                     at = source.at(size.line, size.column)
                     raise LocatedShapeError(f"size {size.value} is declared but {where}", at)
             elif size.value in values:

@@ -8,6 +8,8 @@ Every error the parser raises on purpose is an ``OptSourceError`` (a ``ModelingE
 
 * ``OptSyntaxError``: the text does not follow the grammar (the message says what was expected);
 * ``OptNameError``: an unknown or repeated name (leaf, dim, function, keyword argument);
+* ``OptLimitError``: text beyond the parser's limits (nesting too deep, a number too large);
+* ``OptEncodingError``: a file that is not UTF-8 text (located at the first byte that is not);
 * ``LocatedShapeError`` / ``LocatedDCPError`` / ``LocatedModelingError``: the modeling layer
   rejected what a line builds; each is also an instance of the modeling error it wraps
   (``ShapeError`` / ``DCPError`` / ``ModelingError``), so callers catching those still do.
@@ -18,6 +20,7 @@ have no place in the text: their ``location`` is None and the message starts ``f
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -88,6 +91,14 @@ class OptNameError(OptSourceError):
     """An unknown, misplaced or repeated name: leaf, dim, function or keyword argument."""
 
 
+class OptLimitError(OptSourceError):
+    """Text beyond a limit of the parser: brackets or an expression nested too deeply, a number too large."""
+
+
+class OptEncodingError(OptSourceError):
+    """A file that is not UTF-8 text; the location is its first byte that is not."""
+
+
 class LocatedModelingError(OptSourceError):
     """The modeling layer rejected what this place builds (a bad argument value, say)."""
 
@@ -119,3 +130,21 @@ def located(error: ModelingError, location: Location) -> OptSourceError:
     if isinstance(error, DCPError):
         return LocatedDCPError(error.violations, [(str(error), location)])
     return LocatedModelingError(str(error), location)
+
+
+def decode_utf8(raw: bytes, filename: str) -> str:
+    """The text of a file's bytes, read as UTF-8 (a leading byte-order mark is dropped).
+
+    Raises ``OptEncodingError`` at the line and column of the first byte that is not UTF-8.
+    """
+    raw = raw.removeprefix(codecs.BOM_UTF8)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        before = raw[: error.start]
+        line_start = before.rfind(b"\n") + 1
+        column = len(before[line_start:].decode("utf-8")) + 1
+        source = Source(raw.decode("utf-8", errors="replace"), filename)
+        reason = (f"the file is not UTF-8 text: byte 0x{raw[error.start]:02x} cannot be decoded ({error.reason}); "
+                  f"save it as UTF-8")
+        raise OptEncodingError(reason, source.at(before.count(b"\n") + 1, column)) from None

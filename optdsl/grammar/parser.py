@@ -8,7 +8,9 @@ table in ``functions.py``); nothing is ever evaluated as Python code.
 
 Every error is located: a modeling error raised while a node is built is re-raised as the
 located error of the same kind (``LocatedShapeError`` is a ``ShapeError``), pointing at the
-operator, the called name, the subscript or the declaration that built it.
+operator, the called name, the subscript or the declaration that built it. An expression
+nested deeper than ``MAX_NESTING`` (through operators or ``let`` names) is an ``OptLimitError``
+where it is built, as are whole numbers too large for a size or an index.
 """
 
 from __future__ import annotations
@@ -26,21 +28,25 @@ from lark.exceptions import VisitError
 
 import optdsl.modeling as om
 from optdsl.errors import ArgumentTypeError
-from optdsl.grammar.dims import MAX_SIZE, bind_dims
+from optdsl.grammar.dims import bind_dims, literal_size
 from optdsl.grammar.errors import (
     LocatedModelingError,
-    LocatedShapeError,
     Location,
+    OptLimitError,
     OptNameError,
     OptSyntaxError,
     Source,
+    decode_utf8,
     located,
 )
 from optdsl.grammar.functions import CONES, FUNCTIONS, Function, Kind, Param
+from optdsl.grammar.literals import MAX_INDEX, whole_number
 from optdsl.grammar.parsed import ParsedProblem
-from optdsl.grammar.syntax import keywords, parse_tree
+from optdsl.grammar.syntax import MAX_NESTING, keywords, parse_tree
+from optdsl.modeling.affine.add import add
 from optdsl.modeling.constraints import psd_difference
 from optdsl.modeling.errors import ModelingError
+from optdsl.modeling.shapes import broadcast_shapes
 
 _OPERATORS: dict[str, Callable[..., Any]] = {
     "+": operator.add,
@@ -64,11 +70,11 @@ _DECLARED_BY = {">=": "nonneg", "<=": "nonpos", ">>": "psd", "<<": "nsd"}
 
 @dataclass(frozen=True)
 class Symbol:
-    """A declared name: its kind (dim, param, var, let), its value, and where it was declared."""
+    """A declared name: its kind (dim, param, var, let), its value, and where it was declared (None: given)."""
 
     kind: str
     value: Any
-    token: Token
+    token: Token | None
 
 
 @dataclass(frozen=True)
@@ -97,10 +103,8 @@ class Number:
     location: Location
 
     def as_int(self, what: str) -> int:
-        """The number as an int; ``OptSyntaxError`` unless it is written as a whole number."""
-        if not self.text.lstrip("+-").isdigit():
-            raise OptSyntaxError(f"{what} must be a whole number, got {self.text}", self.location)
-        return int(self.text)
+        """The number as an int of at most 64 bits (see ``whole_number``)."""
+        return whole_number(self.text, what, MAX_INDEX, self.location)
 
 
 def _describe(value: Any) -> str:
@@ -123,6 +127,7 @@ class ModelBuilder(Transformer_NonRecursive):
         self.symbols: dict[str, Symbol] = {}
         self.bounds: list[tuple[om.Constraint, Location]] = []
         self.built: dict[int, tuple[Any, Location]] = {}
+        self.depths: dict[int, int] = {}
 
     # ---- helpers -----------------------------------------------------------------------------
     def _at(self, where: Token | Any) -> Location:
@@ -130,13 +135,35 @@ class ModelBuilder(Transformer_NonRecursive):
         return self.source.at(where.line, where.column)
 
     def _build(self, location: Location, build: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """``build(*args, **kwargs)``, with modeling errors located; remembers where each node was built."""
+        """``build(*args, **kwargs)``, with modeling errors located; remembers where each node was built.
+
+        An expression nested deeper than ``MAX_NESTING`` is an ``OptLimitError`` here.
+        """
         try:
             result = build(*args, **kwargs)
         except ModelingError as error:
             raise located(error, location) from None
         self.built.setdefault(id(result), (result, location))
+        if isinstance(result, om.Expression) and self._depth(result) > MAX_NESTING:
+            raise OptLimitError(
+                f"this expression nests {self._depth(result)} deep, more than {MAX_NESTING} "
+                f"(counting operators, calls and the let names it uses)",
+                location,
+            )
         return result
+
+    def _depth(self, node: om.Expression) -> int:
+        """How deep ``node`` nests (a leaf is 0), walking only nodes not measured before (no recursion)."""
+        stack = [node]
+        while stack:
+            top = stack[-1]
+            pending = [arg for arg in top.args if id(arg) not in self.depths]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            self.depths[id(top)] = max((1 + self.depths[id(arg)] for arg in top.args), default=0)
+        return self.depths[id(node)]
 
     def _expression(self, value: Any) -> om.Expression:
         """``value`` as an expression: a list of numbers is a constant vector; other values are errors."""
@@ -267,10 +294,7 @@ class ModelBuilder(Transformer_NonRecursive):
         dims = []
         for token in sizes:
             if token.type == "NUMBER":
-                size = Number(token.value, self._at(token)).as_int("a size")
-                if size > MAX_SIZE:
-                    raise LocatedShapeError(f"size {size} is too large (at most {MAX_SIZE})", self._at(token))
-                dims.append(size)
+                dims.append(literal_size(token, self.source))
                 continue
             symbol = self.symbols.get(str(token))
             if symbol is None or symbol.kind != "dim":
@@ -355,6 +379,26 @@ class ModelBuilder(Transformer_NonRecursive):
         return self._build(self._at(label), constraint.named, str(label))
 
     # ---- expressions -------------------------------------------------------------------------
+    @v_args(inline=True)
+    def expression(self, value: Any) -> om.Expression:
+        return self._expression(value)
+
+    @v_args(inline=True)
+    def sum(self, first: Any, *rest: Any) -> om.Expression:
+        """``a + b - c ...`` as one ``add`` of its terms (linear in their number); a shape error at its operator."""
+        terms = [self._expression(first)]
+        shape = terms[0].shape
+        for op, value in zip(rest[::2], rest[1::2]):
+            term = self._expression(value)
+            if op.value == "-":
+                term = self._build(self._at(op), operator.neg, term)
+            try:
+                shape = broadcast_shapes("add", shape, term.shape)
+            except ModelingError as error:
+                raise located(error, self._at(op)) from None
+            terms.append(term)
+        return self._build(self._at(rest[0]), add, *terms)
+
     @v_args(inline=True)
     def binary(self, a: Any, op: Token, b: Any) -> om.Expression:
         return self._build(self._at(op), _OPERATORS[op.value], self._expression(a), self._expression(b))
@@ -477,15 +521,42 @@ def parse(text: str, *, filename: str = "<string>", data: Mapping[str, Any] | No
     source = Source(text, filename)
     tree = parse_tree(source)
     sizes = bind_dims(tree, source, dims, data)
+    return _transform(ModelBuilder(source, sizes), tree)
+
+
+def parse_expression(text: str, problem: om.Problem, *, filename: str = "<string>") -> om.Expression:
+    """The expression ``text`` (``.opt`` expression syntax) over the variables and parameters of ``problem``.
+
+    Errors are located in ``text`` itself, under ``filename``.
+
+    >>> p = parse("var x[3]\\nminimize norm1(x)")
+    >>> print(parse_expression("sum_squares(x - 1) / 2", p))
+    sum_squares(x - 1) / 2
+    """
+    if not isinstance(text, str):
+        raise ArgumentTypeError(f"parse_expression: text must be a str, got {type(text).__name__}")
+    source = Source(text, filename)
+    tree = parse_tree(source, start="expression")
+    builder = ModelBuilder(source, {})
+    for kind, leaves in (("var", problem.variables()), ("param", problem.parameters())):
+        builder.symbols.update((leaf.name, Symbol(kind, leaf, None)) for leaf in leaves)
+    return _transform(builder, tree)
+
+
+def _transform(builder: ModelBuilder, tree: Any) -> Any:
     try:
-        return ModelBuilder(source, sizes).transform(tree)
+        return builder.transform(tree)
     except VisitError as error:
         raise error.orig_exc from None
 
 
 def load(path: str | os.PathLike, *, data: Mapping[str, Any] | None = None, **dims: int) -> om.Problem:
-    """The ``Problem`` declared in the ``.opt`` file at ``path`` (see ``parse``; errors name the file)."""
-    with open(path, encoding="utf-8") as file:
-        text = file.read()
-    return parse(text, filename=os.fspath(path), data=data, **dims)
+    """The ``Problem`` declared in the ``.opt`` file at ``path`` (see ``parse``; errors name the file).
+
+    The file must be UTF-8 text (``OptEncodingError`` at its first byte that is not).
+    """
+    with open(path, "rb") as file:
+        raw = file.read()
+    filename = os.fspath(path)
+    return parse(decode_utf8(raw, filename), filename=filename, data=data, **dims)
 

@@ -2,7 +2,8 @@
 
 Newlines end statements, as in Python: inside parentheses and brackets they are
 ignored, and blank lines and comment lines count as nothing. ``LineJoiner`` does this
-between lark's lexer and parser; it also ends the text with a newline if it lacks one.
+between lark's lexer and parser; it also ends the text with a newline if it lacks one, and
+stops at a bracket nested deeper than ``MAX_NESTING`` (an ``OptLimitError`` there).
 """
 
 from __future__ import annotations
@@ -16,7 +17,11 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 from lark.lark import PostLex
 from lark.lexer import PatternStr
 
-from optdsl.grammar.errors import OptSyntaxError, Source
+from optdsl.grammar.errors import OptLimitError, OptSyntaxError, Source
+
+#: How deep brackets, and the expressions built from the text, may nest: far beyond what a model
+#: needs, and shallow enough for the modeling layer's recursive printing.
+MAX_NESTING = 100
 
 _OPENING = {"LPAR", "LSQB"}
 _CLOSING = {"RPAR", "RSQB"}
@@ -41,6 +46,14 @@ _HINTS = {
 }
 
 
+class _TooDeep(Exception):
+    """Raised by ``LineJoiner`` at the bracket that opens level ``MAX_NESTING + 1``; ``parse_tree`` locates it."""
+
+    def __init__(self, token: Token):
+        super().__init__(token)
+        self.token = token
+
+
 class LineJoiner(PostLex):
     """Drops newlines inside brackets, collapses runs of newlines, and ends the text with an (empty) one."""
 
@@ -55,6 +68,8 @@ class LineJoiner(PostLex):
                     continue
             elif token.type in _OPENING:
                 depth += 1
+                if depth > MAX_NESTING:
+                    raise _TooDeep(token)
             elif token.type in _CLOSING:
                 depth = max(depth - 1, 0)
             previous = token
@@ -73,6 +88,7 @@ def opt_parser() -> Lark:
         parser="lalr",
         lexer="contextual",
         postlex=LineJoiner(),
+        start=["start", "expression"],
         propagate_positions=True,
         maybe_placeholders=True,
     )
@@ -145,9 +161,16 @@ def _syntax_error(error: UnexpectedInput, source: Source) -> OptSyntaxError:
     return OptSyntaxError(reason, location)
 
 
-def parse_tree(source: Source) -> Tree:
-    """The parse tree of the text; ``OptSyntaxError`` (located, saying what was expected) if it does not parse."""
+def parse_tree(source: Source, start: str = "start") -> Tree:
+    """The parse tree of the text, a model (``start``) or one ``expression``.
+
+    ``OptSyntaxError`` (located, saying what was expected) if it does not parse; ``OptLimitError``
+    at a bracket nested deeper than ``MAX_NESTING``.
+    """
     try:
-        return opt_parser().parse(source.text)
+        return opt_parser().parse(source.text, start=start)
     except UnexpectedInput as error:
         raise _syntax_error(error, source) from None
+    except _TooDeep as error:
+        at = source.at(error.token.line, error.token.column)
+        raise OptLimitError(f"brackets nest more than {MAX_NESTING} deep here", at) from None
