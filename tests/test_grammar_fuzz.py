@@ -2,19 +2,25 @@
 
 Whatever the input, ``parse`` either returns a problem or raises one of the typed, located
 ``OptSourceError``\\ s; a problem it returns prints back (``to_opt``) to text that parses to an
-equal problem, and its DCP check raises nothing but ``DCPError``. The default run tries
-2,400 derandomized cases (reproducible in CI); the 10^5-case run is marked slow:
+equal problem, and its DCP check raises nothing but ``DCPError``. That includes the parser's
+limits: nesting thousands deep (brackets, operators, let chains), numbers of thousands of
+digits, and files that are not UTF-8 (``load`` raises ``OptEncodingError`` at the first bad
+byte). The default run tries about 2,700 derandomized cases (reproducible in CI); the
+10^5-case run is marked slow:
 
     python -m pytest tests/test_grammar_fuzz.py -m slow
 """
 
+import codecs
 import re
+import tempfile
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from optdsl.grammar import OptSourceError, parse
+from optdsl.grammar import OptEncodingError, OptSourceError, load, parse
 from optdsl.modeling import DCPError
 
 SEEDS = [
@@ -67,6 +73,7 @@ VOCABULARY = [
     "0", "1", "-1", "2.5", "1e-3", "3", "99999999999", ".5", "1e400",
     "+", "-", "*", "/", "@", "**", "'", "==", "<=", ">=", ">>", "<<", "=", "<", "!", "(", ")", "[", "]",
     ",", ":", "::", "#", "\n", " ", '"fro"', '"', "axis=1", "keepdims=True", "M=2", "\t", "\r\n", "λ",
+    "9" * 5000, "1" + "0" * 19, "-" + "9" * 19, "0" * 400 + "3", "1e99999",
 ]
 TOKEN = re.compile(r"\s+|#[^\n]*|[^\W\d]\w*|\d+\.?\d*(?:[eE][+-]?\d+)?|\*\*|==|<=|>=|>>|<<|.", re.S)
 DIMS = {0: {"m": 5, "n": 3}, 3: {"n": 4}}
@@ -135,6 +142,84 @@ def fuzz(examples: int):
     )
 
 
+#: Models nested ``d`` deep by one construct; the parser's limit is 100.
+NESTED = {
+    "parentheses": lambda d: "var x\nminimize " + "(" * d + "x" + ")" * d,
+    "calls": lambda d: "var x\nminimize " + "abs(" * d + "x" + ")" * d,
+    "lists": lambda d: "var x\nminimize x + sum(" + "[" * d + "1" + "]" * d + ")",
+    "index lists": lambda d: "var x[3]\nminimize sum(x[" + "[" * d + "0" + "]" * d + "])",
+    "subscripts": lambda d: "var x[3]\nminimize sum(x" + "[0:3]" * d + ")",
+    "negations": lambda d: "var x\nminimize " + "-" * d + "x",
+    "products": lambda d: "var x\nminimize x" + " * 2" * d,
+    "powers": lambda d: "var x\nminimize x" + " ** 1" * d,
+    "transposes": lambda d: "var x[3]\nminimize sum(x" + "'" * d + ")",
+    "lets": lambda d: "var x\nlet a0 = abs(x)\n" + "".join(f"let a{i} = abs(a{i - 1})\n" for i in range(1, d))
+    + f"minimize a{d - 1}\n",
+    "a long sum": lambda d: "var x\nminimize " + " + ".join(["abs(x)"] * d * 10),
+    "unclosed": lambda d: "var x\nminimize " + "(" * d + "x",
+}
+
+
+@st.composite
+def nested(draw, deepest: int):
+    """A model nested up to ``deepest`` deep by one construct, maybe cut short at a random place."""
+    text = NESTED[draw(st.sampled_from(sorted(NESTED)))](draw(st.integers(95, deepest)))
+    if draw(st.booleans()):
+        text = text[: draw(st.integers(0, len(text)))]
+    return text
+
+
+def check_file(raw: bytes, directory: Path) -> None:
+    """``load`` of a file holding ``raw``: what ``parse`` gives for its UTF-8 text, else ``OptEncodingError``
+    at the first byte that is not UTF-8 (the replacement character of its decoding stands there)."""
+    path = directory / "fuzz.opt"
+    path.write_bytes(raw)
+    body = raw.removeprefix(codecs.BOM_UTF8)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        with pytest.raises(OptEncodingError) as caught:
+            load(path)
+        error = caught.value
+        assert str(error).startswith(f"{path}:{error.line}:{error.column}: the file is not UTF-8 text")
+        lines = body.decode("utf-8", errors="replace").split("\n")
+        assert lines[error.line - 1].removesuffix("\r")[error.column - 1] == "\ufffd"
+        assert "\ufffd" not in "\n".join(lines[: error.line - 1]) + lines[error.line - 1][: error.column - 1]
+        return
+    try:
+        loaded = load(path)
+    except OptSourceError as error:
+        with pytest.raises(type(error)) as again:
+            parse(text, filename=str(path))
+        assert str(again.value) == str(error)
+        return
+    assert loaded == parse(text)
+
+
+@st.composite
+def file_bytes(draw):
+    """A seed model as bytes, with bytes that are not UTF-8 spliced in (or as latin-1), or random bytes."""
+    kind = draw(st.sampled_from(["spliced", "latin-1", "random", "bom"]))
+    if kind == "random":
+        return draw(st.binary(max_size=200))
+    raw = SEEDS[draw(st.sampled_from([1, 2]))].encode("utf-8")
+    if kind == "bom":
+        return codecs.BOM_UTF8 + raw
+    if kind == "latin-1":
+        return raw.decode("utf-8").replace("sum", draw(st.sampled_from(["süm", "sum", "sœm"])), 1).encode(
+            "latin-1", errors="replace")
+    for _ in range(draw(st.integers(1, 3))):
+        where = draw(st.integers(0, len(raw)))
+        raw = raw[:where] + draw(st.binary(min_size=1, max_size=3)) + raw[where:]
+    return raw
+
+
+@pytest.fixture(scope="module")
+def directory():
+    with tempfile.TemporaryDirectory() as name:
+        yield Path(name)
+
+
 @fuzz(1500)
 @given(mutated())
 def test_mutated_models_raise_only_typed_errors(case):
@@ -157,6 +242,18 @@ def test_random_text_raises_only_typed_errors(text):
 @given(random_bytes(200))
 def test_random_bytes_raise_only_typed_errors(text):
     check(text, {})
+
+
+@fuzz(120)
+@given(nested(2000))
+def test_deep_nesting_raises_only_typed_errors(text):
+    check(text, {})
+
+
+@fuzz(150)
+@given(file_bytes())
+def test_files_that_are_not_utf8_raise_only_typed_errors(directory, raw):
+    check_file(raw, directory)
 
 
 def test_seed_models_parse_and_round_trip():
@@ -184,3 +281,17 @@ def test_fragment_soup_many(text):
 @given(st.one_of(st.text(max_size=300), random_bytes(300)))
 def test_random_input_many(text):
     check(text, {})
+
+
+@pytest.mark.slow
+@fuzz(2_000)
+@given(nested(20_000))
+def test_deep_nesting_many(text):
+    check(text, {})
+
+
+@pytest.mark.slow
+@fuzz(5_000)
+@given(file_bytes())
+def test_files_many(directory, raw):
+    check_file(raw, directory)
