@@ -6,7 +6,7 @@ need the map ``F`` and one linear solve per tangent (forward mode) or per
 cotangent (reverse mode), never the solver's iterations (Blondel et al. 2021).
 
 ``custom_root`` and ``custom_fixed_point`` decorate a solver
-``solver(init, *params) -> x*`` with that rule. The rule is a ``jax.custom_jvp``
+``solver(init, *args, **kwargs) -> x*`` with that rule (JAXopt's convention). The rule is a ``jax.custom_jvp``
 whose tangent is ``lax.custom_linear_solve(∂₁F, -∂₂F · dθ)``: JAX transposes the
 linear solve for reverse mode, so one rule gives ``jvp``/``jacfwd`` *and*
 ``grad``/``vjp``/``jacrev``, and it differentiates again for ``hessian``.
@@ -35,7 +35,7 @@ FactoredSolve = Callable[[Any, jax.Array, bool], jax.Array]
 _CLOSURE_HINT = (
     "the solver (or the optimality function) closes over a value that JAX is differentiating. "
     "Implicit differentiation only sees the explicit parameters, so that derivative would be lost: "
-    "pass the value as a parameter, `solver(init, *params)` and `optimality_fun(x, *params)`, "
+    "pass the value as a parameter, `solver(init, *args, **kwargs)` and `optimality_fun(x, *args, **kwargs)`, "
     "instead of capturing it in a closure."
 )
 
@@ -74,6 +74,14 @@ def _tangent_solve(matvec: Callable, rhs: PyTree, solve: LinearSolve, symmetric:
     return unravel(sol)
 
 
+def _jvp_of_root(optimality_fun: Callable, sol: PyTree, params: tuple, tangents: tuple, solve: LinearSolve,
+                 symmetric: bool, transpose_solve: LinearSolve | None = None) -> PyTree:
+    """``∂x*(θ) · dθ`` by solving ``∂₁F(x*, θ) · dx = -∂₂F(x*, θ) · dθ`` for ``F = optimality_fun(x, *params)``."""
+    _, rhs = jax.jvp(lambda *p: optimality_fun(sol, *p), params, tangents)
+    _, matvec = jax.linearize(lambda x: optimality_fun(x, *params), sol)
+    return _tangent_solve(matvec, _tree_neg(rhs), solve, symmetric, transpose_solve)
+
+
 def root_jvp(optimality_fun: Callable, sol: PyTree, params: Sequence[PyTree],
              tangents: Sequence[PyTree], solve: str | LinearSolve = "auto", *,
              symmetric: bool = False, positive_definite: bool = False) -> PyTree:
@@ -81,21 +89,23 @@ def root_jvp(optimality_fun: Callable, sol: PyTree, params: Sequence[PyTree],
 
     Solves ``∂₁F(x*, θ) · dx = -∂₂F(x*, θ) · dθ``. ``params`` and ``tangents``
     are sequences matching the positional parameters of
-    ``optimality_fun(x, *params)``.
+    ``optimality_fun(x, *params)``; ``sol`` and each parameter may be any pytree.
     """
     params, tangents = tuple(params), tuple(tangents)
-    _, rhs = jax.jvp(lambda *p: optimality_fun(sol, *p), params, tangents)
-    _, matvec = jax.linearize(lambda x: optimality_fun(x, *params), sol)
+    if len(params) != len(tangents):
+        raise ArgumentError(f"root_jvp: {len(params)} params but {len(tangents)} tangents; give one tangent per "
+                            "parameter of optimality_fun(x, *params)")
     linear_solve = get_solver(solve, symmetric=symmetric, positive_definite=positive_definite)
-    return _tangent_solve(matvec, _tree_neg(rhs), linear_solve, symmetric)
+    return _jvp_of_root(optimality_fun, sol, params, tangents, linear_solve, symmetric)
 
 
 def root_vjp(optimality_fun: Callable, sol: PyTree, params: Sequence[PyTree],
              cotangent: PyTree, solve: str | LinearSolve = "auto", *,
              symmetric: bool = False, positive_definite: bool = False) -> tuple:
-    """Vector-Jacobian product ``cotangent · ∂x*(θ)``, one entry per parameter.
+    """Vector-Jacobian product ``cotangent · ∂x*(θ)``, one entry per parameter (each shaped like it).
 
-    Solves ``∂₁F(x*, θ)ᵀ u = cotangent`` and returns ``-∂₂F(x*, θ)ᵀ u``.
+    Solves ``∂₁F(x*, θ)ᵀ u = cotangent`` and returns ``-∂₂F(x*, θ)ᵀ u``;
+    ``sol``, ``cotangent`` (shaped like ``sol``) and the parameters may be any pytrees.
     """
     params = tuple(params)
     _, vjp_x = jax.vjp(lambda x: optimality_fun(x, *params), sol)
@@ -109,15 +119,25 @@ def custom_root(optimality_fun: Callable, solve: str | LinearSolve = "auto",
                 has_aux: bool = False, *, symmetric: bool = False,
                 positive_definite: bool = False,
                 factored_solve: FactoredSolve | None = None) -> Callable[[Callable], Callable]:
-    """Decorator adding implicit differentiation to ``solver(init, *params)``.
+    """Decorator adding implicit differentiation to ``solver(init, *args, **kwargs)``.
 
-    ``optimality_fun(x, *params)`` returns a pytree shaped like ``x`` that is zero
-    at the solution. ``solve`` is a linear solver name from
+    ``optimality_fun(x, *args, **kwargs)`` returns a pytree shaped like ``x``
+    that is zero at the solution; it is called with the arguments the solver
+    got, positional and keyword alike, and every one of them (any pytree) is
+    differentiable. ``solve`` is a linear solver name from
     :mod:`optdsl.runtime.linear_solve` or a callable ``solve(matvec, b)``;
     ``symmetric`` / ``positive_definite`` describe ``∂₁F`` (e.g. a Hessian) and
     steer ``"auto"``. With ``has_aux`` the solver returns ``(x, aux)`` and ``aux``
     is passed through undifferentiated. ``init`` gets a zero derivative: the
     solution does not depend on where the solver started.
+
+    The solver runs as written, not under ``jax.jit``: outside ``jit`` it sees
+    concrete arrays, so it may call a host library (``scipy.optimize``) and still
+    be differentiated by ``jax.grad`` / ``jax.jvp``; under ``jit`` such a solver
+    goes through ``jax.pure_callback``. A solver that is itself JAX code and is
+    decorated inside a ``jit`` can be passed as ``jax.jit(solver)``: the
+    derivative rule, its linearisation and ``vmap`` call the solver again with
+    the same shapes and then reuse its trace.
 
     ``factored_solve(aux, b, transpose)`` (with ``has_aux``) replaces ``solve``
     when the solver already factorised ``∂₁F`` at its solution (an interior-point
@@ -137,36 +157,33 @@ def custom_root(optimality_fun: Callable, solve: str | LinearSolve = "auto",
         raise ArgumentError("factored_solve needs has_aux=True: the factorisation comes in the solver's aux output")
     linear_solve = get_solver(solve, symmetric=symmetric, positive_definite=positive_definite)
 
-    def decorator(solver: Callable) -> Callable:
-        # Under jit the JVP rule, its linearisation and vmap call the solver again with the same shapes;
-        # jax.jit lets those calls take its (large) program from the trace cache instead of re-tracing.
-        traced_once = jax.jit(solver)
+    def called(x: PyTree, args: tuple, kwargs: dict) -> PyTree:
+        return optimality_fun(x, *args, **kwargs)
 
+    def decorator(solver: Callable) -> Callable:
         @jax.custom_jvp
-        def run(init, params):
-            return traced_once(init, *params)
+        def run(init, args, kwargs):
+            return solver(init, *args, **kwargs)
 
         @run.defjvp
         def run_jvp(primals, tangents):
-            init, params = primals
-            _, dparams = tangents
-            out = run(init, params)
+            init, args, kwargs = primals
+            out = run(init, args, kwargs)
             sol, aux = out if has_aux else (out, None)
-            _, rhs = jax.jvp(lambda *p: optimality_fun(sol, *p), params, dparams)
-            _, matvec = jax.linearize(lambda x: optimality_fun(x, *params), sol)
             if factored_solve is None:
-                dsol = _tangent_solve(matvec, _tree_neg(rhs), linear_solve, symmetric)
+                dsol = _jvp_of_root(called, sol, (args, kwargs), tangents[1:], linear_solve, symmetric)
             else:
-                dsol = _tangent_solve(matvec, _tree_neg(rhs), lambda mv, b: factored_solve(aux, b, False),
-                                      symmetric, lambda vm, b: factored_solve(aux, b, True))
+                dsol = _jvp_of_root(called, sol, (args, kwargs), tangents[1:],
+                                    lambda mv, b: factored_solve(aux, b, False), symmetric,
+                                    lambda vm, b: factored_solve(aux, b, True))
             if has_aux:
                 return out, (dsol, jax.tree_util.tree_map(_zero_tangent, aux))
             return out, dsol
 
         @functools.wraps(solver)
-        def wrapped(init, *params):
+        def wrapped(init, *args, **kwargs):
             try:
-                return run(init, params)
+                return run(init, args, kwargs)
             except jax.errors.UnexpectedTracerError as err:
                 raise ClosureError(_CLOSURE_HINT) from err
             except Exception as err:  # JAX's CustomJVPException is not public API
@@ -181,12 +198,12 @@ def custom_root(optimality_fun: Callable, solve: str | LinearSolve = "auto",
 
 def custom_fixed_point(fixed_point_fun: Callable, solve: str | LinearSolve = "auto",
                        has_aux: bool = False) -> Callable[[Callable], Callable]:
-    """Decorator like :func:`custom_root` for a fixed point ``x* = T(x*, *params)``.
+    """Decorator like :func:`custom_root` for a fixed point ``x* = T(x*, *args, **kwargs)``.
 
     Differentiates the root of ``F(x, θ) = T(x, θ) - x`` (so ``∂₁F = ∂₁T - I``).
     """
 
-    def optimality_fun(x, *params):
-        return jax.tree_util.tree_map(jnp.subtract, fixed_point_fun(x, *params), x)
+    def optimality_fun(x, *args, **kwargs):
+        return jax.tree_util.tree_map(jnp.subtract, fixed_point_fun(x, *args, **kwargs), x)
 
     return custom_root(optimality_fun, solve=solve, has_aux=has_aux)
