@@ -1,50 +1,44 @@
 """The ``optdsl`` command: solve, check, differentiate and render ``.opt`` models.
 
-    optdsl solve MODEL --data DATA [--method M] [--json]
-    optdsl check MODEL [--data DATA | --dim NAME=SIZE ...]
-    optdsl grad  MODEL --data DATA --of EXPR --wrt PARAM [--method M] [--json]
+    optdsl solve MODEL --data DATA [COMPILE OPTIONS] [--json]
+    optdsl check MODEL [--data DATA | --dim NAME=SIZE ...] [COMPILE OPTIONS]
+    optdsl grad  MODEL --data DATA --of EXPR --wrt PARAM [COMPILE OPTIONS] [--json]
     optdsl latex MODEL [--data DATA | --dim NAME=SIZE ...]
 
-``DATA`` is a ``.npz`` or ``.json`` file of parameter values by name; dims are
-bound from their shapes. Errors print the located message and exit with 1; so does a
-solve that ends with a status other than ``solved`` (one line on stderr, after the report).
+``COMPILE OPTIONS`` are ``--method``, ``--solver``, ``--tol`` and ``--maxiter``, passed to
+``Problem.compile``. ``DATA`` is a ``.npz`` or ``.json`` file of parameter values by name
+(see ``optdsl.cli_input``); dims are bound from their shapes. Every error prints the
+message, starting with the file and line:column it is about (``--of`` for the expression),
+on stderr and exits with 1, never a traceback; so does a solve that ends with a status other
+than ``solved`` (one line on stderr, after the report). Bad usage exits with 2.
 ``--json`` output is strict JSON: non-finite numbers are ``null``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import math
 import sys
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 import optdsl
-from optdsl.errors import OptDSLError
-
-
-def _load_data(path: str | None) -> dict[str, np.ndarray]:
-    if path is None:
-        return {}
-    suffix = Path(path).suffix
-    if suffix == ".npz":
-        with np.load(path) as archive:
-            return {k: np.asarray(archive[k]) for k in archive.files}
-    if suffix == ".json":
-        with open(path) as f:
-            return {k: np.asarray(v, dtype=float) for k, v in json.load(f).items()}
-    raise OptDSLError(f"{path}: data files are .npz or .json, not {suffix or 'without a suffix'!r}")
+from optdsl.cli_input import DataFileError, read_data
+from optdsl.errors import ArgumentError, OptDSLError, ParameterError
 
 
 def _dims(pairs: Sequence[str]) -> dict[str, int]:
-    dims = {}
+    dims: dict[str, int] = {}
     for pair in pairs:
         name, _, size = pair.partition("=")
-        if not size.isdigit():
-            raise OptDSLError(f"--dim expects NAME=SIZE with a whole number, got {pair!r}")
+        if not (size.isascii() and size.isdigit() and len(size) <= 18):
+            raise ArgumentError(f"--dim expects NAME=SIZE with a whole number, got {pair!r}")
+        if name in dims:
+            raise ArgumentError(f"--dim {name} is given twice")
         dims[name] = int(size)
     return dims
 
@@ -52,13 +46,33 @@ def _dims(pairs: Sequence[str]) -> dict[str, int]:
 def _problem(args: argparse.Namespace):
     from optdsl.grammar import load
 
-    data = _load_data(getattr(args, "data", None))
+    data = {} if getattr(args, "data", None) is None else read_data(args.data)
     problem = load(args.model, data=data, **_dims(getattr(args, "dim", []) or []))
     return problem, data
 
 
-def _parameters(problem, data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {p.name: data[p.name] for p in problem.parameters() if p.name in data}
+def _compile(problem, args: argparse.Namespace):
+    """``problem.compile`` with the command's compile options (those given)."""
+    options = {name: getattr(args, name) for name in ("method", "solver", "tol", "maxiter")}
+    return problem.compile(**{name: value for name, value in options.items() if value is not None})
+
+
+@contextlib.contextmanager
+def _values_from(path: str) -> Iterator[None]:
+    """A parameter value the compiled problem refuses (missing, mis-shaped, outside its domain) is the data file's."""
+    try:
+        yield
+    except ParameterError as error:
+        raise DataFileError(f"{path}: {error}") from None
+
+
+def _parameters(problem, data: dict[str, np.ndarray], path: str) -> dict[str, np.ndarray]:
+    """The data of every parameter of ``problem``; a ``DataFileError`` naming those the file lacks."""
+    names = [p.name for p in problem.parameters()]
+    missing = [name for name in names if name not in data]
+    if missing:
+        raise DataFileError(f"{path}: missing parameters {missing} (the model's parameters are {names})")
+    return {name: data[name] for name in names}
 
 
 def _jsonable(value: Any) -> Any:
@@ -80,8 +94,9 @@ def _not_solved(command: str, status: str, reason: str) -> int:
 
 def _solve(args: argparse.Namespace) -> int:
     problem, data = _problem(args)
-    solve = problem.compile(method=args.method)
-    sol = solve(_parameters(problem, data))
+    solve = _compile(problem, args)
+    with _values_from(args.data):
+        sol = solve(_parameters(problem, data, args.data))
     report = {"status": sol.status_name(), "method": solve.method, "objective": _jsonable(sol.objective),
               "iterations": _jsonable(sol.iterations), "residual": _jsonable(sol.residual),
               "primal_violation": _jsonable(sol.primal_violation),
@@ -108,48 +123,42 @@ def _check(args: argparse.Namespace) -> int:
     print(f"objective: {problem.objective.sense} {problem.objective.expr}  "
           f"(curvature {problem.objective.expr.curvature.value})")
     for name, constraint in problem.named_constraints().items():
-        print(f"constraint {name}: {constraint}  ({'DCP' if constraint.is_dcp() else 'not DCP'})")
+        print(f"constraint {name}: {constraint.body()}  ({'DCP' if constraint.is_dcp() else 'not DCP'})")
     violations = problem.dcp_violations()
     if violations:
         print("not DCP:\n" + "\n".join(f"  {v}" for v in violations))
         return 1
     print("DCP: yes")
-    problem.compile(method=args.method).explain()
+    _compile(problem, args).explain()
     return 0
-
-
-def _expression(problem, text: str, data: dict[str, np.ndarray]):
-    """``text`` (``.opt`` expression syntax) over the model's variables and parameters."""
-    from optdsl.grammar import parse
-
-    source, constants = problem.to_opt(with_data=True)
-    lines = source.splitlines()
-    head = lines[:next(i for i, line in enumerate(lines) if line.startswith(("minimize", "maximize")))]
-    probe = parse("\n".join([*head, f"minimize {text}"]), filename="<--of>", data={**data, **constants})
-    return probe.objective.expr, constants
 
 
 def _grad(args: argparse.Namespace) -> int:
     import jax
     import jax.numpy as jnp
 
+    from optdsl.grammar import parse_expression
+    from optdsl.runtime.dtypes import float_dtype
     from optdsl.runtime.status import describe
 
     problem, data = _problem(args)
-    params = {k: jnp.asarray(v) for k, v in _parameters(problem, data).items()}
+    params = {k: jnp.asarray(v) for k, v in _parameters(problem, data, args.data).items()}
     if args.wrt not in params:
-        raise OptDSLError(f"--wrt {args.wrt!r} is not a parameter with data; parameters: {sorted(params)}")
-    of, constants = _expression(problem, args.of, data)
+        raise ArgumentError(f"--wrt {args.wrt!r} is not a parameter with data; parameters: {sorted(params)}")
+    of = parse_expression(args.of, problem, filename="--of")
     if of.shape != ():
-        raise OptDSLError(f"--of must be a scalar expression; {args.of!r} has shape {of.shape}")
-    solve = problem.compile(method=args.method)
+        raise ArgumentError(f"--of must be a scalar expression; {args.of!r} has shape {of.shape}")
+    solve = _compile(problem, args)
 
     def value(theta):
         p = {**params, args.wrt: theta}
         sol = solve(p)
-        return of.evaluate({**p, **sol.values, **constants}), sol.status
+        return of.evaluate({**p, **sol.values}), sol.status
 
-    (of_value, status), grad = jax.value_and_grad(value, has_aux=True)(params[args.wrt])
+    with _values_from(args.data):
+        # Checked here, concretely: under differentiation a value outside its domain is only a status.
+        solve.domains.check(params, float_dtype(*params.values()))
+        (of_value, status), grad = jax.value_and_grad(value, has_aux=True)(params[args.wrt])
     status_name = describe(int(status))
     solved = status_name == "solved"
     if args.json:
@@ -169,6 +178,40 @@ def _latex(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Methods:
+    """The compiler's ``method`` names as argparse choices, imported (with JAX) only when help or a check reads them."""
+
+    def __iter__(self) -> Iterator[str]:
+        from optdsl.compiler.compile import METHODS
+
+        return iter(METHODS)
+
+    def __contains__(self, name: object) -> bool:
+        return name in tuple(self)
+
+
+def _positive(kind: type) -> Callable[[str], Any]:
+    """An argparse type: a finite number of ``kind`` greater than 0."""
+    def convert(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not (math.isfinite(value) and value > 0):
+            raise argparse.ArgumentTypeError(f"expected a positive {'whole ' if kind is int else ''}number, "
+                                             f"got {text!r}")
+        return value
+
+    return convert
+
+
+def _compile_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--method", choices=_Methods(), help="the optimality map (default: the compiler's choice)")
+    sub.add_argument("--solver", help="the forward solver for the method (default: the method's first)")
+    sub.add_argument("--tol", type=_positive(float), help="the solver's tolerance (default: set by the dtype)")
+    sub.add_argument("--maxiter", type=_positive(int), help="the solver's iteration limit")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="optdsl", description="Solve and differentiate .opt models.")
     parser.add_argument("--version", action="version", version=f"optdsl {optdsl.__version__}")
@@ -182,15 +225,15 @@ def _parser() -> argparse.ArgumentParser:
         return sub
 
     solve = command("solve", _solve, "solve a model and print status, objective and variables", True)
-    solve.add_argument("--method", help="override the compiler's choice of optimality map")
+    _compile_options(solve)
     solve.add_argument("--json", action="store_true", help="print JSON")
     check = command("check", _check, "print curvature, the chosen method and the optimality map", False)
     check.add_argument("--dim", action="append", help="NAME=SIZE for a dim without data")
-    check.add_argument("--method", help="override the compiler's choice of optimality map")
+    _compile_options(check)
     grad = command("grad", _grad, "print the gradient of a function of the solution", True)
     grad.add_argument("--of", required=True, help="a scalar expression of variables and parameters")
     grad.add_argument("--wrt", required=True, help="the parameter to differentiate with respect to")
-    grad.add_argument("--method", help="override the compiler's choice of optimality map")
+    _compile_options(grad)
     grad.add_argument("--json", action="store_true", help="print JSON")
     latex = command("latex", _latex, "print the model as LaTeX", False)
     latex.add_argument("--dim", action="append", help="NAME=SIZE for a dim without data")
@@ -199,7 +242,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status (0 success, 1 error or unsolved, 2 usage)."""
-    args = _parser().parse_args(argv)  # --help and --version end here, before JAX is imported
+    args = _parser().parse_args(argv)  # optdsl --help and --version end here, before JAX is imported
     import jax
 
     jax.config.update("jax_enable_x64", True)
