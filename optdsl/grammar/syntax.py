@@ -17,6 +17,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 from lark.lark import PostLex
 from lark.lexer import PatternStr
 
+from optdsl.errors import OptDSLError
 from optdsl.grammar.errors import OptLimitError, OptSyntaxError, Source
 
 #: How deep brackets, and the expressions built from the text, may nest: far beyond what a model
@@ -46,7 +47,7 @@ _HINTS = {
 }
 
 
-class _TooDeep(Exception):
+class _TooDeep(OptDSLError):
     """Raised by ``LineJoiner`` at the bracket that opens level ``MAX_NESTING + 1``; ``parse_tree`` locates it."""
 
     def __init__(self, token: Token):
