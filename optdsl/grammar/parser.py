@@ -313,7 +313,7 @@ class ModelBuilder(Transformer_NonRecursive):
     def sign_bound(self, comparison: Token, bound: Number) -> str:
         if comparison.value == "==" or float(bound.text) != 0:
             raise OptSyntaxError(
-                f"a declared sign is written >= 0, <= 0, nonneg or nonpos (a semidefinite param >> 0 or << 0), "
+                f"a declared sign is written >= 0, <= 0, nonneg, nonpos or pos (a semidefinite param >> 0 or << 0), "
                 f"got {comparison.value} {bound.text}; write other bounds as in [lo, hi] or as constraints",
                 self._at(comparison),
             )

@@ -49,7 +49,7 @@ def _declaration(leaf: Parameter | Variable) -> str:
     param = isinstance(leaf, Parameter)
     kind = "param" if param else "var"
     shape = f"[{', '.join(map(str, leaf.shape))}]" if leaf.shape else ""
-    sign = " >= 0" if leaf.nonneg else " <= 0" if leaf.nonpos else ""
+    sign = " pos" if leaf.pos else " >= 0" if leaf.nonneg else " <= 0" if leaf.nonpos else ""
     definite = " >> 0" if param and leaf.psd else " << 0" if param and leaf.nsd else ""
     return f"{kind} {leaf.name}{shape}{sign}{definite}"
 
