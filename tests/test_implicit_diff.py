@@ -15,8 +15,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import scipy.optimize
 from jax import lax
 
+from optdsl.errors import ArgumentTypeError
 from optdsl.runtime.implicit_diff import (
     ClosureError, custom_fixed_point, custom_root, root_jvp, root_vjp)
 from optdsl.runtime.projections import projection_simplex
@@ -354,3 +356,82 @@ def test_float32_ridge():
     expected = jax.jacfwd(ridge_closed)(3.0, A, b)
     np.testing.assert_allclose(jac, expected, atol=1e-4)
     np.testing.assert_allclose(jac_fwd, expected, atol=1e-4)
+
+
+# --- keyword arguments, pytree solutions, host solvers ------------------------------------------
+
+def qp_closed_pair(p):
+    """The equality-constrained QP's primal-dual pair (x, nu) from its KKT system."""
+    n, k = p["Q"].shape[0], p["E"].shape[0]
+    kkt = jnp.block([[p["Q"], p["E"].T], [p["E"], jnp.zeros((k, k))]])
+    z = jnp.linalg.solve(kkt, jnp.concatenate([-p["c"], p["d"]]))
+    return z[:n], z[n:]
+
+
+def test_keyword_pytree_params_and_pytree_solution():
+    p = _qp_case(2).params
+    solver = custom_root(qp_kkt, solve="lu")(lambda init, p: qp_closed_pair(lax.stop_gradient(p)))
+    by_keyword = lambda q: solver(None, p=q)  # noqa: E731
+    expected = jax.jacfwd(qp_closed_pair)(p)
+    _assert_close(jax.jacrev(by_keyword)(p), expected, 1e-9)
+    _assert_close(jax.jit(jax.jacfwd(by_keyword))(p), expected, 1e-9)
+
+    sol = qp_closed_pair(p)
+    direction = _random_direction(p, 3)
+    _assert_close(root_jvp(qp_kkt, sol, (p,), (direction,)), jax.jvp(qp_closed_pair, (p,), (direction,))[1], 1e-9)
+    cot = _random_direction(sol, 4)
+    _assert_close(root_vjp(qp_kkt, sol, (p,), cot), jax.vjp(qp_closed_pair, p)[1](cot), 1e-9)
+
+
+def test_keywords_the_optimality_map_cannot_take_are_named():
+    A, b = _data(8)
+    solver = custom_root(jax.grad(ridge_objective))(lambda init, **kw: ridge_closed(kw["theta"], kw["A"], kw["B"]))
+    np.testing.assert_allclose(solver(None, theta=2.0, A=A, B=b), ridge_closed(2.0, A, b), rtol=1e-12)
+    with pytest.raises(ArgumentTypeError, match=r"ridge_objective\(x, theta, A, b\).*keywords \['A', 'B', 'theta'\]"):
+        jax.grad(lambda t: jnp.sum(solver(None, theta=t, A=A, B=b)))(2.0)
+
+
+def scipy_ridge(theta, A, b) -> np.ndarray:
+    """Ridge regression by scipy.optimize.minimize on concrete NumPy arrays (a host solver JAX cannot trace)."""
+    A, b, theta = np.asarray(A), np.asarray(b), float(theta)
+
+    def objective(x):
+        r = A @ x - b
+        return 0.5 * r @ r + 0.5 * theta * x @ x, A.T @ r + theta * x
+
+    hess = lambda x: A.T @ A + theta * np.eye(A.shape[1])  # noqa: E731
+    result = scipy.optimize.minimize(objective, np.zeros(A.shape[1]), jac=True, hess=hess, method="trust-exact",
+                                     options={"gtol": 1e-13})
+    return result.x
+
+
+def test_scipy_solver_differentiates_outside_jit():
+    A, b = _data(9)
+
+    @custom_root(jax.grad(ridge_objective), symmetric=True, positive_definite=True)
+    def solver(init, theta, A, b):
+        return jnp.asarray(scipy_ridge(theta, A, b))
+
+    loss = lambda t: jnp.sum(jnp.sin(solver(None, t, A, b)))  # noqa: E731
+    loss_closed = lambda t: jnp.sum(jnp.sin(ridge_closed(t, A, b)))  # noqa: E731
+    np.testing.assert_allclose(jax.grad(loss)(1.5), jax.grad(loss_closed)(1.5), rtol=1e-9)
+    _, dx = jax.jvp(lambda t: solver(None, t, A, b), (1.5,), (1.0,))
+    np.testing.assert_allclose(dx, jax.jacfwd(ridge_closed)(1.5, A, b), rtol=1e-9, atol=1e-12)
+    dA = jax.grad(lambda A: jnp.sum(solver(None, 1.5, A, b) ** 2))(A)
+    np.testing.assert_allclose(dA, jax.grad(lambda A: jnp.sum(ridge_closed(1.5, A, b) ** 2))(A), rtol=1e-8)
+
+
+def test_pure_callback_host_solver_under_jit_and_vmap():
+    A, b = _data(10)
+
+    @custom_root(jax.grad(ridge_objective), symmetric=True, positive_definite=True)
+    def solver(init, theta, A, b):
+        shape = jax.ShapeDtypeStruct((A.shape[1],), A.dtype)
+        return jax.pure_callback(scipy_ridge, shape, theta, A, b, vmap_method="sequential")
+
+    loss = lambda t: jnp.sum(jnp.sin(solver(None, t, A, b)))  # noqa: E731
+    loss_closed = lambda t: jnp.sum(jnp.sin(ridge_closed(t, A, b)))  # noqa: E731
+    thetas = jnp.asarray([0.5, 1.5, 4.0])
+    np.testing.assert_allclose(jax.jit(jax.grad(loss))(1.5), jax.grad(loss_closed)(1.5), rtol=1e-9)
+    np.testing.assert_allclose(jax.jit(jax.vmap(jax.grad(loss)))(thetas), jax.vmap(jax.grad(loss_closed))(thetas),
+                               rtol=1e-9)

@@ -16,6 +16,7 @@ linear solve for reverse mode, so one rule gives ``jvp``/``jacfwd`` *and*
 from __future__ import annotations
 
 import functools
+import inspect
 from typing import Any, Callable, Sequence
 
 import jax
@@ -24,7 +25,7 @@ import numpy as np
 from jax import lax
 from jax.flatten_util import ravel_pytree
 
-from optdsl.errors import ArgumentError, ClosureError
+from optdsl.errors import ArgumentError, ArgumentTypeError, ClosureError
 from optdsl.runtime.linear_solve import LinearSolve, get_solver
 
 PyTree = Any
@@ -50,6 +51,26 @@ def _zero_tangent(value: Any) -> Any:
     if jnp.issubdtype(value.dtype, jnp.inexact):
         return jnp.zeros_like(value)
     return np.zeros(value.shape, dtype=jax.dtypes.float0)
+
+
+def _bound(fun: Callable) -> Callable:
+    """``fun`` with keyword arguments bound to its declared signature (``inspect.signature``, which follows
+    ``functools.wraps``): a ``lambda x, *args`` that wraps ``f(x, lam, X, y)`` then takes ``X=...`` too."""
+    try:
+        signature = inspect.signature(fun)
+    except (TypeError, ValueError):
+        return fun
+
+    def call(*args, **kwargs):
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError as err:
+            name = getattr(fun, "__name__", repr(fun))
+            raise ArgumentTypeError(f"{name}{signature} cannot take the solver's arguments (x, {len(args) - 1} "
+                                    f"positional, keywords {sorted(kwargs)}): {err}") from None
+        return fun(*bound.args, **bound.kwargs)
+
+    return call
 
 
 def _tangent_solve(matvec: Callable, rhs: PyTree, solve: LinearSolve, symmetric: bool,
@@ -123,8 +144,9 @@ def custom_root(optimality_fun: Callable, solve: str | LinearSolve = "auto",
 
     ``optimality_fun(x, *args, **kwargs)`` returns a pytree shaped like ``x``
     that is zero at the solution; it is called with the arguments the solver
-    got, positional and keyword alike, and every one of them (any pytree) is
-    differentiable. ``solve`` is a linear solver name from
+    got, keywords bound to its declared signature (so a wrapper made with
+    ``functools.wraps`` takes them by name), and every argument (any pytree)
+    is differentiable. ``solve`` is a linear solver name from
     :mod:`optdsl.runtime.linear_solve` or a callable ``solve(matvec, b)``;
     ``symmetric`` / ``positive_definite`` describe ``∂₁F`` (e.g. a Hessian) and
     steer ``"auto"``. With ``has_aux`` the solver returns ``(x, aux)`` and ``aux``
@@ -156,9 +178,10 @@ def custom_root(optimality_fun: Callable, solve: str | LinearSolve = "auto",
     if factored_solve is not None and not has_aux:
         raise ArgumentError("factored_solve needs has_aux=True: the factorisation comes in the solver's aux output")
     linear_solve = get_solver(solve, symmetric=symmetric, positive_definite=positive_definite)
+    optimality = _bound(optimality_fun)
 
     def called(x: PyTree, args: tuple, kwargs: dict) -> PyTree:
-        return optimality_fun(x, *args, **kwargs)
+        return optimality(x, *args, **kwargs)
 
     def decorator(solver: Callable) -> Callable:
         @jax.custom_jvp
@@ -203,7 +226,9 @@ def custom_fixed_point(fixed_point_fun: Callable, solve: str | LinearSolve = "au
     Differentiates the root of ``F(x, θ) = T(x, θ) - x`` (so ``∂₁F = ∂₁T - I``).
     """
 
+    fixed_point = _bound(fixed_point_fun)
+
     def optimality_fun(x, *args, **kwargs):
-        return jax.tree_util.tree_map(jnp.subtract, fixed_point_fun(x, *args, **kwargs), x)
+        return jax.tree_util.tree_map(jnp.subtract, fixed_point(x, *args, **kwargs), x)
 
     return custom_root(optimality_fun, solve=solve, has_aux=has_aux)
