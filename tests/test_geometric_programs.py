@@ -110,6 +110,33 @@ def test_box_derivatives_closed_form(box):
     np.testing.assert_allclose(found, expected, rtol=1e-6)
 
 
+BOX_OPT = """
+param wall pos
+param floor pos
+var h pos
+var w pos
+var d pos
+maximize h * w * d
+subject to
+  walls: 2 * (h * w + h * d) <= wall
+  base: w * d <= floor
+"""
+
+
+def test_box_written_in_opt_is_the_python_model_and_solves_like_it(box):
+    parsed = od.parse(BOX_OPT)
+    assert parsed == box.problem and all(leaf.pos for leaf in [*parsed.variables(), *parsed.parameters()])
+    assert "var h pos" in parsed.to_opt() and od.parse(parsed.to_opt()) == parsed
+    wall, floor = 3.0, 0.5
+    value = parsed.solve(gp=True, options=KKT, wall=wall, floor=floor)
+    expected = box(wall=wall, floor=floor)
+    assert parsed.status == "optimal"
+    np.testing.assert_allclose(value, expected.objective, rtol=1e-9)
+    np.testing.assert_allclose([leaf.value for leaf in parsed.variables()],
+                               [expected[leaf.name] for leaf in parsed.variables()], rtol=1e-9)
+    np.testing.assert_allclose([c.dual_value for c in parsed.constraints], [1.0, 0.5], rtol=1e-6)
+
+
 @pytest.fixture(scope="module")
 def monomial_bound():
     """``minimize x + y`` subject to ``x y^c >= a``, with a parameter exponent ``c`` of either sign.
