@@ -14,15 +14,30 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
-from optdsl.errors import ParameterError
+from optdsl.errors import ArgumentTypeError, ParameterError
 from optdsl.modeling.curvature import Curvature, Sign
 from optdsl.modeling.errors import ModelingError
 from optdsl.modeling.expression import Expression
 from optdsl.modeling.printing import POSTFIX, UNARY, format_array
 from optdsl.modeling.shapes import Shape, normalize_shape
+
+
+def refuse_traced(what: str, value: Any) -> None:
+    """Raise an ``ArgumentTypeError`` if ``value`` holds a JAX tracer: ``.value`` keeps concrete numbers on the host.
+
+    Inside ``jax.jit`` / ``grad`` / ``vmap`` there are no numbers to keep; the message names the traceable calls
+    that take their place.
+    """
+    if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(value)):
+        raise ArgumentTypeError(
+            f"{what} inside a traced function (jax.jit, grad, vmap): .value and Problem.solve keep concrete "
+            f"numbers on the host, and a traced value has none. Call the compiled problem instead, "
+            f"sol = problem.compile()(name=value, ...), and read sol['x'], sol.objective and sol.duals, or use "
+            f"od.Layer(problem, parameters, variables); both are traceable and differentiable")
 
 
 class Leaf(Expression):
@@ -97,6 +112,7 @@ class _Declared(Leaf):
         from optdsl.runtime.compiled import as_numeric
         from optdsl.runtime.domains import Domains, Requirement
 
+        refuse_traced(f"{self.kind} {self._name!r}: setting .value", value)
         array = as_numeric(self._name, value, self.kind)
         if np.iscomplexobj(array):
             raise ParameterError(f"{self.kind} {self._name!r}: a complex value; optdsl models are real")

@@ -23,7 +23,7 @@ from optdsl.modeling.constraints import Constraint
 from optdsl.modeling.dcp import expression_violations
 from optdsl.modeling.errors import DCPError, ModelingError, ShapeError
 from optdsl.modeling.expression import Expression, as_expression
-from optdsl.modeling.leaves import Parameter, Variable
+from optdsl.modeling.leaves import Parameter, Variable, refuse_traced
 
 
 class Objective:
@@ -239,6 +239,7 @@ class Problem:
         """
         self._check_solve_keywords(parameter_values)
         solution = self.compile_once(**(options or {}), **({"gp": True} if gp else {}))(values, **parameter_values)
+        refuse_traced("Problem.solve (recording x.value, problem.value and problem.status)", solution)
         self._status = CVXPY_STATUS[solution.status_name()]
         present = self._status in SOLUTION_PRESENT
         for variable in self.variables():
@@ -290,7 +291,8 @@ class Problem:
     def to_cvxpy(self, values: dict[str, Any] | None = None) -> Any:
         """This problem as a ``cvxpy.Problem`` (see ``optdsl.interop.cvxpy.to_cvxpy``), for cross-checking.
 
-        ``values`` (parameter name -> array) sets the cvxpy parameters' values.
+        ``values`` (parameter name -> array) sets the cvxpy parameters' values; those it leaves out keep
+        their ``Parameter.value``.
         """
         from optdsl.interop.cvxpy import to_cvxpy
 
