@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 
 import optdsl as od
+from optdsl.interop import to_cvxpy
 from optdsl.interop.errors import InteropError
 import test_compiler_gallery as compiler_gallery
 import test_conic_gallery as conic_gallery
@@ -271,3 +272,39 @@ def test_layers_of_one_cvxpy_problem_share_its_conversion_and_compilation():
     np.testing.assert_allclose(nu, 2.0, atol=1e-8)
     with pytest.raises(InteropError, match="cvxpy.Problem"):
         od.Layer("not a problem", parameters=[], variables=[])
+
+
+def test_to_cvxpy_takes_the_parameter_values_a_call_leaves_out():
+    x = od.Variable(2, name="x")
+    c = od.Parameter(2, name="c", value=[1.0, 2.0])
+    lam = od.Parameter(name="lam", nonneg=True)
+    problem = od.Problem(od.Minimize(od.sum_squares(x - c) + lam * od.sum(x)))
+    cvx = problem.to_cvxpy({"lam": 2.0})
+    assert cvx.param_dict["c"].value.tolist() == [1.0, 2.0]
+    assert cvx.param_dict["lam"].value == 2.0
+    cvx.solve(solver=cp.CLARABEL)
+    np.testing.assert_allclose(cvx.var_dict["x"].value, [0.0, 1.0], atol=1e-7)  # x = c - lam / 2
+    assert to_cvxpy(problem, {"c": [0.0, 0.0]}).param_dict["c"].value.tolist() == [0.0, 0.0]
+    assert to_cvxpy(problem).param_dict["lam"].value is None
+
+
+@pytest.mark.parametrize("transform", [jax.jit, jax.grad], ids=["jit", "grad"])
+def test_values_inside_a_traced_function_are_a_typed_error_that_names_the_traceable_calls(transform):
+    x, c = od.Variable(2, name="x"), od.Parameter(2, name="c")
+    problem = od.Problem(od.Minimize(od.sum_squares(x - c)))
+
+    def solve_then_read(c_value):
+        problem.solve(c=c_value)
+        return jnp.sum(x.value)
+
+    def set_then_solve(c_value):
+        c.value = c_value
+        return problem.solve()
+
+    with pytest.raises(od.ArgumentTypeError, match=r"Problem.solve .*traced function.*problem.compile\(\)"):
+        transform(solve_then_read)(jnp.ones(2))
+    with pytest.raises(od.ArgumentTypeError, match=r"parameter 'c': setting .value inside a traced.*od.Layer"):
+        transform(set_then_solve)(jnp.ones(2))
+    assert x.value is None and c.value is None
+    problem.solve(c=jnp.ones(2))  # concrete values are fine
+    np.testing.assert_allclose(x.value, [1.0, 1.0], atol=1e-8)

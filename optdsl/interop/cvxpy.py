@@ -12,7 +12,8 @@ Conventions:
   by optdsl name (parameters without a value are left out), ready for ``solve(**param_values)``;
   the optdsl parameters hold them as their ``value`` too, so ``problem.solve()`` needs no arguments;
 * ``to_cvxpy`` keeps the constraint order, so ``cvx.constraints[i]`` is ``problem.constraints[i]``
-  (cvxpy constraints carry no names), and sets parameter values from ``values`` when given;
+  (cvxpy constraints carry no names), and sets parameter values from ``values``, or from the
+  parameters' own ``value`` for those ``values`` leaves out;
 * a ``Parameter(..., symmetric=True)`` becomes a plain parameter (cvxpy checks its values);
   ``Variable(..., symmetric=True)`` / ``PSD=True`` become an ordinary variable plus
   ``X[i, j] == X[j, i]`` for ``i < j`` (each pair once, so no row repeats another) and
@@ -493,8 +494,9 @@ class _ToCvxpy:
             return cp.Variable(node.shape, name=node.name, **_sign_attributes(node))
         if isinstance(node, om.Parameter):
             parameter = cp.Parameter(node.shape, name=node.name, **_sign_attributes(node))
-            if node.name in self.values:
-                parameter.value = np.asarray(self.values[node.name], dtype=float)
+            value = self.values.get(node.name, node.value)
+            if value is not None:
+                parameter.value = np.asarray(value, dtype=float)
             return parameter
         if isinstance(node, Constant):
             return cp.Constant(np.asarray(node.value))
@@ -528,8 +530,9 @@ class _ToCvxpy:
 def to_cvxpy(problem: om.Problem, values: Mapping[str, Any] | None = None) -> Any:
     """The same problem as a ``cvxpy.Problem`` (leaves keep their names; constraints keep their order).
 
-    ``values`` (parameter name -> array) sets the cvxpy parameters' values; the variables
-    are then reachable as ``cvx.var_dict[name]`` and the parameters as ``cvx.param_dict[name]``.
+    ``values`` (parameter name -> array) sets the cvxpy parameters' values, a parameter it leaves
+    out keeps its own ``Parameter.value`` (none if unset); the variables are then reachable as
+    ``cvx.var_dict[name]`` and the parameters as ``cvx.param_dict[name]``.
     Raises :class:`~optdsl.interop.errors.InteropError` for an atom cvxpy lacks (``sin``, ...).
     """
     import cvxpy as cp
