@@ -1,4 +1,4 @@
-"""The optdsl command: each subcommand as a user runs it (a subprocess), and every bad input in-process.
+"""The optdsl command: each subcommand, in-process (``main``), and twice as a user runs it (a subprocess).
 
 A bad input (data file, model file, option or expression) is an error message naming the file, and
 the line and column where there is one, on stderr with a non-zero exit, never a traceback.
@@ -22,8 +22,24 @@ MODELS = Path(__file__).resolve().parents[1] / "examples" / "models"
 
 
 def optdsl(*args: str) -> subprocess.CompletedProcess:
+    """``optdsl *args`` as a user runs it: a new process."""
     return subprocess.run([sys.executable, "-m", "optdsl.cli", *args], check=False, capture_output=True, text=True,
                           timeout=300)
+
+
+def _run(capsys, *argv: str) -> tuple[int, str, str]:
+    """``optdsl *argv`` in this process: the exit status (argparse's too), stdout and stderr."""
+    try:
+        status = main(list(argv))
+    except SystemExit as exit_:
+        status = exit_.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def run(capsys, *args: str) -> subprocess.CompletedProcess:
+    """``optdsl *args`` in this process (no interpreter or JAX start-up), answered as ``optdsl`` answers."""
+    return subprocess.CompletedProcess(args, *_run(capsys, *args))
 
 
 def test_solve_prints_status_objective_and_variables():
@@ -33,8 +49,8 @@ def test_solve_prints_status_objective_and_variables():
     assert "objective: " in out.stdout and "x = [" in out.stdout
 
 
-def test_solve_json_with_method_override():
-    out = optdsl("solve", str(MODELS / "svm_dual.opt"), "--data", str(MODELS / "svm_dual.json"), "--method",
+def test_solve_json_with_method_override(capsys):
+    out = run(capsys, "solve", str(MODELS / "svm_dual.opt"), "--data", str(MODELS / "svm_dual.json"), "--method",
                  "mirror", "--json")
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
@@ -42,15 +58,15 @@ def test_solve_json_with_method_override():
     np.testing.assert_allclose(np.sum(report["variables"]["beta"], axis=1), 1.0, atol=1e-9)
 
 
-def test_check_prints_curvature_method_and_map():
-    out = optdsl("check", str(MODELS / "lasso.opt"), "--dim", "m=20", "--dim", "n=8")
+def test_check_prints_curvature_method_and_map(capsys):
+    out = run(capsys, "check", str(MODELS / "lasso.opt"), "--dim", "m=20", "--dim", "n=8")
     assert out.returncode == 0, out.stderr
     for fragment in ["curvature convex", "DCP: yes", "method: proximal_gradient", "optimality map: F(z, θ)"]:
         assert fragment in out.stdout
 
 
-def test_grad_matches_the_python_api():
-    out = optdsl("grad", str(MODELS / "lasso.opt"), "--data", str(MODELS / "lasso.json"), "--of", "sum_squares(x)",
+def test_grad_matches_the_python_api(capsys):
+    out = run(capsys, "grad", str(MODELS / "lasso.opt"), "--data", str(MODELS / "lasso.json"), "--of", "sum_squares(x)",
                  "--wrt", "lam", "--json")
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
@@ -66,8 +82,8 @@ def test_grad_matches_the_python_api():
     np.testing.assert_allclose(report["gradient"], expected, rtol=1e-10)
 
 
-def test_latex_renders_the_model():
-    out = optdsl("latex", str(MODELS / "lasso.opt"), "--dim", "m=20", "--dim", "n=8")
+def test_latex_renders_the_model(capsys):
+    out = run(capsys, "latex", str(MODELS / "lasso.opt"), "--dim", "m=20", "--dim", "n=8")
     assert out.returncode == 0, out.stderr
     assert r"\text{minimize}" in out.stdout and r"\left\|x\right\|_{1}" in out.stdout
 
@@ -80,35 +96,35 @@ def test_bad_file_exits_non_zero_with_a_located_message(tmp_path):
     assert f"{bad}:2:" in out.stderr and "^" in out.stderr
 
 
-def test_non_dcp_model_is_reported_by_check(tmp_path):
+def test_non_dcp_model_is_reported_by_check(capsys, tmp_path):
     bad = tmp_path / "nondcp.opt"
     bad.write_text("var x[3]\nminimize sqrt(sum_squares(x))\n")
-    out = optdsl("check", str(bad))
+    out = run(capsys, "check", str(bad))
     assert out.returncode == 1
     assert "not DCP" in out.stdout and "sqrt(sum_squares(x))" in out.stdout
 
 
-def test_a_missing_parameter_in_the_data_file_is_an_error_message_not_a_traceback(tmp_path):
+def test_a_missing_parameter_in_the_data_file_is_an_error_message_not_a_traceback(capsys, tmp_path):
     data = json.loads((MODELS / "lasso.json").read_text())
     del data["b"]
     path = tmp_path / "missing.json"
     path.write_text(json.dumps(data))
-    out = optdsl("solve", str(MODELS / "lasso.opt"), "--data", str(path))
+    out = run(capsys, "solve", str(MODELS / "lasso.opt"), "--data", str(path))
     assert out.returncode == 1
     assert "missing parameters ['b']" in out.stderr and "Traceback" not in out.stderr
 
 
-def test_solve_and_grad_exit_non_zero_when_the_data_make_the_model_infeasible(tmp_path):
+def test_solve_and_grad_exit_non_zero_when_the_data_make_the_model_infeasible(capsys, tmp_path):
     model = tmp_path / "budget.opt"
     model.write_text("param c[4]\nvar w[4]\nminimize sum_squares(w - c)\nsubject to\n  sum(w) == 1\n  w >= 0\n"
                      "  w <= 0.1\n")
     data = tmp_path / "budget.json"
     data.write_text(json.dumps({"c": [1.0, 2.0, 3.0, 4.0]}))
-    out = optdsl("solve", str(model), "--data", str(data))
+    out = run(capsys, "solve", str(model), "--data", str(data))
     status = out.stdout.split()[1]
     assert out.returncode == 1 and out.stdout.startswith("status: ") and status != "solved"
     assert _one_line(out.stderr).startswith(f"optdsl solve: the solve ended with status {status}: constraint violation")
-    out = optdsl("grad", str(model), "--data", str(data), "--of", "sum(w)", "--wrt", "c")
+    out = run(capsys, "grad", str(model), "--data", str(data), "--of", "sum(w)", "--wrt", "c")
     assert out.returncode == 1 and out.stdout == ""
     assert f"status {status}: no gradient" in _one_line(out.stderr)
 
@@ -150,9 +166,9 @@ def _lp(tmp_path: Path, kind: str) -> tuple[str, str]:
 
 
 @pytest.mark.parametrize("kind", sorted(LPS))
-def test_solve_json_of_a_failed_conic_solve_is_strict_json_and_exits_non_zero(tmp_path, kind):
+def test_solve_json_of_a_failed_conic_solve_is_strict_json_and_exits_non_zero(capsys, tmp_path, kind):
     model, data = _lp(tmp_path, kind)
-    out = optdsl("solve", model, "--data", data, "--method", "conic", "--json")
+    out = run(capsys, "solve", model, "--data", data, "--method", "conic", "--json")
     assert out.returncode == 1
     report = _strict_json(out.stdout)
     assert report["status"] == kind and report["method"] == "conic"
@@ -160,9 +176,9 @@ def test_solve_json_of_a_failed_conic_solve_is_strict_json_and_exits_non_zero(tm
     assert _one_line(out.stderr).startswith(f"optdsl solve: the solve ended with status {kind}")
 
 
-def test_grad_json_of_a_failed_solve_reports_the_status_and_no_gradient(tmp_path):
+def test_grad_json_of_a_failed_solve_reports_the_status_and_no_gradient(capsys, tmp_path):
     model, data = _lp(tmp_path, "infeasible")
-    out = optdsl("grad", model, "--data", data, "--method", "conic", "--of", "sum(x)", "--wrt", "c", "--json")
+    out = run(capsys, "grad", model, "--data", data, "--method", "conic", "--of", "sum(x)", "--wrt", "c", "--json")
     assert out.returncode == 1
     report = _strict_json(out.stdout)
     assert report["status"] == "infeasible" and report["gradient"] is None
@@ -226,16 +242,6 @@ def model(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("cli") / "model.opt"
     path.write_text(MODEL)
     return path
-
-
-def _run(capsys, *argv: str) -> tuple[int, str, str]:
-    """``optdsl *argv`` in this process: the exit status (argparse's too), stdout and stderr."""
-    try:
-        status = main(list(argv))
-    except SystemExit as exit_:
-        status = exit_.code
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def _refused(status: int, out: str, err: str, command: str, fragment: str) -> None:
