@@ -7,8 +7,8 @@ compiler and interop layers add their own subclasses (``ModelingError``,
 ``ShapeError``, ``DCPError``, ``OptSyntaxError``, ``CompileError``, ``InteropError``).
 """
 
-__all__ = ["OptDSLError", "ArgumentError", "ArgumentTypeError", "ParameterError", "ClosureError", "UnknownNameError",
-           "CompileError"]
+__all__ = ["OptDSLError", "ArgumentError", "ArgumentTypeError", "ParameterError", "EmptySetError", "ClosureError",
+           "UnknownNameError", "CompileError"]
 
 
 class OptDSLError(Exception):
@@ -25,6 +25,10 @@ class ArgumentTypeError(OptDSLError, TypeError):
 
 class ParameterError(ArgumentError):
     """A compiled problem was called with missing, unknown or mis-shaped parameters."""
+
+
+class EmptySetError(ArgumentError):
+    """The set a projection was asked to project onto is empty (crossed bounds, negative radius, ...)."""
 
 
 class ClosureError(ArgumentTypeError):

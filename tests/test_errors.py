@@ -53,7 +53,8 @@ def test_the_top_level_exports_every_error_root_and_the_docs_list_them():
     for name in exported:
         assert issubclass(getattr(od, name), od.OptDSLError), name
     assert {"OptDSLError", "ArgumentError", "ParameterError", "CompileError", "ModelingError", "ShapeError",
-            "DCPError", "OptSyntaxError", "InteropError", "ClosureError", "UnknownNameError"} <= set(exported)
+            "DCPError", "OptSyntaxError", "InteropError", "ClosureError", "UnknownNameError",
+            "EmptySetError"} <= set(exported)
     api = (DOCS / "api.md").read_text()
     for module in {getattr(od, name).__module__ for name in exported}:
         assert f"::: {module}" in api, module

@@ -38,7 +38,7 @@ under a trace the check cannot look at the numbers, and each function returns
 the finite point its docstring states.
 """
 
-from optdsl.runtime.projections._common import EmptySetError
+from optdsl.errors import EmptySetError
 from optdsl.runtime.projections.cones import (projection_exp_cone, projection_exp_cone_dual, projection_free,
                                               projection_non_negative, projection_power_cone,
                                               projection_power_cone_dual, projection_psd_cone,

@@ -7,7 +7,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
-from optdsl.errors import ArgumentError
+from optdsl.errors import ArgumentError, EmptySetError
 from optdsl.runtime.dtypes import float_dtype
 
 Array = jax.Array
@@ -40,10 +40,6 @@ def check_last_axis(name: str, arr: Array, n: int, what: str = "x") -> None:
 def last_axis_param(value: Array) -> Array:
     """A scalar or batch-shaped (``x.shape[:-1]``) set parameter, made to broadcast over the last axis."""
     return jnp.expand_dims(value, -1)
-
-
-class EmptySetError(ArgumentError):
-    """The set a projection was asked to project onto is empty (crossed bounds, negative radius, ...)."""
 
 
 def concrete(*values: Any) -> bool:
