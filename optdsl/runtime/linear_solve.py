@@ -320,6 +320,9 @@ SOLVERS: dict[str, LinearSolve] = {
     "bicgstab": solve_bicgstab,
     "lu": solve_lu,
     "cholesky": solve_cholesky,
+    "qr": solve_qr,
+    "inv": solve_inv,
+    "iterative_refinement": solve_iterative_refinement,
 }
 
 
