@@ -1,7 +1,7 @@
 """The ``optdsl`` command's data files: parameter values by name, from ``.json`` or ``.npz``.
 
-Anything a data file holds that is not a number or a rectangular array of numbers per name
-is a ``DataFileError`` whose message starts with the file (``data.json:3:7:`` where JSON
+Anything a data file holds that is not a finite number or a rectangular array of finite
+numbers per name is a ``DataFileError`` whose message starts with the file (``data.json:3:7:`` where JSON
 says where): malformed or non-UTF-8 JSON, JSON nested too deeply to read, a name given
 twice, strings, nulls and ragged lists, an ``.npz`` that is not an archive or holds Python
 objects (never unpickled).
@@ -26,7 +26,7 @@ class DataFileError(ArgumentError):
 
 
 def read_data(path: str) -> dict[str, np.ndarray]:
-    """The arrays of the ``.json`` or ``.npz`` file at ``path`` by name, whole numbers as float64.
+    """The arrays of the ``.json`` or ``.npz`` file at ``path`` by name, whole numbers as float64, all finite.
 
     ``OSError`` if the file cannot be opened.
     """
@@ -45,7 +45,12 @@ def read_data(path: str) -> dict[str, np.ndarray]:
             array = as_numeric(name, value)
         except ParameterError as error:
             raise DataFileError(f"{path}: {error}") from None
-        arrays[name] = array.astype(np.float64) if array.dtype.kind in "biu" else array
+        array = array.astype(np.float64) if array.dtype.kind in "biu" else array
+        if not np.all(np.isfinite(array)):
+            index = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+            raise DataFileError(f"{path}: parameter {name!r} has an entry that is not finite: {array[index]} at "
+                                f"index {index}")
+        arrays[name] = array
     return arrays
 
 
@@ -58,7 +63,8 @@ def _json(path: str) -> dict[str, Any]:
     except OptEncodingError as error:
         raise DataFileError(f"{path}:{error.line}:{error.column}: {error.reason}") from None
     try:
-        content = json.loads(text, object_pairs_hook=lambda pairs: _object(path, pairs))
+        # Whole numbers as floats: no Python digit limit, and the same dtype as numbers with a point.
+        content = json.loads(text, parse_int=float, object_pairs_hook=lambda pairs: _object(path, pairs))
     except json.JSONDecodeError as error:
         raise DataFileError(f"{path}:{error.lineno}:{error.colno}: not valid JSON: {error.msg}") from None
     except RecursionError:

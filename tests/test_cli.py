@@ -213,6 +213,12 @@ BAD_DATA = [
      "data.json:2:15: the file is not UTF-8 text: byte 0xe9 cannot be decoded"),
     ("deeply nested JSON", "data.json", b'{"c": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
      "data.json: JSON nested too deeply to read"),
+    ("a huge whole number", "data.json", b'{"c": [1, 2, 3], "lam": -' + b"9" * 5000 + b"}",
+     "data.json: parameter 'lam' has an entry that is not finite: -inf at index ()"),
+    ("NaN", "data.json", b'{"c": [1, NaN, 3], "lam": 0.5}', "parameter 'c' has an entry that is not finite: nan at "
+     "index (1,)"),
+    ("infinite npz", "data.npz", lambda d: _npz(d / "data", c=np.array([1.0, 2.0, np.inf]), lam=0.5),
+     "data.npz: parameter 'c' has an entry that is not finite: inf at index (2,)"),
     ("nested beyond numpy", "data.json", b'{"c": ' + b"[" * 100 + b"1" + b"]" * 100 + b', "lam": 0.5}',
      "parameter 'c' must be a number or an array of numbers"),
     ("object npz", "data.npz", lambda d: _npz(d / "data", c=np.array([1, "x", None], dtype=object), lam=0.5),
