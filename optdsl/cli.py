@@ -179,7 +179,10 @@ def _latex(args: argparse.Namespace) -> int:
 
 
 class _Methods:
-    """The compiler's ``method`` names as argparse choices, imported (with JAX) only when help or a check reads them."""
+    """The compiler's ``method`` names as argparse choices, imported (with JAX) only when help or a check reads them.
+
+    With a ``metavar``, building the parser does not read them: ``optdsl --version`` stays free of JAX.
+    """
 
     def __iter__(self) -> Iterator[str]:
         from optdsl.compiler.compile import METHODS
@@ -206,7 +209,8 @@ def _positive(kind: type) -> Callable[[str], Any]:
 
 
 def _compile_options(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("--method", choices=_Methods(), help="the optimality map (default: the compiler's choice)")
+    sub.add_argument("--method", choices=_Methods(), metavar="METHOD",
+                     help="the optimality map, one of %(choices)s (default: the compiler's choice)")
     sub.add_argument("--solver", help="the forward solver for the method (default: the method's first)")
     sub.add_argument("--tol", type=_positive(float), help="the solver's tolerance (default: set by the dtype)")
     sub.add_argument("--maxiter", type=_positive(int), help="the solver's iteration limit")
