@@ -144,9 +144,10 @@ class ModelBuilder(Transformer_NonRecursive):
         except ModelingError as error:
             raise located(error, location) from None
         self.built.setdefault(id(result), (result, location))
-        if isinstance(result, om.Expression) and self._depth(result) > MAX_NESTING:
+        depth = self._depth(result) if isinstance(result, om.Expression) else 0
+        if depth > MAX_NESTING:
             raise OptLimitError(
-                f"this expression nests {self._depth(result)} deep, more than {MAX_NESTING} "
+                f"this expression nests {depth} deep, more than {MAX_NESTING} "
                 f"(counting operators, calls and the let names it uses)",
                 location,
             )
