@@ -1,6 +1,6 @@
 """The docs pages are code that runs, and the generated tables match the code.
 
-* every ```python block of the README, the tutorial, the runtime, interop and scale pages runs, in order,
+* every ```python block of the README, the tutorial, the runtime, JAXopt, interop and scale pages runs, in order,
   in one namespace per page (our own docs: ``exec`` here is fine; the .opt parser never evals);
 * docs/atoms.md is exactly what docs/atom_table.py writes from the atom classes, and every
   atom class has a row;
@@ -21,7 +21,7 @@ from optdsl.runtime.linear_solve import SOLVERS as LINEAR_SOLVES
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-PAGES = ["README.md", "docs/tutorial.md", "docs/runtime.md", "docs/interop.md", "docs/scale.md"]
+PAGES = ["README.md", "docs/tutorial.md", "docs/runtime.md", "docs/jaxopt.md", "docs/interop.md", "docs/scale.md"]
 
 
 def python_blocks(page: str) -> list[str]:
