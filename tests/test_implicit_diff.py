@@ -18,7 +18,7 @@ import pytest
 import scipy.optimize
 from jax import lax
 
-from optdsl.errors import ArgumentTypeError
+from optdsl.errors import ArgumentError, ArgumentTypeError
 from optdsl.runtime.implicit_diff import (
     ClosureError, custom_fixed_point, custom_root, root_jvp, root_vjp)
 from optdsl.runtime.projections import projection_simplex
@@ -435,3 +435,10 @@ def test_pure_callback_host_solver_under_jit_and_vmap():
     np.testing.assert_allclose(jax.jit(jax.grad(loss))(1.5), jax.grad(loss_closed)(1.5), rtol=1e-9)
     np.testing.assert_allclose(jax.jit(jax.vmap(jax.grad(loss)))(thetas), jax.vmap(jax.grad(loss_closed))(thetas),
                                rtol=1e-9)
+
+
+def test_root_jvp_needs_one_tangent_per_parameter():
+    A, b = _data(11)
+    x = ridge_closed(2.0, A, b)
+    with pytest.raises(ArgumentError, match="3 params but 1 tangents"):
+        root_jvp(jax.grad(ridge_objective), x, (2.0, A, b), (1.0,))
