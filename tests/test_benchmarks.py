@@ -42,7 +42,13 @@ FIDELITY_ANCHORS = {"cvxpylayers": "cvxpylayers.jax", "cvxpylayers[tight]": "cvx
                     "qpax[tight]": "qpax"}
 
 
-@pytest.mark.parametrize("name", list(WORKLOADS))
+#: Workloads whose quick case repeats what another one already exercises (the conic route and the cvxpylayers
+#: anchor, as markowitz does) and compiles for long: run with the long checks (``-m slow``).
+SLOW_WORKLOADS = ("expcone", "sdp")
+
+
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow) if name in SLOW_WORKLOADS else name
+                                  for name in WORKLOADS])
 def test_quick_case_runs_and_optdsl_matches_the_reference(name, tmp_path, capsys):
     out = tmp_path / "rows.json"
     rows = run.main(["--quick", "--only", name, "--runs", "1", "--json", str(out)])
