@@ -6,9 +6,10 @@ need the map ``F`` and one linear solve per tangent (forward mode) or per
 cotangent (reverse mode), never the solver's iterations (Blondel et al. 2021).
 
 ``custom_root`` and ``custom_fixed_point`` decorate a solver
-``solver(init, *args, **kwargs) -> x*`` with that rule (JAXopt's convention). The rule is a ``jax.custom_jvp``
-whose tangent is ``lax.custom_linear_solve(∂₁F, -∂₂F · dθ)``: JAX transposes the
-linear solve for reverse mode, so one rule gives ``jvp``/``jacfwd`` *and*
+``solver(init, *args, **kwargs) -> x*`` (JAXopt's convention) with that rule.
+The rule is a ``jax.custom_jvp`` whose tangent is
+``lax.custom_linear_solve(∂₁F, -∂₂F · dθ)``: JAX transposes the linear solve
+for reverse mode, so one rule gives ``jvp``/``jacfwd`` *and*
 ``grad``/``vjp``/``jacrev``, and it differentiates again for ``hessian``.
 ``root_jvp`` and ``root_vjp`` are the same products as plain functions.
 """
