@@ -1,50 +1,92 @@
-"""First-call compile time against model size.
+"""First-call cost per route and size: what a user waits for before the first answer, cold and with the cache warm.
 
-Two models, n ∈ {10², 10³, 10⁴} variables: a lasso with A of shape (20, n)
-(proximal gradient) and least squares over the probability simplex (projected
-gradient). Reported: ``build`` = ``problem.compile`` (analysis and lowering),
-``compile`` = build plus the trace and XLA compilation of forward+backward (the
-first-call cost a user sees), and the steady forward time for scale.
+One model per route, n ∈ {10, 10², 10³} variables (a parameter of each is the
+differentiation variable):
+
+- ``stationary``: ridge regression ``|A x - b|² + λ|x|²``, A 20×n;
+- ``projected``: least squares on the probability simplex;
+- ``proximal``: a lasso ``|A x - b|² + λ|x|₁``, A 20×n;
+- ``kkt-qp``: ``½|x|² + cᵀx`` s.t. ``G x ≤ h``, 2n rows;
+- ``kkt-lp``: ``cᵀx`` s.t. ``G x ≤ h`` and ``-1 ≤ x ≤ 1``;
+- ``conic``: ``|A x - b|₂ + cᵀx`` s.t. ``-1 ≤ x ≤ 1`` (a second-order cone).
+
+Each (model, size) runs in a fresh Python process twice, with one new empty
+compilation-cache directory (``OPTDSL_COMPILATION_CACHE``): the first process
+is the cold start, the second finds the first one's programs on disk. Each
+process reports ``build`` (``problem.compile``), ``first fwd`` (the first jitted
+solve, trace and XLA compilation included) and ``first grad`` (the first jitted
+gradient after it), in seconds of wall time. Also measured: ``optdsl --help``.
 """
 
 from __future__ import annotations
 
-import statistics
+import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-import optdsl as od
-
-FULL = (100, 1000, 10_000)
-QUICK = (100,)
+FULL = (10, 100, 1000)
+QUICK = (10,)
 ROWS = 20
+WORKLOAD = "compile"
 
 
-def _lasso(n: int) -> tuple[od.Problem, dict[str, np.ndarray], str]:
-    x = od.Variable(n, name="x")
-    A, b, lam = od.Parameter((ROWS, n), name="A"), od.Parameter(ROWS, name="b"), od.Parameter(nonneg=True, name="lam")
-    rng = np.random.default_rng(0)
-    problem = od.Problem(od.Minimize(0.5 * od.sum_squares(A @ x - b) + lam * od.norm1(x)))
-    return problem, {"A": rng.normal(size=(ROWS, n)), "b": rng.normal(size=ROWS), "lam": np.asarray(1.0)}, "lam"
+def _models() -> dict[str, Callable[[int], tuple[Any, dict[str, np.ndarray], str]]]:
+    """The model of each route: ``n -> (problem, parameter values, name of the differentiated parameter)``."""
+    import optdsl as od
+
+    def regression(n, penalty):
+        x = od.Variable(n, name="x")
+        A, b = od.Parameter((ROWS, n), name="A"), od.Parameter(ROWS, name="b")
+        lam = od.Parameter(nonneg=True, name="lam")
+        problem = od.Problem(od.Minimize(od.sum_squares(A @ x - b) + lam * penalty(x)))
+        rng = np.random.default_rng(0)
+        return problem, {"A": rng.normal(size=(ROWS, n)), "b": rng.normal(size=ROWS), "lam": np.asarray(1.0)}, "b"
+
+    def simplex(n):
+        x, c = od.Variable(n, name="x"), od.Parameter(n, name="c")
+        problem = od.Problem(od.Minimize(od.sum_squares(x - c)), [x >= 0, od.sum(x) == 1])
+        return problem, {"c": np.random.default_rng(0).normal(size=n) / np.sqrt(n)}, "c"
+
+    def polyhedron(n, quadratic):
+        x, c = od.Variable(n, name="x"), od.Parameter(n, name="c")
+        G, h = od.Parameter((2 * n, n), name="G"), od.Parameter(2 * n, name="h")
+        if quadratic:
+            problem = od.Problem(od.Minimize(0.5 * od.sum_squares(x) + c @ x), [G @ x <= h])
+        else:
+            problem = od.Problem(od.Minimize(c @ x), [G @ x <= h, x >= -1, x <= 1])
+        rng = np.random.default_rng(0)
+        return problem, {"c": rng.normal(size=n), "G": rng.normal(size=(2 * n, n)), "h": 1 + rng.random(2 * n)}, "c"
+
+    def socp(n):
+        x, c = od.Variable(n, name="x"), od.Parameter(n, name="c")
+        A, b = od.Parameter((ROWS, n), name="A"), od.Parameter(ROWS, name="b")
+        problem = od.Problem(od.Minimize(od.norm2(A @ x - b) + c @ x), [x >= -1, x <= 1])
+        rng = np.random.default_rng(0)
+        data = {"A": rng.normal(size=(ROWS, n)), "b": rng.normal(size=ROWS), "c": 0.1 * rng.normal(size=n)}
+        return problem, data, "c"
+
+    return {"stationary": lambda n: regression(n, od.sum_squares), "projected": simplex,
+            "proximal": lambda n: regression(n, od.norm1),
+            "kkt-qp": lambda n: polyhedron(n, True), "kkt-lp": lambda n: polyhedron(n, False), "conic": socp}
 
 
-def _simplex_ls(n: int) -> tuple[od.Problem, dict[str, np.ndarray], str]:
-    x = od.Variable(n, name="x")
-    c = od.Parameter(n, name="c")
-    problem = od.Problem(od.Minimize(od.sum_squares(x - c)), [x >= 0, od.sum(x) == 1])
-    return problem, {"c": np.random.default_rng(0).normal(size=n) / np.sqrt(n)}, "c"
+ROUTES = ("stationary", "projected", "proximal", "kkt-qp", "kkt-lp", "conic")
 
 
-MODELS = {"lasso": _lasso, "simplex_ls": _simplex_ls}
+def first_calls(route: str, n: int) -> dict[str, Any]:
+    """In this process: build, first jitted solve and first jitted gradient of the route's model (wall seconds)."""
+    import jax
+    import jax.numpy as jnp
 
-
-def measure(name: str, n: int, runs: int = 5) -> dict[str, Any]:
-    """Build, first-call compile and steady forward time of one model at one size."""
-    problem, data, wrt = MODELS[name](n)
+    jax.config.update("jax_enable_x64", True)
+    problem, data, wrt = _models()[route](n)
     params = {k: jnp.asarray(v) for k, v in data.items()}
     start = time.perf_counter()
     solve = problem.compile()
@@ -54,20 +96,46 @@ def measure(name: str, n: int, runs: int = 5) -> dict[str, Any]:
         return jnp.sum(solve({**params, wrt: theta}).x ** 2)
 
     start = time.perf_counter()
-    fwdbwd = jax.jit(jax.value_and_grad(loss)).lower(params[wrt]).compile()
-    compile_s = build + time.perf_counter() - start
-    forward = jax.jit(loss)
-    jax.block_until_ready(forward(params[wrt]))
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        jax.block_until_ready(forward(params[wrt]))
-        times.append(time.perf_counter() - start)
-    jax.block_until_ready(fwdbwd(params[wrt]))
-    return {"workload": "compile", "size": f"{name} n={n}", "contender": f"optdsl[{solve.method}]",
-            "build_s": build, "compile_s": compile_s, "fwd_s": statistics.median(times), "fwdbwd_s": None,
-            "memory_mb": None, "sol_err": None, "grad_err": None}
+    jax.block_until_ready(jax.jit(loss)(params[wrt]))
+    forward = time.perf_counter() - start
+    start = time.perf_counter()
+    jax.block_until_ready(jax.jit(jax.grad(loss))(params[wrt]))
+    gradient = time.perf_counter() - start
+    return {"method": solve.method, "build_s": build, "first_fwd_s": forward, "first_grad_s": gradient}
 
 
-def run(quick: bool, runs: int = 5) -> list[dict[str, Any]]:
-    return [measure(name, n, runs) for name in MODELS for n in (QUICK if quick else FULL)]
+def _child(route: str, n: int, cache: Path) -> dict[str, Any]:
+    """:func:`first_calls` in a fresh process with ``cache`` as its compilation cache."""
+    env = {**os.environ, "OPTDSL_COMPILATION_CACHE": str(cache)}
+    out = subprocess.run([sys.executable, "-m", "benchmarks.compile_time", route, str(n)], env=env, check=True,
+                         capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _help_seconds() -> float:
+    """Wall seconds of ``optdsl --help`` in a fresh process."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "optdsl.cli", "--help"], check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def measure(route: str, n: int) -> dict[str, Any]:
+    """One row: the cold process's and the warm process's first-call times of ``route`` at size ``n``."""
+    with tempfile.TemporaryDirectory(prefix="optdsl-compile-bench-") as cache:
+        cold = _child(route, n, Path(cache))
+        warm = _child(route, n, Path(cache))
+    return {"workload": WORKLOAD, "route": route, "size": f"n={n}", "contender": f"optdsl[{cold['method']}]",
+            "build_s": cold["build_s"], "first_fwd_s": cold["first_fwd_s"], "first_grad_s": cold["first_grad_s"],
+            "first_total_s": cold["build_s"] + cold["first_fwd_s"] + cold["first_grad_s"],
+            "warm_total_s": warm["build_s"] + warm["first_fwd_s"] + warm["first_grad_s"]}
+
+
+def run(quick: bool) -> list[dict[str, Any]]:
+    """Every route at every size, then the ``optdsl --help`` row."""
+    rows = [measure(route, n) for route in ROUTES for n in (QUICK if quick else FULL)]
+    return rows + [{"workload": WORKLOAD, "route": "cli", "size": "optdsl --help", "contender": "optdsl",
+                    "first_total_s": _help_seconds()}]
+
+
+if __name__ == "__main__":
+    print(json.dumps(first_calls(sys.argv[1], int(sys.argv[2]))))

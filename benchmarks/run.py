@@ -7,7 +7,8 @@
 ``ratio`` column is optdsl's forward+backward time over the anchor's, measured in
 the same run (below 1: optdsl is faster); for rows of optdsl itself it compares
 with the case's first optdsl row (e.g. unrolled vs implicit). The ``fidelity``
-workload reports gradient errors, not times, in a table of its own.
+workload reports gradient errors, not times, in a table of its own, and so does the ``compile``
+workload (first-call seconds per route, cold and with the compilation cache warm).
 """
 
 from __future__ import annotations
@@ -53,6 +54,10 @@ FIDELITY: Columns = [("family", "family", None, 1), ("size", "size", None, 1), (
                      ("median err", "median_err", ".1e", 1), ("NaN/Inf", "nonfinite", None, 1),
                      ("singular", "singular", ".0f", 1), ("ref FD err", "ref_fd_err", ".1e", 1),
                      ("ref x err", "ref_x_err", ".1e", 1)]
+COMPILE: Columns = [("route", "route", None, 1), ("size", "size", None, 1), ("contender", "contender", None, 1),
+                    ("build s", "build_s", ".2f", 1), ("first fwd s", "first_fwd_s", ".2f", 1),
+                    ("first grad s", "first_grad_s", ".2f", 1), ("first total s", "first_total_s", ".2f", 1),
+                    ("warm total s", "warm_total_s", ".2f", 1)]
 
 
 def _markdown(rows: list[dict[str, Any]], columns: Columns) -> str:
@@ -76,6 +81,14 @@ def fidelity_table(rows: list[dict[str, Any]]) -> str:
     return _markdown(rows, FIDELITY)
 
 
+def compile_table(rows: list[dict[str, Any]]) -> str:
+    """The ``compile`` rows as a Markdown table: first-call seconds, cold and with the cache warm."""
+    return _markdown(rows, COMPILE)
+
+
+RENDER = {compile_time.WORKLOAD: compile_table, fidelity.WORKLOAD: fidelity_table}
+
+
 def run(quick: bool, only: list[str] | None = None, runs: int = 5, skip: list[str] | None = None,
         json_path: Path | None = None) -> list[dict[str, Any]]:
     """Every case of the chosen workloads, but those whose size label contains a ``skip`` text; one row per
@@ -86,7 +99,7 @@ def run(quick: bool, only: list[str] | None = None, runs: int = 5, skip: list[st
         if only and name not in only:
             continue
         if module is compile_time:
-            batches = [compile_time.run(quick, runs)]
+            batches = [compile_time.run(quick)]
         elif module is fidelity:
             batches = fidelity.run(quick, skip)
         else:
@@ -96,8 +109,7 @@ def run(quick: bool, only: list[str] | None = None, runs: int = 5, skip: list[st
             if module not in (compile_time, fidelity):
                 _ratios(case_rows)
             rows += case_rows
-            render = fidelity_table if module is fidelity else table
-            print("\n".join(render(case_rows).splitlines()[2:]), file=sys.stderr, flush=True)
+            print("\n".join(RENDER.get(name, table)(case_rows).splitlines()[2:]), file=sys.stderr, flush=True)
             if json_path:
                 json_path.write_text(json.dumps(rows, indent=1))
     return rows
@@ -116,10 +128,11 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         parser.error("--runs must be at least 1")
     start = time.perf_counter()
     rows = run(args.quick, args.only, args.runs, args.skip, args.json)
-    timing = [r for r in rows if r["workload"] != fidelity.WORKLOAD]
+    timing = [r for r in rows if r["workload"] not in RENDER]
     regular = [r for r in rows if r["workload"] == fidelity.WORKLOAD and r["margin"] is None]
     weak = [r for r in rows if r["workload"] == fidelity.WORKLOAD and r["margin"] is not None]
-    tables = ((table, timing), (fidelity_table, regular), (fidelity_table, weak))
+    first_calls = [r for r in rows if r["workload"] == compile_time.WORKLOAD]
+    tables = ((table, timing), (fidelity_table, regular), (fidelity_table, weak), (compile_table, first_calls))
     print("\n\n".join(render(part) for render, part in tables if part))
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
     if args.plot and timing:

@@ -22,7 +22,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root holds `benchmarks/`
 
-from benchmarks import expcone, fidelity, harness, lasso, lp, markowitz, qp, run, sdp, svm
+from benchmarks import compile_time, expcone, fidelity, harness, lasso, lp, markowitz, qp, run, sdp, svm
 
 WORKLOADS = {"qp": qp, "lasso": lasso, "svm": svm, "markowitz": markowitz, "lp": lp, "expcone": expcone, "sdp": sdp}
 #: Anchors each workload compares with, and the package each one needs.
@@ -76,14 +76,18 @@ def test_missing_anchor_packages_leave_only_the_optdsl_side(monkeypatch):
         assert case.contenders
 
 
-def test_command_prints_the_table_and_writes_json(tmp_path, capsys):
+def test_compile_workload_times_each_route_cold_and_warm_in_fresh_processes(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(compile_time, "ROUTES", ("projected",))  # one route: each process compiles afresh
     out = tmp_path / "rows.json"
-    rows = run.main(["--quick", "--only", "compile", "--runs", "1", "--json", str(out)])
+    rows = run.main(["--quick", "--only", "compile", "--json", str(out)])
     printed = capsys.readouterr().out
-    assert "| compile | lasso n=100 |" in printed and "| compile | simplex_ls n=100 |" in printed
+    assert "| projected | n=10 | optdsl[projected_gradient] |" in printed and "| cli | optdsl --help |" in printed
     saved = json.loads(out.read_text())
-    assert [r["size"] for r in saved] == [r["size"] for r in rows] == ["lasso n=100", "simplex_ls n=100"]
-    assert all(np.isfinite(r["compile_s"]) and r["compile_s"] >= r["build_s"] > 0 for r in saved)
+    assert saved == rows and [r["route"] for r in rows] == ["projected", "cli"]
+    first, cli = rows
+    assert first["first_total_s"] == pytest.approx(first["build_s"] + first["first_fwd_s"] + first["first_grad_s"])
+    assert all(first[key] > 0 for key in ("build_s", "first_fwd_s", "first_grad_s", "warm_total_s"))
+    assert cli["first_total_s"] > 0
 
 
 @pytest.mark.parametrize("size", [(6, 3), (20, 10)])

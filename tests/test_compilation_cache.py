@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-# Solves a small QP and prints how many compiled programs JAX read from its persistent cache and which directory
-# it used.
+# Solves a small QP and prints how many compiled programs JAX read from its persistent cache, which directory it
+# used and from which compile time it caches a program.
 SCRIPT = """
 import json, jax
 jax.config.update("jax_enable_x64", True)
@@ -25,7 +25,8 @@ jnp.ones(3).sum()  # a computation before optdsl compiles anything: the cache st
 x, c = od.Variable(6, name="x"), od.Parameter(6, name="c")
 solve = od.Problem(od.Minimize(od.sum_squares(x - c)), [od.sum(x) == 1, x >= 0]).compile()
 value = jax.grad(lambda c: solve(c=c).objective)(jnp.linspace(-1.0, 1.0, 6))
-print(json.dumps({"hits": len(hits), "dir": jax.config.jax_compilation_cache_dir, "grad": value.tolist()}))
+print(json.dumps({"hits": len(hits), "dir": jax.config.jax_compilation_cache_dir, "grad": value.tolist(),
+                  "min_seconds": jax.config.jax_persistent_cache_min_compile_time_secs}))
 """
 
 
@@ -39,14 +40,21 @@ def test_a_second_process_reads_the_programs_the_first_wrote(tmp_path: Path):
     # Every program cached, however fast this machine compiles it (JAX's own threshold is one second).
     env = {"OPTDSL_COMPILATION_CACHE": str(tmp_path), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
     first = run(env)
-    assert first["dir"] == str(tmp_path) and any(tmp_path.iterdir())
+    assert first["dir"] == str(tmp_path) and any(tmp_path.iterdir()) and first["min_seconds"] == 0
     second = run(env)
     assert second["hits"] > first["hits"]
     assert second["grad"] == pytest.approx(first["grad"], abs=1e-12)
 
 
 def test_off_leaves_jax_without_a_cache_and_a_users_own_directory_wins(tmp_path: Path):
-    assert run({"OPTDSL_COMPILATION_CACHE": "off"})["dir"] is None
+    off = run({"OPTDSL_COMPILATION_CACHE": "off"})
+    assert off["dir"] is None and off["min_seconds"] == 1.0  # JAX's settings untouched
     own = tmp_path / "own"
     assert run({"OPTDSL_COMPILATION_CACHE": str(tmp_path), "JAX_COMPILATION_CACHE_DIR": str(own)})["dir"] == str(own)
     assert [p for p in tmp_path.iterdir() if p != own] == []  # nothing written to optdsl's directory
+
+
+def test_small_programs_are_cached_unless_the_threshold_is_set(tmp_path: Path):
+    from optdsl.runtime.compilation_cache import MIN_COMPILE_SECONDS
+
+    assert run({"OPTDSL_COMPILATION_CACHE": str(tmp_path)})["min_seconds"] == MIN_COMPILE_SECONDS

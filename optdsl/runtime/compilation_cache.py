@@ -8,7 +8,9 @@ in a process, in the user cache directory (``$XDG_CACHE_HOME/optdsl/jax``, else
 unless JAX already has a cache directory (yours wins) or the environment variable
 ``OPTDSL_COMPILATION_CACHE`` says otherwise: a directory to use instead, or ``off`` (also ``0``,
 ``false``, ``no``) to leave the cache off. JAX caches only programs whose compilation took at least
-``jax_persistent_cache_min_compile_time_secs`` (one second by default).
+``jax_persistent_cache_min_compile_time_secs``; where that is still JAX's default (one second, and not set
+through the environment), optdsl lowers it to :data:`MIN_COMPILE_SECONDS`, because a small model's programs
+compile in under a second each and several of them make up its first call.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ from jax.experimental.compilation_cache import compilation_cache
 ENV = "OPTDSL_COMPILATION_CACHE"
 #: Size limit of the cache directory optdsl sets up (JAX's ``jax_compilation_cache_max_size``).
 MAX_BYTES = 2 * 1024 ** 3
+#: Compile time from which a program is cached (JAX's ``jax_persistent_cache_min_compile_time_secs``).
+MIN_COMPILE_SECONDS = 0.2
+_JAX_MIN_COMPILE_DEFAULT = 1.0
+_MIN_COMPILE_ENV = "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"
 _OFF = frozenset({"0", "off", "false", "no"})
 _enabled = False
 
@@ -52,5 +58,8 @@ def enable() -> None:
         return
     if jax.config.jax_compilation_cache_max_size == -1:
         jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)
+    if (_MIN_COMPILE_ENV not in os.environ
+            and jax.config.jax_persistent_cache_min_compile_time_secs == _JAX_MIN_COMPILE_DEFAULT):
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
     compilation_cache.set_cache_dir(str(path))
     compilation_cache.reset_cache()
