@@ -285,7 +285,7 @@ def test_random_input_many(text):
 
 @pytest.mark.slow
 @fuzz(2_000)
-@given(nested(20_000))
+@given(nested(5_000))
 def test_deep_nesting_many(text):
     check(text, {})
 
