@@ -410,6 +410,8 @@ MALFORMED = [
     ("var x[2147483648]\nminimize sum(x)\n", {}, OptLimitError, 1, 7, "a size must be at most 2147483647, got 2147"),
     (f"var x[3]\nminimize sum(x[[0, -{'9' * 5000}]])\n", {}, OptLimitError, 2, 20,
      "an index must be at least -9223372036854775807, got a number of 5000 digits"),
+    ("var x\nminimize 1e400 * x\n", {}, OptLimitError, 2, 10, "the number 1e400 is too large for a 64-bit float"),
+    (f"var x\nminimize {'9' * 400} * x\n", {}, OptLimitError, 2, 10, "the number 999"),
     (f"var x[3]\nminimize sum(x[:{'9' * 19}])\n", {}, OptLimitError, 2, 17,
      "a slice bound must be at most 9223372036854775807, got 9999999999999999999"),
 ]

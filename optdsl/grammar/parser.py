@@ -16,6 +16,7 @@ where it is built, as are whole numbers too large for a size or an index.
 from __future__ import annotations
 
 import difflib
+import math
 import operator
 import os
 from collections.abc import Callable, Mapping
@@ -432,7 +433,10 @@ class ModelBuilder(Transformer_NonRecursive):
 
     @v_args(inline=True)
     def number(self, token: Token) -> om.Expression:
-        return self._build(self._at(token), om.Constant, float(token.value))
+        value = float(token.value)
+        if math.isinf(value):
+            raise OptLimitError(f"the number {token.value} is too large for a 64-bit float", self._at(token))
+        return self._build(self._at(token), om.Constant, value)
 
     @v_args(inline=True)
     def string(self, token: Token) -> Value:
