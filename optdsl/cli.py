@@ -129,7 +129,7 @@ def _check(args: argparse.Namespace) -> int:
         print("not DCP:\n" + "\n".join(f"  {v}" for v in violations))
         return 1
     print("DCP: yes")
-    _compile(problem, args).explain()
+    print(_compile(problem, args).explain())
     return 0
 
 

@@ -6,7 +6,17 @@ which sets ``lowering.reason``); this module only prints it.
 
 from __future__ import annotations
 
+import jax.numpy as jnp
+
 from optdsl.compiler.lowerings import Lowering
+from optdsl.runtime.solvers.base import default_tol
+
+
+def _tol_text(tol: float | None) -> str:
+    """``tol`` as given, or the dtype-dependent default it stands for."""
+    if tol is not None:
+        return f"{tol:g}"
+    return f"{default_tol(jnp.float64):g} in float64, {default_tol(jnp.float32):.2g} in float32 (the default)"
 
 
 def describe(lowering: Lowering) -> str:
@@ -25,7 +35,6 @@ def describe(lowering: Lowering) -> str:
         f"method: {lowering.name}",
         f"route: {lowering.name} — {lowering.reason}",
         f"optimality map: {lowering.map_text}",
-        f"solver: {lowering.solver_text}; tol={'default' if options.tol is None else options.tol}, "
-        f"maxiter={'default' if options.maxiter is None else options.maxiter}",
+        f"solver: {lowering.solver_text}; tol={_tol_text(options.tol)}, maxiter={lowering.maxiter}",
         f"differentiation: {lowering.differentiation_text}",
     ])

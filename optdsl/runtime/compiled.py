@@ -26,6 +26,13 @@ from optdsl.runtime.status import describe_all
 Array = jax.Array
 
 
+class Explanation(str):
+    """The text of :meth:`CompiledProblem.explain`, shown as plain lines (not a quoted string) at a prompt."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
 @jax.tree_util.register_pytree_node_class
 class Solution:
     """A solution: primal values by variable name, duals by constraint name, and a report.
@@ -236,7 +243,9 @@ class CompiledProblem:
             raise ArgumentError("this compiled problem carries no rendering of its optimality conditions")
         return self.conditions()
 
-    def explain(self) -> str:
-        """The model, the chosen optimality map and the solver, in words (also printed)."""
-        print(self.description)
-        return self.description
+    def explain(self) -> Explanation:
+        """The model, the chosen optimality map and the solver, in words: ``print(solve.explain())``.
+
+        A string that a REPL or notebook also shows as plain text.
+        """
+        return Explanation(self.description)

@@ -17,6 +17,7 @@ feasible set is empty (:meth:`Lowering.infeasible`), the status is ``infeasible`
 from __future__ import annotations
 
 import enum
+import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
@@ -133,6 +134,11 @@ class Lowering(ABC):
         """
         return jnp.asarray(False)
 
+    @property
+    @abstractmethod
+    def maxiter(self) -> int:
+        """The iteration limit the solver runs with: ``options.maxiter``, else this route's default."""
+
     # ---- words -------------------------------------------------------------------------------
     @property
     @abstractmethod
@@ -180,6 +186,11 @@ class Lowering(ABC):
                             primal_violation=violation)
 
         return run
+
+
+def signature_default(function: Callable, name: str) -> Any:
+    """The default value of ``function``'s parameter ``name``."""
+    return inspect.signature(function).parameters[name].default
 
 
 def warm_state(init: Solution | None, like: Any) -> Any | None:

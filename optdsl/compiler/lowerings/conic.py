@@ -21,11 +21,13 @@ import jax.numpy as jnp
 
 from optdsl.compiler.analyze import Structure
 from optdsl.compiler.conic import canonicalize
-from optdsl.compiler.lowerings.base import Lowering, Options, Params, warm_state
+from optdsl.compiler.lowerings.base import Lowering, Options, Params, signature_default, warm_state
 from optdsl.compiler.lowerings.first_order import aligned
 from optdsl.runtime.compiled import Solution
+from optdsl.runtime.linear_solve import DENSE_MAX
 from optdsl.runtime.solvers import ConicPoint
-from optdsl.runtime.solvers.conic_diff import ConicDiffInfo, conic_residual_map, embedding_from_point, solve_conic_diff
+from optdsl.runtime.solvers.conic_diff import (SOLVERS, ConicDiffInfo, conic_residual_map, embedding_from_point,
+                                              solve_conic_diff)
 
 
 class Conic(Lowering):
@@ -53,10 +55,12 @@ class Conic(Lowering):
         A, b, c, _ = self.form.data(params, point.x.dtype)
         return conic_residual_map(embedding_from_point(point), A, b, c, self.form.cones)
 
+    @property
+    def maxiter(self) -> int:
+        return self.options.maxiter or signature_default(SOLVERS[self.solver], "maxiter")
+
     def solve(self) -> Callable[[ConicPoint | None, Params], tuple[ConicPoint, ConicDiffInfo]]:
-        options: dict[str, Any] = {"tol": self.options.tol}
-        if self.options.maxiter is not None:
-            options["maxiter"] = self.options.maxiter
+        options: dict[str, Any] = {"tol": self.options.tol, "maxiter": self.maxiter}
 
         def solve(start: ConicPoint | None, params: Params) -> tuple[ConicPoint, ConicDiffInfo]:
             A, b, c, _ = self.form.data(params)
@@ -94,7 +98,7 @@ class Conic(Lowering):
     @property
     def differentiation_text(self) -> str:
         solve = {"auto": "N's Jacobian LU-factorised once per solve (least squares where singular; GMRES beyond "
-                         "DENSE_MAX unknowns)",
+                         f"{DENSE_MAX} unknowns, this model has {self.form.size + self.form.cones.dim + 1})",
                  "lu": "N's Jacobian LU-factorised once per solve (least squares where singular)"}.get(
             self.options.linear_solve, f"linear solve {self.options.linear_solve!r}")
         return f"implicit: custom_root on N, {solve}, then autodiff of the canonical data (A, b, c) in the parameters"

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from optdsl.compiler.analyze import Structure
-from optdsl.compiler.lowerings.base import Diff, Lowering, Params
+from optdsl.compiler.lowerings.base import Diff, Lowering, Params, signature_default
 from optdsl.modeling.latex import constraint_latex, expression_latex
 from optdsl.runtime import factored
 from optdsl.runtime.compiled import Solution
@@ -142,10 +142,18 @@ class FirstOrder(Lowering):
         found = [s.empty(tuple(zero[n] for n in s.variables), params, tol) for s in self.structure.sets]
         return jnp.any(jnp.stack(found)) if found else jnp.asarray(False)
 
+    @property
+    def maxiter(self) -> int:
+        return self.options.maxiter or self.default_maxiter or signature_default(self.solver_function, "maxiter")
+
+    @property
+    @abstractmethod
+    def solver_function(self) -> Callable:
+        """The runtime solver :meth:`iterate` runs (its ``maxiter`` default holds where the route sets none)."""
+
     def solver_options(self) -> dict[str, Any]:
-        """``tol`` and ``maxiter`` for the solver call (``maxiter`` left to the solver when None)."""
-        maxiter = self.options.maxiter or self.default_maxiter
-        return {"tol": self.options.tol} | ({} if maxiter is None else {"maxiter": maxiter})
+        """``tol`` and ``maxiter`` for the solver call."""
+        return {"tol": self.options.tol, "maxiter": self.maxiter}
 
     @property
     def differentiation_text(self) -> str:

@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 
 from optdsl.compiler.analyze import Structure
-from optdsl.compiler.lowerings.base import Diff, Lowering, Options, Params, warm_state
+from optdsl.compiler.lowerings.base import Diff, Lowering, Options, Params, signature_default, warm_state
 from optdsl.compiler.lowerings.first_order import aligned, variables_latex
 from optdsl.errors import CompileError
 from optdsl.modeling import Constraint, Equality, Inequality
@@ -156,10 +156,15 @@ class KKT(Lowering):
     def optimality(self, point: KKTPoint, params: Params) -> KKTPoint:
         return self.system.residual(self.mu)(point, params)
 
+    @property
+    def maxiter(self) -> int:
+        solver = qp_interior_point if self.structure.is_qp else nlp_interior_point
+        return self.options.maxiter or signature_default(solver, "maxiter")
+
     def solve(self) -> Callable[[Any, Params], tuple[Any, KKTAux]]:
-        system, tol, maxiter = self.system, self.options.tol, self.options.maxiter
+        system, tol, maxiter = self.system, self.options.tol, self.maxiter
         if self.structure.is_qp:
-            options = {"tol": tol, "maxiter": maxiter or 100, "mu_target": self.mu or None}
+            options = {"tol": tol, "maxiter": maxiter, "mu_target": self.mu or None}
 
             @custom_root(self.optimality, has_aux=True, factored_solve=kkt_factored_solve)
             def solve_qp(start, params):
@@ -168,7 +173,7 @@ class KKT(Lowering):
 
             return solve_qp
         m, p = system.n_ineq, system.n_eq
-        options = {"tol": tol, "maxiter": maxiter or 200, "m": m, "p": p}
+        options = {"tol": tol, "maxiter": maxiter, "m": m, "p": p}
 
         @custom_root(self.optimality, has_aux=True, factored_solve=kkt_factored_solve)
         def solve_nlp(start, params):

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -40,8 +40,12 @@ class Mirror(FirstOrder):
     def optimality(self, point: jax.Array, params: Params) -> jax.Array:
         return self._kl_step(point, jax.grad(self.structure.smooth_value)(point, params), STEP, params) - point
 
+    @property
+    def solver_function(self) -> Callable:
+        return solvers.mirror_descent
+
     def iterate(self, z0: jax.Array, params: Params, unroll: bool) -> tuple[jax.Array, SolverInfo]:
-        return solvers.mirror_descent(self.structure.smooth_value,
+        return self.solver_function(self.structure.smooth_value,
                                       lambda x, g, eta: self._kl_step(x, g, eta, params), z0, params,
                                       unroll=unroll, **self.solver_options())
 

@@ -59,8 +59,12 @@ class ProximalGradient(FirstOrder):
         u = point - STEP * jax.grad(self.structure.smooth_value)(point, params)
         return kinked(lambda u: self._prox(u, params, STEP), u, radius * (1 + jnp.max(jnp.abs(u), initial=0)))
 
+    @property
+    def solver_function(self) -> Callable:
+        return solvers.proximal_gradient
+
     def iterate(self, z0: jax.Array, params: Params, unroll: bool) -> tuple[jax.Array, SolverInfo]:
-        return solvers.proximal_gradient(self.structure.smooth_value, self._prox, z0, params, unroll=unroll,
+        return self.solver_function(self.structure.smooth_value, self._prox, z0, params, unroll=unroll,
                                          acceleration=self.solver == "fista", **self.solver_options())
 
     def cold_start(self, params: Params, dtype: Any) -> jax.Array:

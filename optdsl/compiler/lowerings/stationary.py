@@ -6,6 +6,8 @@ An affine objective ``c'z + d`` needs no solver: ``c = 0`` and every ``z`` is a 
 
 from __future__ import annotations
 
+from typing import Callable
+
 import jax
 import jax.numpy as jnp
 
@@ -40,6 +42,10 @@ class Stationary(FirstOrder):
         return super().solver
 
     @property
+    def solver_function(self) -> Callable:
+        return self._run
+
+    @property
     def positive_definite(self) -> bool:
         return self.structure.problem.is_dcp()  # a convex objective's Hessian
 
@@ -50,7 +56,7 @@ class Stationary(FirstOrder):
         smooth = self.structure.smooth
         if smooth is None or smooth.is_affine():
             return z0, self._affine_status(z0, params)
-        return self._run(self.structure.smooth_value, z0, params, unroll=unroll, **self.solver_options())
+        return self.solver_function(self.structure.smooth_value, z0, params, unroll=unroll, **self.solver_options())
 
     def _affine_status(self, z: jax.Array, params: Params) -> SolverInfo:
         """SOLVED at any ``z`` when the affine objective's gradient ``c`` is zero (to ``tol``), else UNBOUNDED."""
