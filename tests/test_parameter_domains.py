@@ -73,6 +73,7 @@ def test_valid_values_pass_every_check(everything):
 
 @pytest.mark.parametrize("name, value, message", [
     ("lam", -5.0, "parameter 'lam' of shape () is declared nonneg but has entry -5.0 at index ()"),
+    ("lam", -np.inf, "parameter 'lam' of shape () is declared nonneg but has entry -inf at index ()"),
     ("mu", 0.25, "parameter 'mu' of shape () is declared nonpos but has entry 0.25 at index ()"),
     ("P", INDEFINITE, "parameter 'P' of shape (3, 3) is declared psd but its smallest eigenvalue is -1.0"),
     ("P", NONSYMMETRIC,

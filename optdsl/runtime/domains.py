@@ -91,7 +91,9 @@ def measure(prop: str, value: Array, tol: Any) -> tuple[Array, Array, Array]:
     margin, index = PROPERTIES[prop].margin(value)
     if PROPERTIES[prop].strict:
         return margin > 0, margin, index
-    slack = resolve_tol(tol, value.dtype) * (1 + jnp.max(jnp.abs(value), initial=0.0))
+    # The slack scales with the finite entries only: an infinite one must not excuse itself (-inf is not nonneg).
+    size = jnp.max(jnp.abs(value), initial=0.0, where=jnp.isfinite(value))
+    slack = resolve_tol(tol, value.dtype) * (1 + size)
     return margin >= -slack, margin, index
 
 
