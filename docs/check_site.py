@@ -1,6 +1,7 @@
 """Checks a built site renders offline and as intended: python docs/check_site.py SITE_DIR (docs/build.sh runs it).
 
-* no page loads a script, stylesheet or image from another host (so highlighting works offline);
+* no page loads a script, stylesheet or image from another host (so highlighting works offline), and the
+  search index is there as a script (docs/theme/search/main.js loads it, which works from file://);
 * no Sphinx role (``:func:`x```) is left as raw text, and ``>>>`` appears only inside code;
 * no block quote sits directly in another (the markdown rendering of a ``>>>`` line).
 """
@@ -53,7 +54,7 @@ class PageCheck(HTMLParser):
 
 def check(site: Path) -> list[str]:
     """Every problem of every page of ``site``, each prefixed by its page."""
-    problems = []
+    problems = [] if (site / "search" / "search_index.js").is_file() else ["search/search_index.js is missing"]
     for page in sorted(site.rglob("*.html")):
         parser = PageCheck()
         parser.feed(page.read_text(encoding="utf-8"))

@@ -1,9 +1,10 @@
-"""mkdocs hooks (registered in mkdocs.yml): the command line's help, generated from its parser, on the API page."""
+"""mkdocs hooks (registered in mkdocs.yml): the command line's help on the API page; the search index as a script."""
 
 from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 from unittest import mock
 
 #: Where docs/api.md receives the command line reference.
@@ -34,3 +35,10 @@ def cli_reference() -> str:
 def on_page_markdown(markdown: str, **kwargs) -> str:
     """Put the command line reference where a page asks for it."""
     return markdown.replace(CLI_MARKER, cli_reference()) if CLI_MARKER in markdown else markdown
+
+
+def on_post_build(config, **kwargs) -> None:
+    """Write the search index as a script too: docs/theme/search/main.js loads it so, which works from file://."""
+    folder = Path(config["site_dir"]) / "search"
+    index = (folder / "search_index.json").read_text(encoding="utf-8")
+    (folder / "search_index.js").write_text(f"window.mkdocs_search_index = {index};\n", encoding="utf-8")
