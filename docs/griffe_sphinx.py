@@ -2,6 +2,7 @@
 
 * a cross-reference role (``:func:`name```, ``:class:`~pkg.Name```, ...) becomes inline code showing
   what Sphinx would show (the last component after ``~``, the title of ``title <target>``);
+* a literal block's ``text::`` marker reads ``text:`` (the indented block after it is code in markdown too);
 * a doctest block (``>>>`` lines and their output, up to a blank line) becomes a fenced ``pycon`` block,
   highlighted, instead of nested markdown block quotes;
 * an attribute documented by ``#:`` comment lines just above it gets them as its docstring.
@@ -18,6 +19,7 @@ ROLE = re.compile(r":(?:py:)?(?:func|meth|class|mod|data|attr|exc|obj|const|type
 TITLED = re.compile(r"(.+?)\s*<[^<>]+>", flags=re.S)
 FENCE = re.compile(r"\s*(```|~~~)")
 COMMENT = re.compile(r"\s*#:\s?(.*)")
+LITERAL_MARKER = re.compile(r"(?<=\S)::$(?=\n[ \t]*\n)", flags=re.M)
 
 
 def _role_text(match: re.Match) -> str:
@@ -55,7 +57,7 @@ def fence_doctests(text: str) -> str:
 
 def markdown_docstring(text: str) -> str:
     """A docstring written with Sphinx roles and doctests, as the markdown mkdocstrings renders."""
-    return fence_doctests(ROLE.sub(_role_text, text))
+    return fence_doctests(LITERAL_MARKER.sub(":", ROLE.sub(_role_text, text)))
 
 
 def _comment_above(attr: griffe.Attribute) -> str | None:
