@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
@@ -72,8 +73,27 @@ def batch_map(fn: Callable, mesh: Mesh | None = None, *, batch_size: int | None 
     spec = PartitionSpec(BATCH_AXIS)
 
     def local(batch: Any) -> Any:
-        return jax.lax.map(fn, batch, batch_size=batch_size) if batch_size else jax.vmap(fn)(batch)
+        return _chunked_vmap(fn, batch, batch_size) if batch_size else jax.vmap(fn)(batch)
 
     # No collectives run inside ``fn``, so the varying-axes type check (which would ask every solver loop
     # to mark its constant initial values as device-varying) has nothing to guard.
     return jax.shard_map(local, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)
+
+
+def _chunked_vmap(fn: Callable, batch: Any, size: int) -> Any:
+    """``jax.vmap(fn)(batch)`` computed ``size`` instances at a time: a ``lax.map`` over whole chunks, then the rest.
+
+    ``jax.lax.map(fn, batch, batch_size=size)`` does the same but reshapes its outputs with a ``-1`` axis,
+    which fails on an empty output (a ``Solution`` of a model without equality constraints has one).
+    """
+    tree_map = jax.tree_util.tree_map
+    share = jax.tree_util.tree_leaves(batch)[0].shape[0]
+    full = share - share % size
+    if not full:
+        return jax.vmap(fn)(batch)
+    chunks = tree_map(lambda a: a[:full].reshape(full // size, size, *a.shape[1:]), batch)
+    out = tree_map(lambda y: y.reshape(full, *y.shape[2:]), jax.lax.map(jax.vmap(fn), chunks))
+    if full == share:
+        return out
+    rest = jax.vmap(fn)(tree_map(lambda a: a[full:], batch))
+    return tree_map(lambda y, r: jnp.concatenate([y, r]), out, rest)
