@@ -99,20 +99,29 @@ def check_same_shape(name: str, fn: Callable, x: jax.Array, *args: Any) -> None:
 
 
 def iterate(cond: Callable[[State], jax.Array], body: Callable[[State], State], state: State,
-            *, maxiter: int, unroll: bool) -> tuple[State, jax.Array]:
+            *, maxiter: int, unroll: bool,
+            log: Callable[[jax.Array, State], None] | None = None) -> tuple[State, jax.Array]:
     """Apply ``body`` while ``cond`` holds, at most ``maxiter`` times; return (state, count).
 
     ``unroll=False``: a ``lax.while_loop`` (forward mode only). ``unroll=True``: a
     ``lax.scan`` of exactly ``maxiter`` steps in which ``body`` is skipped (``lax.cond``)
     once ``cond`` fails, so ``jax.grad`` can differentiate through it. ``count`` is
-    the int32 number of ``body`` applications.
+    the int32 number of ``body`` applications. ``log(count, state)``, when given, runs after each
+    application (a solver's ``verbose`` iteration line, :mod:`optdsl.runtime.solvers.log`).
     """
     count0 = jnp.zeros((), jnp.int32)
+
+    def logged(count, s):
+        s = body(s)
+        if log is not None:
+            log(count + 1, s)
+        return s
+
     if unroll:
         def step(carry, _):
             count, s = carry
             active = jnp.asarray(cond(s), bool)
-            s = lax.cond(active, body, lambda s: s, s)
+            s = lax.cond(active, lambda s: logged(count, s), lambda s: s, s)
             return (count + active.astype(jnp.int32), s), None
 
         (count, state), _ = lax.scan(step, (count0, state), length=maxiter)
@@ -124,7 +133,7 @@ def iterate(cond: Callable[[State], jax.Array], body: Callable[[State], State], 
 
     def full_body(carry):
         count, s = carry
-        return count + 1, body(s)
+        return count + 1, logged(count, s)
 
     count, state = lax.while_loop(full_cond, full_body, (count0, state))
     return state, count

@@ -50,6 +50,7 @@ from optdsl.runtime.solvers.cone_program import (RUNNING, ConicPoint, ScaledProb
                                                   evaluate, report, stop_code)
 from optdsl.runtime.solvers.cones import Cones, project_dual_cone
 from optdsl.runtime.solvers.embedding_polish import newton_polish
+from optdsl.runtime.solvers.log import SPARSE, log_iteration, reported
 from optdsl.runtime.status import NUMERICAL_ERROR
 
 Array = jax.Array
@@ -228,7 +229,7 @@ def _identity_point(p: ScaledProblem, st: _Loop) -> Array:
 
 
 def _admm(p: ScaledProblem, cones: Cones, start: _Loop, *, alpha: float, memory: int, anderson_type: int,
-          tol: Array, cert_tol: Array, maxiter: int, active: Array, allow_polish: Array) -> _Loop:
+          tol: Array, cert_tol: Array, maxiter: int, active: Array, allow_polish: Array, verbose: bool) -> _Loop:
     """Safeguarded, Anderson-accelerated Douglas-Rachford with adaptive ``scale``, resumed from ``start``.
 
     The state's ``z`` is in the current metric ``R`` and ``u = Pi_C(z)`` travels
@@ -249,7 +250,8 @@ def _admm(p: ScaledProblem, cones: Cones, start: _Loop, *, alpha: float, memory:
     residual ratio is off by ``SCALE_TRIGGER``: ``scale`` is multiplied by its
     square root. The factorisation happens outside this loop, so under ``vmap``
     it is not repeated at every step. Stops after ``maxiter`` steps in total,
-    or at once when ``active`` is false.
+    or at once when ``active`` is false. ``verbose``: print the residual and the fixed-point
+    residual norm every :data:`~.log.SPARSE` steps.
     """
     dtype = start.z.dtype
 
@@ -294,6 +296,8 @@ def _admm(p: ScaledProblem, cones: Cones, start: _Loop, *, alpha: float, memory:
             ref_norm=jnp.where(reject, st.ref_norm, gnorm), was_aa=nxt.was_aa & ~reject, has_prev=~reject,
             scale=scale, log_ratio=log_ratio, since=since, flag=jnp.where(rescale, _RESCALE, flag))
         stopped = flag != RUNNING
+        if verbose:
+            log_iteration("conic_solve", nxt.k, every=SPARSE, residual=tests.solution, fixed_point=gnorm)
         kept = st._replace(flag=flag, residual=tests.solution, bar=bar)
         return jax.tree_util.tree_map(lambda old, new: jnp.where(stopped, old, new), kept, nxt)
 
@@ -343,7 +347,7 @@ def _check_options(alpha, anderson, anderson_type, maxiter, polish) -> None:
 def conic_solve(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.typing.ArrayLike, cones: Cones, *,
                 tol: float | None = None, maxiter: int = 5000, init: ConicPoint | None = None,
                 alpha: float = 1.5, anderson: int = 10, anderson_type: int = 2,
-                polish: int = 10) -> tuple[ConicPoint, SolverInfo]:
+                polish: int = 10, verbose: bool = False) -> tuple[ConicPoint, SolverInfo]:
     """Solve ``min c'x s.t. A x + s = b, s in K`` and its dual; returns ``(ConicPoint(x, y, s), info)``.
 
     ``A``: ``(m, n)``, ``b``: ``(m,)``, ``c``: ``(n,)`` with ``m = cones.dim``.
@@ -365,7 +369,8 @@ def conic_solve(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.typing.
     loop over the instances on a CPU, see :func:`~optdsl.runtime.solvers.base.per_instance`),
     keeps the dtype. The returned point is not differentiable here (the loops are
     ``while_loop``s); differentiate through
-    :func:`~optdsl.runtime.solvers.conic_diff.solve_conic_diff` instead.
+    :func:`~optdsl.runtime.solvers.conic_diff.solve_conic_diff` instead. ``verbose``: print the
+    residual every :data:`~optdsl.runtime.solvers.log.SPARSE` ADMM steps and the final status.
 
     Example:
         >>> A = jnp.array([[-1.0], [1.0]])  # x >= 1 written as -x + s = -1, and x <= 3
@@ -387,7 +392,8 @@ def conic_solve(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.typing.
 
         def admm(state, active, allow_polish):
             return _admm(p, cones, state, alpha=alpha, memory=anderson, anderson_type=anderson_type,
-                         tol=tol, cert_tol=cert_tol, maxiter=maxiter, active=active, allow_polish=allow_polish)
+                         tol=tol, cert_tol=cert_tol, maxiter=maxiter, active=active, allow_polish=allow_polish,
+                         verbose=verbose)
 
         u0 = z0 if init is None else _project(p, cones, z0)  # (0, 0, 1) is in C already
 
@@ -420,6 +426,8 @@ def conic_solve(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.typing.
         end = lax.while_loop(lambda st: ~st.done, segment, outer)
         failed = (~jnp.all(jnp.isfinite(end.z)) | (end.loop.flag == NUMERICAL_ERROR) | ~jnp.all(jnp.isfinite(p.A0))
                   | ~jnp.all(jnp.isfinite(p.b0)) | ~jnp.all(jnp.isfinite(p.c0)))
-        return report(p, *_embedding_point(p, end.z, end.u, jnp.ones_like(end.z)), end.loop.k, failed, tol, cert_tol)
+        point, info = report(p, *_embedding_point(p, end.z, end.u, jnp.ones_like(end.z)), end.loop.k, failed, tol,
+                             cert_tol)
+        return point, reported(verbose, "conic_solve", info)
 
     return run(A, b, c, init, tol)

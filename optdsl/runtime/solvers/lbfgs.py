@@ -11,6 +11,7 @@ from jax import lax
 from optdsl.runtime.safe_math import safe_div
 from optdsl.runtime.solvers.base import (SolverInfo, check_count, check_init, check_scalar_fun,
                                          iterate, make_info, resolve_tol)
+from optdsl.runtime.solvers.log import iteration_log, reported
 from optdsl.runtime.solvers.linesearch import wolfe_search
 
 #: Trial steps allowed to one line search.
@@ -85,7 +86,7 @@ class _State(NamedTuple):
 
 def lbfgs(fun: Callable[[jax.Array, Any], jax.Array], init: jax.Array, params: Any = None, *,
           tol: float | None = None, maxiter: int = 500, history: int = 10,
-          unroll: bool = False) -> tuple[jax.Array, SolverInfo]:
+          unroll: bool = False, verbose: bool = False) -> tuple[jax.Array, SolverInfo]:
     """Minimise a smooth ``fun(x, params)`` over ``x`` of shape ``(n,)`` by L-BFGS.
 
     Directions come from the two-loop recursion over the last ``history`` pairs;
@@ -95,7 +96,8 @@ def lbfgs(fun: Callable[[jax.Array, Any], jax.Array], init: jax.Array, params: A
     solver stops (its residual then shows it did not converge).
 
     The residual is the absolute gradient norm ``||grad fun(x, params)||_2``;
-    SOLVED means it is ``<= tol`` (default :func:`~.base.default_tol`).
+    SOLVED means it is ``<= tol`` (default :func:`~.base.default_tol`). ``verbose``: print the
+    objective and gradient norm at each iteration and the final status.
 
     Example:
         >>> x, info = lbfgs(lambda x, c: jnp.sum((x - c) ** 2), jnp.zeros(3), jnp.arange(3.0))
@@ -122,6 +124,7 @@ def lbfgs(fun: Callable[[jax.Array, Any], jax.Array], init: jax.Array, params: A
 
     f0, g0 = value_and_grad(x0)
     state0 = _State(x0, f0, g0, _empty_memory(history, x0), jnp.zeros((), bool))
+    log = iteration_log(verbose, "lbfgs", lambda s: {"objective": s.f, "gradient": jnp.linalg.norm(s.g)})
     state, k = iterate(lambda s: (jnp.linalg.norm(s.g) > tol) & ~s.stalled, body, state0,
-                       maxiter=maxiter, unroll=unroll)
-    return state.x, make_info(state.x, jnp.linalg.norm(state.g), k, tol)
+                       maxiter=maxiter, unroll=unroll, log=log)
+    return state.x, reported(verbose, "lbfgs", make_info(state.x, jnp.linalg.norm(state.g), k, tol))

@@ -14,6 +14,7 @@ from optdsl.errors import ArgumentError
 from optdsl.runtime.safe_math import safe_div
 from optdsl.runtime.solvers.base import (SolverInfo, check_count, check_init, check_positive,
                                          check_same_shape, check_scalar_fun, iterate, make_info, resolve_tol)
+from optdsl.runtime.solvers.log import SPARSE, iteration_log, reported
 from optdsl.runtime.solvers.linesearch import backtrack, descent_test, initial_stepsize
 
 #: Halvings allowed to one backtracking search.
@@ -73,7 +74,8 @@ class _State(NamedTuple):
 
 def mirror_descent(fun: Callable[[jax.Array, Any], jax.Array], kl_step: KLStep, init: jax.Array,
                    params: Any = None, *, stepsize: Any = None, tol: float | None = None,
-                   maxiter: int = 5000, unroll: bool = False) -> tuple[jax.Array, SolverInfo]:
+                   maxiter: int = 5000, unroll: bool = False,
+                   verbose: bool = False) -> tuple[jax.Array, SolverInfo]:
     """Minimise a smooth ``fun(x, params)`` over a set ``C`` by exponentiated gradient.
 
     Iterates ``x+ = kl_step(x, grad f(x), eta)`` where ``kl_step(x, g, eta)`` returns
@@ -87,7 +89,8 @@ def mirror_descent(fun: Callable[[jax.Array, Any], jax.Array], kl_step: KLStep, 
     larger after a step accepted at once. A given ``stepsize`` is used as is.
 
     The residual is ``||x - kl_step(x, grad f(x), eta)|| / eta`` at the returned
-    ``x`` with the last step size; it vanishes exactly at minimisers over ``C``.
+    ``x`` with the last step size; it vanishes exactly at minimisers over ``C``. ``verbose``:
+    print the residual and step size every :data:`~.log.SPARSE` iterations and the final status.
 
     Example:
         >>> x, info = mirror_descent(lambda x, c: jnp.sum((x - c) ** 2), simplex_kl_step,
@@ -130,6 +133,7 @@ def mirror_descent(fun: Callable[[jax.Array, Any], jax.Array], kl_step: KLStep, 
         check_positive("stepsize", stepsize)
         eta0 = jnp.asarray(stepsize, x0.dtype)
     state0 = _State(x0, f0, g0, eta0, residual(x0, g0, eta0), jnp.zeros((), bool))
+    log = iteration_log(verbose, "mirror_descent", lambda s: {"residual": s.residual, "step": s.eta}, SPARSE)
     state, k = iterate(lambda s: (s.residual > tol) & ~s.stalled, body, state0,
-                       maxiter=maxiter, unroll=unroll)
-    return state.x, make_info(state.x, state.residual, k, tol)
+                       maxiter=maxiter, unroll=unroll, log=log)
+    return state.x, reported(verbose, "mirror_descent", make_info(state.x, state.residual, k, tol))

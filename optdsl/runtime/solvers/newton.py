@@ -16,6 +16,7 @@ import jax.numpy as jnp
 from optdsl.runtime.safe_math import safe_div
 from optdsl.runtime.solvers.base import (SolverInfo, check_count, check_init, check_scalar_fun,
                                          iterate, make_info, resolve_tol)
+from optdsl.runtime.solvers.log import iteration_log, reported
 from optdsl.runtime.solvers.linesearch import wolfe_search
 
 #: Trial steps allowed to one line search.
@@ -76,8 +77,8 @@ class _State(NamedTuple):
     stalled: jax.Array  # bool: the last line search found no acceptable step
 
 
-def _newton_loop(fun: Callable, direction: Direction,
-                 x0: jax.Array, params: Any, tol: Any, maxiter: int, unroll: bool):
+def _newton_loop(fun: Callable, direction: Direction, x0: jax.Array, params: Any, tol: Any, maxiter: int,
+                 unroll: bool, verbose: bool, name: str):
     """Damped Newton iterations with ``direction(x, g)``; stop on ``||g|| <= tol (1 + ||g0||)`` or a failed search.
 
     The gradient is judged relative to the starting one: with rows scaled by 1e3 the
@@ -95,14 +96,15 @@ def _newton_loop(fun: Callable, direction: Direction,
 
     f0, g0 = value_and_grad(x0)
     tol = tol * (1 + jax.lax.stop_gradient(jnp.linalg.norm(g0)))
+    log = iteration_log(verbose, name, lambda s: {"objective": s.f, "gradient": jnp.linalg.norm(s.g)})
     state, k = iterate(lambda s: (jnp.linalg.norm(s.g) > tol) & ~s.stalled, body,
-                       _State(x0, f0, g0, jnp.zeros((), bool)), maxiter=maxiter, unroll=unroll)
-    return state.x, make_info(state.x, jnp.linalg.norm(state.g), k, tol)
+                       _State(x0, f0, g0, jnp.zeros((), bool)), maxiter=maxiter, unroll=unroll, log=log)
+    return state.x, reported(verbose, name, make_info(state.x, jnp.linalg.norm(state.g), k, tol))
 
 
 def newton(fun: Callable[[jax.Array, Any], jax.Array], init: jax.Array, params: Any = None, *,
            tol: float | None = None, maxiter: int = 100,
-           unroll: bool = False) -> tuple[jax.Array, SolverInfo]:
+           unroll: bool = False, verbose: bool = False) -> tuple[jax.Array, SolverInfo]:
     """Minimise a smooth ``fun(x, params)`` by damped Newton with the dense Hessian (small ``n``).
 
     Each step is ``d = -|H|^+ g`` with ``H = jax.hessian(fun)`` (its eigendecomposition:
@@ -111,7 +113,8 @@ def newton(fun: Callable[[jax.Array, Any], jax.Array], init: jax.Array, params: 
     memory and ``O(n^3)`` time per step.
 
     The residual is the gradient norm ``||grad fun(x, params)||_2``; SOLVED when it is at most
-    ``tol (1 + ||g0||)``, ``g0`` the gradient at ``init``.
+    ``tol (1 + ||g0||)``, ``g0`` the gradient at ``init``. ``verbose``: print the objective and
+    gradient norm at each iteration and the final status.
 
     Example:
         >>> x, info = newton(lambda x, c: jnp.sum((x - c) ** 4 + x ** 2), jnp.zeros(3), jnp.ones(3))
@@ -124,18 +127,18 @@ def newton(fun: Callable[[jax.Array, Any], jax.Array], init: jax.Array, params: 
     def direction(x, g):
         return _spectral_direction(hessian(x, params), g)
 
-    return _newton_loop(fun, direction, x0, params, resolve_tol(tol, x0.dtype), maxiter, unroll)
+    return _newton_loop(fun, direction, x0, params, resolve_tol(tol, x0.dtype), maxiter, unroll, verbose, "newton")
 
 
 def newton_cg(fun: Callable[[jax.Array, Any], jax.Array], init: jax.Array, params: Any = None, *,
               tol: float | None = None, maxiter: int = 100, maxcg: int | None = None,
-              unroll: bool = False) -> tuple[jax.Array, SolverInfo]:
+              unroll: bool = False, verbose: bool = False) -> tuple[jax.Array, SolverInfo]:
     """Minimise a smooth ``fun(x, params)`` by line-search Newton--CG (matrix-free).
 
     The Newton system is solved inexactly by at most ``maxcg`` (default ``n``)
     conjugate-gradient steps on Hessian-vector products (forward-over-reverse
     autodiff), stopped at relative accuracy ``min(0.5, sqrt(||g||))`` or at
-    negative curvature. The residual is ``||grad fun(x, params)||_2``.
+    negative curvature. The residual is ``||grad fun(x, params)||_2``. ``verbose``: as for :func:`newton`.
 
     Example:
         >>> x, info = newton_cg(lambda x, c: jnp.sum((x - c) ** 4 + x ** 2), jnp.zeros(3), jnp.ones(3))
@@ -151,4 +154,5 @@ def newton_cg(fun: Callable[[jax.Array, Any], jax.Array], init: jax.Array, param
         hvp = lambda v: jax.jvp(lambda z: grad(z, params), (x,), (v,))[1]
         return _cg_direction(hvp, g, maxcg, unroll)
 
-    return _newton_loop(fun, direction, x0, params, resolve_tol(tol, x0.dtype), maxiter, unroll)
+    return _newton_loop(fun, direction, x0, params, resolve_tol(tol, x0.dtype), maxiter, unroll, verbose,
+                        "newton_cg")

@@ -16,6 +16,7 @@ from jax import lax
 from optdsl.runtime.solvers.base import (SolverInfo, check_count, check_init, check_positive,
                                          check_same_shape, check_scalar_fun, iterate, make_info,
                                          resolve_tol)
+from optdsl.runtime.solvers.log import SPARSE, iteration_log, reported
 from optdsl.runtime.solvers.linesearch import backtrack, descent_test, initial_stepsize
 
 #: Halvings allowed to one backtracking search.
@@ -40,7 +41,7 @@ class _State(NamedTuple):
 def proximal_gradient(fun: Callable[[jax.Array, Any], jax.Array], prox: Prox, init: jax.Array,
                       params: Any = None, *, stepsize: Any = None, tol: float | None = None,
                       maxiter: int = 5000, acceleration: bool = True, restart: bool = True,
-                      unroll: bool = False) -> tuple[jax.Array, SolverInfo]:
+                      unroll: bool = False, verbose: bool = False) -> tuple[jax.Array, SolverInfo]:
     """Minimise ``fun(x, params) + g(x, params)`` where ``prox(v, params, step) = prox_{step g}(v)``.
 
     Iterates ``x+ = prox(y - eta grad f(y), eta)`` from the extrapolated point
@@ -57,7 +58,8 @@ def proximal_gradient(fun: Callable[[jax.Array, Any], jax.Array], prox: Prox, in
 
     The residual is the gradient mapping norm at the returned ``x``,
     ``||x - prox(x - eta grad f(x), eta)|| / eta``, with ``eta`` the last step size;
-    it vanishes exactly at minimisers.
+    it vanishes exactly at minimisers. ``verbose``: print the residual and step size every
+    :data:`~.log.SPARSE` iterations and the final status (:mod:`~optdsl.runtime.solvers.log`).
 
     Example:
         >>> soft = lambda v, lam, step: jnp.sign(v) * jnp.maximum(jnp.abs(v) - step * lam, 0)
@@ -109,6 +111,7 @@ def proximal_gradient(fun: Callable[[jax.Array, Any], jax.Array], prox: Prox, in
         eta0 = jnp.asarray(stepsize, x0.dtype)
     state0 = _State(x0, x0, f0, g0, jnp.ones((), x0.dtype), eta0, residual(x0, g0, eta0),
                     jnp.zeros((), bool))
+    log = iteration_log(verbose, "proximal_gradient", lambda s: {"residual": s.residual, "step": s.eta}, SPARSE)
     state, k = iterate(lambda s: (s.residual > tol) & ~s.stalled, body, state0,
-                       maxiter=maxiter, unroll=unroll)
-    return state.x, make_info(state.x, state.residual, k, tol)
+                       maxiter=maxiter, unroll=unroll, log=log)
+    return state.x, reported(verbose, "proximal_gradient", make_info(state.x, state.residual, k, tol))

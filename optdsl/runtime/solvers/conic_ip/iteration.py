@@ -49,6 +49,7 @@ from optdsl.runtime.solvers.embedding_polish import newton_polish
 from optdsl.runtime.solvers.conic_ip.newton import newton_solver
 from optdsl.runtime.solvers.conic_ip.product import ProductCone, product_cone
 from optdsl.runtime.solvers.interior_point.core import select
+from optdsl.runtime.solvers.log import log_iteration, reported
 from optdsl.runtime.status import INFEASIBLE, NUMERICAL_ERROR, SOLVED, UNBOUNDED
 
 Array = jax.Array
@@ -179,12 +180,13 @@ def _complementarity(cone: ProductCone, st: _Iterate) -> Array:
     return (st.s[z:] @ st.y[z:] + st.tau * st.kappa) / (cone.degree + 1)
 
 
-def _step(p: ScaledProblem, cone: ProductCone, st: _Iterate, tol: Array, cert_tol: Array) -> _Iterate:
+def _step(p: ScaledProblem, cone: ProductCone, st: _Iterate, tol: Array, cert_tol: Array,
+          verbose: bool) -> _Iterate:
     """One Mehrotra predictor-corrector step (see the module docstring).
 
     The predictor and the corrector are the two passes of one loop, so that the Newton
     solve is compiled once; each pass solves for the ``tau`` column and its own
-    right-hand side together.
+    right-hand side together. ``verbose``: print the step's residual, ``mu`` and step length.
     """
     A, b, c = p.A, p.b, p.c
     z = cone.zero
@@ -231,11 +233,13 @@ def _step(p: ScaledProblem, cone: ProductCone, st: _Iterate, tol: Array, cert_to
     # A step that is not finite or too short to count is not taken: the previous point is kept.
     failed = (new.code == NUMERICAL_ERROR) | ((new.code == RUNNING) & ~(alpha >= MIN_STEP))
     new = select(failed, st._replace(k=new.k), new)
+    if verbose:
+        log_iteration("conic_ip_solve", new.k, residual=new.progress, mu=_complementarity(cone, new), step=alpha)
     return new._replace(code=jnp.where(failed, NUMERICAL_ERROR, new.code).astype(jnp.int32))
 
 
 def _iterate(p: ScaledProblem, cone: ProductCone, start: _Iterate, tol: Array, cert_tol: Array,
-             maxiter: int) -> _Iterate:
+             maxiter: int, verbose: bool) -> _Iterate:
     """Steps from ``start`` until a stopping test, a failed step, a stall or ``maxiter``.
 
     Returns the final iterate, or the last one that passed the solution test when the
@@ -245,7 +249,7 @@ def _iterate(p: ScaledProblem, cone: ProductCone, start: _Iterate, tol: Array, c
     """
     def step(carry: tuple[_Iterate, _Iterate, Array, Array]) -> tuple[_Iterate, _Iterate, Array, Array]:
         st, kept, best, since = carry  # best: smallest (progress, mu) so far; since: steps since either halved
-        new = _step(p, cone, st, tol, cert_tol)
+        new = _step(p, cone, st, tol, cert_tol, verbose)
         now = jnp.stack([new.progress, _complementarity(cone, new)])
         halved = now <= best / 2
         since = jnp.where(jnp.any(halved), 0, since + 1)
@@ -287,7 +291,7 @@ def _check_init(init: ConicPoint | None, m: int, n: int) -> None:
 
 def conic_ip_solve(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.typing.ArrayLike, cones: Cones, *,
                    tol: float | None = None, maxiter: int = 100,
-                   init: ConicPoint | None = None) -> tuple[ConicPoint, SolverInfo]:
+                   init: ConicPoint | None = None, verbose: bool = False) -> tuple[ConicPoint, SolverInfo]:
     """Solve ``min c'x s.t. A x + s = b, s in K`` and its dual by the interior point of the module docstring.
 
     Same arguments, return and statuses as :func:`~optdsl.runtime.solvers.conic.conic_solve`:
@@ -302,7 +306,8 @@ def conic_ip_solve(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.typi
     iteration that stalled; MAX_ITERATIONS otherwise. Pure JAX (``jit``, ``vmap`` over
     data with the same ``cones``; under ``vmap`` a loop over the instances on a CPU, see
     :func:`~optdsl.runtime.solvers.base.per_instance`), keeps the dtype. Not
-    differentiable itself (``while_loop``s).
+    differentiable itself (``while_loop``s). ``verbose``: print each iteration's residual (the smallest
+    of the solution and certificate residuals), complementarity ``mu`` and step length, and the final status.
 
     Example:
         >>> A = jnp.array([[-1.0], [1.0]])  # x >= 1 written as -x + s = -1, and x <= 3
@@ -321,10 +326,11 @@ def conic_ip_solve(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.typi
     def run(A, b, c, init, tol):
         cert_tol = tol ** 0.75
         p = equilibrate(A, b, c, cones)
-        end = _iterate(p, cone, _initial_point(p, cone, init, tol, cert_tol), tol, cert_tol, maxiter)
+        end = _iterate(p, cone, _initial_point(p, cone, init, tol, cert_tol), tol, cert_tol, maxiter, verbose)
         near = end.solved | (end.progress <= jnp.sqrt(tol))
         end = run_if(near & (end.code != INFEASIBLE) & (end.code != UNBOUNDED),
                      lambda end: _polished(p, cones, end, tol, cert_tol), (end,), end)
-        return report(p, end.x, end.y, end.s, end.tau, end.k, end.code == NUMERICAL_ERROR, tol, cert_tol)
+        point, info = report(p, end.x, end.y, end.s, end.tau, end.k, end.code == NUMERICAL_ERROR, tol, cert_tol)
+        return point, reported(verbose, "conic_ip_solve", info)
 
     return run(A, b, c, init, tol)

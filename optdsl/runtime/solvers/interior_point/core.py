@@ -70,12 +70,14 @@ def conclude(new: State, old: State, moved: jax.Array) -> State:
     return st._replace(code=jnp.where((st.code == RUNNING) & ~moved, NUMERICAL_ERROR, st.code).astype(jnp.int32))
 
 
-def run(step: Callable[[State], State], start: State, maxiter: int) -> tuple[State, jax.Array, jax.Array]:
+def run(step: Callable[[State], State], start: State, maxiter: int,
+        log: Callable[[jax.Array, State], None] | None = None) -> tuple[State, jax.Array, jax.Array]:
     """``step`` while the iterate's code is RUNNING, at most ``maxiter`` times: ``(iterate, iterations, status)``.
 
-    ``status`` is the iterate's code, MAX_ITERATIONS where it is still RUNNING.
+    ``status`` is the iterate's code, MAX_ITERATIONS where it is still RUNNING. ``log``: as in
+    :func:`~optdsl.runtime.solvers.base.iterate`.
     """
-    state, iterations = iterate(lambda st: st.code == RUNNING, step, start, maxiter=maxiter, unroll=False)
+    state, iterations = iterate(lambda st: st.code == RUNNING, step, start, maxiter=maxiter, unroll=False, log=log)
     return state, iterations, jnp.where(state.code == RUNNING, MAX_ITERATIONS, state.code).astype(jnp.int32)
 
 

@@ -36,6 +36,7 @@ from optdsl.runtime.solvers.interior_point.core import (check_start, conclude, f
 from optdsl.runtime.solvers.interior_point.kkt import (Fun, KKTAux, KKTPoint, kkt_factored_solve, kkt_jacobian,
                                                        kkt_residual, lagrangian, or_empty)
 from optdsl.runtime.solvers.interior_point.newton_step import max_step, newton_kkt_solve, regularisation
+from optdsl.runtime.solvers.log import iteration_log, reported
 
 #: Initial barrier parameter.
 MU_INIT = 0.1
@@ -79,7 +80,7 @@ def _check_constraint(name: str, fun: Fun, size: int, x: jax.Array, params: Any)
 
 def nlp_interior_point(f: Fun, g: Fun | None, h_eq: Fun | None, init: jax.Array | KKTPoint, params: Any = None, *,
                        m: int, p: int, tol: float | None = None,
-                       maxiter: int = 200) -> tuple[KKTPoint, KKTAux]:
+                       maxiter: int = 200, verbose: bool = False) -> tuple[KKTPoint, KKTAux]:
     """Solve ``min f(x, params) s.t. g(x, params) <= 0, h_eq(x, params) = 0`` from ``init``.
 
     Returns ``(KKTPoint, KKTAux)``.
@@ -103,7 +104,8 @@ def nlp_interior_point(f: Fun, g: Fun | None, h_eq: Fun | None, init: jax.Array 
     below what float32 evaluations of ``f`` and its derivatives can resolve). The aux holds the LU of the KKT Jacobian
     ``[[H, Jh', Jg'], [Jh, 0, 0], [diag(lam) Jg, 0, diag(g)]]`` at the returned point,
     ``H`` the Lagrangian Hessian, for
-    :func:`~optdsl.runtime.solvers.interior_point.kkt.kkt_factored_solve`.
+    :func:`~optdsl.runtime.solvers.interior_point.kkt.kkt_factored_solve`. ``verbose``: print the
+    residual and barrier parameter at each iteration and the final status.
 
     Example:
         >>> import numpy as np
@@ -253,9 +255,11 @@ def nlp_interior_point(f: Fun, g: Fun | None, h_eq: Fun | None, init: jax.Array 
     if start is not None:
         warm = warm_start(start)
         first = select(warm.residual < first.residual, warm, first)
-    st, k, code = run(body, first, maxiter)
+    st, k, code = run(body, first, maxiter,
+                      iteration_log(verbose, "nlp_interior_point", lambda st: {"residual": st.residual, "mu": st.mu}))
     point = KKTPoint(st.x, st.nu, st.lam)
-    return result(point, kkt_jacobian(f, g, h_eq)(point, params), k, st.residual, code, exact=True, tol=tol)
+    point, aux = result(point, kkt_jacobian(f, g, h_eq)(point, params), k, st.residual, code, exact=True, tol=tol)
+    return point, reported(verbose, "nlp_interior_point", aux)
 
 
 def solve_nlp(f: Fun, g: Fun | None, h_eq: Fun | None, init: jax.Array | KKTPoint, params: Any = None, *,

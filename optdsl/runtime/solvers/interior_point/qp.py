@@ -35,6 +35,7 @@ from optdsl.runtime.solvers.interior_point.kkt import (KKTAux, KKTPoint, active_
                                                        complementarity_sizes, factor_active_set, factor_kkt,
                                                        kkt_factored_solve, kkt_jacobian, kkt_residual)
 from optdsl.runtime.solvers.interior_point.newton_step import condensed_kkt_solve, max_step, regularisation
+from optdsl.runtime.solvers.log import iteration_log, reported
 from optdsl.runtime.status import INFEASIBLE, MAX_ITERATIONS, SOLVED, UNBOUNDED
 
 #: Fraction of the distance to the boundary of the cone a step may go.
@@ -436,7 +437,8 @@ def _refined_result(d: QPData, st: _Embedded, iterations: jax.Array, code: jax.A
 
 def qp_interior_point(Q: jax.Array, q: jax.Array, A: jax.Array, b: jax.Array, G: jax.Array, h: jax.Array, *,
                       init: KKTPoint | None = None, tol: float | None = None, maxiter: int = 100,
-                      mu_target: float | None = None, polish: bool = True) -> tuple[KKTPoint, KKTAux]:
+                      mu_target: float | None = None, polish: bool = True,
+                      verbose: bool = False) -> tuple[KKTPoint, KKTAux]:
     """Solve ``min 0.5 x'Qx + q'x s.t. A x = b, G x <= h`` (dense, ``Q`` PSD); returns ``(KKTPoint, KKTAux)``.
 
     Shapes: ``Q (n, n)``, ``q (n,)``, ``A (p, n)``, ``b (p,)``, ``G (m, n)``, ``h (m,)``;
@@ -475,7 +477,9 @@ def qp_interior_point(Q: jax.Array, q: jax.Array, A: jax.Array, b: jax.Array, G:
     perturbed by 1e-3 a random QP (n = 30, 20 inequalities, 5 equalities) takes about 4
     iterations instead of 12, an LP about 5 instead of 10. The returned aux holds the
     LU of the KKT Jacobian at the returned point for
-    :func:`~optdsl.runtime.solvers.interior_point.kkt.kkt_factored_solve`.
+    :func:`~optdsl.runtime.solvers.interior_point.kkt.kkt_factored_solve`. ``verbose``: print the
+    residual and the embedding's ``tau`` and ``kappa`` at each iteration (the barrier phase's
+    residual after it) and the final status.
 
     Example:
         >>> import numpy as np
@@ -496,10 +500,12 @@ def qp_interior_point(Q: jax.Array, q: jax.Array, A: jax.Array, b: jax.Array, G:
     tol = jnp.asarray(tol, dtype)
     mu_target = None if mu_target is None else jnp.asarray(mu_target, dtype)
 
-    # Batched, one instance after another on a CPU (each stops at its own iteration count).
-    @per_instance
-    def solve(d, init, tol, mu_target):
-        st, k, code = run(lambda st: _embedding_step(d, st, tol, mu_target), _initial_point(d, tol, init), maxiter)
+    name = "qp_interior_point"
+
+    def phases(d, init, tol, mu_target):
+        log = iteration_log(verbose, name, lambda st: {"residual": st.residual, "tau": st.tau, "kappa": st.kappa})
+        st, k, code = run(lambda st: _embedding_step(d, st, tol, mu_target), _initial_point(d, tol, init), maxiter,
+                          log)
         if mu_target is None and polish:
             return _refined_result(d, st, k, code, tol)
         point = _returned_point(d, st, code)
@@ -507,9 +513,16 @@ def qp_interior_point(Q: jax.Array, q: jax.Array, A: jax.Array, b: jax.Array, G:
             return result(point, _jacobian(point, d), k, st.residual, code, exact=True, tol=tol)
         start = _Barrier(point.x, point.nu, point.lam, st.s / st.tau,
                          jnp.where(code == SOLVED, RUNNING, code).astype(jnp.int32), st.residual)
-        central, k2, code = run(lambda b: _barrier_step(d, b, tol, mu_target), start, maxiter)
+        central, k2, code = run(lambda b: _barrier_step(d, b, tol, mu_target), start, maxiter,
+                                iteration_log(verbose, f"{name} (barrier)", lambda b: {"residual": b.residual}))
         point = KKTPoint(central.x, central.nu, central.lam)
         return result(point, _jacobian(point, d), k + k2, central.residual, code, exact=False, tol=tol)
+
+    # Batched, one instance after another on a CPU (each stops at its own iteration count).
+    @per_instance
+    def solve(d, init, tol, mu_target):
+        point, aux = phases(d, init, tol, mu_target)
+        return point, reported(verbose, name, aux)
 
     return solve(d, init, tol, mu_target)
 
