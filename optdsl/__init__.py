@@ -6,12 +6,16 @@ answers ``--help`` without starting JAX.
 """
 
 import importlib
+import logging
 from typing import Any
 
 from optdsl.errors import *  # noqa: F403  (the exception tree, listed in its __all__)
 from optdsl.errors import __all__ as _error_names
 
 __version__ = "0.1.0"
+
+# Compile-time decisions are logged on "optdsl.compiler"; shown only where the application configures logging.
+logging.getLogger("optdsl").addHandler(logging.NullHandler())
 
 #: Names served by a submodule imported on first use (the modeling layer serves every other public name).
 _FROM = {

@@ -11,10 +11,15 @@ An objective with an atom finite only on part of its domain (``log``, ``entropy`
 first-order map, whose trial points can leave that domain: it goes to the mirror
 map when every variable lies on a simplex (its iterates stay inside), else to the
 conic form, else to the KKT interior point.
+
+The decisions are logged on the ``optdsl.compiler`` logger (Python ``logging``, nothing shown
+unless a handler is configured): the route and why at INFO, the conic form's size and the
+differentiation (dense factorisation or matrix-free) at DEBUG.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import jax
@@ -35,6 +40,8 @@ from optdsl.runtime.linear_solve import SOLVERS as LINEAR_SOLVERS
 
 #: The ``method=`` names, in the order of the lowering table.
 METHODS = tuple(LOWERINGS)
+
+logger = logging.getLogger("optdsl.compiler")
 
 #: Why each first-order map is the default for a model it covers.
 _FIRST_ORDER_REASONS = {
@@ -192,9 +199,18 @@ def choose_lowering(structure: Structure, method: str | None, nonconvex: bool = 
     return Route(_requested_first_order(structure, method, default), requested)
 
 
+def _log_decisions(lowering: Lowering) -> None:
+    """Log the route and why (INFO), the conic form's size and the differentiation (DEBUG)."""
+    logger.info("method %s (solver %s): %s", lowering.name, lowering.solver, lowering.reason)
+    if isinstance(lowering, Conic):
+        logger.debug("conic form: %d variables, %d cone rows (%s)", lowering.form.size, lowering.form.cones.dim,
+                     lowering.form.cones)
+    logger.debug("differentiation: %s", lowering.differentiation_text)
+
+
 def compile_problem(problem: Problem, *, method: str | None = None, solver: str | None = None,
                     linear_solve: str = "auto", tol: float | None = None, maxiter: int | None = None,
-                    diff: str | Diff = "implicit", nonconvex: bool = False) -> CompiledProblem:
+                    diff: str | Diff = "implicit", nonconvex: bool = False, verbose: bool = False) -> CompiledProblem:
     """Lower ``problem`` to a traceable, differentiable ``params -> Solution`` function.
 
     ``method``: an optimality map from the lowering table (default: chosen from
@@ -205,17 +221,20 @@ def compile_problem(problem: Problem, *, method: str | None = None, solver: str 
     solver's stopping rule (dtype-aware default); ``diff``: ``"implicit"``
     (default), ``"smoothed"`` (KKT: differentiate the barrier-relaxed system) or
     ``"unrolled"`` (first-order maps: through the iterations, for comparisons);
-    ``nonconvex=True`` skips the DCP check (the solution is then a local one).
+    ``nonconvex=True`` skips the DCP check (the solution is then a local one);
+    ``verbose=True``: the solver prints its iteration log and final status from inside the
+    compiled program (with ``False``, the default, the program holds no printing at all).
     """
     if not isinstance(problem, Problem):
         raise CompileError(f"compile expects a Problem, got {type(problem).__name__}")
-    options = Options(solver, linear_solve, tol, maxiter, Diff.of(diff))
+    options = Options(solver, linear_solve, tol, maxiter, Diff.of(diff), bool(verbose))
     if linear_solve not in LINEAR_SOLVERS:
         raise CompileError(f"unknown linear_solve {linear_solve!r}; choose one of {sorted(LINEAR_SOLVERS)}")
     if not nonconvex:
         problem.check_dcp()
     structure = analyze(problem)
     lowering = choose_lowering(structure, method, nonconvex)(structure, options)
+    _log_decisions(lowering)
     domains = parameter_domains(problem, tol, trusted=not nonconvex)
     run = lowering.run(domains)
 
@@ -229,7 +248,7 @@ def compile_problem(problem: Problem, *, method: str | None = None, solver: str 
         description=describe(lowering),
         problem=problem,
         options={"method": method, "solver": solver, "linear_solve": linear_solve, "tol": tol,
-                 "maxiter": maxiter, "diff": options.diff.value, "nonconvex": nonconvex},
+                 "maxiter": maxiter, "diff": options.diff.value, "nonconvex": nonconvex, "verbose": options.verbose},
         conditions=lowering.conditions_latex,
         domains=domains,
     )

@@ -35,6 +35,7 @@ def describe(lowering: Lowering) -> str:
         f"method: {lowering.name}",
         f"route: {lowering.name} — {lowering.reason}",
         f"optimality map: {lowering.map_text}",
-        f"solver: {lowering.solver_text}; tol={_tol_text(options.tol)}, maxiter={lowering.maxiter}",
+        f"solver: {lowering.solver_text}; tol={_tol_text(options.tol)}, maxiter={lowering.maxiter}"
+        + ("; verbose (prints its iteration log)" if options.verbose else ""),
         f"differentiation: {lowering.differentiation_text}",
     ])

@@ -63,6 +63,7 @@ class Options:
     tol: float | None = None
     maxiter: int | None = None
     diff: Diff = Diff.IMPLICIT
+    verbose: bool = False  # the solver prints its iteration log from inside the compiled program
 
 
 class Lowering(ABC):

@@ -152,8 +152,8 @@ class FirstOrder(Lowering):
         """The runtime solver :meth:`iterate` runs (its ``maxiter`` default holds where the route sets none)."""
 
     def solver_options(self) -> dict[str, Any]:
-        """``tol`` and ``maxiter`` for the solver call."""
-        return {"tol": self.options.tol, "maxiter": self.maxiter}
+        """``tol``, ``maxiter`` and ``verbose`` for the solver call."""
+        return {"tol": self.options.tol, "maxiter": self.maxiter, "verbose": self.options.verbose}
 
     @property
     def differentiation_text(self) -> str:
