@@ -114,11 +114,13 @@ def zero_start(step) -> float:
 
 def plot_prototypes(prototypes: jax.Array, out: Path) -> None:
     """The ten distilled images, one per digit."""
-    fig, axes = plt.subplots(2, 5, figsize=(8, 3.6))
+    images = np.asarray(prototypes).reshape(-1, 8, 8)
+    fig, axes = plt.subplots(2, 5, figsize=(8.8, 3.6))
     for digit, ax in enumerate(axes.flat):
-        ax.imshow(np.asarray(prototypes[digit]).reshape(8, 8), cmap="gray_r")
+        shown = ax.imshow(images[digit], cmap="gray_r", vmin=images.min(), vmax=images.max())
         ax.set_title(str(digit))
         ax.axis("off")
+    fig.colorbar(shown, ax=axes.ravel().tolist(), shrink=0.8, label="pixel value (one scale for all ten)")
     fig.suptitle("distilled digits: one learned prototype per class")
     save_figure(fig, out, "distilled_prototypes.png")
 

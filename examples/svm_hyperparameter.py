@@ -157,9 +157,13 @@ def plot(results: dict, features: tuple[int, ...], out: Path) -> None:
             for diff in DIFFS:
                 ran = [p for p in features if key in results[p, map_name, diff]]
                 ax.plot(ran, [results[p, map_name, diff][key] for p in ran], styles[diff], label=diff)
-            ax.set_xscale("log")
+            if len(features) > 1:
+                ax.set_xscale("log")
+            ax.set_xticks(list(features), [str(p) for p in features])
             if key == "time_per_step":
                 ax.set_yscale("log")
+            else:
+                ax.ticklabel_format(axis="y", style="plain", useOffset=False)
             ax.set_title(map_name.replace("_", " "))
             ax.set_xlabel("number of features p")
             ax.grid(True, which="both", alpha=0.3)

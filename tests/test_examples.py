@@ -32,7 +32,7 @@ def test_quickstart_gradient_matches_finite_difference():
     assert "status solved" in out
 
 
-# --- the paper's experiments (issue 7), each in --quick mode -------------------------------------------------------
+# --- the paper's experiments, each in --quick mode -------------------------------------------------------------------
 
 def _relative(a: float, b: float) -> float:
     return abs(a - b) / abs(b)
