@@ -86,6 +86,7 @@ def api_directives() -> dict[str, list[str] | None]:
 
 
 def _module(identifier: str) -> types.ModuleType | None:
+    """The module a directive names, or None when it names a function or class."""
     try:
         return importlib.import_module(identifier)
     except ModuleNotFoundError:
@@ -98,6 +99,7 @@ def _renders(directives: dict[str, list[str] | None], module: str, name: str) ->
 
 
 def _documented(name: str, obj, directives: dict[str, list[str] | None]) -> bool:
+    """Whether a directive renders ``obj`` (public as ``name``): itself, its module, or a package re-exporting it."""
     if isinstance(obj, types.ModuleType):
         return obj.__name__ in directives
     home, own_name = obj.__module__, obj.__name__
