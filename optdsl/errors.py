@@ -5,10 +5,11 @@ exception a Python caller would expect (``ValueError``, ``TypeError``,
 ``KeyError``), so ``except ValueError`` keeps working. The modeling, grammar,
 compiler and interop layers add their own subclasses (``ModelingError``,
 ``ShapeError``, ``DCPError``, ``OptSyntaxError``, ``CompileError``, ``InteropError``).
+:class:`SolverWarning`, also a ``UserWarning``, is the warning an eager solve gives when it ends unsolved.
 """
 
 __all__ = ["OptDSLError", "ArgumentError", "ArgumentTypeError", "ParameterError", "EmptySetError", "ClosureError",
-           "UnknownNameError", "CompileError"]
+           "UnknownNameError", "CompileError", "SolverWarning"]
 
 
 class OptDSLError(Exception):
@@ -44,3 +45,8 @@ class UnknownNameError(OptDSLError, KeyError):
 
 class CompileError(OptDSLError):
     """The problem cannot be compiled as asked; the message says why and what to change."""
+
+
+class SolverWarning(OptDSLError, UserWarning):
+    """A solve called with concrete parameters ended with a status other than ``solved``; the message says what
+    to try. Silence it with ``warnings.filterwarnings("ignore", category=optdsl.SolverWarning)``."""

@@ -10,20 +10,36 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+import os
+import sys
+import warnings
 from typing import Any, Callable, Mapping
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from optdsl.errors import ArgumentError, ParameterError, UnknownNameError
+from optdsl.errors import ArgumentError, ParameterError, SolverWarning, UnknownNameError
 from optdsl.runtime import compilation_cache
 from optdsl.runtime.domains import Domains
 from optdsl.runtime.dtypes import float_dtype
 from optdsl.runtime.sparse import is_sparse, with_dtype
-from optdsl.runtime.status import describe_all
+from optdsl.runtime.status import SOLVED, describe, describe_all
 
 Array = jax.Array
+
+#: What to try when an eager solve ends with each status other than ``solved`` (the :class:`SolverWarning`).
+_ADVICE = {
+    "max_iterations": "the iteration limit was reached; raise maxiter (compile(maxiter=...)), loosen tol, or "
+                      "warm-start with init=",
+    "infeasible": "no point satisfies the constraints at these parameter values; check the data and constraints",
+    "unbounded": "the objective is unbounded on the feasible set; bound the variables or add constraints",
+    "numerical_error": "the solver met non-finite values or could not take a step; check the data for NaN or "
+                       "extreme scales, use float64, or try another method= or solver=",
+    "inaccurate": "the solver stopped but the constraints do not hold to sqrt(tol) at its point; check that the "
+                  "model is feasible at these parameter values, raise maxiter or tighten tol",
+    "invalid_parameter": "a parameter lies outside its declared domain (nonneg, psd, ...)",
+}
 
 
 class Explanation(str):
@@ -31,6 +47,17 @@ class Explanation(str):
 
     def __repr__(self) -> str:
         return str(self)
+
+#: The package's directory: a warning points at the first line outside it that led to the solve.
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` (for a ``warnings.warn`` made by this module's caller) of the first frame outside optdsl."""
+    frame, level = sys._getframe(2), 2
+    while frame.f_back is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 @jax.tree_util.register_pytree_node_class
@@ -156,7 +183,9 @@ class CompiledProblem:
     the compiler chose; :meth:`explain` says in words what runs.
     Concrete parameter values outside ``domains`` (declared ``nonneg``, ``psd``, ...,
     or assumed by an atom's curvature) raise a ``ParameterError``; traced ones (under
-    ``jit`` / ``vmap``) give the status ``invalid_parameter`` instead.
+    ``jit`` / ``vmap``) give the status ``invalid_parameter`` instead. A call with concrete
+    parameters that ends with another status than ``solved`` gives a
+    :class:`~optdsl.errors.SolverWarning` naming the status and what to try (traced calls never do).
     """
 
     fn: Callable[[dict[str, Array], Any], Solution]
@@ -180,9 +209,20 @@ class CompiledProblem:
         given.update(kwargs)
         given = {**self._defaults(), **given}
         checked = self._check(given)
-        if not any(isinstance(v, jax.core.Tracer) for v in jax.tree_util.tree_leaves(checked)):
+        eager = not any(isinstance(v, jax.core.Tracer) for v in jax.tree_util.tree_leaves(checked))
+        if eager:
             self.domains.check(checked, float_dtype(*(v.dtype for v in checked.values())))
-        return self.fn(checked, init).keyed_by(self._variable_keys)
+        solution = self.fn(checked, init).keyed_by(self._variable_keys)
+        if eager and not isinstance(solution.status, jax.core.Tracer) and int(solution.status) != SOLVED:
+            self._warn(solution)
+        return solution
+
+    def _warn(self, solution: Solution) -> None:
+        """A :class:`SolverWarning` naming the status of an eager solve that did not end ``solved``, and what to try."""
+        status, residual = describe(solution.status), float(solution.residual)
+        measured = f" (residual {residual:.3g})" if np.isfinite(residual) else ""
+        warnings.warn(f"the {self.method} solve ended with status {status!r} after {int(solution.iterations)} "
+                      f"iterations{measured}: {_ADVICE.get(status, '')}", SolverWarning, stacklevel=_caller_level())
 
     @cached_property
     def _leaves(self) -> tuple[list[Any], list[Any]]:
