@@ -93,6 +93,16 @@ def test_proximal_gradient_prints_every_50th_iteration(capfd):
     assert finals == [("proximal_gradient", "solved", n)]
 
 
+def test_under_vmap_each_instance_prints_only_its_own_steps(capfd):
+    solve = LASSO.compile(verbose=True)
+    sols = jax.vmap(lambda c: solve(c=c))(jnp.stack([jnp.zeros(3), jnp.linspace(-1.0, 1.0, 3)]))
+    iterations, finals = _printed(capfd)
+    counts = [int(k) for k in sols.iterations]
+    assert counts[0] == 0 < counts[1]  # c = 0: x = 0 is optimal at the start, the other instance iterates
+    assert [k for _, k, _ in iterations] == [1, *range(50, counts[1] + 1, 50)]
+    assert sorted(finals) == sorted(("proximal_gradient", "solved", k) for k in counts)
+
+
 ROUTES = {
     "newton": (od.Problem(od.Minimize(od.sum_squares(x - c))), {}),
     "lbfgs": (od.Problem(od.Minimize(od.sum_squares(x - c))), {"solver": "lbfgs"}),

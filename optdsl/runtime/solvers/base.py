@@ -100,22 +100,23 @@ def check_same_shape(name: str, fn: Callable, x: jax.Array, *args: Any) -> None:
 
 def iterate(cond: Callable[[State], jax.Array], body: Callable[[State], State], state: State,
             *, maxiter: int, unroll: bool,
-            log: Callable[[jax.Array, State], None] | None = None) -> tuple[State, jax.Array]:
+            log: Callable[[jax.Array, State, jax.Array], None] | None = None) -> tuple[State, jax.Array]:
     """Apply ``body`` while ``cond`` holds, at most ``maxiter`` times; return (state, count).
 
     ``unroll=False``: a ``lax.while_loop`` (forward mode only). ``unroll=True``: a
     ``lax.scan`` of exactly ``maxiter`` steps in which ``body`` is skipped (``lax.cond``)
     once ``cond`` fails, so ``jax.grad`` can differentiate through it. ``count`` is
-    the int32 number of ``body`` applications. ``log(count, state)``, when given, runs after each
-    application (a solver's ``verbose`` iteration line, :mod:`optdsl.runtime.solvers.log`).
+    the int32 number of ``body`` applications. ``log(count, state, active)``, when given, runs after
+    each application (a solver's ``verbose`` iteration line, :mod:`optdsl.runtime.solvers.log`);
+    ``active`` is False where ``vmap`` runs the body for an instance whose loop has stopped.
     """
     count0 = jnp.zeros((), jnp.int32)
 
     def logged(count, s):
-        s = body(s)
+        new = body(s)
         if log is not None:
-            log(count + 1, s)
-        return s
+            log(count + 1, new, (count < maxiter) & cond(s))
+        return new
 
     if unroll:
         def step(carry, _):

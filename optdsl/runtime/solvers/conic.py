@@ -297,7 +297,8 @@ def _admm(p: ScaledProblem, cones: Cones, start: _Loop, *, alpha: float, memory:
             scale=scale, log_ratio=log_ratio, since=since, flag=jnp.where(rescale, _RESCALE, flag))
         stopped = flag != RUNNING
         if verbose:
-            log_iteration("conic_solve", nxt.k, every=SPARSE, residual=tests.solution, fixed_point=gnorm)
+            log_iteration("conic_solve", nxt.k, active=cond(st), every=SPARSE, residual=tests.solution,
+                          fixed_point=gnorm)
         kept = st._replace(flag=flag, residual=tests.solution, bar=bar)
         return jax.tree_util.tree_map(lambda old, new: jnp.where(stopped, old, new), kept, nxt)
 

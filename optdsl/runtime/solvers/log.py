@@ -19,19 +19,22 @@ Info = TypeVar("Info")  # a solver report with ``iterations``, ``residual`` and 
 SPARSE = 50
 
 
-def _print_iteration(solver: str, every: int, names: tuple[str, ...], k: Any, *values: Any) -> None:
-    if int(k) % every == 0 or int(k) == 1:
+def _print_iteration(solver: str, every: int, names: tuple[str, ...], k: Any, active: Any, *values: Any) -> None:
+    if bool(active) and (int(k) % every == 0 or int(k) == 1):
         fields = "".join(f"  {name} {float(value):.3e}" for name, value in zip(names, values))
         print(f"{solver}: iter {int(k):5d}{fields}", flush=True)
 
 
-def log_iteration(solver: str, k: jax.Array, *, every: int = 1, **values: jax.Array) -> None:
+def log_iteration(solver: str, k: jax.Array, *, active: Any = True, every: int = 1, **values: jax.Array) -> None:
     """Print ``solver: iter k  name value ...``: the iteration number and the named scalars (residuals, step).
 
-    ``every``: print only the first iteration and every ``every``-th (first-order solvers take thousands).
+    ``active``: whether the step was taken; under ``vmap`` a loop's body also runs for the instances that
+    have stopped, and those print nothing. ``every``: print only the first iteration and every
+    ``every``-th (first-order solvers take thousands).
     """
     names = tuple(values)
-    jax.debug.callback(lambda k, *v: _print_iteration(solver, every, names, k, *v), k, *values.values())
+    jax.debug.callback(lambda k, on, *v: _print_iteration(solver, every, names, k, on, *v), k, active,
+                       *values.values())
 
 
 def _print_status(solver: str, iterations: Any, residual: Any, status: Any) -> None:
@@ -45,11 +48,11 @@ def log_status(solver: str, iterations: jax.Array, residual: jax.Array, status: 
 
 
 def iteration_log(verbose: bool, solver: str, fields: Callable[[Any], dict[str, jax.Array]],
-                  every: int = 1) -> Callable[[jax.Array, Any], None] | None:
+                  every: int = 1) -> Callable[[jax.Array, Any, jax.Array], None] | None:
     """The ``log`` of :func:`~.base.iterate` printing ``fields(state)``; None unless ``verbose``."""
     if not verbose:
         return None
-    return lambda k, state: log_iteration(solver, k, every=every, **fields(state))
+    return lambda k, state, active: log_iteration(solver, k, active=active, every=every, **fields(state))
 
 
 def reported(verbose: bool, solver: str, info: Info) -> Info:

@@ -181,12 +181,13 @@ def _complementarity(cone: ProductCone, st: _Iterate) -> Array:
 
 
 def _step(p: ScaledProblem, cone: ProductCone, st: _Iterate, tol: Array, cert_tol: Array,
-          verbose: bool) -> _Iterate:
+          log_when: Array | None) -> _Iterate:
     """One Mehrotra predictor-corrector step (see the module docstring).
 
     The predictor and the corrector are the two passes of one loop, so that the Newton
     solve is compiled once; each pass solves for the ``tau`` column and its own
-    right-hand side together. ``verbose``: print the step's residual, ``mu`` and step length.
+    right-hand side together. ``log_when``: print the step's residual, ``mu`` and step length where it
+    holds (False for an instance ``vmap`` steps after its loop stopped); None prints nothing.
     """
     A, b, c = p.A, p.b, p.c
     z = cone.zero
@@ -233,8 +234,9 @@ def _step(p: ScaledProblem, cone: ProductCone, st: _Iterate, tol: Array, cert_to
     # A step that is not finite or too short to count is not taken: the previous point is kept.
     failed = (new.code == NUMERICAL_ERROR) | ((new.code == RUNNING) & ~(alpha >= MIN_STEP))
     new = select(failed, st._replace(k=new.k), new)
-    if verbose:
-        log_iteration("conic_ip_solve", new.k, residual=new.progress, mu=_complementarity(cone, new), step=alpha)
+    if log_when is not None:
+        log_iteration("conic_ip_solve", new.k, active=log_when, residual=new.progress,
+                      mu=_complementarity(cone, new), step=alpha)
     return new._replace(code=jnp.where(failed, NUMERICAL_ERROR, new.code).astype(jnp.int32))
 
 
@@ -249,7 +251,7 @@ def _iterate(p: ScaledProblem, cone: ProductCone, start: _Iterate, tol: Array, c
     """
     def step(carry: tuple[_Iterate, _Iterate, Array, Array]) -> tuple[_Iterate, _Iterate, Array, Array]:
         st, kept, best, since = carry  # best: smallest (progress, mu) so far; since: steps since either halved
-        new = _step(p, cone, st, tol, cert_tol, verbose)
+        new = _step(p, cone, st, tol, cert_tol, ((st.code == RUNNING) & (st.k < maxiter)) if verbose else None)
         now = jnp.stack([new.progress, _complementarity(cone, new)])
         halved = now <= best / 2
         since = jnp.where(jnp.any(halved), 0, since + 1)

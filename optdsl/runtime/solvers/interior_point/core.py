@@ -71,7 +71,7 @@ def conclude(new: State, old: State, moved: jax.Array) -> State:
 
 
 def run(step: Callable[[State], State], start: State, maxiter: int,
-        log: Callable[[jax.Array, State], None] | None = None) -> tuple[State, jax.Array, jax.Array]:
+        log: Callable[[jax.Array, State, jax.Array], None] | None = None) -> tuple[State, jax.Array, jax.Array]:
     """``step`` while the iterate's code is RUNNING, at most ``maxiter`` times: ``(iterate, iterations, status)``.
 
     ``status`` is the iterate's code, MAX_ITERATIONS where it is still RUNNING. ``log``: as in
