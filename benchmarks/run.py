@@ -22,13 +22,13 @@ from typing import Any
 
 import jax
 
-from benchmarks import compile_time, expcone, fidelity, lasso, lp, markowitz, qp, sdp, svm
+from benchmarks import compile_time, expcone, fidelity, lasso, lp, markowitz, powcone, qp, sdp, svm
 from benchmarks.harness import measure
 
 jax.config.update("jax_enable_x64", True)
 
 WORKLOADS = {"qp": qp, "lasso": lasso, "svm": svm, "markowitz": markowitz, "lp": lp, "expcone": expcone, "sdp": sdp,
-             "compile": compile_time, "fidelity": fidelity}
+             "powcone": powcone, "compile": compile_time, "fidelity": fidelity}
 
 
 def _ratios(rows: list[dict[str, Any]]) -> None:
