@@ -21,6 +21,7 @@ import contextlib
 import json
 import math
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -28,7 +29,7 @@ import numpy as np
 
 import optdsl
 from optdsl.cli_input import DataFileError, read_data
-from optdsl.errors import ArgumentError, OptDSLError, ParameterError
+from optdsl.errors import ArgumentError, OptDSLError, ParameterError, SolverWarning
 
 
 def _dims(pairs: Sequence[str]) -> dict[str, int]:
@@ -53,7 +54,8 @@ def _problem(args: argparse.Namespace):
 
 def _compile(problem, args: argparse.Namespace):
     """``problem.compile`` with the command's compile options (those given)."""
-    options = {name: getattr(args, name) for name in ("method", "solver", "tol", "maxiter")}
+    options = {name: getattr(args, name, None) for name in ("method", "solver", "tol", "maxiter")}
+    options["verbose"] = getattr(args, "verbose", False) or None
     return problem.compile(**{name: value for name, value in options.items() if value is not None})
 
 
@@ -230,6 +232,7 @@ def _parser() -> argparse.ArgumentParser:
 
     solve = command("solve", _solve, "solve a model and print status, objective and variables", True)
     _compile_options(solve)
+    solve.add_argument("-v", "--verbose", action="store_true", help="print the solver's iterations")
     solve.add_argument("--json", action="store_true", help="print JSON")
     check = command("check", _check, "print curvature, the chosen method and the optimality map", False)
     check.add_argument("--dim", action="append", help="NAME=SIZE for a dim without data")
@@ -238,6 +241,7 @@ def _parser() -> argparse.ArgumentParser:
     grad.add_argument("--of", required=True, help="a scalar expression of variables and parameters")
     grad.add_argument("--wrt", required=True, help="the parameter to differentiate with respect to")
     _compile_options(grad)
+    grad.add_argument("-v", "--verbose", action="store_true", help="print the solver's iterations")
     grad.add_argument("--json", action="store_true", help="print JSON")
     latex = command("latex", _latex, "print the model as LaTeX", False)
     latex.add_argument("--dim", action="append", help="NAME=SIZE for a dim without data")
@@ -251,7 +255,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     jax.config.update("jax_enable_x64", True)
     try:
-        return args.handler(args)
+        with warnings.catch_warnings():  # an unsolved answer is reported by the command itself, in one line
+            warnings.simplefilter("ignore", SolverWarning)
+            return args.handler(args)
     except (OptDSLError, OSError) as error:
         print(f"optdsl {args.command}: {error}", file=sys.stderr)
         return 1

@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from optdsl import __version__
+from optdsl import SolverWarning, __version__
 from optdsl.cli import main
 from optdsl.modeling.problem import Problem
 
@@ -120,13 +121,25 @@ def test_solve_and_grad_exit_non_zero_when_the_data_make_the_model_infeasible(ca
                      "  w <= 0.1\n")
     data = tmp_path / "budget.json"
     data.write_text(json.dumps({"c": [1.0, 2.0, 3.0, 4.0]}))
-    out = run(capsys, "solve", str(model), "--data", str(data))
+    with warnings.catch_warnings(record=True) as caught:  # the command's own line says it, not a SolverWarning
+        warnings.simplefilter("always")
+        out = run(capsys, "solve", str(model), "--data", str(data))
+    assert not [w for w in caught if issubclass(w.category, SolverWarning)]
     status = out.stdout.split()[1]
     assert out.returncode == 1 and out.stdout.startswith("status: ") and status != "solved"
     assert _one_line(out.stderr).startswith(f"optdsl solve: the solve ended with status {status}: constraint violation")
     out = run(capsys, "grad", str(model), "--data", str(data), "--of", "sum(w)", "--wrt", "c")
     assert out.returncode == 1 and out.stdout == ""
     assert f"status {status}: no gradient" in _one_line(out.stderr)
+
+
+def test_verbose_prints_the_solvers_iterations_before_the_answer(capsys):
+    out = run(capsys, "solve", str(MODELS / "lasso.opt"), "--data", str(MODELS / "lasso.json"), "-v")
+    log, answer = out.stdout.split("status: ", 1)
+    assert out.returncode == 0 and answer.startswith("solved")
+    assert "iter     1" in log and "solved after" in log
+    quiet = run(capsys, "solve", str(MODELS / "lasso.opt"), "--data", str(MODELS / "lasso.json"))
+    assert quiet.stdout.startswith("status: solved")
 
 
 def _one_line(stderr: str) -> str:
