@@ -203,7 +203,8 @@ class Problem:
     def compile(self, gp: bool = False, **options: Any) -> Any:
         """Lower to a differentiable ``CompiledProblem`` (see ``optdsl.compiler.compile_problem``).
 
-        Options: ``method``, ``solver``, ``linear_solve``, ``tol``, ``maxiter``, ``diff``, ``nonconvex``;
+        Options: ``method``, ``solver``, ``linear_solve``, ``tol``, ``maxiter``, ``diff``, ``nonconvex``,
+        ``verbose`` (the solver prints its iterations);
         ``gp=True`` solves the problem as a geometric program (see ``optdsl.compiler.geometric``).
         """
         if gp:
