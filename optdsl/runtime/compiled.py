@@ -8,11 +8,11 @@ layer: the compiler hands them plain functions, names and shapes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from functools import cached_property
 import os
 import sys
 import warnings
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable, Mapping
 
 import jax
@@ -47,6 +47,7 @@ class Explanation(str):
 
     def __repr__(self) -> str:
         return str(self)
+
 
 #: The package's directory: a warning points at the first line outside it that led to the solve.
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
