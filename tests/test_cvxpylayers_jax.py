@@ -24,7 +24,7 @@ from jax.test_util import check_grads
 import optdsl as od
 
 
-# float32 compiles every problem a second time; it runs with the long checks (``-m slow``).
+# float32 builds and compiles every layer a second time; it runs with the long checks (``-m slow``).
 @pytest.fixture(params=[jnp.float64, pytest.param(jnp.float32, marks=pytest.mark.slow)], ids=["float64", "float32"])
 def dtype(request):
     return request.param

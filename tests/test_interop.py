@@ -308,3 +308,16 @@ def test_values_inside_a_traced_function_are_a_typed_error_that_names_the_tracea
     assert x.value is None and c.value is None
     problem.solve(c=jnp.ones(2))  # concrete values are fine
     np.testing.assert_allclose(x.value, [1.0, 1.0], atol=1e-8)
+
+
+def test_a_float32_layer_returns_the_float64_solution_rounded():
+    x, c = cp.Variable(3, name="x"), cp.Parameter(3, name="c")
+    layer = od.Layer(cp.Problem(cp.Minimize(cp.sum_squares(x - c) + cp.norm1(x))), parameters=[c], variables=[x])
+    c64 = np.array([0.3, -1.7, 2.9])
+    (x64,), ((x32,), solution) = layer(c64), layer(c64.astype(np.float32), return_solution=True)
+    assert x32.dtype == solution.objective.dtype == jnp.float32 and x64.dtype == jnp.float64
+    np.testing.assert_array_equal(x32, x64.astype(jnp.float32))
+    np.testing.assert_allclose(x64, [0.0, -1.2, 2.4], atol=1e-9)  # soft thresholding of c at 1/2
+    grad = jax.grad(lambda c: jnp.sum(layer(c)[0] ** 2))(jnp.asarray(c64, jnp.float32))
+    assert grad.dtype == jnp.float32
+    np.testing.assert_allclose(grad, [0.0, -2.4, 4.8], rtol=1e-6)

@@ -15,6 +15,12 @@ the loss of instances that are not solved; :meth:`Layer.status_names` names the 
 An instance that is not solved has a zero derivative: there is no certified solution to
 differentiate, and its implicit derivative may be NaN, which a masked loss would not remove.
 
+The solve runs in the widest float JAX has enabled (float64 under ``jax_enable_x64``), as
+cvxpylayers' solvers run in float64, and everything comes back in the inputs' float dtype: float32
+inputs get the float64 solution rounded to float32. A float32 solve ends a few units in the last
+place from the solution, differently at nearby inputs, which finite differences of the outputs
+magnify (by ``1 / step``).
+
 >>> import numpy as np
 >>> import optdsl as od
 >>> x, c = od.Variable(2, name="x"), od.Parameter(2, name="c")
@@ -85,7 +91,8 @@ class Layer:
             raise InteropError(f"Layer: A value must be provided for each parameter: expected {len(self.parameters)} "
                                f"values for parameters {[p.name for p in self.parameters]}, got {len(values)}")
         arrays = [jnp.asarray(v) for v in values]
-        arrays = [a.astype(float_dtype(a.dtype)) for a in arrays]  # what the solve computes in; tangents need it
+        dtype = float_dtype(*arrays)  # what the layer returns
+        arrays = [a.astype(float_dtype()) for a in arrays]  # what the solve computes in; tangents need it
         batched = []
         for parameter, array in zip(self.parameters, arrays):
             if array.shape == parameter.shape:
@@ -104,7 +111,8 @@ class Layer:
         solve = _zero_derivative_unless_solved(lambda *inputs: self.compiled(**dict(zip(names, inputs))))
         if sizes:
             solve = jax.vmap(solve, in_axes=tuple(0 if b else None for b in batched))
-        solution = solve(*arrays)
+        solution = jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a,
+                                solve(*arrays))
         outputs = tuple(solution.duals[name] if dual else solution[name] for name, dual in self._outputs)
         return (outputs, solution) if return_solution else outputs
 
