@@ -24,9 +24,9 @@ duals), solved as cvxpy states them.
 The default run takes the cases in :data:`DEFAULT` (one per cone and route); ``pytest -m slow`` takes every one.
 
 Not differentiated here: the mixed-integer problems (mi_lp_*, mi_socp_*, mi_pcp_0: optdsl has no
-integer variables), sdp_pcp_1 and the power-cone infeasible problems (their solutions and duals are
-checked by ``tests/test_cvxpy_standard_problems.py``), and sdp_batched (a variable of shape
-(2, 3, 3); optdsl's variables have at most two axes).
+integer variables), sdp_pcp_1 (its solution and duals are checked by
+``tests/test_cvxpy_standard_problems.py``), the power-cone infeasible problems, and sdp_batched (a
+variable of shape (2, 3, 3); optdsl's variables have at most two axes).
 """
 
 from __future__ import annotations
