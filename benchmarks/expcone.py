@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import optdsl as od
-from benchmarks.harness import CLARABEL, DIFFCP, Case, Contender, optional, weighted_fwdbwd
+from benchmarks.harness import CLARABEL, Case, Contender, weighted_fwdbwd, weighted_layer
 
 FULL = [(20, 10, (1, 16)), (40, 20, (1, 16)), (100, 30, (1,))]
 QUICK = [(6, 3, (2,))]
@@ -87,17 +87,12 @@ def _contenders(m: int, n: int, d: dict[str, jax.Array], c: jax.Array) -> list[C
     args = (d["X"], d, c)
     out = [_optdsl(problem, args, method="conic"), _optdsl(problem, args)]
 
-    layers = optional("cvxpylayers.jax")
-    if layers is not None:
-        start = time.perf_counter()
+    def layer():
         wc, X_p = cp.Variable(n), cp.Parameter((m, n))
         loss = cp.sum(cp.logistic(-cp.multiply(np.asarray(d["y"]), X_p @ wc))) + LAM * cp.sum_squares(wc)
-        layer = layers.CvxpyLayer(cp.Problem(cp.Minimize(loss)), parameters=[X_p], variables=[wc], solver_args=DIFFCP)
-        build = time.perf_counter() - start
-        layer_batch = lambda X, d: layer(X)[0]
-        out.append(Contender("cvxpylayers", lambda X, d, c: layer_batch(X, d), weighted_fwdbwd(layer_batch), args,
-                             jitted=False, build_s=build))
-    return out
+        return cp.Problem(cp.Minimize(loss)), X_p, wc
+
+    return out + weighted_layer(layer, args)
 
 
 def case(m: int, n: int, batch: int) -> Case:

@@ -111,6 +111,25 @@ def weighted_fwdbwd(batch: Callable[[Any, Any], Any]) -> Callable[..., Any]:
     return fwdbwd
 
 
+def weighted_layer(build: Callable[[], tuple[Any, Any, Any]], args: tuple) -> list[Contender]:
+    """The cvxpylayers contender of a workload differentiating one batched parameter (see :func:`weighted_fwdbwd`),
+    or none when cvxpylayers is not installed. ``build()`` returns the cvxpy ``(problem, parameter, variable)``;
+    its time (cvxpy's canonicalisation included) is the contender's build time."""
+    layers = optional("cvxpylayers.jax")
+    if layers is None:
+        return []
+    start = time.perf_counter()
+    problem, parameter, variable = build()
+    layer = layers.CvxpyLayer(problem, parameters=[parameter], variables=[variable], solver_args=DIFFCP)
+    build_s = time.perf_counter() - start
+
+    def layer_batch(theta: Any, data: Any) -> Any:
+        return layer(theta)[0]
+
+    return [Contender("cvxpylayers", lambda theta, data, c: layer_batch(theta, data), weighted_fwdbwd(layer_batch),
+                      args, jitted=False, build_s=build_s)]
+
+
 def _block(out: Any) -> Any:
     return jax.block_until_ready(out)
 

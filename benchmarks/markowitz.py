@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import optdsl as od
-from benchmarks.harness import CLARABEL, DIFFCP, Case, Contender, optional, weighted_fd, weighted_fwdbwd
+from benchmarks.harness import CLARABEL, Case, Contender, weighted_fd, weighted_fwdbwd, weighted_layer
 
 FULL = [(50, (1, 16)), (200, (1, 16))]
 QUICK = [(5, (2,))]
@@ -53,18 +53,13 @@ def _contenders(n: int, d: dict[str, jax.Array], c: jax.Array) -> list[Contender
     out = [Contender(f"optdsl[{solve.method}]", lambda mu, d, c: optdsl_batch(mu, d), weighted_fwdbwd(optdsl_batch),
                      args, build_s=build)]
 
-    layers = optional("cvxpylayers.jax")
-    if layers is not None:
-        start = time.perf_counter()
+    def layer():
         wc, mu_p = cp.Variable(n), cp.Parameter(n)
         L0 = np.asarray(d["L"])
         problem_c = cp.Problem(cp.Maximize(mu_p @ wc), [cp.sum(wc) == 1, wc >= 0, cp.norm(L0.T @ wc, 2) <= SIGMA])
-        layer = layers.CvxpyLayer(problem_c, parameters=[mu_p], variables=[wc], solver_args=DIFFCP)
-        build = time.perf_counter() - start
-        layer_batch = lambda mu, d: layer(mu)[0]
-        out.append(Contender("cvxpylayers", lambda mu, d, c: layer_batch(mu, d), weighted_fwdbwd(layer_batch), args,
-                             jitted=False, build_s=build))
-    return out
+        return problem_c, mu_p, wc
+
+    return out + weighted_layer(layer, args)
 
 
 def case(n: int, batch: int) -> Case:

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import optdsl as od
-from benchmarks.harness import DIFFCP, Case, Contender, optional, weighted_fwdbwd
+from benchmarks.harness import Case, Contender, weighted_fwdbwd, weighted_layer
 
 FULL = [(10, (1, 16)), (50, (1, 16))]
 QUICK = [(4, (2,))]
@@ -63,17 +63,11 @@ def _contenders(n: int, d: dict[str, jax.Array], c: jax.Array) -> list[Contender
     out = [Contender(f"optdsl[{solve.method}]", lambda p, d, c: optdsl_batch(p, d), weighted_fwdbwd(optdsl_batch),
                      args, build_s=build)]
 
-    layers = optional("cvxpylayers.jax")
-    if layers is not None:
-        start = time.perf_counter()
+    def layer():
         xc, p_c = cp.Variable(n), cp.Parameter(n, nonneg=True)
-        problem_c = cp.Problem(cp.Maximize(cp.geo_mean(xc, alpha)), [p_c @ xc <= BUDGET, xc >= 0])
-        layer = layers.CvxpyLayer(problem_c, parameters=[p_c], variables=[xc], solver_args=DIFFCP)
-        build = time.perf_counter() - start
-        layer_batch = lambda p, d: layer(p)[0]
-        out.append(Contender("cvxpylayers", lambda p, d, c: layer_batch(p, d), weighted_fwdbwd(layer_batch), args,
-                             jitted=False, build_s=build))
-    return out
+        return cp.Problem(cp.Maximize(cp.geo_mean(xc, alpha)), [p_c @ xc <= BUDGET, xc >= 0]), p_c, xc
+
+    return out + weighted_layer(layer, args)
 
 
 def case(n: int, batch: int) -> Case:

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import optdsl as od
-from benchmarks.harness import CLARABEL, DIFFCP, Case, Contender, optional, weighted_fwdbwd
+from benchmarks.harness import CLARABEL, Case, Contender, weighted_fwdbwd, weighted_layer
 
 FULL = [(5, (1, 16)), (10, (1, 16)), (15, (1,))]
 QUICK = [(3, (2,))]
@@ -109,17 +109,11 @@ def _contenders(k: int, d: dict[str, jax.Array], W: jax.Array) -> list[Contender
     out = [Contender(f"optdsl[{solve.method}]", lambda C, d, W: optdsl_batch(C, d), weighted_fwdbwd(optdsl_batch),
                      args, build_s=build)]
 
-    layers = optional("cvxpylayers.jax")
-    if layers is not None:
-        start = time.perf_counter()
+    def layer():
         Xc, C_p = cp.Variable((k, k), symmetric=True), cp.Parameter((k, k))
-        problem_c = cp.Problem(cp.Minimize(cp.norm(Xc - C_p, "fro")), [cp.diag(Xc) == 1, Xc >> 0])
-        layer = layers.CvxpyLayer(problem_c, parameters=[C_p], variables=[Xc], solver_args=DIFFCP)
-        build = time.perf_counter() - start
-        layer_batch = lambda C, d: layer(C)[0]
-        out.append(Contender("cvxpylayers", lambda C, d, W: layer_batch(C, d), weighted_fwdbwd(layer_batch), args,
-                             jitted=False, build_s=build))
-    return out
+        return cp.Problem(cp.Minimize(cp.norm(Xc - C_p, "fro")), [cp.diag(Xc) == 1, Xc >> 0]), C_p, Xc
+
+    return out + weighted_layer(layer, args)
 
 
 def case(k: int, batch: int) -> Case:
