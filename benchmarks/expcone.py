@@ -14,7 +14,6 @@ implicit function theorem on ``∇_w = 0`` at Clarabel's solution refined by New
 
 from __future__ import annotations
 
-import time
 
 import cvxpy as cp
 import jax
@@ -22,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import optdsl as od
-from benchmarks.harness import CLARABEL, Case, Contender, weighted_fwdbwd, weighted_layer
+from benchmarks.harness import CLARABEL, Case, Contender, weighted_layer, weighted_optdsl
 
 FULL = [(20, 10, (1, 16)), (40, 20, (1, 16)), (100, 30, (1,))]
 QUICK = [(6, 3, (2,))]
@@ -67,25 +66,12 @@ def exact_gradient(X: np.ndarray, y: np.ndarray, w: np.ndarray, c: np.ndarray) -
     return np.outer(y * s, v) - np.outer(s * (1.0 - s) * (X @ v), w)
 
 
-def _optdsl(problem: od.Problem, args: tuple, **options: str) -> Contender:
-    """optdsl on ``problem`` compiled with ``options``; a forced route is marked in the row name."""
-    start = time.perf_counter()
-    solve = problem.compile(**options)
-    build = time.perf_counter() - start
-
-    def optdsl_batch(X, d):
-        return jax.vmap(lambda X: solve(X=X).w)(X)
-
-    name = f"optdsl[{solve.method},forced]" if options else f"optdsl[{solve.method}]"
-    return Contender(name, lambda X, d, c: optdsl_batch(X, d), weighted_fwdbwd(optdsl_batch), args, build_s=build)
-
-
 def _contenders(m: int, n: int, d: dict[str, jax.Array], c: jax.Array) -> list[Contender]:
     w, X = od.Variable(n, name="w"), od.Parameter((m, n), name="X")
     problem = od.Problem(od.Minimize(od.sum(od.logistic(-od.multiply(np.asarray(d["y"]), X @ w)))
                                      + LAM * od.sum_squares(w)))
     args = (d["X"], d, c)
-    out = [_optdsl(problem, args, method="conic"), _optdsl(problem, args)]
+    out = [weighted_optdsl(problem, "X", "w", args, method="conic"), weighted_optdsl(problem, "X", "w", args)]
 
     def layer():
         wc, X_p = cp.Variable(n), cp.Parameter((m, n))

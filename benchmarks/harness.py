@@ -111,6 +111,23 @@ def weighted_fwdbwd(batch: Callable[[Any, Any], Any]) -> Callable[..., Any]:
     return fwdbwd
 
 
+def weighted_optdsl(problem: Any, theta: str, variable: str, args: tuple,
+                    fixed: Callable[[Any], dict[str, Any]] = lambda data: {}, **options: Any) -> Contender:
+    """optdsl's contender of a workload differentiating one batched parameter (see :func:`weighted_fwdbwd`):
+    ``problem`` compiled with ``options`` (a forced route is marked in the row's name), solved under ``vmap``
+    over the parameter ``theta`` with the others from ``fixed(data)``, returning ``variable``."""
+    start = time.perf_counter()
+    solve = problem.compile(**options)
+    build = time.perf_counter() - start
+
+    def optdsl_batch(values: Any, data: Any) -> Any:
+        return jax.vmap(lambda value: solve(**{theta: value}, **fixed(data))[variable])(values)
+
+    name = f"optdsl[{solve.method},forced]" if options else f"optdsl[{solve.method}]"
+    return Contender(name, lambda values, data, c: optdsl_batch(values, data), weighted_fwdbwd(optdsl_batch), args,
+                     build_s=build)
+
+
 def weighted_layer(build: Callable[[], tuple[Any, Any, Any]], args: tuple) -> list[Contender]:
     """The cvxpylayers contender of a workload differentiating one batched parameter (see :func:`weighted_fwdbwd`),
     or none when cvxpylayers is not installed. ``build()`` returns the cvxpy ``(problem, parameter, variable)``;

@@ -8,7 +8,6 @@ shared). Contenders: optdsl (conic lowering) and cvxpylayers (L and σ constants
 
 from __future__ import annotations
 
-import time
 
 import cvxpy as cp
 import jax
@@ -16,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import optdsl as od
-from benchmarks.harness import CLARABEL, Case, Contender, weighted_fd, weighted_fwdbwd, weighted_layer
+from benchmarks.harness import CLARABEL, Case, Contender, weighted_fd, weighted_layer, weighted_optdsl
 
 FULL = [(50, (1, 16)), (200, (1, 16))]
 QUICK = [(5, (2,))]
@@ -42,16 +41,8 @@ def _contenders(n: int, d: dict[str, jax.Array], c: jax.Array) -> list[Contender
     w = od.Variable(n, name="w")
     mu, L, sigma = od.Parameter(n, name="mu"), od.Parameter((n, n), name="L"), od.Parameter(nonneg=True, name="sigma")
     problem = od.Problem(od.Maximize(mu @ w), [od.sum(w) == 1, w >= 0, od.norm2(L.T @ w) <= sigma])
-    start = time.perf_counter()
-    solve = problem.compile()
-    build = time.perf_counter() - start
-
-    def optdsl_batch(mu, d):
-        return jax.vmap(lambda mu: solve(mu=mu, L=d["L"], sigma=d["sigma"]).w)(mu)
-
     args = (d["mu"], d, c)
-    out = [Contender(f"optdsl[{solve.method}]", lambda mu, d, c: optdsl_batch(mu, d), weighted_fwdbwd(optdsl_batch),
-                     args, build_s=build)]
+    out = [weighted_optdsl(problem, "mu", "w", args, lambda d: {"L": d["L"], "sigma": d["sigma"]})]
 
     def layer():
         wc, mu_p = cp.Variable(n), cp.Parameter(n)

@@ -16,7 +16,6 @@ second-order-cone tower for a rational approximation of α, whose error shows in
 
 from __future__ import annotations
 
-import time
 
 import cvxpy as cp
 import jax
@@ -24,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import optdsl as od
-from benchmarks.harness import Case, Contender, weighted_fwdbwd, weighted_layer
+from benchmarks.harness import Case, Contender, weighted_layer, weighted_optdsl
 
 FULL = [(10, (1, 16)), (50, (1, 16))]
 QUICK = [(4, (2,))]
@@ -52,16 +51,8 @@ def _contenders(n: int, d: dict[str, jax.Array], c: jax.Array) -> list[Contender
     x, p = od.Variable(n, name="x"), od.Parameter(n, name="p", nonneg=True)
     alpha = np.asarray(d["alpha"])
     problem = od.Problem(od.Maximize(od.geo_mean(x, alpha)), [p @ x <= BUDGET, x >= 0])
-    start = time.perf_counter()
-    solve = problem.compile()
-    build = time.perf_counter() - start
-
-    def optdsl_batch(p, d):
-        return jax.vmap(lambda p: solve(p=p).x)(p)
-
     args = (d["p"], d, c)
-    out = [Contender(f"optdsl[{solve.method}]", lambda p, d, c: optdsl_batch(p, d), weighted_fwdbwd(optdsl_batch),
-                     args, build_s=build)]
+    out = [weighted_optdsl(problem, "p", "x", args)]
 
     def layer():
         xc, p_c = cp.Variable(n), cp.Parameter(n, nonneg=True)

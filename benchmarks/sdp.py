@@ -14,7 +14,6 @@ Clarabel's multipliers; its derivative follows from the derivative of Π.
 
 from __future__ import annotations
 
-import time
 
 import cvxpy as cp
 import jax
@@ -22,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import optdsl as od
-from benchmarks.harness import CLARABEL, Case, Contender, weighted_fwdbwd, weighted_layer
+from benchmarks.harness import CLARABEL, Case, Contender, weighted_layer, weighted_optdsl
 
 FULL = [(5, (1, 16)), (10, (1, 16)), (15, (1,))]
 QUICK = [(3, (2,))]
@@ -98,16 +97,8 @@ def exact_slope(C: np.ndarray, W: np.ndarray, D: np.ndarray) -> float:
 def _contenders(k: int, d: dict[str, jax.Array], W: jax.Array) -> list[Contender]:
     X, C = od.Variable((k, k), name="X"), od.Parameter((k, k), name="C")
     problem = od.Problem(od.Minimize(od.norm(X - C, "fro")), [od.diag(X) == 1, X >> 0])
-    start = time.perf_counter()
-    solve = problem.compile()
-    build = time.perf_counter() - start
-
-    def optdsl_batch(C, d):
-        return jax.vmap(lambda C: solve(C=C).X)(C)
-
     args = (d["C"], d, W)
-    out = [Contender(f"optdsl[{solve.method}]", lambda C, d, W: optdsl_batch(C, d), weighted_fwdbwd(optdsl_batch),
-                     args, build_s=build)]
+    out = [weighted_optdsl(problem, "C", "X", args)]
 
     def layer():
         Xc, C_p = cp.Variable((k, k), symmetric=True), cp.Parameter((k, k))
