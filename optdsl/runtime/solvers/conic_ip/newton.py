@@ -53,8 +53,7 @@ def newton_solver(A: Array, cone: ProductCone, w: tuple | None, active: Array) -
 
     ``active``: False for an instance of a batch whose result is discarded (it keeps the
     LU fallback from running for it). ``w=None`` is the unit scaling ``W = I`` of the cold
-    start, whose condensed matrix ``A_c'A_c + reg I`` (equilibrated data) needs no LU fallback:
-    its program then has neither the fallback nor the scaling products.
+    start, whose program then has no scaling products.
     """
     p, n = cone.zero, A.shape[1]
     dtype = A.dtype
@@ -64,7 +63,7 @@ def newton_solver(A: Array, cone: ProductCone, w: tuple | None, active: Array) -
 
     G = jax.vmap(lambda col: mul("mul_winvt", col), in_axes=1, out_axes=1)(A[p:])
     solve = condensed_kkt_solve(jnp.zeros((n, n), dtype), A[:p], G, jnp.ones((cone.dim,), dtype),
-                                regularisation(dtype), active, fallback=w is not None)
+                                regularisation(dtype), active)
 
     def scaled_solve(r_x: Array, r_z: Array) -> tuple[Array, Array]:
         dx, dz0, dl = solve(r_x, r_z[:p], mul("mul_winvt", r_z[p:]))

@@ -81,7 +81,7 @@ def _scaled_lu_solve(factors: tuple[jax.Array, jax.Array, jax.Array], e1: jax.Ar
 
 
 def condensed_kkt_solve(H: jax.Array, A: jax.Array, G: jax.Array, w: jax.Array, reg: jax.Array,
-                        active: jax.Array = True, fallback: bool = True):
+                        active: jax.Array = True):
     """:func:`newton_kkt_solve` for a positive semidefinite ``H`` (a convex QP), mostly through Cholesky.
 
     Eliminates ``dlam = W (G dx - r3)`` and factorises ``K = H + G' W G + reg I``
@@ -96,10 +96,7 @@ def condensed_kkt_solve(H: jax.Array, A: jax.Array, G: jax.Array, w: jax.Array, 
     (:func:`~optdsl.runtime.solvers.base.run_if`; otherwise the factors of the identity
     hold its place). ``active``: False for an instance whose result is discarded (a
     converged instance of a batch that is still iterating), so that its extreme ``w``
-    never sends the batch to the LU. ``fallback=False`` leaves the LU out of the program
-    altogether, for systems whose weights cannot spread (the unit weights of a cold start:
-    ``reg`` alone bounds their condition number well inside the pivot test). Refinement
-    as there.
+    never sends the batch to the LU. Refinement as there.
     """
     n, p = H.shape[0], A.shape[0]
     dtype = H.dtype
@@ -109,7 +106,7 @@ def condensed_kkt_solve(H: jax.Array, A: jax.Array, G: jax.Array, w: jax.Array, 
     schur = jnp.linalg.cholesky(A @ KA + reg * jnp.eye(p, dtype=dtype))
     pivots = jnp.concatenate([jnp.diagonal(chol), jnp.diagonal(schur)])
     ratio = jnp.min(pivots, initial=jnp.inf) / jnp.max(pivots, initial=0)
-    ill = active & ~(ratio ** 2 > CONDENSED_MIN_RCOND * jnp.finfo(dtype).eps) & fallback
+    ill = active & ~(ratio ** 2 > CONDENSED_MIN_RCOND * jnp.finfo(dtype).eps)
     # Where ill the Cholesky solves are discarded: a harmless factor keeps them finite, and taking it
     # from ill (the last factorisation) keeps them after every factorisation, so no two LAPACK calls
     # run side by side (jaxlib's batched LAPACK kernels can then deadlock a small thread pool).
@@ -120,16 +117,14 @@ def condensed_kkt_solve(H: jax.Array, A: jax.Array, G: jax.Array, w: jax.Array, 
     # Cholesky factorisation; elsewhere its place holds the factors of the identity.
     size = n + p + G.shape[0]
     placeholder = (jnp.eye(size, dtype=dtype), jnp.arange(size, dtype=jnp.int32), jnp.ones_like(w))
-    factors = (run_if(ill, lambda H, A, G, w: _scaled_lu_factor(H, A, G, w, reg), (H, A, G, w), placeholder)
-               if fallback else placeholder)
+    factors = run_if(ill, lambda H, A, G, w: _scaled_lu_factor(H, A, G, w, reg), (H, A, G, w), placeholder)
 
     def scaled_solve(e1, e2, e3):
         y = jsl.cho_solve((chol, True), e1 + G.T @ (w * e3))
         dnu = jsl.cho_solve((schur, True), A @ y - e2)
         dx = y - KA @ dnu
-        condensed = (dx, dnu, w * (G @ dx - e3))
         # The LU solve starts after the Cholesky solves (its default value) for the same reason.
-        return run_if(ill, _scaled_lu_solve, (factors, e1, e2, e3), condensed) if fallback else condensed
+        return run_if(ill, _scaled_lu_solve, (factors, e1, e2, e3), (dx, dnu, w * (G @ dx - e3)))
 
     return _refined(scaled_solve, H, A, G, w)
 
