@@ -124,7 +124,7 @@ def _cold_start(p: ScaledProblem, cone: ProductCone) -> _Iterate:
     one = jnp.ones((), dtype)
     zeros = jnp.zeros((cone.zero,), dtype)
     if cone.symmetric:
-        solve = jax.vmap(newton_solver(p.A, cone, None, jnp.asarray(True)))
+        solve = jax.vmap(newton_solver(p.A, cone, cone.scaling(e, e, one), jnp.asarray(True)))
         (x, _), (r, y) = solve(jnp.stack([jnp.zeros((n,), dtype), -p.c]), jnp.stack([p.b, jnp.zeros((m,), dtype)]))
         eps = jnp.finfo(dtype).eps
 

@@ -48,31 +48,27 @@ Array = jax.Array
 REFINE = 1
 
 
-def newton_solver(A: Array, cone: ProductCone, w: tuple | None, active: Array) -> Callable[[Array, Array], tuple]:
+def newton_solver(A: Array, cone: ProductCone, w: tuple, active: Array) -> Callable[[Array, Array], tuple]:
     """Factorise the Newton system at scaling ``w``; returns ``(r_x, r_z) -> (dx, dz)`` reusing the factors.
 
     ``active``: False for an instance of a batch whose result is discarded (it keeps the
-    LU fallback from running for it). ``w=None`` is the unit scaling ``W = I`` of the cold
-    start, whose program then has no scaling products.
+    LU fallback from running for it).
     """
     p, n = cone.zero, A.shape[1]
     dtype = A.dtype
-
-    def mul(op: str, v: Array) -> Array:
-        return v if w is None else cone.mul(op, w, v)
-
-    G = jax.vmap(lambda col: mul("mul_winvt", col), in_axes=1, out_axes=1)(A[p:])
+    scale_rows = jax.vmap(lambda col: cone.mul("mul_winvt", w, col), in_axes=1, out_axes=1)
+    G = scale_rows(A[p:])
     solve = condensed_kkt_solve(jnp.zeros((n, n), dtype), A[:p], G, jnp.ones((cone.dim,), dtype),
                                 regularisation(dtype), active)
 
     def scaled_solve(r_x: Array, r_z: Array) -> tuple[Array, Array]:
-        dx, dz0, dl = solve(r_x, r_z[:p], mul("mul_winvt", r_z[p:]))
-        return dx, jnp.concatenate([dz0, mul("mul_winv", dl)])
+        dx, dz0, dl = solve(r_x, r_z[:p], cone.mul("mul_winvt", w, r_z[p:]))
+        return dx, jnp.concatenate([dz0, cone.mul("mul_winv", w, dl)])
 
     def kkt_solve(r_x: Array, r_z: Array) -> tuple[Array, Array]:
         def refine(_, point):
             dx, dz = point
-            h_dz = jnp.concatenate([jnp.zeros((p,), dtype), mul("mul_wt", mul("mul_w", dz[p:]))])
+            h_dz = jnp.concatenate([jnp.zeros((p,), dtype), cone.mul("mul_wt", w, cone.mul("mul_w", w, dz[p:]))])
             ex, ez = scaled_solve(r_x - A.T @ dz, r_z - A @ dx + h_dz)
             return dx + ex, dz + ez
 

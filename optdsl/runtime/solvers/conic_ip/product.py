@@ -49,32 +49,21 @@ class ProductCone:
             groups.setdefault(cone, []).append(start + np.arange(size))
         self.segments = tuple((cone, np.stack(rows)) for cone, rows in groups.items())
         order = np.concatenate([rows.ravel() for _, rows in self.segments]) if self.segments else np.zeros(0, int)
-        # Segments in row order (the usual case: one size per kind) are static slices, not gathers.
-        self._in_order = bool(np.array_equal(order, np.arange(order.size)))
         self._inverse = np.argsort(order)
         self.degree = sum(cone.degree * rows.shape[0] for cone, rows in self.segments)
         self.symmetric = all(cone.symmetric for cone, _ in self.segments)
 
     def join(self, parts: list[Array], dtype: Any) -> Array:
         """The vector of cone rows from per-segment ``(count, dim)`` blocks."""
-        joined = jnp.concatenate([jnp.zeros((0,), dtype)] + [p.reshape(-1) for p in parts])
-        return joined if self._in_order else joined[self._inverse]
-
-    def _blocks(self, v: Array) -> list[Array]:
-        """``v`` (cone rows) as per-segment ``(count, dim)`` blocks."""
-        if not self._in_order:
-            return [v[rows] for _, rows in self.segments]
-        starts = np.cumsum([0] + [rows.size for _, rows in self.segments])
-        return [v[start:start + rows.size].reshape(rows.shape) for start, (_, rows) in zip(starts, self.segments)]
+        return jnp.concatenate([jnp.zeros((0,), dtype)] + [p.reshape(-1) for p in parts])[self._inverse]
 
     def _each(self, method: str, scalings: tuple | None, *vectors: Array, shared: tuple = ()) -> list[Array]:
         """``cone.<method>([w,] *blocks, *shared)`` for every cone of every segment (``shared`` not mapped)."""
         out = []
-        blocks = [self._blocks(v) for v in vectors]
-        for i, (cone, _) in enumerate(self.segments):
+        for i, (cone, rows) in enumerate(self.segments):
             fn: Callable = getattr(cone, method)
             w = () if scalings is None else (scalings[i],)
-            mapped = (*w, *(block[i] for block in blocks))
+            mapped = (*w, *(v[rows] for v in vectors))
             out.append(jax.vmap(fn, in_axes=(0,) * len(mapped) + (None,) * len(shared))(*mapped, *shared))
         return out
 
