@@ -140,6 +140,10 @@ class Lowering(ABC):
     def maxiter(self) -> int:
         """The iteration limit the solver runs with: ``options.maxiter``, else this route's default."""
 
+    def solver_options(self) -> dict[str, Any]:
+        """``tol``, ``maxiter`` and ``verbose`` for the solver call."""
+        return {"tol": self.options.tol, "maxiter": self.maxiter, "verbose": self.options.verbose}
+
     # ---- words -------------------------------------------------------------------------------
     @property
     @abstractmethod

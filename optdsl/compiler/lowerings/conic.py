@@ -60,7 +60,7 @@ class Conic(Lowering):
         return self.options.maxiter or signature_default(SOLVERS[self.solver], "maxiter")
 
     def solve(self) -> Callable[[ConicPoint | None, Params], tuple[ConicPoint, ConicDiffInfo]]:
-        options: dict[str, Any] = {"tol": self.options.tol, "maxiter": self.maxiter, "verbose": self.options.verbose}
+        options = self.solver_options()
 
         def solve(start: ConicPoint | None, params: Params) -> tuple[ConicPoint, ConicDiffInfo]:
             A, b, c, _ = self.form.data(params)

@@ -151,10 +151,6 @@ class FirstOrder(Lowering):
     def solver_function(self) -> Callable:
         """The runtime solver :meth:`iterate` runs (its ``maxiter`` default holds where the route sets none)."""
 
-    def solver_options(self) -> dict[str, Any]:
-        """``tol``, ``maxiter`` and ``verbose`` for the solver call."""
-        return {"tol": self.options.tol, "maxiter": self.maxiter, "verbose": self.options.verbose}
-
     @property
     def differentiation_text(self) -> str:
         if self.options.diff is Diff.UNROLLED:

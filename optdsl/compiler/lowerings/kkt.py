@@ -162,9 +162,9 @@ class KKT(Lowering):
         return self.options.maxiter or signature_default(solver, "maxiter")
 
     def solve(self) -> Callable[[Any, Params], tuple[Any, KKTAux]]:
-        system, tol, maxiter = self.system, self.options.tol, self.maxiter
+        system = self.system
         if self.structure.is_qp:
-            options = {"tol": tol, "maxiter": maxiter, "mu_target": self.mu or None, "verbose": self.options.verbose}
+            options = {**self.solver_options(), "mu_target": self.mu or None}
 
             @custom_root(self.optimality, has_aux=True, factored_solve=kkt_factored_solve)
             def solve_qp(start, params):
@@ -173,7 +173,7 @@ class KKT(Lowering):
 
             return solve_qp
         m, p = system.n_ineq, system.n_eq
-        options = {"tol": tol, "maxiter": maxiter, "m": m, "p": p, "verbose": self.options.verbose}
+        options = {**self.solver_options(), "m": m, "p": p}
 
         @custom_root(self.optimality, has_aux=True, factored_solve=kkt_factored_solve)
         def solve_nlp(start, params):
