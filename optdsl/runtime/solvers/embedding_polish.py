@@ -47,9 +47,12 @@ def newton_polish(p: ScaledProblem, cones: Cones, z: Array, steps: int) -> tuple
     Jacobian ``J = [[0, A' D], [-A, I - D]]``, ``D = dPi*(v)``. The step solves
     ``(J + ||F||^2 I) d = -F`` by dense LU: ``D`` is symmetric with eigenvalues
     in ``[0, 1]`` (it is a projection's derivative), which makes the shifted
-    matrix invertible even where ``J`` is singular (a wrong active set), while
-    a shift of the order of the squared residual keeps the fast local convergence
-    (Levenberg-Marquardt's choice).
+    matrix invertible even where ``J`` is singular (a wrong active set or a
+    non-unique solution), while a shift of the order of the residual keeps the
+    local convergence quadratic (Fan and Yuan's choice for Levenberg-Marquardt).
+    A smaller shift, such as the squared residual, lets the step run off along
+    a nearly singular direction of ``J`` once the residual is small, where a
+    face of solutions meets a kink of ``Pi*``.
     Each loop pass evaluates one trial point (``steps`` passes in all). A trial
     that lowers ``||F||`` below the current point's becomes the new current
     point and its Newton step is tried next; otherwise the step is halved, and
@@ -74,7 +77,7 @@ def newton_polish(p: ScaledProblem, cones: Cones, z: Array, steps: int) -> tuple
         F = jnp.concatenate([p.A.T @ y + p.c, -p.A @ x + p.b - y + v])
         norm = jnp.linalg.norm(F)
         norm = jnp.where(jnp.isnan(norm), jnp.inf, norm)
-        shift = jnp.where(jnp.isfinite(norm), norm, 0) ** 2
+        shift = jnp.where(jnp.isfinite(norm), norm, 0)
         J = jnp.block([[shift * jnp.eye(n, dtype=dtype), p.A.T @ Dt.T], [-p.A, (1 + shift) * eye - Dt.T]])
         newton = jsl.lu_solve(jsl.lu_factor(J), -F)
         improved = norm < st.best_norm
