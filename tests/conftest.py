@@ -5,6 +5,7 @@ import gc
 import os
 import shutil
 import tempfile
+from collections import Counter
 
 import jax
 import pytest
@@ -57,3 +58,19 @@ def _release_compiled_programs():
     yield
     jax.clear_caches()
     gc.collect()
+
+
+#: Seconds spent in each test module (setup, call and teardown of its tests), summed on the controlling process.
+_module_seconds: Counter[str] = Counter()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _module_seconds[report.nodeid.partition("::")[0]] += report.duration
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The modules that took longest, to keep ``LONGEST_FIRST`` and the suite's budget honest."""
+    if _module_seconds:
+        terminalreporter.section("slowest modules (seconds, all their tests)")
+        for module, seconds in _module_seconds.most_common(15):
+            terminalreporter.write_line(f"{seconds:8.1f}  {module}")
