@@ -21,6 +21,13 @@ Conventions:
   ``x <= upper`` on the entries with a finite bound (a parameter bound on every entry);
   other cvxpy attributes (integer, boolean, ...) are refused, as are atoms outside
   optdsl's catalogue: the error names them;
+* a leaf of more than two axes, shape ``(*batch, r, c)``, becomes one optdsl leaf of shape
+  ``(prod(batch) * r, c)`` holding its ``(r, c)`` slices one below the other (row-major order, so
+  ``value.reshape(cvxpy_shape)`` gives cvxpy's array back; a parameter's value is reshaped so on the way in).
+  Expressions on it convert through indexing, reshape, broadcasting, entrywise operations and atoms,
+  reductions over all axes, comparisons, and ``PSD`` (one constraint per slice); anything else on an
+  expression of more than two axes (a reduction along an axis, a matrix product, ``trace``, ...) is refused,
+  naming the expression and its shapes. ``od.Layer`` takes and returns such values in cvxpy's shapes;
 * an objective with one entry (shape ``(1,)``, ``(1, 1)``) is read as the scalar it holds;
 * ``pos=True`` leaves stay positive and a power's parameter exponent stays a parameter, so a
   cvxpy geometric program converts like any problem; solve it as cvxpy does, with ``gp=True``
@@ -36,6 +43,7 @@ from collections.abc import Callable, Mapping
 from fractions import Fraction
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 
 import optdsl.modeling as om
@@ -68,6 +76,8 @@ def _index_key(key: Any) -> tuple:
         if isinstance(item, slice):
             bound = lambda v: None if v is None else operator.index(v)  # noqa: E731
             plain.append(slice(bound(item.start), bound(item.stop), bound(item.step)))
+        elif isinstance(item, np.ndarray) and item.dtype == np.bool_:
+            plain.extend(np.nonzero(item))  # a mask stands for the indices of its true entries, as in numpy
         elif isinstance(item, np.ndarray):
             plain.append(item.astype(np.int64))
         else:
@@ -75,13 +85,69 @@ def _index_key(key: Any) -> tuple:
     return tuple(plain)
 
 
+def _layout_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The optdsl shape holding a cvxpy array: its own with at most two axes, else ``(prod(shape[:-1]), shape[-1])``.
+
+    An N-d array's entries keep their row-major order: ``X[b, i, j]`` of a ``(B, r, c)`` array is row
+    ``b * r + i``, column ``j``, so slice ``X[b]`` is the block of rows ``b * r`` to ``(b + 1) * r``.
+    """
+    return tuple(shape) if len(shape) <= 2 else (math.prod(shape[:-1]), shape[-1])
+
+
+def _positions(shape: tuple[int, ...]) -> np.ndarray:
+    """Each entry's row-major position in an array of ``shape``: index arithmetic on N-d arrays works on these."""
+    return np.arange(math.prod(shape)).reshape(shape)
+
+
+def _broadcast_positions(source: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
+    """The positions in an array of ``source`` shape that numpy broadcasting reads, in the layout of ``shape``."""
+    return np.broadcast_to(_positions(source), shape).reshape(_layout_shape(shape))
+
+
+def _key_item(indices: np.ndarray) -> int | slice | np.ndarray:
+    """Indices along one axis as an int, a slice when they step evenly upwards, else the array."""
+    if indices.ndim == 0:
+        return int(indices)
+    steps = np.diff(indices)
+    if indices.ndim == 1 and indices.size and (indices.size == 1 or steps[0] > 0 and np.all(steps == steps[0])):
+        step = 1 if indices.size == 1 else int(steps[0])
+        return slice(int(indices[0]), int(indices[-1]) + 1, None if step == 1 else step)
+    return indices
+
+
+def _take(x: Expression, positions: np.ndarray) -> Expression:
+    """``x``'s entries at row-major ``positions`` (the result has their shape), as slices where they allow."""
+    if x.ndim == 0:
+        return x if positions.ndim == 0 else om.multiply(np.ones(positions.shape), x)
+    if x.ndim == 1:
+        return x[_key_item(positions)]
+    rows, cols = np.divmod(positions, x.shape[1])
+    if positions.ndim == 0:
+        return x[int(rows), int(cols)]
+    if positions.ndim == 1 and positions.size and np.all(rows == rows[0]):
+        return x[int(rows[0]), _key_item(cols)]
+    if positions.ndim == 1 and positions.size and np.all(cols == cols[0]):
+        return x[_key_item(rows), int(cols[0])]
+    if positions.ndim == 2 and positions.size and np.all(rows == rows[:, :1]) and np.all(cols == cols[:1]):
+        row, col = _key_item(rows[:, 0]), _key_item(cols[0])
+        if isinstance(row, slice) or isinstance(col, slice):  # two arrays would pair up, not span a block
+            return x[row, col]
+    return x[rows, cols]
+
+
 class _FromCvxpy:
-    """One conversion: cvxpy leaves to optdsl leaves (by object), shared sub-expressions kept shared."""
+    """One conversion: cvxpy leaves to optdsl leaves (by object), shared sub-expressions kept shared.
+
+    A cvxpy expression with more than two axes converts to the optdsl expression of its layout
+    (:func:`_layout_shape`); only the rules of :func:`_n_dimensional` take such operands.
+    """
 
     def __init__(self) -> None:
         self.leaves: dict[int, Expression] = {}
+        self.cvxpy_leaves: dict[int, Any] = {}
         self.values: dict[str, np.ndarray] = {}
         self.implied: list[Constraint] = []  # constraints standing for cvxpy variable attributes
+        self.groups: list[tuple[Constraint, ...]] = []  # the optdsl constraints of each cvxpy constraint, in order
         self._names: set[str] = set()
         self._done: dict[int, Expression] = {}
 
@@ -98,13 +164,25 @@ class _FromCvxpy:
             return self.expression(node.args[0])
         return self.expression(node)
 
+    def broadcast(self, node: Any, shape: tuple[int, ...]) -> Expression:
+        """``node`` as an operand of an entrywise result of cvxpy ``shape``: a scalar stays one, and an operand
+        of fewer axes than an N-d result is broadcast by indexing (optdsl's broadcasting sees only the layouts)."""
+        x = self.operand(node)
+        source = tuple(node.args[0].shape if type(node).__name__ == "Promote" else node.shape)
+        if x.ndim == 0 or len(shape) <= 2 or source == tuple(shape):
+            return x
+        return _take(x, _broadcast_positions(source, shape))
+
     def _convert(self, node: Any) -> Expression:
         kind = type(node).__name__
         if kind in ("Variable", "Parameter"):
             return self._leaf(node, kind)
         if kind == "Constant":
             value = node.value
-            return Constant(value.toarray() if hasattr(value, "toarray") else np.asarray(value, dtype=float))
+            value = value.toarray() if hasattr(value, "toarray") else np.asarray(value, dtype=float)
+            return Constant(np.reshape(value, _layout_shape(value.shape)))
+        if any(len(shape) > 2 for shape in (node.shape, *(a.shape for a in node.args))):
+            return _n_dimensional(self, node, kind)
         rule = _FROM_EXPRESSIONS.get(kind)
         if rule is None:
             raise InteropError(
@@ -121,31 +199,38 @@ class _FromCvxpy:
                                f"with no optdsl counterpart (supported: {sorted(allowed)})")
         name = _unique_name(node.name(), "var" if kind == "Variable" else "param", self._names)
         flags = {flag: bool(attributes.get(flag)) for flag in ("nonneg", "nonpos", "pos")}
+        shape = tuple(node.shape)
         if kind == "Variable":
-            leaf = om.Variable(node.shape, name=name, **flags)
-            rows, cols = np.triu_indices(node.shape[0], 1) if len(node.shape) == 2 else ((), ())
-            if (attributes.get("symmetric") or attributes.get("PSD")) and len(rows):
-                self.implied.append(leaf[rows, cols] == leaf[cols, rows])
+            leaf = om.Variable(_layout_shape(shape), name=name, **flags)
+            if (attributes.get("symmetric") or attributes.get("PSD")) and len(shape) >= 2 and shape[-1] > 1:
+                rows, cols = np.triu_indices(shape[-1], 1)
+                upper, lower = (np.divmod(_positions(shape)[..., i, j].ravel(), shape[-1])
+                                for i, j in ((rows, cols), (cols, rows)))
+                self.implied.append(leaf[upper] == leaf[lower])
             if attributes.get("PSD"):
-                self.implied.append(leaf >> 0)
+                self.implied.extend(_psd_slices(leaf, shape))
             if attributes.get("bounds"):
-                self.implied.extend(self._bounds(leaf, *attributes["bounds"]))
+                self.implied.extend(self._bounds(leaf, shape, *attributes["bounds"]))
         else:
-            value = None if node.value is None else np.asarray(node.value, dtype=float)
-            leaf = om.Parameter(node.shape, name=name, value=value, **flags)
+            value = None if node.value is None else np.reshape(np.asarray(node.value, dtype=float),
+                                                               _layout_shape(shape))
+            leaf = om.Parameter(_layout_shape(shape), name=name, value=value, **flags)
             if value is not None:
                 self.values[name] = value
         self.leaves[id(node)] = leaf
+        self.cvxpy_leaves[id(node)] = node
         return leaf
 
-    def _bounds(self, leaf: Expression, lower: Any, upper: Any) -> list[Constraint]:
+    def _bounds(self, leaf: Expression, shape: tuple[int, ...], lower: Any, upper: Any) -> list[Constraint]:
         """``lower <= x <= upper`` for cvxpy's ``bounds``: numeric bounds on their finite entries only."""
         found = []
         for bound, below in ((lower, True), (upper, False)):
             if hasattr(bound, "variables"):  # a cvxpy expression of parameters
-                found.append(self.operand(bound) <= leaf if below else leaf <= self.operand(bound))
+                found.append(self.broadcast(bound, shape) <= leaf if below else leaf <= self.broadcast(bound, shape))
                 continue
             value = np.asarray(bound, dtype=float)
+            if len(shape) > 2 and value.ndim:
+                value = np.broadcast_to(value, shape).reshape(leaf.shape)
             finite = np.isfinite(np.broadcast_to(value, leaf.shape))
             if not finite.any():
                 continue
@@ -156,9 +241,15 @@ class _FromCvxpy:
         return found
 
     # -- constraints --
-    def constraint(self, node: Any) -> Constraint:
+    def constraints(self, node: Any) -> tuple[Constraint, ...]:
+        """The optdsl constraints of a cvxpy one: one, or one per slice for ``PSD`` on an N-d expression."""
         kind = type(node).__name__
         args = node.args
+        if any(len(a.shape) > 2 for a in args):
+            return _n_dimensional_constraint(self, node, kind)
+        return (self._constraint(node, kind, args),)
+
+    def _constraint(self, node: Any, kind: str, args: list) -> Constraint:
         if kind == "Inequality":
             return self.operand(args[0]) <= self.operand(args[1])
         if kind == "Equality":
@@ -183,10 +274,62 @@ class _FromCvxpy:
             return om.SOC(reshape(t, (t.size,)), x, axis=node.axis)
         raise InteropError(f"from_cvxpy: the cvxpy constraint {kind!r} ({node}) has no optdsl counterpart")
 
+    # -- values --
+    def value(self, node: Any) -> np.ndarray | None:
+        """The value of cvxpy leaf ``node``'s optdsl counterpart (after a solve), in cvxpy's shape."""
+        value = self.leaves[id(node)].value
+        return None if value is None else np.asarray(cvxpy_value([value], n_dimensional_shape(node)))
+
+    def dual_value(self, position: int, constraint: Any) -> np.ndarray | None:
+        """The dual value of cvxpy ``constraint``, number ``position`` of its problem, in cvxpy's shape."""
+        duals = [c.dual_value for c in self.groups[position]]
+        if any(d is None for d in duals):
+            return None
+        return np.asarray(cvxpy_value(duals, n_dimensional_shape(constraint)))
+
+    def parameter_values(self) -> dict[str, np.ndarray]:
+        """The values the cvxpy parameters hold now, by optdsl name and in its layout (unset ones left out)."""
+        values = {}
+        for key, node in self.cvxpy_leaves.items():
+            if type(node).__name__ == "Parameter" and node.value is not None:
+                leaf = self.leaves[key]
+                values[leaf.name] = np.reshape(np.asarray(node.value, dtype=float), leaf.shape)
+        return values
+
+
+def _psd_slices(x: Expression, shape: tuple[int, ...]) -> list[Constraint]:
+    """``PSD`` of each ``(n, n)`` slice along the last two axes of an expression of cvxpy ``shape`` (its layout)."""
+    if len(shape) == 2:
+        return [om.PSD(x)]
+    n = shape[-1]
+    return [om.PSD(x[k * n:(k + 1) * n, :]) for k in range(math.prod(shape[:-2]))]
+
+
+def n_dimensional_shape(node: Any) -> tuple[int, ...] | None:
+    """The shape of a cvxpy leaf or constraint whose optdsl counterpart has another layout, else ``None``."""
+    return tuple(node.shape) if len(node.shape) > 2 else None
+
+
+def cvxpy_value(parts: list[Any], shape: tuple[int, ...] | None, batch: tuple[int, ...] = ()) -> Any:
+    """A value of cvxpy ``shape`` from the optdsl values of its layout: one array, or one per slice (stacked).
+
+    ``batch`` is the shape of the leading axes the values have beyond it; ``shape=None`` leaves the
+    single value as it is (a leaf or constraint of at most two axes).
+    """
+    if shape is None:
+        (value,) = parts
+        return value
+    value = parts[0] if len(parts) == 1 else jnp.stack([jnp.asarray(p) for p in parts], axis=len(batch))
+    return value.reshape((*batch, *shape))
+
 
 def _reshape_from(conv: _FromCvxpy, node: Any) -> Expression:
     shape, order = node.get_data()
     x = conv.expression(node.args[0])
+    source = tuple(node.args[0].shape)
+    if len(source) > 2 or len(shape) > 2:  # entries move by their row-major positions
+        positions = np.reshape(_positions(source), tuple(shape), order=order)
+        return _take(x, positions.reshape(_layout_shape(tuple(shape))))
     if order == "C" or x.ndim <= 1 and len(shape) <= 1:
         return reshape(x, tuple(shape))
     return om.transpose(reshape(om.transpose(x), tuple(reversed(shape))))  # column-major order
@@ -194,9 +337,15 @@ def _reshape_from(conv: _FromCvxpy, node: Any) -> Expression:
 
 def _promote(conv: _FromCvxpy, node: Any) -> Expression:
     x = conv.expression(node.args[0])
+    shape = _layout_shape(tuple(node.shape))
     if isinstance(x, Constant):
-        return Constant(np.broadcast_to(x.value, node.shape))
-    return om.multiply(np.ones(node.shape), x)
+        return Constant(np.broadcast_to(x.value, shape))
+    return om.multiply(np.ones(shape), x)
+
+
+def _broadcast_to(conv: _FromCvxpy, node: Any) -> Expression:
+    positions = _broadcast_positions(tuple(node.args[0].shape), tuple(node.shape))
+    return _take(conv.expression(node.args[0]), positions)
 
 
 def _matmul(conv: _FromCvxpy, node: Any) -> Expression:
@@ -307,6 +456,7 @@ _FROM_EXPRESSIONS: dict[str, Callable[[_FromCvxpy, Any], Expression]] = {
     "MulExpression": _matmul,
     "DivExpression": _elementwise(operator.truediv),
     "Promote": _promote,
+    "broadcast_to": _broadcast_to,
     "index": lambda conv, node: conv.expression(node.args[0])[_index_key(node.get_data()[-1])],
     "special_index": lambda conv, node: conv.expression(node.args[0])[_index_key(node.get_data()[-1])],
     "reshape": _reshape_from,
@@ -358,6 +508,83 @@ _FROM_EXPRESSIONS: dict[str, Callable[[_FromCvxpy, Any], Expression]] = {
 }
 
 
+#: Rules entrywise in their (broadcast) operands: on N-d operands they run unchanged on the layouts.
+_ENTRYWISE = frozenset({"AddExpression", "NegExpression", "multiply", "DivExpression", "abs", "entr", "exp", "log",
+                        "logistic", "huber", "kl_div", "rel_entr", "maximum", "minimum", "power", "Power",
+                        "PowerApprox"})
+#: Reductions that do not depend on the entries' order: over all axes they run on an N-d operand's layout.
+_WHOLE_REDUCTIONS = frozenset({"Sum", "max", "min", "norm1", "norm_inf", "Pnorm", "PnormApprox", "log_sum_exp",
+                               "sum_largest", "quad_over_lin"})
+
+
+class _Broadcasting:
+    """A conversion seen from an entrywise operation with an N-d result: each operand comes broadcast to it."""
+
+    def __init__(self, conv: _FromCvxpy, shape: tuple[int, ...]):
+        self._conv, self._shape = conv, shape
+
+    def expression(self, node: Any) -> Expression:
+        return self._conv.broadcast(node, self._shape)
+
+    operand = expression
+
+
+def _index_n_dimensional(conv: _FromCvxpy, node: Any) -> Expression:
+    source = tuple(node.args[0].shape)
+    try:
+        positions = _positions(source)[_index_key(node.get_data()[-1])]
+    except (TypeError, IndexError) as error:
+        raise InteropError(f"from_cvxpy: {node}: the index on shape {source} is not supported ({error})") from None
+    if positions.shape != tuple(node.shape):
+        raise InteropError(f"from_cvxpy: {node}: indexing shape {source} gives shape {positions.shape} in numpy "
+                           f"but {tuple(node.shape)} in cvxpy")
+    return _take(conv.expression(node.args[0]), positions.reshape(_layout_shape(positions.shape)))
+
+
+_REARRANGING: dict[str, Callable[[_FromCvxpy, Any], Expression]] = {
+    "index": _index_n_dimensional,
+    "special_index": _index_n_dimensional,
+    "reshape": _reshape_from,
+    "Promote": _promote,
+    "broadcast_to": _broadcast_to,
+}
+
+
+def _shapes_text(node: Any) -> str:
+    operands = ", ".join(str(tuple(a.shape)) for a in node.args)
+    return f"shape {tuple(node.shape)}, operands of shapes ({operands})"
+
+
+def _n_dimensional(conv: _FromCvxpy, node: Any, kind: str) -> Expression:
+    """A cvxpy expression with an operand or result of more than two axes, on the layouts (:func:`_layout_shape`)."""
+    if kind in _REARRANGING:
+        return _REARRANGING[kind](conv, node)
+    if kind in _ENTRYWISE and len(node.shape) > 2:
+        return _FROM_EXPRESSIONS[kind](_Broadcasting(conv, tuple(node.shape)), node)  # type: ignore[arg-type]
+    if kind in _WHOLE_REDUCTIONS and node.shape == () and getattr(node, "axis", None) is None:
+        return _FROM_EXPRESSIONS[kind](conv, node)
+    raise InteropError(
+        f"from_cvxpy: {kind!r} in {node} ({_shapes_text(node)}) is not supported on arrays of more than two axes; "
+        f"they convert through indexing, reshape, broadcasting, the entrywise {sorted(_ENTRYWISE)} and the "
+        f"reductions over all axes {sorted(_WHOLE_REDUCTIONS)}")
+
+
+def _n_dimensional_constraint(conv: _FromCvxpy, node: Any, kind: str) -> tuple[Constraint, ...]:
+    """A cvxpy constraint on N-d expressions: entrywise on the layouts, ``PSD`` one constraint per slice."""
+    args, shape = node.args, tuple(node.shape)
+    if kind == "Inequality":
+        return (conv.broadcast(args[0], shape) <= conv.broadcast(args[1], shape),)
+    if kind == "Equality":
+        return (conv.broadcast(args[0], shape) == conv.broadcast(args[1], shape),)
+    if kind in ("Zero", "NonNeg", "NonPos"):
+        return (conv._constraint(node, kind, args),)
+    if kind == "PSD":
+        return tuple(_psd_slices(conv.expression(args[0]), tuple(args[0].shape)))
+    raise InteropError(f"from_cvxpy: the cvxpy constraint {kind!r} ({node}; {_shapes_text(node)}) is not "
+                       f"supported on arrays of more than two axes (Inequality, Equality, Zero, NonNeg, NonPos "
+                       f"and PSD are)")
+
+
 def _convert_problem(problem: Any) -> tuple[om.Problem, _FromCvxpy]:
     import cvxpy as cp
 
@@ -367,8 +594,8 @@ def _convert_problem(problem: Any) -> tuple[om.Problem, _FromCvxpy]:
     sense = {"Minimize": om.Minimize, "Maximize": om.Maximize}[type(problem.objective).__name__]
     expr = conv.expression(problem.objective.args[0])
     objective = sense(reshape(expr, ()) if expr.size == 1 and expr.ndim else expr)
-    constraints = [conv.constraint(c) for c in problem.constraints]
-    return om.Problem(objective, [*constraints, *conv.implied]), conv
+    conv.groups = [conv.constraints(c) for c in problem.constraints]
+    return om.Problem(objective, [*(c for group in conv.groups for c in group), *conv.implied]), conv
 
 
 def from_cvxpy(problem: Any) -> tuple[om.Problem, dict[str, np.ndarray]]:
