@@ -39,6 +39,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from optdsl.interop.cvxpy import _convert_problem, cvxpy_value, n_dimensional_shape
 from optdsl.interop.errors import InteropError
 from optdsl.modeling import Parameter, Problem, Variable
 from optdsl.modeling.constraints import DualVariable
@@ -51,8 +52,8 @@ class Layer:
     """``Layer(problem, parameters, variables, **compile_options)``; call it with the parameters' values.
 
     ``problem`` is an optdsl ``Problem`` or a ``cvxpy.Problem`` (converted with ``from_cvxpy``;
-    ``parameters`` and ``variables`` are then the cvxpy objects). ``parameters`` must list
-    every parameter of the problem once; ``variables`` any of its variables and of its
+    ``parameters`` and ``variables`` are then the cvxpy objects, their values in cvxpy's shapes).
+    ``parameters`` must list every parameter of the problem once; ``variables`` any of its variables and of its
     constraints' dual variables (``constraint.dual_variables[0]``).
     ``compile_options`` go to ``problem.compile_once`` (``method``, ``tol``, ...): layers of one problem
     with the same options, and ``problem.solve``, share one compilation.
@@ -60,23 +61,27 @@ class Layer:
     """
 
     def __init__(self, problem: Any, parameters: Sequence[Any], variables: Sequence[Any], **compile_options: Any):
+        shapes: dict[int, tuple[int, ...]] = {}  # cvxpy's shape of a value whose optdsl counterpart has another
         if not isinstance(problem, Problem):
-            problem, leaves = _from_cvxpy(problem)
-            parameters = [_converted(leaves, p, "parameters") for p in parameters]
-            variables = [_converted(leaves, v, "variables") for v in variables]
+            problem, ports, shapes = _from_cvxpy(problem)
+            parameters = [_converted(ports, p, "parameters") for p in parameters]
+            variables = [_converted(ports, v, "variables") for v in variables]
         _check_leaves(problem.parameters(), parameters, "parameters", complete=True)
-        primal = [v for v in variables if not isinstance(v, DualVariable)]
+        parts = [v if isinstance(v, tuple) else (v,) for v in variables]  # a tuple: an N-d PSD's slices
+        primal = [v for v in variables if not isinstance(v, (DualVariable, tuple))]
         _check_leaves(problem.variables(), primal, "variables", complete=False)
         names = {id(c): name for name, c in problem.named_constraints().items()}
-        for dual in variables:
+        for dual in (d for slices in parts for d in slices):
             if isinstance(dual, DualVariable) and id(dual.constraint) not in names:
                 raise InteropError(f"Layer: variables must be a subset of problem.variables and of its constraints' "
                                    f"dual variables; {dual} is the dual of a constraint not in the problem")
         self.problem = problem
         self.parameters = tuple(parameters)
         self.variables = tuple(variables)
-        self._outputs = tuple((names[id(v.constraint)], True) if isinstance(v, DualVariable) else (v.name, False)
-                              for v in variables)
+        self._inputs = tuple(shapes.get(id(p), p.shape) for p in parameters)
+        self._outputs = tuple(
+            (tuple((names[id(v.constraint)], True) if isinstance(v, DualVariable) else (v.name, False) for v in slices),
+             shapes.get(id(variable))) for variable, slices in zip(variables, parts))
         self.compiled = problem.compile_once(**compile_options)
 
     def __call__(self, *values: Any, return_solution: bool = False) -> Any:
@@ -94,16 +99,17 @@ class Layer:
         dtype = float_dtype(*arrays)  # what the layer returns
         arrays = [a.astype(float_dtype()) for a in arrays]  # what the solve computes in; tangents need it
         batched = []
-        for parameter, array in zip(self.parameters, arrays):
-            if array.shape == parameter.shape:
+        for parameter, shape, array in zip(self.parameters, self._inputs, arrays):
+            if array.shape == shape:
                 batched.append(False)
-            elif array.shape[1:] == parameter.shape:
+            elif array.shape[1:] == shape:
                 batched.append(True)
             else:
-                problem = "shape" if array.ndim <= len(parameter.shape) + 1 else "dimensionality"
+                problem = "shape" if array.ndim <= len(shape) + 1 else "dimensionality"
                 raise InteropError(f"Layer: Invalid parameter {problem}: parameter {parameter.name!r} has shape "
-                                   f"{parameter.shape}; got a value of shape {array.shape} (a batch adds one "
+                                   f"{shape}; got a value of shape {array.shape} (a batch adds one "
                                    f"leading axis)")
+        arrays = [a.reshape(a.shape[:1] * b + p.shape) for a, b, p in zip(arrays, batched, self.parameters)]
         sizes = {a.shape[0] for a, b in zip(arrays, batched) if b}
         if len(sizes) > 1:
             raise InteropError(f"Layer: Inconsistent batch sizes: batched inputs have sizes {sorted(sizes)}")
@@ -113,7 +119,9 @@ class Layer:
             solve = jax.vmap(solve, in_axes=tuple(0 if b else None for b in batched))
         solution = jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a,
                                 solve(*arrays))
-        outputs = tuple(solution.duals[name] if dual else solution[name] for name, dual in self._outputs)
+        batch = tuple(sizes)
+        outputs = tuple(cvxpy_value([solution.duals[name] if dual else solution[name] for name, dual in slices], shape,
+                                    batch) for slices, shape in self._outputs)
         return (outputs, solution) if return_solution else outputs
 
     @staticmethod
@@ -153,22 +161,25 @@ def _zero_derivative_unless_solved(solve: Callable[..., Solution]) -> Callable[.
     return masked
 
 
-#: Each cvxpy problem's conversion (the optdsl problem, and the optdsl leaf or dual variable of each cvxpy one by
-#: id), kept while the cvxpy problem lives, so that its layers share one compilation.
+#: Each cvxpy problem's conversion (the optdsl problem; the optdsl leaf or dual variable of each cvxpy one by id,
+#: a tuple of them for an N-d PSD's slices; cvxpy's shape of those of another layout, by the id of the optdsl
+#: counterpart), kept while the cvxpy problem lives, so that its layers share one compilation.
 _CONVERTED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _from_cvxpy(cvxpy_problem: Any) -> tuple[Problem, dict[int, Any]]:
+def _from_cvxpy(cvxpy_problem: Any) -> tuple[Problem, dict[int, Any], dict[int, tuple[int, ...]]]:
     try:
         return _CONVERTED[cvxpy_problem]
     except (KeyError, TypeError):  # not converted yet; or not a cvxpy problem, which the conversion names
         pass
-    from optdsl.interop.cvxpy import _convert_problem
-
     problem, conv = _convert_problem(cvxpy_problem)
-    duals = {id(c.dual_variables[0]): converted.dual_variables[0]
-             for c, converted in zip(cvxpy_problem.constraints, problem.constraints)}
-    _CONVERTED[cvxpy_problem] = problem, {**conv.leaves, **duals}
+    ports: dict[int, Any] = dict(conv.leaves)
+    shapes = {id(conv.leaves[key]): n_dimensional_shape(node) for key, node in conv.cvxpy_leaves.items()}
+    for constraint, group in zip(cvxpy_problem.constraints, conv.groups):
+        duals = tuple(c.dual_variables[0] for c in group)
+        ports[id(constraint.dual_variables[0])] = duals[0] if len(duals) == 1 else duals
+        shapes[id(ports[id(constraint.dual_variables[0])])] = n_dimensional_shape(constraint)
+    _CONVERTED[cvxpy_problem] = problem, ports, {key: s for key, s in shapes.items() if s is not None}
     return _CONVERTED[cvxpy_problem]
 
 
