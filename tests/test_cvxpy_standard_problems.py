@@ -1,16 +1,17 @@
 """cvxpy's own solver tests, run on optdsl: the standard problems of ``cvxpy/tests/solver_test_helpers.py``
-(installed with cvxpy) go through ``od.from_cvxpy`` and ``Problem.solve``, and cvxpy's ``StandardTest*``
+(installed with cvxpy) go through ``od.from_cvxpy``'s conversion and ``Problem.solve``, and cvxpy's ``StandardTest*``
 functions check the answer as they check any solver -- objective, primal values, duals, complementarity,
 dual domains and primal feasibility, each at the helper's own number of places.
 
 Only the solve is replaced (``SolverTestHelper.solve``): it converts the cvxpy problem once, solves it at
 its parameters' current values and writes the objective, status, variables and duals back into the cvxpy
-objects, where the helper reads them. lp_bound_attr and qp_bound_attr first ask cvxpy for a bounds-aware
-solver's data, and lp_7 only runs where SDPA has multiprecision: their checks are restated here, at the same
-places. The default run takes one problem per cone family; ``-m slow`` takes them all.
+objects, in cvxpy's shapes, where the helper reads them (sdp_batched's variable of shape (2, 3, 3) is one
+optdsl variable holding its slices, and its ``X >> 0`` one PSD constraint per slice). lp_bound_attr and
+qp_bound_attr first ask cvxpy for a bounds-aware solver's data, and lp_7 only runs where SDPA has
+multiprecision: their checks are restated here, at the same places. The default run takes one problem per
+cone family; ``-m slow`` takes them all.
 
-Not covered: the mixed-integer problems (mi_*: optdsl has no integer variables) and sdp_batched (a variable
-of shape (2, 3, 3); optdsl's variables have at most two axes).
+Not covered: the mixed-integer problems (mi_*: optdsl has no integer variables).
 """
 
 from __future__ import annotations
@@ -23,26 +24,25 @@ import numpy as np
 import pytest
 from cvxpy.tests import solver_test_helpers as helpers
 
-import optdsl as od
+from optdsl.interop.cvxpy import _convert_problem
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 #: Each cvxpy problem's conversion, by id (the helper keeps its problem alive for the whole test).
-_CONVERTED: dict[int, tuple[Any, od.Problem]] = {}
+_CONVERTED: dict[int, tuple[Any, Any, Any]] = {}
 
 
 def _solve_with_optdsl(helper: helpers.SolverTestHelper, solver: Any = None, **ignored: Any) -> None:
     """``helper.prob`` solved by optdsl, its answer written where cvxpy's solve would put it."""
     cvx = helper.prob
     if id(cvx) not in _CONVERTED:
-        _CONVERTED[id(cvx)] = cvx, od.from_cvxpy(cvx)[0]
-    problem = _CONVERTED[id(cvx)][1]
-    problem.solve({p.name(): p.value for p in cvx.parameters()})
-    variables = {v.name: v for v in problem.variables()}
+        _CONVERTED[id(cvx)] = cvx, *_convert_problem(cvx)
+    problem, conversion = _CONVERTED[id(cvx)][1:]
+    problem.solve(conversion.parameter_values())
     for variable in cvx.variables():
-        variable.save_value(np.asarray(variables[variable.name()].value))
-    for constraint, ours in zip(cvx.constraints, problem.constraints):
-        dual = np.asarray(ours.dual_value)
+        variable.save_value(conversion.value(variable))
+    for position, constraint in enumerate(cvx.constraints):
+        dual = conversion.dual_value(position, constraint)
         if isinstance(constraint, (cp.constraints.ExpCone, cp.constraints.PowCone3D)):
             for slot, value in zip(constraint.dual_variables, dual):  # optdsl stacks (x, y, z) on a first axis
                 slot.save_value(value)
@@ -88,6 +88,7 @@ TESTS = [
     _standard(SDPS.test_sdp_1min, "sdp_1min", default=True),
     _standard(SDPS.test_sdp_1max, "sdp_1max"),
     _standard(SDPS.test_sdp_2, "sdp_2"),
+    _standard(SDPS.test_sdp_batched, "sdp_batched"),
     _standard(ECPS.test_expcone_1, "expcone_1", default=True),
     _standard(MIXED.test_exp_soc_1, "expcone_socp_1"),
     _standard(MIXED.test_sdp_pcp_1, "sdp_pcp_1"),
