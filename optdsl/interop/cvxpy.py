@@ -24,7 +24,7 @@ Conventions:
 * a leaf of more than two axes, shape ``(*batch, r, c)``, becomes one optdsl leaf of shape
   ``(prod(batch) * r, c)`` holding its ``(r, c)`` slices one below the other (row-major order, so
   ``value.reshape(cvxpy_shape)`` gives cvxpy's array back; a parameter's value is reshaped so on the way in).
-  Expressions on it convert through indexing, reshape, broadcasting, entrywise operations and atoms,
+  Expressions on it convert through indexing, reshape, transpose, broadcasting, entrywise operations and atoms,
   reductions over all axes, comparisons, and ``PSD`` (one constraint per slice); anything else on an
   expression of more than two axes (a reduction along an axis, a matrix product, ``trace``, ...) is refused,
   naming the expression and its shapes. ``od.Layer`` takes and returns such values in cvxpy's shapes;
@@ -99,11 +99,6 @@ def _positions(shape: tuple[int, ...]) -> np.ndarray:
     return np.arange(math.prod(shape)).reshape(shape)
 
 
-def _broadcast_positions(source: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
-    """The positions in an array of ``source`` shape that numpy broadcasting reads, in the layout of ``shape``."""
-    return np.broadcast_to(_positions(source), shape).reshape(_layout_shape(shape))
-
-
 def _key_item(indices: np.ndarray) -> int | slice | np.ndarray:
     """Indices along one axis as an int, a slice when they step evenly upwards, else the array."""
     if indices.ndim == 0:
@@ -171,7 +166,7 @@ class _FromCvxpy:
         source = tuple(node.args[0].shape if type(node).__name__ == "Promote" else node.shape)
         if x.ndim == 0 or len(shape) <= 2 or source == tuple(shape):
             return x
-        return _take(x, _broadcast_positions(source, shape))
+        return _take(x, np.broadcast_to(_positions(source), shape).reshape(_layout_shape(shape)))
 
     def _convert(self, node: Any) -> Expression:
         kind = type(node).__name__
@@ -323,13 +318,27 @@ def cvxpy_value(parts: list[Any], shape: tuple[int, ...] | None, batch: tuple[in
     return value.reshape((*batch, *shape))
 
 
+def _rearranged(conv: _FromCvxpy, node: Any, positions: Callable[[np.ndarray], np.ndarray]) -> Expression:
+    """A cvxpy node that only moves its operand's entries, as ``positions`` moves the operand's row-major positions.
+
+    Any number of axes: the result is read off the operand's layout by index (see :func:`_layout_shape`).
+    """
+    source = tuple(node.args[0].shape)
+    try:
+        moved = positions(_positions(source))
+    except (TypeError, IndexError, ValueError) as error:
+        raise InteropError(f"from_cvxpy: {node} on shape {source} is not supported ({error})") from None
+    if moved.shape != tuple(node.shape):
+        raise InteropError(f"from_cvxpy: {node} on shape {source} gives shape {moved.shape} in numpy but "
+                           f"{tuple(node.shape)} in cvxpy")
+    return _take(conv.expression(node.args[0]), moved.reshape(_layout_shape(moved.shape)))
+
+
 def _reshape_from(conv: _FromCvxpy, node: Any) -> Expression:
     shape, order = node.get_data()
     x = conv.expression(node.args[0])
-    source = tuple(node.args[0].shape)
-    if len(source) > 2 or len(shape) > 2:  # entries move by their row-major positions
-        positions = np.reshape(_positions(source), tuple(shape), order=order)
-        return _take(x, positions.reshape(_layout_shape(tuple(shape))))
+    if len(node.args[0].shape) > 2 or len(shape) > 2:
+        return _rearranged(conv, node, lambda positions: np.reshape(positions, tuple(shape), order=order))
     if order == "C" or x.ndim <= 1 and len(shape) <= 1:
         return reshape(x, tuple(shape))
     return om.transpose(reshape(om.transpose(x), tuple(reversed(shape))))  # column-major order
@@ -344,8 +353,7 @@ def _promote(conv: _FromCvxpy, node: Any) -> Expression:
 
 
 def _broadcast_to(conv: _FromCvxpy, node: Any) -> Expression:
-    positions = _broadcast_positions(tuple(node.args[0].shape), tuple(node.shape))
-    return _take(conv.expression(node.args[0]), positions)
+    return _rearranged(conv, node, lambda positions: np.broadcast_to(positions, tuple(node.shape)))
 
 
 def _matmul(conv: _FromCvxpy, node: Any) -> Expression:
@@ -529,21 +537,11 @@ class _Broadcasting:
     operand = expression
 
 
-def _index_n_dimensional(conv: _FromCvxpy, node: Any) -> Expression:
-    source = tuple(node.args[0].shape)
-    try:
-        positions = _positions(source)[_index_key(node.get_data()[-1])]
-    except (TypeError, IndexError) as error:
-        raise InteropError(f"from_cvxpy: {node}: the index on shape {source} is not supported ({error})") from None
-    if positions.shape != tuple(node.shape):
-        raise InteropError(f"from_cvxpy: {node}: indexing shape {source} gives shape {positions.shape} in numpy "
-                           f"but {tuple(node.shape)} in cvxpy")
-    return _take(conv.expression(node.args[0]), positions.reshape(_layout_shape(positions.shape)))
-
-
+#: Rules that move entries, on operands or results of any number of axes.
 _REARRANGING: dict[str, Callable[[_FromCvxpy, Any], Expression]] = {
-    "index": _index_n_dimensional,
-    "special_index": _index_n_dimensional,
+    "index": lambda conv, node: _rearranged(conv, node, lambda p: p[_index_key(node.get_data()[-1])]),
+    "special_index": lambda conv, node: _rearranged(conv, node, lambda p: p[_index_key(node.get_data()[-1])]),
+    "transpose": lambda conv, node: _rearranged(conv, node, lambda p: np.transpose(p, node.get_data()[0])),
     "reshape": _reshape_from,
     "Promote": _promote,
     "broadcast_to": _broadcast_to,
@@ -565,7 +563,7 @@ def _n_dimensional(conv: _FromCvxpy, node: Any, kind: str) -> Expression:
         return _FROM_EXPRESSIONS[kind](conv, node)
     raise InteropError(
         f"from_cvxpy: {kind!r} in {node} ({_shapes_text(node)}) is not supported on arrays of more than two axes; "
-        f"they convert through indexing, reshape, broadcasting, the entrywise {sorted(_ENTRYWISE)} and the "
+        f"they convert through indexing, reshape, transpose, broadcasting, the entrywise {sorted(_ENTRYWISE)} and the "
         f"reductions over all axes {sorted(_WHOLE_REDUCTIONS)}")
 
 
