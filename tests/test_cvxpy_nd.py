@@ -60,6 +60,19 @@ def test_every_supported_operation_evaluates_like_cvxpy():
                                    err_msg=str(expression))
 
 
+def test_masks_and_broadcasting_of_at_most_two_axes_evaluate_like_cvxpy():
+    """The same rules serve arrays of at most two axes: a mask selects its true entries, ``broadcast_to`` tiles."""
+    rng = np.random.default_rng(1)
+    x, M = cp.Variable(3, name="x"), cp.Variable((2, 3), name="M")
+    x.value, M.value = rng.normal(size=3), rng.normal(size=(2, 3))
+    expressions = [x[np.array([True, False, True])], M[M.value > 0], x + np.ones((2, 3)), M + np.ones((4, 2, 3))]
+    problem, _ = od.from_cvxpy(cp.Problem(cp.Minimize(0), [e == 0 for e in expressions]))
+    values = {"x": x.value, "M": M.value}
+    for expression, constraint in zip(expressions, problem.constraints):
+        np.testing.assert_array_equal(np.reshape(constraint.lhs.evaluate(values), expression.shape), expression.value,
+                                      err_msg=str(expression))
+
+
 def test_leaf_attributes_hold_slice_by_slice():
     X = cp.Variable((2, 3, 3), PSD=True, name="X")
     L = cp.Variable((2, 2, 3), bounds=[np.broadcast_to([0.0, -np.inf, 1.0], (2, 2, 3)), 5.0], name="L")
@@ -121,6 +134,16 @@ def test_batched_sdp_matches_cvxpy(eigenvalue_model, eigenvalue_solutions, seed)
     np.testing.assert_allclose(solution.objective[seed], cvx.value, atol=1e-6)
     np.testing.assert_allclose(Xs[seed], X.value, atol=1e-5)
     np.testing.assert_allclose(duals[seed], psd.dual_value, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_gradient_through_an_n_dimensional_parameter_is_the_solution(eigenvalue_model, eigenvalue_solutions):
+    """d/dC of min_X <C, X> is the minimiser X (the envelope theorem), in C's cvxpy shape."""
+    layer = eigenvalue_model[-1]
+    Cs, Xs = eigenvalue_solutions[:2]
+    gradient = jax.grad(lambda C: layer(C, return_solution=True)[1].objective)(Cs[0])
+    assert gradient.shape == (B, N, N)
+    np.testing.assert_allclose(gradient, Xs[0], atol=1e-5)
 
 
 def test_layer_names_an_n_dimensional_parameter_given_the_wrong_shape(eigenvalue_model):
