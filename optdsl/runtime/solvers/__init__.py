@@ -17,6 +17,7 @@ from optdsl.runtime.solvers.interior_point import (KKTAux, KKTPoint, kkt_factore
 from optdsl.runtime.solvers.lbfgs import lbfgs
 from optdsl.runtime.solvers.mirror_descent import mirror_descent, simplex_kl_step
 from optdsl.runtime.solvers.newton import newton, newton_cg
+from optdsl.runtime.solvers.pdhg import LinearOperator, PDLPAux, PDLPPoint, pdlp
 from optdsl.runtime.solvers.proximal_gradient import proximal_gradient
 
 __all__ = [
@@ -24,6 +25,9 @@ __all__ = [
     "ConicPoint",
     "KKTAux",
     "KKTPoint",
+    "LinearOperator",
+    "PDLPAux",
+    "PDLPPoint",
     "conic_ip_solve",
     "conic_solve",
     "kkt_factored_solve",
@@ -39,6 +43,7 @@ __all__ = [
     "mirror_descent",
     "newton",
     "newton_cg",
+    "pdlp",
     "proximal_gradient",
     "simplex_kl_step",
 ]
