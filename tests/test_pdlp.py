@@ -1,0 +1,277 @@
+"""PDLP (restarted PDHG) on seeded random sparse LPs and QPs with a known unique solution, against Clarabel.
+
+Each instance is built around a chosen solution: a vertex (LP) or a point (QP) whose active
+constraints are linearly independent, and multipliers strictly positive on them, so the data are
+feasible and bounded and the solution and multipliers are unique. Compiled programs are shared
+through module-scoped fixtures (one vmapped program per family).
+"""
+
+import cvxpy as cp
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from jax.experimental import sparse
+
+from optdsl.errors import ArgumentError, ArgumentTypeError
+from optdsl.runtime.solvers import LinearOperator, pdlp
+from optdsl.runtime.status import MAX_ITERATIONS, SOLVED, describe_all
+
+#: Tolerance the families are solved to: tighter than the default, so that the solutions compare at 1e-5.
+TOL = 1e-10
+
+
+def sparse_matrix(rng, rows, n, per_column=5):
+    """``rows x n`` Gaussian sparse matrix, ``per_column`` non-zeros a column and at least one a row."""
+    k = min(per_column, rows)
+    r = np.concatenate([rng.choice(rows, size=k, replace=False) for _ in range(n)] + [np.arange(rows)])
+    c = np.concatenate([np.repeat(np.arange(n), k), rng.integers(0, n, rows)])
+    M = sp.coo_matrix((rng.standard_normal(r.size), (r, c)), shape=(rows, n)).tocsr()
+    M.sum_duplicates()
+    return M
+
+
+def structure(rng, n, p, m, qp):
+    """Shared data of a family: ``A``, ``G``, bounds (free, ``[0, inf)`` and ``[0, u]`` columns) and ``P``."""
+    A, G = sparse_matrix(rng, p, n), sparse_matrix(rng, m, n)
+    lower, upper = np.zeros(n), np.full(n, np.inf)
+    free = rng.random(n) < 0.2
+    lower[free] = -np.inf
+    boxed = ~free & (rng.random(n) < 0.3)
+    upper[boxed] = 1 + rng.random(boxed.sum())
+    P = None
+    if qp:
+        B = sparse_matrix(rng, n // 2, n, 2)
+        P = (B.T @ B + 0.1 * sp.eye(n)).tocsr()
+    return dict(P=P, A=A, G=G, lower=lower, upper=upper)
+
+
+def instance(rng, s):
+    """``(c, b, h)`` and the unique solution ``(x, nu, lam, z)`` of one instance of family ``s``."""
+    A, G, lower, upper, P = s["A"], s["G"], s["lower"], s["upper"], s["P"]
+    (p, n), m = A.shape, G.shape[0]
+    bounded = np.flatnonzero(np.isfinite(lower))
+    while True:
+        if P is None:  # a vertex: n independent active constraints
+            k_ineq = min(m // 2, n - p - len(bounded) // 2)
+            k_bound = n - p - k_ineq
+        else:
+            k_ineq, k_bound = m // 3, len(bounded) // 2
+        at_bound = rng.choice(bounded, size=k_bound, replace=False)
+        active = rng.choice(m, size=k_ineq, replace=False)
+        rows = np.vstack([A.toarray(), G[active].toarray(), np.eye(n)[at_bound]])
+        if np.linalg.matrix_rank(rows) == rows.shape[0]:
+            break
+    x = 0.25 + 0.5 * rng.random(n)
+    x[~np.isfinite(lower)] = rng.standard_normal((~np.isfinite(lower)).sum())
+    z = np.zeros(n)
+    for j in at_bound:
+        if np.isfinite(upper[j]) and rng.random() < 0.5:
+            x[j], z[j] = upper[j], -(0.5 + rng.random())
+        else:
+            x[j], z[j] = lower[j], 0.5 + rng.random()
+    lam = np.zeros(m)
+    lam[active] = 0.5 + rng.random(k_ineq)
+    slack = np.where(lam > 0, 0, 0.5 + rng.random(m))
+    nu = rng.standard_normal(p)
+    c = z - A.T @ nu - G.T @ lam - (0 if P is None else P @ x)
+    return dict(c=c, b=A @ x, h=G @ x + slack, x=x, nu=nu, lam=lam, z=z)
+
+
+def clarabel(s, inst):
+    """Clarabel's ``(objective, x, nu, lam, z)`` through cvxpy, multipliers in pdlp's signs."""
+    n = s["A"].shape[1]
+    x = cp.Variable(n)
+    lo, hi = np.flatnonzero(np.isfinite(s["lower"])), np.flatnonzero(np.isfinite(s["upper"]))
+    objective = inst["c"] @ x + (0 if s["P"] is None else 0.5 * cp.quad_form(x, cp.psd_wrap(s["P"])))
+    cons = [s["A"] @ x == inst["b"], s["G"] @ x <= inst["h"], x[lo] >= s["lower"][lo], x[hi] <= s["upper"][hi]]
+    prob = cp.Problem(cp.Minimize(objective), cons)
+    prob.solve(solver=cp.CLARABEL, tol_gap_abs=1e-11, tol_gap_rel=1e-11, tol_feas=1e-11)
+    z = np.zeros(n)
+    z[lo] += cons[2].dual_value
+    z[hi] -= cons[3].dual_value
+    return prob.value, x.value, cons[0].dual_value, cons[1].dual_value, z
+
+
+def bcoo(M):
+    return None if M is None else sparse.BCOO.from_scipy_sparse(M)
+
+
+def solve(c, b, h, P, A, G, lower, upper):
+    return pdlp(c, P=P, A=A, b=b, G=G, h=h, lower=lower, upper=upper, tol=TOL, maxiter=200_000)
+
+
+def objective(s, inst, x):
+    quad = 0 if s["P"] is None else 0.5 * x @ (s["P"] @ x)
+    return quad + inst["c"] @ x
+
+
+def family(seed, n, p, m, qp, count):
+    rng = np.random.default_rng(seed)
+    s = structure(rng, n, p, m, qp)
+    insts = [instance(rng, s) for _ in range(count)]
+    stacked = {k: np.stack([inst[k] for inst in insts]) for k in ("c", "b", "h")}
+    shared = (bcoo(s["P"]), bcoo(s["A"]), bcoo(s["G"]), s["lower"], s["upper"])
+    batched = jax.jit(jax.vmap(solve, in_axes=(0, 0, 0) + (None,) * 5))
+    point, aux = batched(stacked["c"], stacked["b"], stacked["h"], *shared)
+    return dict(s=s, insts=insts, shared=shared, point=jax.tree.map(np.asarray, point),
+                aux=jax.tree.map(np.asarray, aux))
+
+
+@pytest.fixture(scope="module")
+def lp():
+    return family(0, 200, 20, 120, qp=False, count=3)
+
+
+@pytest.fixture(scope="module")
+def qp():
+    return family(1, 120, 12, 70, qp=True, count=2)
+
+
+@pytest.fixture(scope="module")
+def single_lp(lp):
+    """The LP family's first instance solved alone: BCOO, dense and operator inputs."""
+    inst, (_, A, G, lower, upper) = lp["insts"][0], lp["shared"]
+    args = (inst["c"], inst["b"], inst["h"])
+    f = jax.jit(solve)
+    op = lambda M: LinearOperator(M.shape, lambda M, v: M @ v, data=jnp.asarray(M.todense()))
+    return {name: f(*args, None, A_, G_, lower, upper) for name, (A_, G_) in
+            {"bcoo": (A, G), "dense": (A.todense(), G.todense()), "operator": (op(A), op(G))}.items()}
+
+
+@pytest.mark.parametrize("name", ["lp", "qp"])
+def test_family_matches_clarabel(name, request):
+    fam = request.getfixturevalue(name)
+    s, point, aux = fam["s"], fam["point"], fam["aux"]
+    assert describe_all(aux.status) == ["solved"] * len(fam["insts"])
+    assert np.all(aux.residual <= TOL)
+    for i, inst in enumerate(fam["insts"]):
+        ref_obj, ref_x, ref_nu, ref_lam, ref_z = clarabel(s, inst)
+        np.testing.assert_allclose(objective(s, inst, point.x[i]), ref_obj, rtol=1e-7)
+        np.testing.assert_allclose(point.x[i], ref_x, atol=1e-5)
+        np.testing.assert_allclose(point.nu[i], ref_nu, atol=1e-5)
+        np.testing.assert_allclose(point.lam[i], ref_lam, atol=1e-5)
+        np.testing.assert_allclose(point.z[i], ref_z, atol=1e-5)
+        # the construction's solution is Clarabel's: it is unique
+        np.testing.assert_allclose(ref_x, inst["x"], atol=1e-6)
+        np.testing.assert_allclose(ref_lam, inst["lam"], atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["lp", "qp"])
+def test_active_set(name, request):
+    fam = request.getfixturevalue(name)
+    aux = fam["aux"]
+    for i, inst in enumerate(fam["insts"]):
+        np.testing.assert_array_equal(aux.active[i], inst["lam"] > 0)
+        np.testing.assert_array_equal(aux.at_lower[i], inst["z"] > 0)
+        np.testing.assert_array_equal(aux.at_upper[i], inst["z"] < 0)
+
+
+def test_vmap_equals_one_by_one(lp, single_lp):
+    point, aux = single_lp["bcoo"]
+    assert int(aux.status) == SOLVED and int(aux.iterations) == int(lp["aux"].iterations[0])
+    for field in ("x", "nu", "lam", "z"):
+        np.testing.assert_allclose(getattr(point, field), getattr(lp["point"], field)[0], rtol=1e-9, atol=1e-12)
+
+
+def test_dense_bcoo_operator_agree(single_lp):
+    (ref, ref_aux), (dense, dense_aux), (op, op_aux) = (single_lp[k] for k in ("bcoo", "dense", "operator"))
+    assert [int(a.status) for a in (ref_aux, dense_aux, op_aux)] == [SOLVED] * 3
+    for field in ("x", "nu", "lam", "z"):
+        np.testing.assert_allclose(getattr(dense, field), getattr(ref, field), atol=1e-5)
+        np.testing.assert_allclose(getattr(op, field), getattr(ref, field), atol=1e-5)
+
+
+def certificate_instances(rng, n=30, p=5, m=20):
+    """Two infeasible LPs (a row of ``G`` stated twice with contradictory sides; ``c >= 0``, so the dual is
+    feasible) and two unbounded ones (feasible, with a ray ``d >= 0`` on columns ``A`` does not touch,
+    ``G d <= 0``, ``c'd < 0``), all with ``x >= 0``."""
+    out = []
+    for kind in ("infeasible", "infeasible", "unbounded", "unbounded"):
+        A, G = sparse_matrix(rng, p, n).toarray(), sparse_matrix(rng, m, n).toarray()
+        x0 = rng.random(n)
+        c = rng.standard_normal(n)
+        if kind == "infeasible":
+            c = np.abs(c)
+            G[-1] = -G[0]
+            h = G @ x0 + rng.random(m)
+            h[-1] = -h[0] - 1
+        else:
+            ray = np.zeros(n)
+            ray[:3] = 1 + rng.random(3)
+            A[:, :3] = 0
+            G[G @ ray > 0] *= -1
+            h = G @ x0 + rng.random(m)
+            c[:3] = -1
+        out.append(dict(kind=kind, c=c, A=A, b=A @ x0, G=G, h=h))
+    return out
+
+
+@pytest.fixture(scope="module")
+def certificates():
+    insts = certificate_instances(np.random.default_rng(2))
+    stacked = {k: np.stack([inst[k] for inst in insts]) for k in ("c", "A", "b", "G", "h")}
+    solve_one = lambda c, A, b, G, h: pdlp(c, A=A, b=b, G=G, h=h, lower=0.0, tol=1e-8)
+    point, aux = jax.jit(jax.vmap(solve_one))(*(stacked[k] for k in ("c", "A", "b", "G", "h")))
+    return insts, jax.tree.map(np.asarray, point), jax.tree.map(np.asarray, aux)
+
+
+def test_infeasible_and_unbounded_are_certified(certificates):
+    insts, point, aux = certificates
+    assert describe_all(aux.status) == ["infeasible", "infeasible", "unbounded", "unbounded"]
+    for i, inst in enumerate(insts):
+        x, nu, lam, z = point.x[i], point.nu[i], point.lam[i], point.z[i]
+        if inst["kind"] == "infeasible":  # A'nu + G'lam = z, b'nu + h'lam = -1, lam >= 0, z <= 0 (x >= 0 only)
+            assert np.all(x == 0) and np.all(lam >= 0) and np.all(z >= 0)
+            np.testing.assert_allclose(inst["b"] @ nu + inst["h"] @ lam, -1, rtol=1e-12)
+            assert np.max(np.abs(inst["A"].T @ nu + inst["G"].T @ lam - z)) <= 1e-8
+        else:  # A x = 0, G x <= 0, x >= 0, c'x = -1
+            assert np.all(nu == 0) and np.all(lam == 0) and np.all(x >= 0)
+            np.testing.assert_allclose(inst["c"] @ x, -1, rtol=1e-12)
+            assert np.max(np.abs(inst["A"] @ x)) <= 1e-8 and np.max(inst["G"] @ x) <= 1e-8
+
+
+def test_float32_stays_float32(lp):
+    """The LP family's first instance in float32 (dense): solved to the float32 default tolerance."""
+    s, inst = lp["s"], lp["insts"][0]
+    f32 = lambda v: np.asarray(v, np.float32)
+    point, aux = jax.jit(lambda *a: pdlp(a[0], A=a[1], b=a[2], G=a[3], h=a[4], lower=a[5], upper=a[6]))(
+        f32(inst["c"]), f32(s["A"].toarray()), f32(inst["b"]), f32(s["G"].toarray()), f32(inst["h"]),
+        f32(s["lower"]), f32(s["upper"]))
+    assert int(aux.status) == SOLVED and aux.residual.dtype == jnp.float32
+    assert all(getattr(point, f).dtype == jnp.float32 for f in ("x", "nu", "lam", "z"))
+    np.testing.assert_allclose(objective(s, inst, np.asarray(point.x, np.float64)),
+                               objective(s, inst, inst["x"]), rtol=1e-3)
+
+
+def test_iteration_limit_is_not_solved(lp):
+    inst, (_, A, G, lower, upper) = lp["insts"][0], lp["shared"]
+    _, aux = pdlp(inst["c"], A=A, b=inst["b"], G=G, h=inst["h"], lower=lower, upper=upper, maxiter=64)
+    assert int(aux.status) == MAX_ITERATIONS and aux.residual > 1e-6 and int(aux.iterations) == 64
+
+
+def test_bad_input_is_refused():
+    c, A, b = np.ones(3), np.ones((2, 3)), np.ones(2)
+    cases = [
+        (dict(A=np.ones((2, 4)), b=b), "A must have shape \\(2, 3\\), got \\(2, 4\\)"),
+        (dict(A=A, b=np.ones(3)), "A must have shape \\(3, 3\\)"),
+        (dict(A=A), "A and b come together"),
+        (dict(G=A, h=np.ones((2, 1))), "h must be a vector"),
+        (dict(P=np.eye(2)), "P must have shape \\(3, 3\\)"),
+        (dict(lower=np.zeros(4)), "lower must be a vector of shape \\(3,\\), got shape \\(4,\\)"),
+        (dict(A=LinearOperator((2, 3), lambda v: jnp.ones(5) * v.sum()), b=b),
+         "A.matvec must map shape \\(3,\\) to \\(2,\\), got \\(5,\\)"),
+        (dict(A=sparse.BCOO.fromdense(np.ones((4, 2, 3)), n_batch=1), b=b), "no batch or dense dimensions"),
+        (dict(maxiter=-1), "maxiter must be an int >= 0"),
+        (dict(tol=0.0), "tol must be positive"),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(ArgumentError, match=message):
+            pdlp(c, **kwargs)
+    with pytest.raises(ArgumentError, match="c must be a vector"):
+        pdlp(np.ones((3, 1)))
+    with pytest.raises(ArgumentTypeError, match="must hold real numbers"):
+        pdlp(c, A=np.ones((2, 3), complex), b=b)
+    with pytest.raises(ArgumentError, match="LinearOperator shape must be two"):
+        LinearOperator((2,), lambda v: v)
