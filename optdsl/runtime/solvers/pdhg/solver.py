@@ -15,8 +15,11 @@ quadratic term taken explicitly in the primal step (as PDQP, Lu & Yang 2023, wit
   falling, or when the steps since the last restart are 36% of all; the primal weight ``w`` is
   then smoothed towards ``||dy|| / ||dx||`` over the restart period;
 * the same checks test termination (:func:`~.problem.optimality` of both candidates) and
-  infeasibility certificates from the last step's change of the iterate, which converges to a ray
-  when there is no solution (:func:`~.problem.infeasibility`, :func:`~.problem.unboundedness`).
+  infeasibility certificates (:func:`~.problem.infeasibility`, :func:`~.problem.unboundedness`) on
+  three ray estimates: the last step's change, the change since the last restart and the iterate;
+* once a ray is within :data:`STEADY` of a certificate the iteration becomes plain PDHG -- the step
+  size stops growing, the primal weight and the restarts stop -- because the change of a fixed-step
+  PDHG iterate converges to the ray (Applegate et al. 2021, infeasibility detection with PDHG).
 
 A status found in the loop is confirmed on the data as given, with the original matrices, before
 it is reported.
@@ -57,8 +60,8 @@ REDUCTION_EXPONENT, GROWTH_EXPONENT = 0.3, 0.6
 MAX_TRIALS = 30
 #: Power iterations for the initial step size ``1 / max(||K||_2, ||P||_2)``.
 POWER_ITERATIONS = 20
-#: A ray whose certificate ratio is below this stops the step size and primal weight adapting: the last step's
-#: change converges to a certificate under a fixed step size, not under one that keeps adapting.
+#: A ray whose certificate ratio is below this stops the step size, the primal weight and the restarts
+#: adapting: the last step's change converges to a certificate under a fixed step, not under one that adapts.
 STEADY = 1e-3
 #: Code of a loop that has met no stopping test yet.
 _RUNNING = -1
@@ -125,7 +128,7 @@ class _State(NamedTuple):
     tried: Array  # step sizes tried, for the step size rule's exponents
     code: Array
     residual: Array
-    steady: Array  # bool: a ray is close to a certificate; the step size no longer grows, the primal weight stays
+    steady: Array  # bool: a ray is close to a certificate; plain PDHG from then on
 
 
 def _top_singular_value(apply, n: int, dtype) -> Array:
@@ -242,7 +245,7 @@ def _evaluate(v: pb.View, st: _State, tol: Array) -> _State:
     last_kkt = _kkt(st.last_norms, st.omega)
     ratio = jnp.where(last_kkt > 0, _kkt(cand_norms, st.omega) / jnp.where(last_kkt > 0, last_kkt, 1), 0)
     restart = ((ratio <= SUFFICIENT) | ((ratio <= NECESSARY) & (ratio > st.last_ratio))
-               | (st.inner >= ARTIFICIAL * st.steps))
+               | (st.inner >= ARTIFICIAL * st.steps)) & ~st.steady
     dx, dy = jnp.linalg.norm(cand.x - st.last.x), jnp.linalg.norm(cand.y - st.last.y)
     tiny = jnp.finfo(dx.dtype).eps
     moved = (dx > tiny) & (dy > tiny)
