@@ -47,8 +47,11 @@ def structure(rng, n, p, m, qp):
     return dict(P=P, A=A, G=G, lower=lower, upper=upper)
 
 
-def instance(rng, s):
-    """``(c, b, h)`` and the unique solution ``(x, nu, lam, z)`` of one instance of family ``s``."""
+def instance(rng, s, unique=True):
+    """``(c, b, h)`` and a solution ``(x, nu, lam, z)`` of one instance of family ``s``.
+
+    ``unique``: draw the active set again until its rows are independent (a dense rank test, for small ``n``).
+    """
     A, G, lower, upper, P = s["A"], s["G"], s["lower"], s["upper"], s["P"]
     (p, n), m = A.shape, G.shape[0]
     bounded = np.flatnonzero(np.isfinite(lower))
@@ -60,8 +63,8 @@ def instance(rng, s):
             k_ineq, k_bound = m // 3, len(bounded) // 2
         at_bound = rng.choice(bounded, size=k_bound, replace=False)
         active = rng.choice(m, size=k_ineq, replace=False)
-        rows = np.vstack([A.toarray(), G[active].toarray(), np.eye(n)[at_bound]])
-        if np.linalg.matrix_rank(rows) == rows.shape[0]:
+        rows = np.vstack([A.toarray(), G[active].toarray(), np.eye(n)[at_bound]]) if unique else None
+        if not unique or np.linalg.matrix_rank(rows) == rows.shape[0]:
             break
     x = 0.25 + 0.5 * rng.random(n)
     x[~np.isfinite(lower)] = rng.standard_normal((~np.isfinite(lower)).sum())
@@ -100,6 +103,10 @@ def bcoo(M):
 
 def solve(c, b, h, P, A, G, lower, upper):
     return pdlp(c, P=P, A=A, b=b, G=G, h=h, lower=lower, upper=upper, tol=TOL, maxiter=200_000)
+
+
+def solve_default(c, b, h, P, A, G, lower, upper):
+    return pdlp(c, P=P, A=A, b=b, G=G, h=h, lower=lower, upper=upper, maxiter=200_000)
 
 
 def objective(s, inst, x):
@@ -277,3 +284,18 @@ def test_bad_input_is_refused():
         pdlp(c, A=np.ones((2, 3), complex), b=b)
     with pytest.raises(ArgumentError, match="LinearOperator shape must be two"):
         LinearOperator((2,), lambda v: v)
+
+
+@pytest.mark.slow
+def test_large_sparse_lp_matches_clarabel():
+    """n = 10^4 (BCOO, 6.3e4 non-zeros): solved at the default tolerance, objective as Clarabel's to 1e-5."""
+    rng = np.random.default_rng(3)
+    s = structure(rng, 10_000, 500, 5_000, qp=False)
+    inst = instance(rng, s, unique=False)
+    point, aux = jax.jit(solve_default)(inst["c"], inst["b"], inst["h"], None, bcoo(s["A"]), bcoo(s["G"]),
+                                        s["lower"], s["upper"])
+    assert int(aux.status) == SOLVED and aux.residual <= 1e-6
+    x = np.asarray(point.x)
+    assert np.all(x >= s["lower"]) and np.all(x <= s["upper"])
+    np.testing.assert_allclose(objective(s, inst, x), objective(s, inst, inst["x"]), rtol=1e-5)
+    np.testing.assert_allclose(objective(s, inst, x), clarabel(s, inst)[0], rtol=1e-5)
