@@ -1,9 +1,9 @@
 """PDLP (restarted PDHG) on seeded random sparse LPs and QPs with a known unique solution, against Clarabel.
 
-Each instance is built around a chosen solution: a vertex (LP) or a point (QP) whose active
-constraints are linearly independent, and multipliers strictly positive on them, so the data are
-feasible and bounded and the solution and multipliers are unique. Compiled programs are shared
-through module-scoped fixtures (one vmapped program per family).
+Each instance is built around a chosen solution (:func:`benchmarks.scale.instance`): a vertex (LP)
+or a point (QP) whose active constraints are linearly independent, and multipliers strictly positive
+on them, so the data are feasible and bounded and the solution and multipliers are unique. Compiled
+programs are shared through module-scoped fixtures (one vmapped program per family).
 """
 
 import cvxpy as cp
@@ -11,75 +11,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import scipy.sparse as sp
 from jax.experimental import sparse
 
+from benchmarks.scale import instance, sparse_matrix, structure
 from optdsl.errors import ArgumentError, ArgumentTypeError
 from optdsl.runtime.solvers import LinearOperator, pdlp
 from optdsl.runtime.status import MAX_ITERATIONS, SOLVED, describe_all
 
 #: Tolerance the families are solved to: tighter than the default, so that the solutions compare at 1e-5.
 TOL = 1e-10
-
-
-def sparse_matrix(rng, rows, n, per_column=5):
-    """``rows x n`` Gaussian sparse matrix, ``per_column`` non-zeros a column and at least one a row."""
-    k = min(per_column, rows)
-    r = np.concatenate([rng.choice(rows, size=k, replace=False) for _ in range(n)] + [np.arange(rows)])
-    c = np.concatenate([np.repeat(np.arange(n), k), rng.integers(0, n, rows)])
-    M = sp.coo_matrix((rng.standard_normal(r.size), (r, c)), shape=(rows, n)).tocsr()
-    M.sum_duplicates()
-    return M
-
-
-def structure(rng, n, p, m, qp):
-    """Shared data of a family: ``A``, ``G``, bounds (free, ``[0, inf)`` and ``[0, u]`` columns) and ``P``."""
-    A, G = sparse_matrix(rng, p, n), sparse_matrix(rng, m, n)
-    lower, upper = np.zeros(n), np.full(n, np.inf)
-    free = rng.random(n) < 0.2
-    lower[free] = -np.inf
-    boxed = ~free & (rng.random(n) < 0.3)
-    upper[boxed] = 1 + rng.random(boxed.sum())
-    P = None
-    if qp:
-        B = sparse_matrix(rng, n // 2, n, 2)
-        P = (B.T @ B + 0.1 * sp.eye(n)).tocsr()
-    return dict(P=P, A=A, G=G, lower=lower, upper=upper)
-
-
-def instance(rng, s, unique=True):
-    """``(c, b, h)`` and a solution ``(x, nu, lam, z)`` of one instance of family ``s``.
-
-    ``unique``: draw the active set again until its rows are independent (a dense rank test, for small ``n``).
-    """
-    A, G, lower, upper, P = s["A"], s["G"], s["lower"], s["upper"], s["P"]
-    (p, n), m = A.shape, G.shape[0]
-    bounded = np.flatnonzero(np.isfinite(lower))
-    while True:
-        if P is None:  # a vertex: n independent active constraints
-            k_ineq = min(m // 2, n - p - len(bounded) // 2)
-            k_bound = n - p - k_ineq
-        else:
-            k_ineq, k_bound = m // 3, len(bounded) // 2
-        at_bound = rng.choice(bounded, size=k_bound, replace=False)
-        active = rng.choice(m, size=k_ineq, replace=False)
-        rows = np.vstack([A.toarray(), G[active].toarray(), np.eye(n)[at_bound]]) if unique else None
-        if not unique or np.linalg.matrix_rank(rows) == rows.shape[0]:
-            break
-    x = 0.25 + 0.5 * rng.random(n)
-    x[~np.isfinite(lower)] = rng.standard_normal((~np.isfinite(lower)).sum())
-    z = np.zeros(n)
-    for j in at_bound:
-        if np.isfinite(upper[j]) and rng.random() < 0.5:
-            x[j], z[j] = upper[j], -(0.5 + rng.random())
-        else:
-            x[j], z[j] = lower[j], 0.5 + rng.random()
-    lam = np.zeros(m)
-    lam[active] = 0.5 + rng.random(k_ineq)
-    slack = np.where(lam > 0, 0, 0.5 + rng.random(m))
-    nu = rng.standard_normal(p)
-    c = z - A.T @ nu - G.T @ lam - (0 if P is None else P @ x)
-    return dict(c=c, b=A @ x, h=G @ x + slack, x=x, nu=nu, lam=lam, z=z)
 
 
 def clarabel(s, inst):
