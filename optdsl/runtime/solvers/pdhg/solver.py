@@ -336,10 +336,14 @@ def pdlp(c: Array, *, P: Any = None, A: Any = None, b: Array | None = None, G: A
 
     ``P`` (``(n, n)``, symmetric PSD; None for an LP), ``A`` (``(p, n)``) and ``G`` (``(m, n)``) may be
     dense arrays, ``jax.experimental.sparse`` matrices or :class:`~.operators.LinearOperator`; only
-    their products are used (module docstring). ``b``, ``h`` must be finite; ``lower``/``upper``
-    (scalars or ``(n,)``, default unbounded) may be infinite and must satisfy ``lower <= upper``.
-    Float32 data are solved in float32. Under ``vmap``, a loop over the instances on a CPU
-    (:func:`~optdsl.runtime.solvers.base.per_instance`).
+    their products are used (module docstring). Operators have no entries to precondition with, so
+    an operator ``A`` or ``G`` leaves the problem unscaled (an operator ``P`` only drops out of the
+    column norms). ``b``, ``h`` must be finite; ``lower``/``upper`` (scalars or ``(n,)``, default
+    unbounded) may be infinite and must satisfy ``lower <= upper``. Float32 data are solved in
+    float32. Under ``vmap``, a loop over the instances on a CPU
+    (:func:`~optdsl.runtime.solvers.base.per_instance`). The solve is not differentiated: the
+    data enter through ``stop_gradient``, as in
+    :func:`~optdsl.runtime.solvers.interior_point.qp_interior_point`.
 
     ``status``: SOLVED when the relative primal residual, dual residual and duality gap
     (:func:`~.problem.optimality`) are all ``<= tol`` on the data as given (``tol`` default
