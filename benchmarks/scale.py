@@ -102,14 +102,16 @@ def instance(rng: np.random.Generator, s: dict[str, Any], unique: bool = True) -
     return dict(c=c, b=A @ x, h=G @ x + slack, x=x, nu=nu, lam=lam, z=z)
 
 
-def _clarabel(s: dict[str, Any], inst: dict[str, np.ndarray]) -> tuple[float, float]:
-    """Clarabel's optimal value of the LP and its own solve time."""
+def reference(s: dict[str, Any], inst: dict[str, np.ndarray]) -> tuple[cp.Problem, cp.Variable, list]:
+    """The instance solved by Clarabel through cvxpy: the problem, ``x`` and the constraints
+    ``[A x == b, G x <= h, x >= lower (finite), x <= upper (finite)]`` holding their duals."""
     x = cp.Variable(s["A"].shape[1])
     lo, hi = np.flatnonzero(np.isfinite(s["lower"])), np.flatnonzero(np.isfinite(s["upper"]))
+    objective = inst["c"] @ x + (0 if s["P"] is None else 0.5 * cp.quad_form(x, cp.psd_wrap(s["P"])))
     cons = [s["A"] @ x == inst["b"], s["G"] @ x <= inst["h"], x[lo] >= s["lower"][lo], x[hi] <= s["upper"][hi]]
-    prob = cp.Problem(cp.Minimize(inst["c"] @ x), cons)
+    prob = cp.Problem(cp.Minimize(objective), cons)
     prob.solve(**CLARABEL)
-    return prob.value, prob.solver_stats.solve_time
+    return prob, x, cons
 
 
 def _timed(fn, *args) -> tuple[Any, float]:
@@ -137,7 +139,8 @@ def measure(n: int, runs: int, seed: int = 0) -> dict[str, Any]:
     solve_s = statistics.median(_timed(compiled, *args)[1] for _ in range(runs))
     optimum = inst["c"] @ inst["x"]
     scale = max(1.0, abs(optimum))
-    clarabel_value, clarabel_s = _clarabel(s, inst)
+    prob = reference(s, inst)[0]
+    clarabel_value, clarabel_s = prob.value, prob.solver_stats.solve_time
     return {"n": n, "nnz": int(s["A"].nnz + s["G"].nnz), "compile_s": compile_s, "solve_s": solve_s,
             "memory_mb": None if analysis is None else analysis.temp_size_in_bytes / 2**20,
             "iterations": int(aux.iterations), "status": describe(aux.status), "residual": float(aux.residual),

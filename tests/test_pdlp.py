@@ -6,14 +6,13 @@ on them, so the data are feasible and bounded and the solution and multipliers a
 programs are shared through module-scoped fixtures (one vmapped program per family).
 """
 
-import cvxpy as cp
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax.experimental import sparse
 
-from benchmarks.scale import instance, sparse_matrix, structure
+from benchmarks.scale import instance, reference, sparse_matrix, structure
 from optdsl.errors import ArgumentError, ArgumentTypeError
 from optdsl.runtime.solvers import LinearOperator, pdlp
 from optdsl.runtime.status import MAX_ITERATIONS, SOLVED, describe_all
@@ -23,17 +22,11 @@ TOL = 1e-10
 
 
 def clarabel(s, inst):
-    """Clarabel's ``(objective, x, nu, lam, z)`` through cvxpy, multipliers in pdlp's signs."""
-    n = s["A"].shape[1]
-    x = cp.Variable(n)
-    lo, hi = np.flatnonzero(np.isfinite(s["lower"])), np.flatnonzero(np.isfinite(s["upper"]))
-    objective = inst["c"] @ x + (0 if s["P"] is None else 0.5 * cp.quad_form(x, cp.psd_wrap(s["P"])))
-    cons = [s["A"] @ x == inst["b"], s["G"] @ x <= inst["h"], x[lo] >= s["lower"][lo], x[hi] <= s["upper"][hi]]
-    prob = cp.Problem(cp.Minimize(objective), cons)
-    prob.solve(solver=cp.CLARABEL, tol_gap_abs=1e-11, tol_gap_rel=1e-11, tol_feas=1e-11)
-    z = np.zeros(n)
-    z[lo] += cons[2].dual_value
-    z[hi] -= cons[3].dual_value
+    """Clarabel's ``(objective, x, nu, lam, z)``, multipliers in pdlp's signs."""
+    prob, x, cons = reference(s, inst)
+    z = np.zeros(x.shape[0])
+    z[np.isfinite(s["lower"])] += cons[2].dual_value
+    z[np.isfinite(s["upper"])] -= cons[3].dual_value
     return prob.value, x.value, cons[0].dual_value, cons[1].dual_value, z
 
 
