@@ -15,7 +15,7 @@ from jax.experimental import sparse
 from benchmarks.scale import instance, reference, sparse_matrix, structure
 from optdsl.errors import ArgumentError, ArgumentTypeError
 from optdsl.runtime.solvers import LinearOperator, pdlp
-from optdsl.runtime.status import MAX_ITERATIONS, SOLVED, describe_all
+from optdsl.runtime.status import MAX_ITERATIONS, NUMERICAL_ERROR, SOLVED, describe_all
 
 #: Tolerance the families are solved to: tighter than the default, so that the solutions compare at 1e-5.
 TOL = 1e-10
@@ -149,10 +149,12 @@ def small_instances(rng, n=30, p=5, m=20):
 
 @pytest.fixture(scope="module")
 def small():
-    """The small LPs in one vmapped program: the default tolerance, and one the feasible LP cannot meet."""
+    """The small LPs in one vmapped program: the default tolerance, one the feasible LP cannot meet, and the
+    feasible LP with a NaN cost."""
     insts = small_instances(np.random.default_rng(2))
+    insts.append(dict(insts[-1], kind="nan", c=np.where(np.arange(30) == 0, np.nan, insts[-1]["c"])))
     stacked = {k: np.stack([inst[k] for inst in insts]) for k in ("c", "A", "b", "G", "h")}
-    tols = np.array([1e-6] * 4 + [1e-30])
+    tols = np.array([1e-6] * 4 + [1e-30, 1e-6])
     solve_one = lambda c, A, b, G, h, tol: pdlp(c, A=A, b=b, G=G, h=h, lower=0.0, tol=tol, maxiter=20_000)
     point, aux = jax.jit(jax.vmap(solve_one))(*(stacked[k] for k in ("c", "A", "b", "G", "h")), tols)
     return insts, jax.tree.map(np.asarray, point), jax.tree.map(np.asarray, aux)
@@ -178,6 +180,11 @@ def test_iteration_limit_is_not_solved(small):
     insts, point, aux = small
     assert int(aux.status[4]) == MAX_ITERATIONS and int(aux.iterations[4]) == 20_000
     assert 1e-30 < aux.residual[4] < 1e-6  # what was reached, reported
+
+
+def test_non_finite_data_is_a_numerical_error(small):
+    _, point, aux = small
+    assert int(aux.status[5]) == NUMERICAL_ERROR and int(aux.iterations[5]) == 64
 
 
 def test_float32_stays_float32(lp):
