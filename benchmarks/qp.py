@@ -3,7 +3,9 @@
     minimize 0.5 x'Qx + q'x   s.t.   Gx <= h,   Ax == b       (per instance)
 
 Sizes: n = 32 with 64 inequalities (qpax's own benchmark shape), batch 1, 16,
-128, 512; n = 100 with 50 inequalities and 20 equalities, batch 1 and 64. Every
+128, 512; n = 100 with 50 inequalities and 20 equalities, batch 1 and 64; a small
+QP, n = 20 with 10 inequalities and 5 equalities, batch 1 and 64 (where per-call
+overhead, not the factorisations, sets the time). Every
 instance has its own data (feasible by construction, some constraints active).
 The loss is ``sum(w * x)`` for a fixed random ``w``. Anchors: qpax (its
 explicit backend), JAXopt OSQP and cvxpylayers (JAX interface, diffcp + Clarabel).
@@ -26,7 +28,7 @@ from optdsl.runtime.solvers.interior_point import solve_qp
 from benchmarks.harness import CLARABEL, DIFFCP, Case, Contender, directional_fd, optional
 
 #: (n, inequalities, equalities, batches) of the full and the quick run.
-FULL = [(32, 64, 0, (1, 16, 128, 512)), (100, 50, 20, (1, 64))]
+FULL = [(32, 64, 0, (1, 16, 128, 512)), (100, 50, 20, (1, 64)), (20, 10, 5, (1, 64))]
 QUICK = [(8, 12, 2, (2,))]
 #: Instances whose solution and gradient are checked against the reference.
 CHECKED = 2

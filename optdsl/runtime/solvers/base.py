@@ -160,7 +160,18 @@ def run_if(pred: jax.Array, fn: Callable[..., State], operands: tuple, otherwise
     return lax.while_loop(lambda carry: carry[0], body, (jnp.asarray(pred, bool), otherwise))[1]
 
 
-def per_instance(fn: Callable[..., State]) -> Callable[..., State]:
+#: Largest instance, in unknowns (``n + p + m`` of a QP's KKT system), whose batches a CPU runs lock-step in
+#: :func:`per_instance` when the caller gives its size. A step of a small dense solver is a few hundred tiny
+#: operations whose dispatch, paid once per instance by a loop over the instances, outweighs their arithmetic; one
+#: batched step of all the instances is then faster, although every instance runs as many steps as the slowest.
+#: Measured with ``python -m benchmarks.lockstep`` (the QP interior point's forward and backward pass, one CPU
+#: thread, process time; random QPs with m = n / 2 inequalities and p = n / 4 equalities, batches of 4 to 256): the
+#: lock-step batch was 1.1-3x faster up to 35 unknowns at every batch; at 52 and 70 unknowns it was at most 1.1x
+#: faster up to batch 64 and 1.3-1.5x slower at batch 256; at 105 unknowns slower at every batch.
+LOCKSTEP_MAX_SIZE = 40
+
+
+def per_instance(fn: Callable[..., State], size: int | None = None) -> Callable[..., State]:
     """``fn`` whose ``vmap`` is a loop over the instances on a CPU and an ordinary ``vmap`` elsewhere.
 
     A batched ``while_loop`` runs every instance for as many steps as the slowest, and
@@ -169,12 +180,18 @@ def per_instance(fn: Callable[..., State]) -> Callable[..., State]:
     solver with per-instance step counts runs faster instance by instance
     (``lax.map``). Accelerators keep the lock-step batch, which is what fills them.
     The choice is made when the program is lowered for its platform
-    (``lax.platform_dependent``). Unbatched arguments are shared, not copied per
-    instance. ``fn`` goes through ``jax.jit`` so that the branches and transformations
-    that trace it again with the same shapes can take the trace from JAX's cache.
+    (``lax.platform_dependent``). ``size``: the number of unknowns of one instance, when the
+    caller knows it; instances of at most :data:`LOCKSTEP_MAX_SIZE` unknowns run lock-step on
+    every platform, since on a CPU too their per-operation overhead, not their arithmetic, sets
+    the time. A lock-step batch still gives each instance its own result: a batched
+    ``while_loop`` keeps (``select``) the state of the instances that have stopped.
+    Unbatched arguments are shared, not copied per instance. ``fn`` goes through ``jax.jit``
+    so that the branches and transformations that trace it again with the same shapes can
+    take the trace from JAX's cache.
     """
     fn = jax.jit(fn)
     wrapped = jax.custom_batching.custom_vmap(fn)
+    lockstep = size is not None and size <= LOCKSTEP_MAX_SIZE
 
     @wrapped.def_vmap
     def rule(axis_size, in_batched, *args):
@@ -187,7 +204,10 @@ def per_instance(fn: Callable[..., State]) -> Callable[..., State]:
             full = [next(it) if batched else leaf for leaf, batched in zip(leaves, flags)]
             return fn(*jax.tree_util.tree_unflatten(tree, full))
 
-        out = lax.platform_dependent(mapped, cpu=lambda m: lax.map(call, m), default=jax.vmap(call))
+        if lockstep:
+            out = jax.vmap(call)(mapped)
+        else:
+            out = lax.platform_dependent(mapped, cpu=lambda m: lax.map(call, m), default=jax.vmap(call))
         return out, jax.tree_util.tree_map(lambda _: True, out)
 
     return wrapped

@@ -136,19 +136,18 @@ def _refined(scaled_solve: Callable, H: jax.Array, A: jax.Array, G: jax.Array, w
     steps are unconditional: one step did as well as up to three (each kept only if it
     lowered the residual) on random and degenerate QPs and LPs, and that test cost a
     fifth of the solver's time. Where the unregularised system is singular a step at
-    most doubles the bounded null-space part of the regularised solve. The solve and
-    its refinement are the passes of one loop from zero (the first pass is the plain
-    solve), so the solve is compiled once.
+    most doubles the bounded null-space part of the regularised solve. The steps are
+    written out, not looped: a small problem's step is dominated by per-operation
+    overhead, which a loop adds to.
     """
     def residual(r1, r2, r3, dx, dnu, dlam):
         return (r1 - (H @ dx + A.T @ dnu + G.T @ dlam), r2 - A @ dx, r3 - (G @ dx - dlam / w))
 
     def solve(r1, r2, r3):
-        def refine(_, sol):
-            return tuple(a + c for a, c in zip(sol, scaled_solve(*residual(r1, r2, r3, *sol))))
-
-        start = (jnp.zeros_like(r1), jnp.zeros_like(r2), jnp.zeros_like(r3))
-        return jax.lax.fori_loop(0, 1 + REFINE, refine, start)
+        sol = scaled_solve(r1, r2, r3)
+        for _ in range(REFINE):
+            sol = tuple(a + c for a, c in zip(sol, scaled_solve(*residual(r1, r2, r3, *sol))))
+        return sol
 
     return solve
 

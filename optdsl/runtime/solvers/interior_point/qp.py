@@ -447,7 +447,7 @@ def qp_interior_point(Q: jax.Array, q: jax.Array, A: jax.Array, b: jax.Array, G:
     of the condensed ``n x n`` Newton matrix per iteration (the scaled ``(n + p + m)``
     LU where that is too ill-conditioned; see
     :func:`~optdsl.runtime.solvers.interior_point.newton_step.condensed_kkt_solve`) with
-    iterative refinement. Under ``vmap``, a loop over the instances on a CPU
+    iterative refinement. Under ``vmap``, a loop over the instances on a CPU, but for small QPs
     (:func:`~optdsl.runtime.solvers.base.per_instance`).
     Stops when the relative primal and dual residuals and the relative duality
     gap are ``<= tol`` (default :func:`~.base.default_tol`: 1e-10 in float64;
@@ -518,13 +518,13 @@ def qp_interior_point(Q: jax.Array, q: jax.Array, A: jax.Array, b: jax.Array, G:
         point = KKTPoint(central.x, central.nu, central.lam)
         return result(point, _jacobian(point, d), k + k2, central.residual, code, exact=False, tol=tol)
 
-    # Batched, one instance after another on a CPU (each stops at its own iteration count).
-    @per_instance
     def solve(d, init, tol, mu_target):
         point, aux = phases(d, init, tol, mu_target)
         return point, reported(verbose, name, aux)
 
-    return solve(d, init, tol, mu_target)
+    # Batched lock-step for small QPs, else one instance after another on a CPU (each stops at its own count).
+    unknowns = d.q.shape[0] + d.b.shape[0] + d.h.shape[0]
+    return per_instance(solve, size=unknowns)(d, init, tol, mu_target)
 
 
 def solve_qp(Q: jax.Array, q: jax.Array, A: jax.Array, b: jax.Array, G: jax.Array, h: jax.Array,
