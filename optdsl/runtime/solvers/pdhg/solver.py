@@ -271,7 +271,8 @@ def _conclude(v: pb.View, st: _State, tol: Array) -> tuple[PDLPPoint, PDLPAux]:
     scaled = _select(take_avg, st.avg, st.cur)
     original = pb.view(v.problem, jnp.ones_like(v.d), jnp.ones_like(v.e))
     x, y = v.e * scaled.x, v.d * scaled.y
-    x = jnp.where(st.code == UNBOUNDED, x, jnp.clip(x, v.problem.lower, v.problem.upper))  # rounding of e * (u / e)
+    ray = (st.code == INFEASIBLE) | (st.code == UNBOUNDED)
+    x = jnp.where(ray, x, jnp.clip(x, v.problem.lower, v.problem.upper))  # rounding of e * (u / e)
     z = pb.point(original, x, y)
     opt = pb.optimality(original, z)
     infeasible = pb.infeasibility(original, y, z.KTy)
