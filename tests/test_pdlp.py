@@ -155,8 +155,10 @@ def small():
     insts.append(dict(insts[-1], kind="nan", c=np.where(np.arange(30) == 0, np.nan, insts[-1]["c"])))
     stacked = {k: np.stack([inst[k] for inst in insts]) for k in ("c", "A", "b", "G", "h")}
     tols = np.array([1e-6] * 4 + [1e-30, 1e-6])
-    solve_one = lambda c, A, b, G, h, tol: pdlp(c, A=A, b=b, G=G, h=h, lower=0.0, tol=tol, maxiter=20_000)
-    point, aux = jax.jit(jax.vmap(solve_one))(*(stacked[k] for k in ("c", "A", "b", "G", "h")), tols)
+    lower = np.zeros((len(insts), 30))
+    lower[0] = insts[0]["lower"] = 0.1  # still infeasible
+    solve_one = lambda c, A, b, G, h, lower, tol: pdlp(c, A=A, b=b, G=G, h=h, lower=lower, tol=tol, maxiter=20_000)
+    point, aux = jax.jit(jax.vmap(solve_one))(*(stacked[k] for k in ("c", "A", "b", "G", "h")), lower, tols)
     return insts, jax.tree.map(np.asarray, point), jax.tree.map(np.asarray, aux)
 
 
@@ -166,9 +168,10 @@ def test_infeasible_and_unbounded_are_certified(small):
     assert np.all(aux.residual[:4] <= 1e-6)
     for i, inst in enumerate(insts[:4]):
         x, nu, lam, z = point.x[i], point.nu[i], point.lam[i], point.z[i]
-        if inst["kind"] == "infeasible":  # A'nu + G'lam = z >= 0 (x >= 0 only), b'nu + h'lam = -1, lam >= 0
+        if inst["kind"] == "infeasible":  # A'nu + G'lam = z >= 0 (lower bounds only), b'nu + h'lam - l'z = -1
             assert np.all(x == 0) and np.all(lam >= 0) and np.all(z >= 0)
-            np.testing.assert_allclose(inst["b"] @ nu + inst["h"] @ lam, -1, rtol=1e-12)
+            np.testing.assert_allclose(inst["b"] @ nu + inst["h"] @ lam - inst.get("lower", 0) * z.sum(), -1,
+                                       rtol=1e-12)
             assert np.max(np.abs(inst["A"].T @ nu + inst["G"].T @ lam - z)) <= 1e-6
         else:  # A x = 0, G x <= 0, x >= 0, c'x = -1
             assert np.all(nu == 0) and np.all(lam == 0) and np.all(x >= 0)
