@@ -401,7 +401,8 @@ def _refined_result(d: QPData, st: _Embedded, iterations: jax.Array, code: jax.A
     """``(point, KKTAux)`` of a solve in exact mode: the point refined by :func:`_polish` where that is taken.
 
     SOLVED and MAX_ITERATIONS points are polished; where a SOLVED one's polish is not taken,
-    the iterations go on a little (:func:`_tightened`) and it is polished again. A
+    the iterations go on a little (:func:`_tightened`) and it is polished again (instance by
+    instance under ``vmap``, :func:`~optdsl.runtime.solvers.base.per_instance`). A
     polished point's factorisation is the polish's own LU (the limit of the row-scaled KKT
     Jacobian there, :func:`~optdsl.runtime.solvers.interior_point.kkt.factor_active_set`), so
     derivatives cost back-substitutions only and are those of the exact active-set
@@ -418,10 +419,15 @@ def _refined_result(d: QPData, st: _Embedded, iterations: jax.Array, code: jax.A
     attempt = (code == SOLVED) | (code == MAX_ITERATIONS)
     polished = run_if(attempt, polish, (point, st.residual), rejected)
 
-    again = (code == SOLVED) & ~polished.accepted
-    st, extra = run_if(again, lambda st: _tightened(d, st), (st,), (st, jnp.zeros((), jnp.int32)))
-    point = select(again, _returned_point(d, st, code), point)
-    polished = run_if(again, polish, (point, st.residual), polished)
+    def retried(d, st, code, point, polished):
+        again = (code == SOLVED) & ~polished.accepted
+        st, extra = run_if(again, lambda st: _tightened(d, st), (st,), (st, jnp.zeros((), jnp.int32)))
+        point = select(again, _returned_point(d, st, code), point)
+        return st, extra, point, run_if(again, lambda point, residual: _polish(d, point, residual),
+                                        (point, st.residual), polished)
+
+    # One instance at a time even in a lock-step batch: only the instances that need them take the extra steps.
+    st, extra, point, polished = per_instance(retried)(d, st, code, point, polished)
 
     taken = polished.accepted
     new = select(taken, polished.point, point)
