@@ -166,8 +166,8 @@ def run_if(pred: jax.Array, fn: Callable[..., State], operands: tuple, otherwise
 #: batched step of all the instances is then faster, although every instance runs as many steps as the slowest.
 #: Measured with ``python -m benchmarks.lockstep`` (the QP interior point's forward and backward pass, one CPU
 #: thread, process time; random QPs with m = n / 2 inequalities and p = n / 4 equalities, batches of 4 to 256): the
-#: lock-step batch was 1.1-3x faster up to 35 unknowns at every batch; at 52 and 70 unknowns it was at most 1.1x
-#: faster up to batch 64 and 1.3-1.5x slower at batch 256; at 105 unknowns slower at every batch.
+#: lock-step batch was 1.1-3x faster up to 35 unknowns at every batch; at 52 and 70 unknowns at most 1.13x faster up
+#: to batch 64 (or a little slower) and 1.1-1.5x slower at batch 256; at 105 unknowns slower at every batch.
 LOCKSTEP_MAX_SIZE = 40
 
 
