@@ -75,20 +75,28 @@ def test_family_on_its_default_route(name):
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("name", ["set_box_simplex", "lp_degenerate", "socp"])
-def test_vmapped_batch_matches_single_solves(name):
+@pytest.mark.parametrize("name, compared", [("set_box_simplex", True), ("lp_degenerate", False), ("socp", True)])
+def test_vmapped_batch_matches_single_solves(name, compared):
     """The default route's vmapped batch (projected gradient, interior point, conic; instances mixing solved,
-    infeasible, unbounded and unsolved) gives each instance's single solve: the same status, values, objective."""
+    infeasible, unbounded and unsolved) gives each instance's single solve: the same status and objective, and the
+    same values where they are unique (not flagged singular). A small QP's batch runs lock-step, whose batched
+    kernels round differently: on a face of solutions the two may end at different points of it. ``compared``:
+    the family has instances with unique values (every solution of the degenerate LPs is flagged singular)."""
     instances, (result,) = _quick(name)
     batch = result.solutions
     assert len(set(batch.status.tolist())) > 1
     solve = FAMILIES[name].problem.compile()
+    unique = 0
     for i, instance in enumerate(instances):
         single = jax.tree_util.tree_map(np.asarray, solve(**instance.params))
         assert int(single.status) == int(batch.status[i]), (i, instance.kind)
         np.testing.assert_allclose(single.objective, batch.objective[i], rtol=1e-8, atol=1e-8)
+        if bool(single.singular) or bool(batch.singular[i]):
+            continue
+        unique += 1
         for key, value in single.values.items():
             np.testing.assert_allclose(value, batch.values[key][i], rtol=1e-7, atol=1e-7, err_msg=f"#{i} {key}")
+    assert (unique > len(instances) // 2) == compared, (unique, len(instances))
 
 
 @pytest.mark.slow
