@@ -45,7 +45,7 @@ def newton_polish(p: ScaledProblem, cones: Cones, z: Array, steps: int) -> tuple
     ``F = (A' Pi*(v) + c, -A x + b - Pi*(v) + v)`` (the ``x``, ``y`` rows of
     ``(Q - I) Pi(z) + z`` at ``w = 1``; the gap row is implied by them), with
     Jacobian ``J = [[0, A' D], [-A, I - D]]``, ``D = dPi*(v)``. The step solves
-    ``(J + ||F||^2 I) d = -F`` by dense LU: ``D`` is symmetric with eigenvalues
+    ``(J + ||F|| I) d = -F`` by dense LU: ``D`` is symmetric with eigenvalues
     in ``[0, 1]`` (it is a projection's derivative), which makes the shifted
     matrix invertible even where ``J`` is singular (a wrong active set or a
     non-unique solution), while a shift of the order of the residual keeps the
