@@ -89,7 +89,7 @@ def check_data(A, b, c, cones: Cones) -> tuple[Array, Array, Array]:
     return A, b, c
 
 
-def _inv_sqrt_norm(norm: Array) -> Array:
+def inv_sqrt_norm(norm: Array) -> Array:
     """Ruiz factor ``1 / sqrt(norm)``, with norm clipped to ``[MIN_NORM, MAX_NORM]`` and 1 for tiny norms."""
     clipped = jnp.clip(norm, MIN_NORM, MAX_NORM)
     return jnp.where(norm < MIN_NORM, 1, 1 / jnp.sqrt(clipped)).astype(norm.dtype)
@@ -113,8 +113,8 @@ def equilibrate(A: Array, b: Array, c: Array, cones: Cones) -> ScaledProblem:
         rows = jnp.maximum(jnp.max(jnp.abs(As), axis=1), jnp.abs(bs))
         rows = jax.ops.segment_max(rows, blocks, num_segments=n_blocks)[blocks]
         cols = jnp.maximum(jnp.max(jnp.abs(As), axis=0), jnp.abs(cs))
-        return (d * _inv_sqrt_norm(rows), e * _inv_sqrt_norm(cols),
-                sigma_b * _inv_sqrt_norm(jnp.max(jnp.abs(bs))), sigma_c * _inv_sqrt_norm(jnp.max(jnp.abs(cs))))
+        return (d * inv_sqrt_norm(rows), e * inv_sqrt_norm(cols),
+                sigma_b * inv_sqrt_norm(jnp.max(jnp.abs(bs))), sigma_c * inv_sqrt_norm(jnp.max(jnp.abs(cs))))
 
     scales = (jnp.ones_like(b), jnp.ones_like(c), one, one)
     d, e, sigma_b, sigma_c = lax.fori_loop(0, RUIZ_PASSES, ruiz_pass, scales)

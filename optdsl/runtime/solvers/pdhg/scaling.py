@@ -13,7 +13,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from optdsl.runtime.solvers.cone_program import _inv_sqrt_norm
+from optdsl.runtime.solvers.cone_program import inv_sqrt_norm
 from optdsl.runtime.solvers.pdhg.operators import Matrix, abs_rows
 
 Array = jax.Array
@@ -46,8 +46,8 @@ def precondition(P: Matrix | None, A: Matrix, G: Matrix, n: int, dtype) -> tuple
         quadratic = None if P is None else abs_rows(P, e, "max", transpose=True)
         if quadratic is not None:
             cols = jnp.maximum(cols, e * quadratic)
-        return d * _inv_sqrt_norm(rows), e * _inv_sqrt_norm(cols)
+        return d * inv_sqrt_norm(rows), e * inv_sqrt_norm(cols)
 
     d, e = jax.lax.fori_loop(0, RUIZ_PASSES, ruiz, (d, e))
     rows, cols = _constraint_norms(A, G, d, e, "sum")
-    return d * _inv_sqrt_norm(rows), e * _inv_sqrt_norm(cols)
+    return d * inv_sqrt_norm(rows), e * inv_sqrt_norm(cols)
