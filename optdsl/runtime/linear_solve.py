@@ -9,7 +9,7 @@ and returns ``x`` with ``(A + ridge * I) x = b`` where ``A`` is the linear map
 ``(A^T A + ridge * I) x = A^T b``, as JAXopt does). ``ridge=None`` means 0.
 ``b`` and ``x`` may be any pytree (``matvec`` maps the pytree to a pytree of the
 same structure); solvers work on its flattened vector. Matrix-free
-solvers (``solve_cg``, ``solve_normal_cg``, ``solve_gmres``, ``solve_bicgstab``)
+solvers (``solve_cg``, ``solve_minres``, ``solve_normal_cg``, ``solve_gmres``, ``solve_bicgstab``)
 only call ``matvec``; dense solvers (``solve_lu``, ``solve_cholesky``,
 ``solve_qr``, ``solve_inv``) build the matrix with ``n`` matrix-vector products,
 which is the right trade for small systems. ``solve_iterative_refinement``
@@ -93,6 +93,46 @@ def solve_cg(matvec: Matvec, b: PyTree, *, init: PyTree = None, ridge: float = 0
         return x, r, p, rs_new, k + 1
 
     x, *_ = lax.while_loop(cond, body, (x0, r0, r0, jnp.vdot(r0, r0), 0))
+    return unravel(x)
+
+
+def solve_minres(matvec: Matvec, b: PyTree, *, init: PyTree = None, ridge: float = 0.0,
+                 tol: float | None = None, maxiter: int | None = None) -> PyTree:
+    """MINRES (Paige-Saunders) for a symmetric map, definite or not.
+
+    Short recurrences (a few vectors of memory, one product a step), and the residual norm falls
+    monotonically: on a KKT (saddle-point) matrix it converges where CG may break down. On a
+    singular consistent system it converges to a solution; otherwise it returns the iterate
+    of least residual it reached.
+    """
+    mv, b, unravel, x0, threshold, maxiter = _setup(
+        matvec, b, init, ridge, tol, maxiter, lambda n: 10 * n + 100)
+    r = b - mv(x0)
+    beta = jnp.linalg.norm(r)
+    zeros, zero = jnp.zeros_like(b), jnp.zeros((), b.dtype)
+    tiny = jnp.finfo(b.dtype).tiny
+
+    def cond(state):
+        *_, phibar, _, _, k = state
+        return (phibar > threshold) & (k < maxiter)
+
+    def body(state):
+        x, r_old, r, w, w_old, beta, beta_old, dbar, eps, phibar, cs, sn, k = state
+        v = safe_div(r, beta)
+        y = mv(v) - safe_div(beta, beta_old) * r_old
+        alpha = jnp.vdot(v, y)
+        y = y - safe_div(alpha, beta) * r
+        beta_new = jnp.linalg.norm(y)
+        delta = cs * dbar + sn * alpha
+        gbar = sn * dbar - cs * alpha
+        gamma = jnp.maximum(jnp.hypot(gbar, beta_new), tiny)
+        w_new = (v - eps * w_old - delta * w) / gamma
+        cs_new, sn_new = gbar / gamma, beta_new / gamma
+        return (x + cs_new * phibar * w_new, r, y, w_new, w, beta_new, beta, -cs * beta_new, sn * beta_new,
+                sn_new * phibar, cs_new, sn_new, k + 1)
+
+    state = (x0, zeros, r, zeros, zeros, beta, zero, zero, zero, beta, -jnp.ones((), b.dtype), zero, 0)
+    x, *_ = lax.while_loop(cond, body, state)
     return unravel(x)
 
 
