@@ -38,6 +38,7 @@ from optdsl.runtime.dtypes import float_dtype
 from optdsl.runtime.solvers.base import SolverInfo, check_count, iterate, per_instance, resolve_tol
 from optdsl.runtime.solvers.log import log_iteration, reported
 from optdsl.runtime.solvers.pdhg import problem as pb
+from optdsl.runtime.solvers.pdhg.derivatives import differentiated
 from optdsl.runtime.solvers.pdhg.operators import LinearOperator, as_matrix
 from optdsl.runtime.solvers.pdhg.scaling import precondition
 from optdsl.runtime.status import INACCURATE, INFEASIBLE, MAX_ITERATIONS, NUMERICAL_ERROR, SOLVED, UNBOUNDED
@@ -342,9 +343,10 @@ def pdlp(c: Array, *, P: Any = None, A: Any = None, b: Array | None = None, G: A
     column norms). ``b``, ``h`` must be finite; ``lower``/``upper`` (scalars or ``(n,)``, default
     unbounded) may be infinite and must satisfy ``lower <= upper``. Float32 data are solved in
     float32. Under ``vmap``, a loop over the instances on a CPU
-    (:func:`~optdsl.runtime.solvers.base.per_instance`). The solve is not differentiated: the
-    data enter through ``stop_gradient``, as in
-    :func:`~optdsl.runtime.solvers.interior_point.qp_interior_point`.
+    (:func:`~optdsl.runtime.solvers.base.per_instance`). The solution is differentiated implicitly
+    (forward and reverse mode) in ``c``, ``b``, ``h``, the bounds and the values of ``P``, ``A``,
+    ``G``: the KKT conditions of its active set, solved matrix-free by MINRES
+    (:mod:`.derivatives`); a solution that is not SOLVED has zero derivatives.
 
     ``status``: SOLVED when the relative primal residual, dual residual and duality gap
     (:func:`~.problem.optimality`) are all ``<= tol`` on the data as given (``tol`` default
@@ -366,7 +368,6 @@ def pdlp(c: Array, *, P: Any = None, A: Any = None, b: Array | None = None, G: A
     check_count("maxiter", maxiter, 0)
     dtype = prob.c.dtype
     tol = jnp.asarray(resolve_tol(default_pdlp_tol(dtype) if tol is None else tol, dtype), dtype)
-    prob = jax.tree_util.tree_map(lax.stop_gradient, prob)
 
     def period(v, tol, st):
         def step(carry):
@@ -383,6 +384,7 @@ def pdlp(c: Array, *, P: Any = None, A: Any = None, b: Array | None = None, G: A
 
     @per_instance
     def solve(prob, tol):
+        prob = jax.tree_util.tree_map(lax.stop_gradient, prob)
         d, e = precondition(prob.P, prob.A, prob.G, prob.c.shape[0], dtype)
         v = pb.view(prob, d, e)
         st, _ = iterate(lambda s: (s.code == _RUNNING) & (s.steps < maxiter), lambda s: period(v, tol, s),
@@ -390,4 +392,4 @@ def pdlp(c: Array, *, P: Any = None, A: Any = None, b: Array | None = None, G: A
         point, aux = _conclude(v, st, tol)
         return point, reported(verbose, "pdlp", aux)
 
-    return solve(prob, tol)
+    return differentiated(solve)(prob, tol)
