@@ -7,7 +7,9 @@ The dual over β (m × k, one probability simplex per row), with θ = exp(λ):
 
 Sizes: p ∈ {100, 1000, 5000} features, m = 300 training and 100 validation
 samples, k = 5 classes. Contenders: optdsl (projected gradient, implicit and
-unrolled) and a hand-written JAXopt ProjectedGradient (implicit), same inner budget.
+unrolled) and a hand-written JAXopt ProjectedGradient (implicit), all running
+``ITERATIONS`` iterations (tolerance zero, or the least positive float optdsl
+accepts; the case checks that none stopped early): the times compare equal work.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ import numpy as np
 
 import optdsl as od
 from benchmarks.harness import CLARABEL, Case, Contender, directional_fd, optional
+from benchmarks.iterations import equal_iterations
 
 #: (training samples, validation samples, classes, features) of the full and the quick run.
 FULL = [(300, 100, 5, p) for p in (100, 1000, 5000)]
 QUICK = [(20, 10, 3, 10)]
-TOL, MAXITER = 1e-6, 200
+#: Iterations every contender runs; optdsl's tolerance, the least positive float64, stops it only at a zero residual.
+ITERATIONS, TOL = 200, float(np.finfo(np.float64).tiny)
 LAM = 0.0
 
 
@@ -64,19 +68,24 @@ def _contender(name: str, solve_beta, d, build: float = 0.0) -> Contender:
     return Contender(name, solve_beta, fwdbwd, (jnp.asarray(LAM, d["X"].dtype), d), build_s=build)
 
 
-def _contenders(m: int, k: int, p: int, d: dict[str, jax.Array]) -> list[Contender]:
+def _contenders(m: int, k: int, p: int, d: dict[str, jax.Array]) -> tuple[list[Contender], dict]:
+    """The contenders, and for each ``(lam, data) -> iterations taken``."""
     beta = od.Variable((m, k), name="beta")
     X, Y = od.Parameter((m, p), name="X"), od.Parameter((m, k), name="Y")
     theta = od.Parameter(nonneg=True, name="theta")
     objective = 0.5 * od.sum_squares(X.T @ (Y - beta)) / theta + od.sum(od.multiply(beta, Y))
     problem = od.Problem(od.Minimize(objective), [beta >= 0, od.sum(beta, axis=1) == 1])
-    out = []
+    out, counts = [], {}
     for diff in ("implicit", "unrolled"):
         start = time.perf_counter()
-        solve = problem.compile(diff=diff, tol=TOL, maxiter=MAXITER)
+        solve = problem.compile(diff=diff, tol=TOL, maxiter=ITERATIONS)
         build = time.perf_counter() - start
-        out.append(_contender(f"optdsl[{solve.method},{diff}]", lambda lam, d, solve=solve: solve(
-            X=d["X"], Y=d["Y"], theta=jnp.exp(lam)).beta, d, build))
+
+        def run(lam, d, solve=solve):
+            return solve(X=d["X"], Y=d["Y"], theta=jnp.exp(lam))
+
+        out.append(_contender(f"optdsl[{solve.method},{diff}]", lambda lam, d, run=run: run(lam, d).beta, d, build))
+        counts[out[-1].name] = lambda lam, d, run=run: run(lam, d).iterations
 
     jaxopt = optional("jaxopt")
     if jaxopt is not None:
@@ -86,10 +95,14 @@ def _contenders(m: int, k: int, p: int, d: dict[str, jax.Array]) -> list[Contend
         def rows_on_simplex(beta, _):
             return jax.vmap(jaxopt.projection.projection_simplex)(beta)
 
-        pg = jaxopt.ProjectedGradient(fun=dual_objective, projection=rows_on_simplex, tol=TOL, maxiter=MAXITER)
-        out.append(_contender("jaxopt-ProjectedGradient[implicit]", lambda lam, d: pg.run(
-            jnp.full((m, k), 1.0 / k, d["X"].dtype), None, jnp.exp(lam), d["X"], d["Y"]).params, d))
-    return out
+        pg = jaxopt.ProjectedGradient(fun=dual_objective, projection=rows_on_simplex, tol=0.0, maxiter=ITERATIONS)
+
+        def run_jaxopt(lam, d):
+            return pg.run(jnp.full((m, k), 1.0 / k, d["X"].dtype), None, jnp.exp(lam), d["X"], d["Y"])
+
+        out.append(_contender("jaxopt-ProjectedGradient[implicit]", lambda lam, d: run_jaxopt(lam, d).params, d))
+        counts[out[-1].name] = lambda lam, d: run_jaxopt(lam, d).state.iter_num
+    return out, counts
 
 
 def case(m: int, m_val: int, k: int, p: int) -> Case:
@@ -106,8 +119,9 @@ def case(m: int, m_val: int, k: int, p: int) -> Case:
 
     fd = directional_fd(loss, 1e-4)
     jdata = {key: jnp.asarray(v) for key, v in data.items()}
-    return Case("svm", f"m={m} k={k} p={p}", _contenders(m, k, p, jdata), reference(data, LAM), np.asarray,
-                (np.ones(()),), fd)
+    contenders, counts = _contenders(m, k, p, jdata)
+    size = equal_iterations(f"m={m} k={k} p={p}", ITERATIONS, counts, (jnp.asarray(LAM, jdata["X"].dtype), jdata))
+    return Case("svm", size, contenders, reference(data, LAM), np.asarray, (np.ones(()),), fd)
 
 
 def cases(quick: bool) -> list[Case]:
