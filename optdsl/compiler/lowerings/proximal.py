@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from optdsl.compiler.analyze import Structure
+from optdsl.compiler.degree import degree
 from optdsl.compiler.lowerings.base import Options, Params
 from optdsl.compiler.lowerings.first_order import STEP, FirstOrder, aligned
 from optdsl.runtime import solvers
@@ -65,7 +66,15 @@ class ProximalGradient(FirstOrder):
 
     def iterate(self, z0: jax.Array, params: Params, unroll: bool) -> tuple[jax.Array, SolverInfo]:
         return self.solver_function(self.structure.smooth_value, self._prox, z0, params, unroll=unroll,
-                                         acceleration=self.solver == "fista", **self.solver_options())
+                                    acceleration=self.solver == "fista", quadratic=self.quadratic,
+                                    **self.solver_options())
+
+    @property
+    def quadratic(self) -> bool:
+        """Whether the smooth part is a polynomial of degree <= 2 in the variables (FISTA then extrapolates its
+        value and gradient rather than evaluating them)."""
+        smooth = self.structure.smooth
+        return smooth is None or degree(smooth) is not None
 
     def cold_start(self, params: Params, dtype: Any) -> jax.Array:
         """The prox of zero: a feasible point of the sets."""
