@@ -46,7 +46,7 @@ from optdsl.runtime.solvers.cones import Cones
 from optdsl.runtime.solvers.cone_program import (RUNNING, ConicPoint, ScaledProblem, check_data, equilibrate, evaluate,
                                                   relative, report, stop_code)
 from optdsl.runtime.solvers.embedding_polish import newton_polish
-from optdsl.runtime.solvers.conic_ip.newton import newton_solver
+from optdsl.runtime.solvers.conic_ip.newton import NewtonSystem, newton_system
 from optdsl.runtime.solvers.conic_ip.product import ProductCone, product_cone
 from optdsl.runtime.solvers.interior_point.core import select
 from optdsl.runtime.solvers.log import log_iteration, reported
@@ -111,7 +111,7 @@ def _shifted(cone: ProductCone, v: Array, floor: Array) -> Array:
     return v + jnp.maximum(floor - cone.margin(v), 0) * cone.unit(v.dtype)
 
 
-def _cold_start(p: ScaledProblem, cone: ProductCone) -> _Iterate:
+def _cold_start(p: ScaledProblem, cone: ProductCone, newton: NewtonSystem) -> _Iterate:
     """The start without a warm start; ``tau = kappa = 1``.
 
     Symmetric cones: least-squares ``s = b - A x`` and least-norm ``y`` with ``A'y = -c``, shifted inside the
@@ -124,7 +124,7 @@ def _cold_start(p: ScaledProblem, cone: ProductCone) -> _Iterate:
     one = jnp.ones((), dtype)
     zeros = jnp.zeros((cone.zero,), dtype)
     if cone.symmetric:
-        solve = jax.vmap(newton_solver(p.A, cone, cone.scaling(e, e, one), jnp.asarray(True)))
+        solve = jax.vmap(newton(cone.scaling(e, e, one), jnp.asarray(True)))
         (x, _), (r, y) = solve(jnp.stack([jnp.zeros((n,), dtype), -p.c]), jnp.stack([p.b, jnp.zeros((m,), dtype)]))
         eps = jnp.finfo(dtype).eps
 
@@ -158,11 +158,11 @@ def _warm_start(p: ScaledProblem, cone: ProductCone, init: ConicPoint, residual:
                     jnp.asarray(jnp.inf, dtype), jnp.zeros((), jnp.int32))
 
 
-def _initial_point(p: ScaledProblem, cone: ProductCone, init: ConicPoint | None, tol: Array,
+def _initial_point(p: ScaledProblem, cone: ProductCone, newton: NewtonSystem, init: ConicPoint | None, tol: Array,
                    cert_tol: Array) -> _Iterate:
     """The assessed start: the cold start, or the warm start ``init`` -- as given, and final, when it passes the
     solution test; else shifted inside the cones and taken where it is closer to a stop than the cold start."""
-    cold = _assess(p, _cold_start(p, cone), tol, cert_tol)
+    cold = _assess(p, _cold_start(p, cone, newton), tol, cert_tol)
     if init is None:
         return cold
     dtype = p.A.dtype
@@ -180,7 +180,7 @@ def _complementarity(cone: ProductCone, st: _Iterate) -> Array:
     return (st.s[z:] @ st.y[z:] + st.tau * st.kappa) / (cone.degree + 1)
 
 
-def _step(p: ScaledProblem, cone: ProductCone, st: _Iterate, tol: Array, cert_tol: Array,
+def _step(p: ScaledProblem, cone: ProductCone, newton: NewtonSystem, st: _Iterate, tol: Array, cert_tol: Array,
           log_when: Array | None) -> _Iterate:
     """One Mehrotra predictor-corrector step (see the module docstring).
 
@@ -199,7 +199,7 @@ def _step(p: ScaledProblem, cone: ProductCone, st: _Iterate, tol: Array, cert_to
     r_tau = c @ x + b @ y + kappa
     mu = _complementarity(cone, st)
     w = cone.scaling(sc, yc, mu)
-    solve = jax.vmap(newton_solver(A, cone, w, st.code == RUNNING))
+    solve = jax.vmap(newton(w, st.code == RUNNING))
     zeros = jnp.zeros((z,), dtype)
 
     def direction(corrector: Array, carry: tuple[_Direction, Array]) -> tuple[_Direction, Array]:
@@ -240,8 +240,8 @@ def _step(p: ScaledProblem, cone: ProductCone, st: _Iterate, tol: Array, cert_to
     return new._replace(code=jnp.where(failed, NUMERICAL_ERROR, new.code).astype(jnp.int32))
 
 
-def _iterate(p: ScaledProblem, cone: ProductCone, start: _Iterate, tol: Array, cert_tol: Array,
-             maxiter: int, verbose: bool) -> _Iterate:
+def _iterate(p: ScaledProblem, cone: ProductCone, newton: NewtonSystem, start: _Iterate, tol: Array,
+             cert_tol: Array, maxiter: int, verbose: bool) -> _Iterate:
     """Steps from ``start`` until a stopping test, a failed step, a stall or ``maxiter``.
 
     Returns the final iterate, or the last one that passed the solution test when the
@@ -251,7 +251,7 @@ def _iterate(p: ScaledProblem, cone: ProductCone, start: _Iterate, tol: Array, c
     """
     def step(carry: tuple[_Iterate, _Iterate, Array, Array]) -> tuple[_Iterate, _Iterate, Array, Array]:
         st, kept, best, since = carry  # best: smallest (progress, mu) so far; since: steps since either halved
-        new = _step(p, cone, st, tol, cert_tol, ((st.code == RUNNING) & (st.k < maxiter)) if verbose else None)
+        new = _step(p, cone, newton, st, tol, cert_tol, ((st.code == RUNNING) & (st.k < maxiter)) if verbose else None)
         now = jnp.stack([new.progress, _complementarity(cone, new)])
         halved = now <= best / 2
         since = jnp.where(jnp.any(halved), 0, since + 1)
@@ -328,7 +328,9 @@ def conic_ip_solve(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.typi
     def run(A, b, c, init, tol):
         cert_tol = tol ** 0.75
         p = equilibrate(A, b, c, cones)
-        end = _iterate(p, cone, _initial_point(p, cone, init, tol, cert_tol), tol, cert_tol, maxiter, verbose)
+        newton = newton_system(p.A, cone)
+        end = _iterate(p, cone, newton, _initial_point(p, cone, newton, init, tol, cert_tol), tol, cert_tol, maxiter,
+                       verbose)
         near = end.solved | (end.progress <= jnp.sqrt(tol))
         end = run_if(near & (end.code != INFEASIBLE) & (end.code != UNBOUNDED),
                      lambda end: _polished(p, cones, end, tol, cert_tol), (end,), end)

@@ -27,10 +27,17 @@ stalled on a 10 x 10 SDP that this solves. Scaling by ``W^-T`` first keeps
 ``A' W^-1 W^-T A`` from forming ``H^-1``, and the ill-conditioning that squaring
 brings near the solution (``H`` spans many orders of magnitude there) is caught by
 the pivot test and handed to the LU, which only then is factorised.
+
+The condensed matrix is the sum of the cones' parts ``A_k' W_k^-1 W_k^-T A_k``: the Gram
+matrix of their rows of ``G`` (``2 dim n^2`` flops), except for second-order cones of many
+rows, whose part is a rank-one update of a constant formed once per solve
+(:meth:`~optdsl.runtime.solvers.conic_ip.product.ProductCone.condensed`). On the Markowitz
+SOCP above its cone of 201 rows then costs ``O(n^2)`` per iteration instead of ``2 dim n^2``.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import jax
@@ -41,6 +48,8 @@ from optdsl.runtime.solvers.conic_ip.product import ProductCone
 from optdsl.runtime.solvers.interior_point.newton_step import condensed_kkt_solve, regularisation
 
 Array = jax.Array
+#: The Newton system of one problem: ``(w, active) -> (r_x, r_z) -> (dx, dz)`` (:func:`newton_system`).
+NewtonSystem = Callable[[tuple, Array], Callable[[Array, Array], tuple]]
 
 #: Steps of iterative refinement on the Newton system itself (``H = W'W`` applied, nothing inverted) after each
 #: solve. The QP solver's own refinement works in the scaled space; this one also corrects what rounding in ``W``
@@ -48,18 +57,19 @@ Array = jax.Array
 REFINE = 1
 
 
-def newton_solver(A: Array, cone: ProductCone, w: tuple, active: Array) -> Callable[[Array, Array], tuple]:
+def newton_solver(A: Array, cone: ProductCone, w: tuple, active: Array,
+                  constants: tuple) -> Callable[[Array, Array], tuple]:
     """Factorise the Newton system at scaling ``w``; returns ``(r_x, r_z) -> (dx, dz)`` reusing the factors.
 
     ``active``: False for an instance of a batch whose result is discarded (it keeps the
-    LU fallback from running for it).
+    LU fallback from running for it). ``constants``: ``cone.condensed_constants`` of the cone rows of ``A``.
     """
     p, n = cone.zero, A.shape[1]
     dtype = A.dtype
     scale_rows = jax.vmap(lambda col: cone.mul("mul_winvt", w, col), in_axes=1, out_axes=1)
     G = scale_rows(A[p:])
     solve = condensed_kkt_solve(jnp.zeros((n, n), dtype), A[:p], G, jnp.ones((cone.dim,), dtype),
-                                regularisation(dtype), active)
+                                regularisation(dtype), active, cone.condensed(w, A[p:], G, constants))
 
     def scaled_solve(r_x: Array, r_z: Array) -> tuple[Array, Array]:
         dx, dz0, dl = solve(r_x, r_z[:p], cone.mul("mul_winvt", w, r_z[p:]))
@@ -76,3 +86,9 @@ def newton_solver(A: Array, cone: ProductCone, w: tuple, active: Array) -> Calla
         return lax.fori_loop(0, 1 + REFINE, refine, (jnp.zeros((n,), dtype), jnp.zeros_like(r_z)))
 
     return kkt_solve
+
+
+def newton_system(A: Array, cone: ProductCone) -> NewtonSystem:
+    """:func:`newton_solver` of ``A`` as a function of ``(w, active)``, with the constants of the condensed
+    matrix formed here, once per solve (``A`` is the same at every iteration)."""
+    return functools.partial(newton_solver, A, cone, constants=cone.condensed_constants(A[cone.zero:]))

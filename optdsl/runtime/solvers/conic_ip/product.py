@@ -93,6 +93,38 @@ class ProductCone:
     def ds_offset(self, w: tuple, s: Array, z: Array, d: Array) -> Array:
         return self.join(self._each("ds_offset", w, s, z, d), s.dtype)
 
+    def structured(self, n: int) -> tuple[bool, ...]:
+        """Per segment: whether its part of the condensed Newton matrix (``n`` columns) comes from a constant and
+        rank-one updates (a cone's ``condensed_update``) rather than from the Gram matrix of its scaled rows.
+
+        Taken for cones of more than two rows (an update costs about ``4 n^2`` flops against ``2 dim n^2``) with at
+        least ``n / 4`` rows, so that the constants (``n^2`` per cone) take at most 4 times the memory of the rows.
+        """
+        return tuple(hasattr(cone, "condensed_update") and cone.dim > 2 and 4 * cone.dim >= n
+                     for cone, _ in self.segments)
+
+    def condensed_constants(self, A: Array) -> tuple:
+        """Per segment, the constants of its condensed matrix from the cone rows ``A`` (formed once per solve):
+        ``(count, n, n)`` for a :meth:`structured` segment, None for the others."""
+        return tuple(jax.vmap(cone.condensed_constant)(A[rows]) if flag else None
+                     for (cone, rows), flag in zip(self.segments, self.structured(A.shape[1])))
+
+    def condensed(self, w: tuple, A: Array, G: Array, constants: tuple) -> Array:
+        """``A' W^-1 W^-T A = G'G`` for the cone rows ``A`` and ``G = W^-T A``: the Gram matrix of the rows of ``G``
+        of the unstructured segments plus, per structured one, ``V'V - sum_k c_k C_k`` from its cones'
+        ``condensed_update`` ``(v_k, c_k)`` (the rows of ``V``) and :meth:`condensed_constants` ``C_k``."""
+        dense = [rows.ravel() for (_, rows), C in zip(self.segments, constants) if C is None]
+        if len(dense) == len(self.segments):
+            total = G.T @ G
+        else:
+            Gd = G[np.concatenate([np.zeros(0, int)] + dense)]
+            total = Gd.T @ Gd
+        for (cone, rows), scaling, C in zip(self.segments, w, constants):
+            if C is not None:
+                V, c = jax.vmap(cone.condensed_update)(scaling, A[rows])
+                total = total + V.T @ V - jnp.tensordot(c, C, axes=1)
+        return total
+
     def step_length(self, w: tuple, s: Array, z: Array, ds: Array, dz: Array) -> Array:
         """The largest step keeping every ``s`` and ``z`` in their cones (``inf`` if none limits it)."""
         steps = [jnp.ravel(a) for a in self._each("step_length", w, s, z, ds, dz)]

@@ -178,6 +178,20 @@ class SecondOrder:
     def step_length(self, w: _SOCScaling, s: Array, z: Array, ds: Array, dz: Array) -> Array:
         return jnp.minimum(_soc_step(w.lam, self.mul_winvt(w, ds)), _soc_step(w.lam, self.mul_w(w, dz)))
 
+    def condensed_constant(self, a: Array) -> Array:
+        """``a' J a`` for the cone's rows ``a`` of ``A`` (``(dim, n)``): the constant of :meth:`condensed_update`."""
+        return a[:1].T @ a[:1] - a[1:].T @ a[1:]
+
+    def condensed_update(self, w: _SOCScaling, a: Array) -> tuple[Array, Array]:
+        """``(v, c)`` with ``a' W^-1 W^-T a = v v' - c a' J a`` for the cone's rows ``a`` of ``A``.
+
+        ``Wbar^2 = 2 w w' - J`` (as ``w' J w = 1``) and ``Wbar^-1 = J Wbar J`` give
+        ``W^-1 W^-T = J Wbar^2 J / eta^2 = (2 (J w)(J w)' - J) / eta^2``, so ``v = sqrt(2) a' J w / eta`` and
+        ``c = 1 / eta^2``: the cone's part of the condensed Newton matrix is a rank-one update of a constant,
+        ``O(dim n)`` flops to update instead of ``O(dim n^2)`` to form.
+        """
+        return 2 ** 0.5 * (a.T @ _flip(w.w)) / w.eta, 1 / w.eta ** 2
+
 
 def _flip(v: Array) -> Array:
     """``J v``."""

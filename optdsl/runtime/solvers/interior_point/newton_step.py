@@ -81,7 +81,7 @@ def _scaled_lu_solve(factors: tuple[jax.Array, jax.Array, jax.Array], e1: jax.Ar
 
 
 def condensed_kkt_solve(H: jax.Array, A: jax.Array, G: jax.Array, w: jax.Array, reg: jax.Array,
-                        active: jax.Array = True):
+                        active: jax.Array = True, gram: jax.Array | None = None):
     """:func:`newton_kkt_solve` for a positive semidefinite ``H`` (a convex QP), mostly through Cholesky.
 
     Eliminates ``dlam = W (G dx - r3)`` and factorises ``K = H + G' W G + reg I``
@@ -96,12 +96,14 @@ def condensed_kkt_solve(H: jax.Array, A: jax.Array, G: jax.Array, w: jax.Array, 
     (:func:`~optdsl.runtime.solvers.base.run_if`; otherwise the factors of the identity
     hold its place). ``active``: False for an instance whose result is discarded (a
     converged instance of a batch that is still iterating), so that its extreme ``w``
-    never sends the batch to the LU. Refinement as there.
+    never sends the batch to the LU. ``gram``: ``G' W G``, where the caller forms it more cheaply from the
+    structure of ``G`` (the matrix products with ``G`` still use ``G``). Refinement as there.
     """
     n, p = H.shape[0], A.shape[0]
     dtype = H.dtype
     eye = jnp.eye(n, dtype=dtype)
-    chol = jnp.linalg.cholesky(H + G.T @ (w[:, None] * G) + reg * eye)
+    gram = G.T @ (w[:, None] * G) if gram is None else gram
+    chol = jnp.linalg.cholesky(H + gram + reg * eye)
     KA = jsl.cho_solve((chol, True), A.T)
     schur = jnp.linalg.cholesky(A @ KA + reg * jnp.eye(p, dtype=dtype))
     pivots = jnp.concatenate([jnp.diagonal(chol), jnp.diagonal(schur)])
