@@ -233,6 +233,11 @@ def _exp_cone_point(r: Array, s: Array, t: Array) -> tuple[Array, Array, Array]:
     return out_r, out_s, out_t
 
 
+#: The entrywise exponential-cone projection, compiled once per shape: its root search is a loop, which eager
+#: execution would trace and compile anew at every call.
+_exp_cone_points = jax.jit(jnp.vectorize(_exp_cone_point))
+
+
 def projection_exp_cone(r: ArrayLike, s: ArrayLike, t: ArrayLike) -> tuple[Array, Array, Array]:
     """Projection onto the exponential cone ``K = closure{(r, s, t): s > 0, s exp(r/s) <= t}``.
 
@@ -249,7 +254,7 @@ def projection_exp_cone(r: ArrayLike, s: ArrayLike, t: ArrayLike) -> tuple[Array
     r, s, t = as_floats(r, s, t, point=3)
     if not (r.shape == s.shape == t.shape):
         raise ArgumentError(f"r, s, t must have the same shape, got {r.shape}, {s.shape}, {t.shape}")
-    return jnp.vectorize(_exp_cone_point)(r, s, t)
+    return _exp_cone_points(r, s, t)
 
 
 def projection_exp_cone_dual(r: ArrayLike, s: ArrayLike, t: ArrayLike) -> tuple[Array, Array, Array]:
@@ -375,6 +380,10 @@ def _power_cone_point(x: Array, y: Array, z: Array, alpha: Array) -> tuple[Array
     return out_x, out_y, out_z
 
 
+#: The entrywise power-cone projection, compiled once per shape (as :data:`_exp_cone_points`).
+_power_cone_points = jax.jit(jnp.vectorize(_power_cone_point))
+
+
 def _power_arguments(x: ArrayLike, y: ArrayLike, z: ArrayLike, alpha: ArrayLike) -> tuple[Array, ...]:
     """Cast and check the arguments of the power cone projections."""
     x, y, z, alpha = as_floats(x, y, z, alpha, point=3)
@@ -402,7 +411,7 @@ def projection_power_cone(x: ArrayLike, y: ArrayLike, z: ArrayLike, alpha: Array
     (0.0, 1.0, 0.0)
     """
     x, y, z, alpha = _power_arguments(x, y, z, alpha)
-    return jnp.vectorize(_power_cone_point)(x, y, z, alpha)
+    return _power_cone_points(x, y, z, alpha)
 
 
 def projection_power_cone_dual(x: ArrayLike, y: ArrayLike, z: ArrayLike,

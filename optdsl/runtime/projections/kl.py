@@ -89,6 +89,10 @@ def _transport_jvp(tol: float | None, max_iter: int, primals: tuple[Array, ...],
     return plan, plan * (phi[:, None] + gamma[None, :] - shift)
 
 
+#: Compiled once per shape and settings: called eagerly, the Sinkhorn loop would be traced and compiled at each call.
+_transports = jax.jit(_transport, static_argnums=(4, 5))
+
+
 def kl_projection_transport(cost: ArrayLike, a: ArrayLike, b: ArrayLike, epsilon: ArrayLike,
                             tol: float | None = None, max_iter: int = 1000) -> Array:
     """KL projection of ``exp(-cost/epsilon)`` onto the transport polytope ``{P >= 0, P 1 = a, P^T 1 = b}``.
@@ -115,7 +119,7 @@ def kl_projection_transport(cost: ArrayLike, a: ArrayLike, b: ArrayLike, epsilon
                              f"got {a.shape} and {b.shape}")
     if epsilon.ndim != 0:
         raise ArgumentError(f"epsilon must be a scalar, got shape {epsilon.shape}")
-    return _transport(cost, a, b, epsilon, tol, max_iter)
+    return _transports(cost, a, b, epsilon, tol, max_iter)
 
 
 def kl_projection_birkhoff(cost: ArrayLike, epsilon: ArrayLike, tol: float | None = None,

@@ -92,6 +92,10 @@ def _box_section_jvp(primals: tuple[Array, ...], tangents: tuple[Array, ...]) ->
     return y, dy
 
 
+#: Compiled once per shape: called eagerly, the bisection loop would be traced and compiled at each call.
+_box_sections = jax.jit(jnp.vectorize(_box_section, signature="(n),(n),(n),(n),()->(n)"))
+
+
 def projection_box_section(x: ArrayLike, alpha: ArrayLike, beta: ArrayLike, w: ArrayLike, c: ArrayLike) -> Array:
     """Projection onto the box section ``{y: alpha <= y <= beta, w . y = c}`` along the LAST axis.
 
@@ -123,7 +127,7 @@ def projection_box_section(x: ArrayLike, alpha: ArrayLike, beta: ArrayLike, w: A
 
     check_nonempty(empty, "projection_box_section: the set {alpha <= y <= beta, w . y = c} is empty (alpha > beta "
                    "somewhere, or c outside the range of w . y over the box)", alpha, beta, w, c)
-    return jnp.vectorize(_box_section, signature="(n),(n),(n),(n),()->(n)")(
+    return _box_sections(
         x, jnp.broadcast_to(alpha, jnp.broadcast_shapes(alpha.shape, (n,))),
         jnp.broadcast_to(beta, jnp.broadcast_shapes(beta.shape, (n,))),
         jnp.broadcast_to(w, jnp.broadcast_shapes(w.shape, (n,))), c)
