@@ -15,7 +15,7 @@ from optdsl.runtime.safe_math import safe_div
 from optdsl.runtime.solvers.base import (SolverInfo, check_count, check_init, check_positive,
                                          check_same_shape, check_scalar_fun, iterate, make_info, resolve_tol)
 from optdsl.runtime.solvers.log import SPARSE, iteration_log, reported
-from optdsl.runtime.solvers.linesearch import backtrack, descent_trial, initial_stepsize
+from optdsl.runtime.solvers.linesearch import backtrack, descent_test, initial_stepsize
 
 #: Halvings allowed to one backtracking search.
 MAXLS = 50
@@ -85,7 +85,7 @@ def mirror_descent(fun: Callable[[jax.Array, Any], jax.Array], kl_step: KLStep, 
 
     ``stepsize=None``: ``eta`` starts at ``1 / L`` from a secant estimate of the
     Lipschitz constant, is halved until ``f(x+) <= f(x) + <grad f(x), x+ - x> +
-    KL(x+, x) / eta`` (:func:`~.linesearch.descent_trial`), and is tried 1.5 times
+    KL(x+, x) / eta`` (:func:`~.linesearch.descent_test`), and is tried 1.5 times
     larger after a step accepted at once. A given ``stepsize`` is used as is.
 
     The residual is ``||x - kl_step(x, grad f(x), eta)|| / eta`` at the returned
@@ -101,11 +101,7 @@ def mirror_descent(fun: Callable[[jax.Array, Any], jax.Array], kl_step: KLStep, 
     check_scalar_fun(fun, x0, params)
     check_same_shape("kl_step(x, g, eta)", kl_step, x0, x0, jnp.ones((), x0.dtype))
     tol = resolve_tol(tol, x0.dtype)
-
-    def objective(x):
-        return fun(x, params)
-
-    value_and_grad = jax.value_and_grad(objective)
+    value_and_grad = jax.value_and_grad(lambda x: fun(x, params))
 
     def residual(x, g, eta):
         """Mirror-step residual: drives the stopping test only, so it is not differentiated."""
@@ -114,9 +110,9 @@ def mirror_descent(fun: Callable[[jax.Array, Any], jax.Array], kl_step: KLStep, 
     def kl_trial(state, eta):
         """``(accepted, (z, f(z), grad f(z)))`` for the KL step ``z`` of size ``eta`` from ``state.x``."""
         z = kl_step(state.x, state.g, eta)
+        fz, gz = value_and_grad(z)
         bound = _kl_divergence(z, state.x) / eta
-        accepted, (fz, gz) = descent_trial(objective, state.x, state.f, state.g, z, bound)
-        return accepted, (z, fz, gz)
+        return descent_test(state.f, state.g, fz, gz, z - state.x, bound), (z, fz, gz)
 
     def body(state: _State) -> _State:
         if stepsize is None:
@@ -125,15 +121,14 @@ def mirror_descent(fun: Callable[[jax.Array, Any], jax.Array], kl_step: KLStep, 
             eta_next = jnp.where(first, GROWTH * eta, eta)
         else:
             eta = eta_next = state.eta
-            z = kl_step(state.x, state.g, eta)
-            fz, gz = value_and_grad(z)
+            _, (z, fz, gz) = kl_trial(state, eta)
             ok = jnp.ones((), bool)
         moved = _State(z, fz, gz, eta_next, residual(z, gz, eta), ~ok)
         return jax.tree.map(lambda new, old: jnp.where(ok, new, old), moved, state._replace(stalled=~ok))
 
     f0, g0 = value_and_grad(x0)
     if stepsize is None:
-        eta0 = initial_stepsize(jax.grad(objective), x0, g0)
+        eta0 = initial_stepsize(jax.grad(lambda x: fun(x, params)), x0, g0)
     else:
         check_positive("stepsize", stepsize)
         eta0 = jnp.asarray(stepsize, x0.dtype)

@@ -17,7 +17,7 @@ from optdsl.runtime.solvers.base import (SolverInfo, check_count, check_init, ch
                                          check_same_shape, check_scalar_fun, iterate, make_info,
                                          resolve_tol)
 from optdsl.runtime.solvers.log import SPARSE, iteration_log, reported
-from optdsl.runtime.solvers.linesearch import backtrack, descent_trial, initial_stepsize
+from optdsl.runtime.solvers.linesearch import backtrack, descent_test, initial_stepsize
 
 #: Halvings allowed to one backtracking search.
 MAXLS = 50
@@ -36,7 +36,6 @@ class _State(NamedTuple):
     eta: jax.Array  # step size: the one used last, or the next trial when backtracking
     residual: jax.Array  # gradient mapping norm at x
     stalled: jax.Array  # bool: backtracking found no acceptable step
-    f_prev: jax.Array | None  # f(x_prev), kept for a quadratic f only
     g_prev: jax.Array | None  # grad f(x_prev), kept for a quadratic f only
 
 
@@ -64,7 +63,7 @@ def proximal_gradient(fun: Callable[[jax.Array, Any], jax.Array], prox: Prox, in
     ``stepsize=None``: ``eta`` starts at ``1 / L`` from a secant estimate of the
     Lipschitz constant, is halved until the step passes the sufficient-decrease
     test ``f(x+) <= f(y) + <grad f(y), x+ - y> + ||x+ - y||^2 / (2 eta)``
-    (:func:`~.linesearch.descent_trial`), and is tried 1.5 times larger after a
+    (:func:`~.linesearch.descent_test`), and is tried 1.5 times larger after a
     step accepted at once. A given ``stepsize`` is used as is (``<= 1/L`` converges).
     ``quadratic=True`` declares ``f`` quadratic in ``x`` (its gradient affine): the value
     and gradient at ``y`` are then combined from those at ``x`` and ``x_prev`` rather
@@ -85,11 +84,7 @@ def proximal_gradient(fun: Callable[[jax.Array, Any], jax.Array], prox: Prox, in
     check_scalar_fun(fun, x0, params)
     check_same_shape("prox(v, params, step)", prox, x0, params, jnp.ones((), x0.dtype))
     tol = resolve_tol(tol, x0.dtype)
-
-    def objective(x):
-        return fun(x, params)
-
-    value_and_grad = jax.value_and_grad(objective)
+    value_and_grad = jax.value_and_grad(lambda x: fun(x, params))
     keep_prev = quadratic and acceleration
 
     def residual(x, g, eta):
@@ -99,9 +94,9 @@ def proximal_gradient(fun: Callable[[jax.Array, Any], jax.Array], prox: Prox, in
     def prox_step(y, fy, gy, eta):
         """``(accepted, (z, f(z), grad f(z)))`` for the prox step ``z`` of size ``eta`` from ``y``."""
         z = prox(y - eta * gy, params, eta)
+        fz, gz = value_and_grad(z)
         d = z - y
-        accepted, (fz, gz) = descent_trial(objective, y, fy, gy, z, jnp.vdot(d, d) / (2 * eta))
-        return accepted, (z, fz, gz)
+        return descent_test(fy, gy, fz, gz, d, jnp.vdot(d, d) / (2 * eta)), (z, fz, gz)
 
     def body(state: _State) -> _State:
         if acceleration:
@@ -117,22 +112,21 @@ def proximal_gradient(fun: Callable[[jax.Array, Any], jax.Array], prox: Prox, in
             eta_next = jnp.where(first, GROWTH * eta, eta)
         else:
             eta = eta_next = state.eta
-            z = prox(y - eta * gy, params, eta)
-            fz, gz = value_and_grad(z)
+            _, (z, fz, gz) = prox_step(y, fy, gy, eta)
             ok = jnp.ones((), bool)
         restarting = restart & (jnp.vdot(y - z, z - state.x) > 0)
         moved = _State(z, state.x, fz, gz, jnp.where(restarting, jnp.ones_like(t_next), t_next),
-                       eta_next, residual(z, gz, eta), ~ok, *((state.f, state.g) if keep_prev else (None, None)))
+                       eta_next, residual(z, gz, eta), ~ok, state.g if keep_prev else None)
         return jax.tree.map(lambda new, old: jnp.where(ok, new, old), moved, state._replace(stalled=~ok))
 
     f0, g0 = value_and_grad(x0)
     if stepsize is None:
-        eta0 = initial_stepsize(jax.grad(objective), x0, g0)
+        eta0 = initial_stepsize(jax.grad(lambda x: fun(x, params)), x0, g0)
     else:
         check_positive("stepsize", stepsize)
         eta0 = jnp.asarray(stepsize, x0.dtype)
     state0 = _State(x0, x0, f0, g0, jnp.ones((), x0.dtype), eta0, residual(x0, g0, eta0),
-                    jnp.zeros((), bool), *((f0, g0) if keep_prev else (None, None)))
+                    jnp.zeros((), bool), g0 if keep_prev else None)
     log = iteration_log(verbose, "proximal_gradient", lambda s: {"residual": s.residual, "step": s.eta}, SPARSE)
     state, k = iterate(lambda s: (s.residual > tol) & ~s.stalled, body, state0,
                        maxiter=maxiter, unroll=unroll, log=log)
