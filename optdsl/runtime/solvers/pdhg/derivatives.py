@@ -25,7 +25,9 @@ The tangent is a ``lax.custom_linear_solve`` (symmetric, on the flattened right-
 transposes it for reverse mode: one rule gives ``jvp``/``jacfwd`` and ``grad``/``vjp``/``jacrev``,
 in ``c``, ``b``, ``h``, the bounds and the values of ``P``, ``A``, ``G`` (dense arrays, the ``data``
 of BCOO matrices, an operator's ``data``). An instance that is not SOLVED is differentiated as zero:
-finite, and no information (its status says why).
+finite, and no information (its status says why). So is a solve that misses ``sqrt`` of its tolerance
+(a singular active-set system: dependent active constraints, a degenerate vertex), where MINRES's
+iterates would grow without bound instead.
 """
 
 from __future__ import annotations
@@ -86,8 +88,12 @@ def tangent(prob: pb.Problem, point: Any, aux: Any, dprob: pb.Problem, tol: Arra
 
     rhs = tuple(jnp.where(m, -sc * v, 0) for m, sc, v in zip(masks, scale, (t, s, r)))
 
+    solve_tol = jnp.maximum(SOLVE_TOL_FACTOR * tol, default_tol(dtype))
+
     def minres(mv, b):
-        return solve_minres(mv, b, tol=jnp.maximum(SOLVE_TOL_FACTOR * tol, default_tol(dtype)))
+        u = solve_minres(mv, b, tol=solve_tol)
+        converged = jnp.linalg.norm(b - mv(u)) <= jnp.sqrt(solve_tol) * jnp.linalg.norm(b)
+        return jnp.where(converged, u, 0)
 
     u = _tangent_solve(system, rhs, minres, symmetric=True)
     dx_free, dnu, dlam = (m * sc * v for m, sc, v in zip(masks, scale, u))
