@@ -11,7 +11,16 @@ relative KKT residual on the data as given), ``obj_err`` (``|f - f*| / max(1, |f
 construction's optimum), ``clarabel_s`` (Clarabel's own solve time through cvxpy, at the harness's
 tolerances) and ``clarabel_err`` (its ``obj_err``).
 
-Run: ``python -m benchmarks.scale [--quick] [--runs N] [--json PATH]``.
+``--crossover`` measures instead where the KKT route's default solver changes
+(``optdsl.compiler.lowerings.kkt_pdlp.PDLP_MIN_SIZE``): a compiled LP and QP (:func:`crossover_model`)
+solved and differentiated by the dense interior point and by PDLP, each at its default tolerance, in
+process CPU time -- run it on one thread, ``XLA_FLAGS=--xla_cpu_multi_thread_eigen=false taskset -c 1``.
+Columns: ``kkt_size`` (``n + p + m``, the rule's measure), ``<solver>_s`` (solve), ``<solver>_grad_s``
+(solve and gradient), ``<solver>_status``, ``x_err`` (``max |x_pdlp - x_ip|``) and ``grad_err`` (the
+gradients' largest difference over the largest entry; the LPs are not built unique, so where PDLP ends
+at another optimal vertex or its iteration limit these two compare different points).
+
+Run: ``python -m benchmarks.scale [--quick] [--crossover] [--runs N] [--json PATH]``.
 """
 
 from __future__ import annotations
@@ -25,16 +34,19 @@ from typing import Any
 
 import cvxpy as cp
 import jax
+import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
 from jax.experimental import sparse
 
+import optdsl as od
 from benchmarks.harness import CLARABEL
 from optdsl.runtime.solvers import pdlp
 from optdsl.runtime.status import describe
 
 FULL = [100, 1_000, 10_000]
 QUICK = [100]
+CROSSOVER = [40, 80, 160, 320, 640]
 
 
 def sparse_matrix(rng: np.random.Generator, rows: int, n: int, per_column: int = 5) -> sp.csr_matrix:
@@ -148,6 +160,57 @@ def measure(n: int, runs: int, seed: int = 0) -> dict[str, Any]:
             "clarabel_s": clarabel_s, "clarabel_err": abs(clarabel_value - optimum) / scale}
 
 
+def crossover_model(n: int, p: int, m: int, qp: bool) -> od.Problem:
+    """``min c'x (+ 0.5 x'Px) s.t. A x = b, G x <= h`` over ``x`` declared nonneg, every datum a parameter."""
+    x = od.Variable(n, name="x", nonneg=True)
+    c, A, b = od.Parameter(n, name="c"), od.Parameter((p, n), name="A"), od.Parameter(p, name="b")
+    G, h = od.Parameter((m, n), name="G"), od.Parameter(m, name="h")
+    objective = c @ x
+    if qp:
+        objective = objective + 0.5 * od.quad_form(x, od.Parameter((n, n), name="P", psd=True))
+    return od.Problem(od.Minimize(objective), [A @ x == b, G @ x <= h])
+
+
+def _cpu_s(fn, args: tuple, runs: int) -> tuple[Any, float]:
+    """The output of ``fn(*args)`` and the median process CPU time of ``runs`` calls after a first one."""
+    out = jax.block_until_ready(fn(*args))
+    times = []
+    for _ in range(runs):
+        start = time.process_time()
+        jax.block_until_ready(fn(*args))
+        times.append(time.process_time() - start)
+    return out, statistics.median(times)
+
+
+def measure_crossover(n: int, qp: bool, runs: int, seed: int = 0) -> dict[str, Any]:
+    """One row of the crossover table (module docstring): an instance with ``n`` variables, ``x >= 0``."""
+    rng = np.random.default_rng(seed)
+    p, m = max(1, n // 20), n // 2
+    s = structure(rng, n, p, m, qp)
+    s["lower"], s["upper"] = np.zeros(n), np.full(n, np.inf)
+    inst = instance(rng, s, unique=False)
+    params = {"c": inst["c"], "A": s["A"].toarray(), "b": inst["b"], "G": s["G"].toarray(), "h": inst["h"]}
+    if qp:
+        params["P"] = s["P"].toarray()
+    params = {k: jnp.asarray(v) for k, v in params.items()}
+    weights = jnp.asarray(rng.standard_normal(n))
+    row: dict[str, Any] = {"n": n, "qp": qp, "kkt_size": n + p + m + n}
+    results = {}
+    for solver in ("interior_point", "pdlp"):
+        compiled = crossover_model(n, p, m, qp).compile(solver=solver)
+        solve = jax.jit(lambda params: compiled(**params))
+        loss = jax.jit(jax.grad(lambda params: weights @ compiled(**params).x))
+        sol, row[f"{solver}_s"] = _cpu_s(solve, (params,), runs)
+        grad, row[f"{solver}_grad_s"] = _cpu_s(loss, (params,), runs)
+        row[f"{solver}_status"] = describe(sol.status)
+        results[solver] = (np.asarray(sol.x), grad)
+    (x_ip, g_ip), (x_pd, g_pd) = results["interior_point"], results["pdlp"]
+    row["x_err"] = float(np.max(np.abs(x_pd - x_ip)))
+    row["grad_err"] = max(float(np.max(np.abs(g_pd[k] - g_ip[k])) / max(1.0, np.max(np.abs(g_ip[k]))))
+                          for k in g_ip)
+    return row
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     """The rows as a markdown table."""
     keys = list(rows[0])
@@ -159,13 +222,21 @@ def table(rows: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.scale", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="only n = 100")
+    parser.add_argument("--crossover", action="store_true", help="interior point against PDLP on compiled models")
     parser.add_argument("--runs", type=int, default=3, help="timed calls after the first (median reported)")
     parser.add_argument("--json", type=Path, help="write the rows here")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     jax.config.update("jax_enable_x64", True)
-    rows = [measure(n, args.runs) for n in (QUICK if args.quick else FULL)]
+    if args.crossover:
+        rows = []
+        for qp in (False, True):
+            for n in CROSSOVER:
+                rows.append(measure_crossover(n, qp, args.runs))
+                print(rows[-1], flush=True)
+    else:
+        rows = [measure(n, args.runs) for n in (QUICK if args.quick else FULL)]
     print(table(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
