@@ -12,7 +12,9 @@ by the line-search primal-dual interior point. A QP (quadratic ``f``, affine
 ``G`` and ``H``; see :attr:`~optdsl.compiler.analyze.Structure.is_qp`) has its
 data read off exactly by autodiff and goes to the dense Mehrotra interior point,
 whose last KKT factorisation is reused for the implicit-differentiation solve
-(two triangular solves per tangent).
+(two triangular solves per tangent). Above ``PDLP_MIN_SIZE`` unknowns, or with
+``solver="pdlp"``, a QP or LP goes to PDLP instead (:mod:`.kkt_pdlp`), which only multiplies by the
+data and is differentiated through the KKT conditions of its active set.
 
 ``diff="smoothed"`` differentiates the relaxed system ``λ ∘ G = -μ`` at
 ``μ = SMOOTHED_MU`` (the interior point stops on the central path there), which
@@ -31,13 +33,16 @@ import jax.numpy as jnp
 
 from optdsl.compiler.analyze import Structure
 from optdsl.compiler.lowerings.base import Diff, Lowering, Options, Params, signature_default, warm_state
+from optdsl.compiler.degree import degree
 from optdsl.compiler.lowerings.first_order import aligned, variables_latex
+from optdsl.compiler.lowerings.kkt_pdlp import default_solver, pdlp_solve
 from optdsl.errors import CompileError
 from optdsl.modeling import Constraint, Equality, Inequality
 from optdsl.modeling.latex import constraint_latex, expression_latex
 from optdsl.runtime.compiled import Solution
 from optdsl.runtime.dtypes import float_dtype
 from optdsl.runtime.implicit_diff import custom_root
+from optdsl.runtime.solvers import pdlp
 from optdsl.runtime.solvers.interior_point import (KKTAux, KKTPoint, kkt_factored_solve, kkt_residual,
                                                    nlp_interior_point, qp_interior_point)
 
@@ -94,11 +99,12 @@ class KKTSystem:
         """``F(z, ν, λ; θ)`` (with ``λ ∘ G + μ`` as the last block): the runtime's KKT residual of ``f, G, H``."""
         return kkt_residual(self.f, self.G if self.n_ineq else None, self.H if self.n_eq else None, mu)
 
-    def qp_data(self, params: Params, dtype: Any) -> tuple[jax.Array, ...]:
-        """``(Q, q, A, b, G, h)``, exact for a QP: derivatives of ``f``, ``H``, ``G`` at ``z = 0``."""
+    def qp_data(self, params: Params, dtype: Any, quadratic: bool = True) -> tuple[jax.Array | None, ...]:
+        """``(Q, q, A, b, G, h)``, exact for a QP: derivatives of ``f``, ``H``, ``G`` at ``z = 0`` (``Q`` None
+        unless ``quadratic``)."""
         z0 = jnp.zeros((self.structure.packing.size,), dtype)
         q = jax.grad(self.f)(z0, params)
-        Q = jax.hessian(self.f)(z0, params)
+        Q = jax.hessian(self.f)(z0, params) if quadratic else None
         A = jax.jacfwd(self.H)(z0, params).reshape(-1, z0.shape[0])
         G = jax.jacfwd(self.G)(z0, params).reshape(-1, z0.shape[0])
         return Q, q, A, -self.H(z0, params), G, -self.G(z0, params)
@@ -139,7 +145,7 @@ class KKT(Lowering):
     """The KKT residual map, solved by the QP (Mehrotra) or the NLP (line-search) interior point."""
 
     name = "kkt"
-    solvers = ("interior_point",)
+    solvers = ("interior_point", "pdlp")
     diffs = (Diff.IMPLICIT, Diff.SMOOTHED)
 
     def __init__(self, structure: Structure, options: Options):
@@ -148,6 +154,16 @@ class KKT(Lowering):
             raise CompileError("diff='smoothed' is available for QPs (quadratic objective, affine constraints)")
         self.system = kkt_system(structure)
         self.mu = SMOOTHED_MU if options.diff is Diff.SMOOTHED else 0.0
+        if options.solver == "pdlp" and (not structure.is_qp or options.diff is Diff.SMOOTHED):
+            raise CompileError("solver='pdlp' runs LPs and QPs (quadratic objective, affine constraints), "
+                               "differentiated with diff='implicit'")
+
+    @property
+    def solver(self) -> str:
+        """The requested solver, else PDLP for an LP or QP above ``PDLP_MIN_SIZE`` unknowns, else the interior point."""
+        if self.options.solver is not None or not self.structure.is_qp or self.options.diff is Diff.SMOOTHED:
+            return super().solver
+        return default_solver(self.structure.packing.size, self.system.n_eq, self.system.n_ineq)
 
     def diff_refusal(self, diff: Diff) -> str:
         return ("diff='unrolled' applies to the first-order methods; the interior point is differentiated "
@@ -159,10 +175,13 @@ class KKT(Lowering):
     @property
     def maxiter(self) -> int:
         solver = qp_interior_point if self.structure.is_qp else nlp_interior_point
+        solver = pdlp if self.solver == "pdlp" else solver
         return self.options.maxiter or signature_default(solver, "maxiter")
 
     def solve(self) -> Callable[[Any, Params], tuple[Any, KKTAux]]:
         system = self.system
+        if self.solver == "pdlp":
+            return pdlp_solve(system, degree(self.structure.objective) in (0, 1), self.solver_options())
         if self.structure.is_qp:
             options = {**self.solver_options(), "mu_target": self.mu or None}
 
@@ -216,7 +235,7 @@ class KKT(Lowering):
         return self.structure.packing.unpack(point.x), self.system.duals(point)
 
     def singular(self, aux: KKTAux) -> jax.Array:
-        return aux.singular
+        return jnp.asarray(False) if self.solver == "pdlp" else aux.singular
 
     @property
     def map_text(self) -> str:
@@ -225,12 +244,16 @@ class KKT(Lowering):
 
     @property
     def solver_text(self) -> str:
+        if self.solver == "pdlp":
+            return "PDLP: restarted primal-dual hybrid gradient, matrix products only"
         if self.structure.is_qp:
             return "dense primal-dual interior point (Mehrotra predictor-corrector)"
         return "line-search primal-dual interior point (exact Hessian, inertia correction)"
 
     @property
     def differentiation_text(self) -> str:
+        if self.solver == "pdlp":
+            return "implicit: the KKT conditions of the active set, solved by MINRES (matrix-free)"
         return f"{self.options.diff.value}: custom_root on F, reusing the interior point's KKT factorisation"
 
     def conditions_latex(self) -> str:
