@@ -6,10 +6,12 @@ Sizes n = 10^2, 10^3, 10^4 variables with n / 20 equalities and n / 2 inequaliti
 a column (BCOO), some columns free, some boxed; each LP is built around a chosen vertex and
 multipliers (:func:`instance`), so it is feasible and bounded and its optimal value is known. Columns:
 ``compile_s`` (trace and XLA compilation), ``solve_s`` (median of ``runs`` calls), ``memory_mb`` (XLA's
-temporary buffers of the compiled solve), ``iterations``, ``status``, ``residual`` (pdlp's largest
-relative KKT residual on the data as given), ``obj_err`` (``|f - f*| / max(1, |f*|)`` against the
-construction's optimum), ``clarabel_s`` (Clarabel's own solve time through cvxpy, at the harness's
-tolerances) and ``clarabel_err`` (its ``obj_err``).
+temporary buffers of the compiled solve), ``grad_s`` and ``grad_memory_mb`` (the same for the solve with
+the gradient of a weighted sum of ``x`` in ``c``, ``b`` and ``h``, implicit through the active set),
+``iterations``, ``status``, ``residual`` (pdlp's largest relative KKT residual on the data as given),
+``obj_err`` (``|f - f*| / max(1, |f*|)`` against the construction's optimum), ``clarabel_s``
+(Clarabel's own solve time through cvxpy, at the harness's tolerances) and ``clarabel_err`` (its
+``obj_err``).
 
 ``--crossover`` measures instead where the KKT route's default solver changes
 (``optdsl.compiler.lowerings.kkt_pdlp.PDLP_MIN_SIZE``): a compiled LP and QP (:func:`crossover_model`)
@@ -149,12 +151,20 @@ def measure(n: int, runs: int, seed: int = 0) -> dict[str, Any]:
     analysis = compiled.memory_analysis()
     (point, aux), _ = _timed(compiled, *args)
     solve_s = statistics.median(_timed(compiled, *args)[1] for _ in range(runs))
+    weights = rng.standard_normal(n)
+    loss = lambda c, *rest: weights @ solve(c, *rest)[0].x
+    grad = jax.jit(jax.grad(loss, argnums=(0, 2, 4))).lower(*args).compile()
+    grad_analysis = grad.memory_analysis()
+    _timed(grad, *args)
+    grad_s = statistics.median(_timed(grad, *args)[1] for _ in range(runs))
     optimum = inst["c"] @ inst["x"]
     scale = max(1.0, abs(optimum))
     prob = reference(s, inst)[0]
     clarabel_value, clarabel_s = prob.value, prob.solver_stats.solve_time
     return {"n": n, "nnz": int(s["A"].nnz + s["G"].nnz), "compile_s": compile_s, "solve_s": solve_s,
             "memory_mb": None if analysis is None else analysis.temp_size_in_bytes / 2**20,
+            "grad_s": grad_s,
+            "grad_memory_mb": None if grad_analysis is None else grad_analysis.temp_size_in_bytes / 2**20,
             "iterations": int(aux.iterations), "status": describe(aux.status), "residual": float(aux.residual),
             "obj_err": abs(float(inst["c"] @ np.asarray(point.x)) - optimum) / scale,
             "clarabel_s": clarabel_s, "clarabel_err": abs(clarabel_value - optimum) / scale}
