@@ -58,3 +58,36 @@ def test_small_programs_are_cached_unless_the_threshold_is_set(tmp_path: Path):
     from optdsl.runtime.compilation_cache import MIN_COMPILE_SECONDS
 
     assert run({"OPTDSL_COMPILATION_CACHE": str(tmp_path)})["min_seconds"] == MIN_COMPILE_SECONDS
+
+
+# Builds the same cvxpy model and layer twice in one process, as re-running a notebook cell does (cvxpy numbers and
+# names its leaves process-wide, so the second build has other names), and prints the cache hits and misses of each
+# build's first solve and gradient.
+REBUILT = """
+import json, jax
+jax.config.update("jax_enable_x64", True)
+events = []
+jax.monitoring.register_event_listener(lambda event, **kw: events.append(event.rpartition("/")[2]))
+import cvxpy as cp
+import jax.numpy as jnp
+import optdsl as od
+counts, grads = [], []
+for build in range(2):
+    c, x = cp.Parameter(6), cp.Variable(6)
+    layer = od.Layer(cp.Problem(cp.Minimize(cp.sum(cp.kl_div(x, c))), [cp.sum(x) == 1]), [c], [x])
+    before = len(events)
+    layer(jnp.linspace(1.0, 2.0, 6))
+    grads.append(jax.grad(lambda p: layer(p)[0] @ jnp.arange(6.0))(jnp.linspace(1.0, 2.0, 6)).tolist())
+    counts.append({kind: events[before:].count(kind) for kind in ("cache_hits", "cache_misses")})
+print(json.dumps({"counts": counts, "grads": grads}))
+"""
+
+
+def test_a_model_built_again_under_other_names_reads_its_programs_from_the_cache(tmp_path: Path):
+    done = subprocess.run([sys.executable, "-c", REBUILT], env={**os.environ, "OPTDSL_COMPILATION_CACHE": str(tmp_path),
+                                                               "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"},
+                          capture_output=True, text=True, timeout=600, check=True)
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    first, second = out["counts"]
+    assert first["cache_misses"] >= 1 and second["cache_misses"] == 0 and second["cache_hits"] >= 1
+    assert out["grads"][1] == pytest.approx(out["grads"][0], abs=1e-12)

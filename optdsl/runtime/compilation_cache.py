@@ -15,8 +15,10 @@ compile in under a second each and several of them make up its first call.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
+from typing import Any, Callable
 
 import jax
 from jax.experimental.compilation_cache import compilation_cache
@@ -63,3 +65,28 @@ def enable() -> None:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
     compilation_cache.set_cache_dir(str(path))
     compilation_cache.reset_cache()
+
+
+def jit_by_position(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``jax.jit(fn)`` whose compiled program does not depend on the names in its arguments' and results' pytrees.
+
+    JAX writes the pytree path of every argument and result (``params['x']``, a solution's variable names) into
+    the program it compiles, and the persistent cache keys programs by their text: the same model built again
+    with other names (cvxpy numbers its parameters and variables process-wide, so rebuilding a cvxpy model in the
+    same process renames them) would compile again. Here the program takes and returns flat lists of arrays; the
+    pytree structures, names included, stay in Python.
+    """
+    results: dict[Any, Any] = {}
+
+    @functools.partial(jax.jit, static_argnums=0)
+    def flat(tree: Any, *leaves: Any) -> list[Any]:
+        out, results[tree] = jax.tree_util.tree_flatten(fn(*jax.tree_util.tree_unflatten(tree, leaves)))
+        return out
+
+    @functools.wraps(fn)
+    def call(*args: Any) -> Any:
+        leaves, tree = jax.tree_util.tree_flatten(args)
+        out = flat(tree, *leaves)
+        return jax.tree_util.tree_unflatten(results[tree], out)
+
+    return call
