@@ -13,11 +13,11 @@ the gradient of a weighted sum of ``x`` in ``c``, ``b`` and ``h``, implicit thro
 (Clarabel's own solve time through cvxpy, at the harness's tolerances) and ``clarabel_err`` (its
 ``obj_err``).
 
-``--crossover`` measures instead where the KKT route's default solver changes
-(``optdsl.compiler.lowerings.kkt_pdlp.PDLP_MIN_SIZE``): a compiled LP and QP (:func:`crossover_model`)
+``--crossover`` measures instead where PDLP overtakes the dense interior point on the KKT route: a compiled LP
+and QP (:func:`crossover_model`)
 solved and differentiated by the dense interior point and by PDLP, each at its default tolerance, in
 process CPU time -- run it on one thread, ``XLA_FLAGS=--xla_cpu_multi_thread_eigen=false taskset -c 1``.
-Columns: ``kkt_size`` (``n + p + m``, the rule's measure), ``<solver>_s`` (solve), ``<solver>_grad_s``
+Columns: ``kkt_size`` (``n + p + m``), ``<solver>_s`` (solve), ``<solver>_grad_s``
 (solve and gradient), ``<solver>_status``, ``x_err`` (``max |x_pdlp - x_ip|``) and ``grad_err`` (the
 gradients' largest difference over the largest entry; the LPs are not built unique, so where PDLP ends
 at another optimal vertex or its iteration limit these two compare different points).

@@ -13,7 +13,6 @@ import pytest
 
 import optdsl as od
 from benchmarks.scale import crossover_model, instance, structure
-from optdsl.compiler.lowerings.kkt_pdlp import PDLP_MIN_SIZE, default_solver
 from optdsl.errors import CompileError
 from optdsl.runtime.status import SOLVED
 
@@ -79,15 +78,11 @@ def lp_of_size(n):
     return od.Problem(od.Minimize(c @ x), [od.sum(x) == 1, x >= 0])
 
 
-def test_size_rule_picks_the_solver():
-    assert default_solver(PDLP_MIN_SIZE, 0, 0) == "interior_point"
-    assert default_solver(PDLP_MIN_SIZE - 10, 5, 6) == "pdlp"
-    small, large = (PDLP_MIN_SIZE - 1) // 2, PDLP_MIN_SIZE // 2
-    assert "Mehrotra" in lp_of_size(small).compile().description
-    assert "PDLP" in lp_of_size(large).compile().description
-    assert "Mehrotra" in lp_of_size(large).compile(solver="interior_point").description
-    assert "Mehrotra" in lp_of_size(large).compile(diff="smoothed").description
-    assert "PDLP" in lp_of_size(2).compile(solver="pdlp").description
+def test_pdlp_runs_only_on_request():
+    large = lp_of_size(600)  # KKT size 1201: the interior point keeps its accuracy at any size by default
+    assert "Mehrotra" in large.compile().description
+    assert "PDLP" in large.compile(solver="pdlp").description
+    assert "Mehrotra" in large.compile(diff="smoothed").description
 
 
 def test_pdlp_refuses_what_is_not_an_lp_or_qp():

@@ -12,7 +12,7 @@ by the line-search primal-dual interior point. A QP (quadratic ``f``, affine
 ``G`` and ``H``; see :attr:`~optdsl.compiler.analyze.Structure.is_qp`) has its
 data read off exactly by autodiff and goes to the dense Mehrotra interior point,
 whose last KKT factorisation is reused for the implicit-differentiation solve
-(two triangular solves per tangent). Above ``PDLP_MIN_SIZE`` unknowns, or with
+(two triangular solves per tangent). With
 ``solver="pdlp"``, a QP or LP goes to PDLP instead (:mod:`.kkt_pdlp`), which only multiplies by the
 data and is differentiated through the KKT conditions of its active set.
 
@@ -35,7 +35,7 @@ from optdsl.compiler.analyze import Structure
 from optdsl.compiler.lowerings.base import Diff, Lowering, Options, Params, signature_default, warm_state
 from optdsl.compiler.degree import degree
 from optdsl.compiler.lowerings.first_order import aligned, variables_latex
-from optdsl.compiler.lowerings.kkt_pdlp import default_solver, pdlp_solve
+from optdsl.compiler.lowerings.kkt_pdlp import pdlp_solve
 from optdsl.errors import CompileError
 from optdsl.modeling import Constraint, Equality, Inequality
 from optdsl.modeling.latex import constraint_latex, expression_latex
@@ -157,13 +157,6 @@ class KKT(Lowering):
         if options.solver == "pdlp" and (not structure.is_qp or options.diff is Diff.SMOOTHED):
             raise CompileError("solver='pdlp' runs LPs and QPs (quadratic objective, affine constraints), "
                                "differentiated with diff='implicit'")
-
-    @property
-    def solver(self) -> str:
-        """The requested solver, else PDLP for an LP or QP above ``PDLP_MIN_SIZE`` unknowns, else the interior point."""
-        if self.options.solver is not None or not self.structure.is_qp or self.options.diff is Diff.SMOOTHED:
-            return super().solver
-        return default_solver(self.structure.packing.size, self.system.n_eq, self.system.n_ineq)
 
     def diff_refusal(self, diff: Diff) -> str:
         return ("diff='unrolled' applies to the first-order methods; the interior point is differentiated "

@@ -1,11 +1,12 @@
-"""The KKT route's solver for large LPs and QPs: PDLP on the canonical data, and the size above which it is the default.
+"""The KKT route's solver for large LPs and QPs on request (``solver="pdlp"``): PDLP on the canonical data.
 
 The dense interior point factorises the ``N x N`` KKT matrix (``N = n + p + m``: variables, equality and
 inequality rows) every iteration, ``N^3`` time and ``N^2`` memory; PDLP
 (:func:`~optdsl.runtime.solvers.pdlp`) only multiplies by the data, ``n (n + p + m)`` a step on the
 route's dense data, and is differentiated through the KKT conditions of its active set by a
 matrix-free solve. It stops at a looser tolerance (1e-6 in float64 by default) than the interior
-point (1e-10).
+point (1e-10), so its values and gradients are about 1e-4 from the interior point's at its default; it is
+not chosen by size until it reaches the default accuracy of the route.
 """
 
 from __future__ import annotations
@@ -18,25 +19,6 @@ import numpy as np
 from optdsl.runtime.dtypes import float_dtype
 from optdsl.runtime.solvers import pdlp
 from optdsl.runtime.solvers.interior_point import KKTPoint
-
-#: Unknowns ``N = n + p + m`` of a QP's or LP's KKT system above which the KKT route runs PDLP by default.
-#: Measured by ``python -m benchmarks.scale --crossover`` on one thread (``XLA_FLAGS=--xla_cpu_multi_thread_eigen=false
-#: taskset -c 1``): process CPU time of a compiled solve with its gradient, each solver at its default tolerance,
-#: on seeded LPs and QPs with ``x >= 0``, ``n / 20`` equalities and ``n / 2`` inequalities
-#: (:func:`benchmarks.scale.crossover_model`). PDLP was the faster on both at ``N = 816`` (LP 0.31 s against
-#: 0.48 s, QP 0.04 s against 0.11 s); at ``N = 408`` the QP was twice as fast by PDLP but the LP four times slower.
-PDLP_MIN_SIZE = 800
-
-
-def kkt_size(n: int, p: int, m: int) -> int:
-    """The size the default solver is chosen by: the KKT system's ``n + p + m``."""
-    return n + p + m
-
-
-def default_solver(n: int, p: int, m: int) -> str:
-    """``"pdlp"`` above :data:`PDLP_MIN_SIZE` unknowns, else ``"interior_point"``."""
-    return "pdlp" if kkt_size(n, p, m) > PDLP_MIN_SIZE else "interior_point"
-
 
 def pdlp_solve(system: Any, linear: bool, options: dict[str, Any]) -> Callable[[Any, dict], tuple[KKTPoint, Any]]:
     """``(start, params) -> (KKTPoint, PDLPAux)``: PDLP on ``system.qp_data`` (``P`` dropped for an LP).
