@@ -46,7 +46,7 @@ def _tree_neg(tree: PyTree) -> PyTree:
     return jax.tree_util.tree_map(jnp.negative, tree)
 
 
-def _zero_tangent(value: Any) -> Any:
+def zero_tangent(value: Any) -> Any:
     """A zero tangent for a primal output that is not differentiated (aux data)."""
     value = jnp.asarray(value)
     if jnp.issubdtype(value.dtype, jnp.inexact):
@@ -74,7 +74,7 @@ def _bound(fun: Callable) -> Callable:
     return call
 
 
-def _tangent_solve(matvec: Callable, rhs: PyTree, solve: LinearSolve, symmetric: bool,
+def tangent_solve(matvec: Callable, rhs: PyTree, solve: LinearSolve, symmetric: bool,
                    transpose_solve: LinearSolve | None = None) -> PyTree:
     """``matvec⁻¹(rhs)`` as a linear solve JAX can transpose and differentiate.
 
@@ -101,7 +101,7 @@ def _jvp_of_root(optimality_fun: Callable, sol: PyTree, params: tuple, tangents:
     """``∂x*(θ) · dθ`` by solving ``∂₁F(x*, θ) · dx = -∂₂F(x*, θ) · dθ`` for ``F = optimality_fun(x, *params)``."""
     _, rhs = jax.jvp(lambda *p: optimality_fun(sol, *p), params, tangents)
     _, matvec = jax.linearize(lambda x: optimality_fun(x, *params), sol)
-    return _tangent_solve(matvec, _tree_neg(rhs), solve, symmetric, transpose_solve)
+    return tangent_solve(matvec, _tree_neg(rhs), solve, symmetric, transpose_solve)
 
 
 def root_jvp(optimality_fun: Callable, sol: PyTree, params: Sequence[PyTree],
@@ -201,7 +201,7 @@ def custom_root(optimality_fun: Callable, solve: str | LinearSolve = "auto",
                                     lambda mv, b: factored_solve(aux, b, False), symmetric,
                                     lambda vm, b: factored_solve(aux, b, True))
             if has_aux:
-                return out, (dsol, jax.tree_util.tree_map(_zero_tangent, aux))
+                return out, (dsol, jax.tree_util.tree_map(zero_tangent, aux))
             return out, dsol
 
         @functools.wraps(solver)

@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from optdsl.runtime.implicit_diff import _tangent_solve, _zero_tangent
+from optdsl.runtime.implicit_diff import tangent_solve, zero_tangent
 from optdsl.runtime.linear_solve import default_tol, solve_minres
 from optdsl.runtime.solvers.pdhg import problem as pb
 from optdsl.runtime.solvers.pdhg.operators import matvec, rmatvec
@@ -95,7 +95,7 @@ def tangent(prob: pb.Problem, point: Any, aux: Any, dprob: pb.Problem, tol: Arra
         converged = jnp.linalg.norm(b - mv(u)) <= jnp.sqrt(solve_tol) * jnp.linalg.norm(b)
         return jnp.where(converged, u, 0)
 
-    u = _tangent_solve(system, rhs, minres, symmetric=True)
+    u = tangent_solve(system, rhs, minres, symmetric=True)
     dx_free, dnu, dlam = (m * sc * v for m, sc, v in zip(masks, scale, u))
     dz = jnp.where(free | ~solved, 0, t + _linear_part(prob, dx_free, dnu, dlam)[0])
     return type(point)(dx_free + dx_fixed, dnu, dlam, dz)
@@ -112,6 +112,6 @@ def differentiated(forward: Callable[[pb.Problem, Array], tuple[Any, Any]]) -> C
     def solve_jvp(primals, tangents):
         prob, tol = primals
         point, aux = solve(prob, tol)
-        return (point, aux), (tangent(prob, point, aux, tangents[0], tol), jax.tree.map(_zero_tangent, aux))
+        return (point, aux), (tangent(prob, point, aux, tangents[0], tol), jax.tree.map(zero_tangent, aux))
 
     return solve
