@@ -20,6 +20,7 @@ from optdsl.runtime.dtypes import float_dtype
 from optdsl.runtime.solvers import pdlp
 from optdsl.runtime.solvers.interior_point import KKTPoint
 
+
 def pdlp_solve(system: Any, linear: bool, options: dict[str, Any]) -> Callable[[Any, dict], tuple[KKTPoint, Any]]:
     """``(start, params) -> (KKTPoint, PDLPAux)``: PDLP on ``system.qp_data`` (``P`` dropped for an LP).
 
