@@ -19,7 +19,7 @@ A solution has ``tau > 0`` and gives ``(x, nu, lam) / tau``; ``tau -> 0`` with
 from __future__ import annotations
 
 from numbers import Real
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -31,9 +31,9 @@ from optdsl.runtime.implicit_diff import custom_root
 from optdsl.runtime.solvers.base import check_count, lu_factor_checked, per_instance, resolve_tol, run_if
 from optdsl.runtime.solvers.interior_point.core import (RUNNING, check_start, conclude, finite, floored, result, run,
                                                         select, status)
-from optdsl.runtime.solvers.interior_point.kkt import (KKTAux, KKTPoint, active_set_matrix,
+from optdsl.runtime.solvers.interior_point.kkt import (KKTAux, KKTJacobian, KKTPoint, active_set_matrix,
                                                        complementarity_sizes, factor_active_set, factor_kkt,
-                                                       kkt_factored_solve, kkt_jacobian, kkt_residual)
+                                                       kkt_factored_solve, kkt_residual)
 from optdsl.runtime.solvers.interior_point.newton_step import condensed_kkt_solve, max_step, regularisation
 from optdsl.runtime.solvers.log import iteration_log, reported
 from optdsl.runtime.status import INFEASIBLE, MAX_ITERATIONS, SOLVED, UNBOUNDED
@@ -74,7 +74,11 @@ def qp_equalities(x: jax.Array, d: QPData) -> jax.Array:
 #: :func:`~optdsl.runtime.solvers.interior_point.kkt.kkt_jacobian` with ``params`` a :class:`QPData`.
 QP_FUNCTIONS = (qp_objective, qp_inequalities, qp_equalities)
 _residual = kkt_residual(*QP_FUNCTIONS)
-_jacobian = kkt_jacobian(*QP_FUNCTIONS)
+
+
+def _jacobian(point: KKTPoint, d: QPData) -> KKTJacobian:
+    """The KKT Jacobian of a QP at ``point``, read off its data (``kkt_jacobian(*QP_FUNCTIONS)`` without autodiff)."""
+    return KKTJacobian(d.Q, d.A, d.G, qp_inequalities(point.x, d), point.lam)
 
 
 class _Embedded(NamedTuple):
@@ -382,63 +386,85 @@ def _rounding(d: QPData) -> jax.Array:
     return (d.q.shape[0] + d.b.shape[0] + d.h.shape[0]) * jnp.finfo(d.q.dtype).eps
 
 
-def _tightened(d: QPData, st: _Embedded) -> tuple[_Embedded, jax.Array]:
-    """A solved iterate taken further, at most :data:`TIGHTEN_ITERATIONS` steps, towards :func:`_rounding`.
+class _Rounds(NamedTuple):
+    """State of :func:`_iterated_and_polished`: the round (0 or 1), the iterate, its iterations and status, the
+    polish."""
 
+    round: jax.Array
+    st: _Embedded
+    iterations: jax.Array
+    code: jax.Array
+    polished: _Polish
+
+
+def _iterated_and_polished(d: QPData, start: _Embedded, tol: jax.Array, maxiter: int,
+                           log: Callable | None) -> _Rounds:
+    """The embedding's iterations from ``start`` and the polish (:func:`_polish`) of their point, in two rounds.
+
+    Round 0 takes at most ``maxiter`` steps to ``tol`` and polishes a SOLVED or MAX_ITERATIONS point.
     The active set is read off a point whose complementarity products ``lam_i s_i`` are
     about its residual, so a constraint whose multiplier and slack are both below the
-    square root of the residual can be misread; near the solution the iterations converge
-    fast, and a few more make the reading right. Returns the iterate (the last one that
-    moved, or ``st`` where that has the smaller residual) and the steps taken.
+    square root of the residual can be misread. Where a SOLVED point's polish is refused,
+    round 1 takes at most :data:`TIGHTEN_ITERATIONS` more steps towards :func:`_rounding`
+    (near the solution they converge fast and make the reading right), keeps the last
+    iterate or the round-0 one, whichever has the smaller residual, and polishes that.
+    Both rounds run in one loop, so the step and the polish are each compiled once; under
+    a lock-step ``vmap`` only the instances that need round 1 take its steps.
     """
-    start = st._replace(code=jnp.asarray(RUNNING, jnp.int32))
-    end, k, _ = run(lambda s: _embedding_step(d, s, _rounding(d), None), start, TIGHTEN_ITERATIONS)
-    return select(end.residual < st.residual, end._replace(code=st.code), st), k
+    m, N = d.h.shape[0], d.q.shape[0] + d.b.shape[0] + d.h.shape[0]
+    dtype = d.q.dtype
+    zero = jnp.zeros((), jnp.int32)
+    rejected = _Polish(KKTPoint(jnp.zeros_like(d.q), jnp.zeros_like(d.b), jnp.zeros_like(d.h)), jnp.zeros(m, bool),
+                       jnp.zeros((N, N), dtype), jnp.zeros(N, jnp.int32), jnp.asarray(True), jnp.zeros((), dtype),
+                       jnp.asarray(False))
+
+    def pending(r: _Rounds) -> jax.Array:
+        return (r.round == 0) | ((r.round == 1) & (r.code == SOLVED) & ~r.polished.accepted)
+
+    def one_round(r: _Rounds) -> _Rounds:
+        first = r.round == 0
+        go = jnp.where(first, r.st.code, jnp.where(pending(r), RUNNING, r.st.code)).astype(jnp.int32)
+        step_tol = jnp.where(first, tol, _rounding(d))
+        shifted = None if log is None else (lambda k, st, active: log(k + r.iterations, st, active))
+        end, k, code = run(lambda st: _embedding_step(d, st, step_tol, None), r.st._replace(code=go),
+                           jnp.where(first, maxiter, TIGHTEN_ITERATIONS), shifted)
+        closer = end.residual < r.st.residual
+        st = select(first | closer, select(first, end, end._replace(code=r.st.code)), r.st)
+        code = jnp.where(first, code, r.code).astype(jnp.int32)
+        attempt = jnp.where(first, (code == SOLVED) | (code == MAX_ITERATIONS), pending(r))
+        polished = run_if(attempt, lambda point, residual: _polish(d, point, residual),
+                          (_returned_point(d, st, code), st.residual), r.polished)
+        return _Rounds(r.round + 1, st, r.iterations + k, code, polished)
+
+    return lax.while_loop(pending, one_round, _Rounds(zero, start, zero, start.code, rejected))
 
 
-def _refined_result(d: QPData, st: _Embedded, iterations: jax.Array, code: jax.Array,
-                    tol: jax.Array) -> tuple[KKTPoint, KKTAux]:
+def _refined_result(d: QPData, start: _Embedded, tol: jax.Array, maxiter: int,
+                    log: Callable | None) -> tuple[KKTPoint, KKTAux]:
     """``(point, KKTAux)`` of a solve in exact mode: the point refined by :func:`_polish` where that is taken.
 
-    SOLVED and MAX_ITERATIONS points are polished; where a SOLVED one's polish is not taken,
-    the iterations go on a little (:func:`_tightened`) and it is polished again (instance by
-    instance under ``vmap``, :func:`~optdsl.runtime.solvers.base.per_instance`). A
-    polished point's factorisation is the polish's own LU (the limit of the row-scaled KKT
+    A polished point's factorisation is the polish's own LU (the limit of the row-scaled KKT
     Jacobian there, :func:`~optdsl.runtime.solvers.interior_point.kkt.factor_active_set`), so
     derivatives cost back-substitutions only and are those of the exact active-set
     system. Elsewhere the KKT Jacobian at the interior point's point is factorised
-    (:func:`~optdsl.runtime.solvers.interior_point.kkt.factor_kkt`), and ``singular`` is set:
-    the point is degenerate (a weakly active constraint, dependent active constraints, a
+    (:func:`~optdsl.runtime.solvers.interior_point.kkt.factor_kkt`), and ``singular`` is set where a polish was
+    tried: the point is degenerate (a weakly active constraint, dependent active constraints, a
     non-unique solution), its derivative a least-squares one. A polished point within ``tol`` is SOLVED.
     """
+    rounds = _iterated_and_polished(d, start, tol, maxiter, log)
+    st, code, polished = rounds.st, rounds.code, rounds.polished
     point = _returned_point(d, st, code)
-    m, N = d.h.shape[0], d.q.shape[0] + d.b.shape[0] + d.h.shape[0]
-    rejected = _Polish(point, jnp.zeros(m, bool), jnp.zeros((N, N), d.q.dtype), jnp.zeros(N, jnp.int32),
-                       jnp.asarray(True), st.residual, jnp.asarray(False))
-    polish = lambda point, residual: _polish(d, point, residual)
-    attempt = (code == SOLVED) | (code == MAX_ITERATIONS)
-    polished = run_if(attempt, polish, (point, st.residual), rejected)
-
-    def retried(d, st, code, point, polished):
-        again = (code == SOLVED) & ~polished.accepted
-        st, extra = run_if(again, lambda st: _tightened(d, st), (st,), (st, jnp.zeros((), jnp.int32)))
-        point = select(again, _returned_point(d, st, code), point)
-        return st, extra, point, run_if(again, lambda point, residual: _polish(d, point, residual),
-                                        (point, st.residual), polished)
-
-    # One instance at a time even in a lock-step batch: only the instances that need them take the extra steps.
-    st, extra, point, polished = per_instance(retried)(d, st, code, point, polished)
-
     taken = polished.accepted
     new = select(taken, polished.point, point)
     fields = factor_active_set(_jacobian(new, d), new, polished.lu, polished.pivots, polished.pivot_small,
                                polished.active)
     fields = run_if(~taken, lambda point: factor_kkt(_jacobian(point, d), point, exact=True, tol=tol), (point,),
                     fields)
-    fields = (fields[0] | (attempt & ~taken),) + fields[1:]
+    attempted = (code == SOLVED) | (code == MAX_ITERATIONS)
+    fields = (fields[0] | (attempted & ~taken),) + fields[1:]
     residual = jnp.where(taken, polished.residual, st.residual)
     code = jnp.where(taken & (residual <= tol), SOLVED, code).astype(jnp.int32)
-    return new, KKTAux(iterations + extra, residual, code, *fields)
+    return new, KKTAux(rounds.iterations, residual, code, *fields)
 
 
 def qp_interior_point(Q: jax.Array, q: jax.Array, A: jax.Array, b: jax.Array, G: jax.Array, h: jax.Array, *,
@@ -510,10 +536,10 @@ def qp_interior_point(Q: jax.Array, q: jax.Array, A: jax.Array, b: jax.Array, G:
 
     def phases(d, init, tol, mu_target):
         log = iteration_log(verbose, name, lambda st: {"residual": st.residual, "tau": st.tau, "kappa": st.kappa})
-        st, k, code = run(lambda st: _embedding_step(d, st, tol, mu_target), _initial_point(d, tol, init), maxiter,
-                          log)
+        start = _initial_point(d, tol, init)
         if mu_target is None and polish:
-            return _refined_result(d, st, k, code, tol)
+            return _refined_result(d, start, tol, maxiter, log)
+        st, k, code = run(lambda st: _embedding_step(d, st, tol, mu_target), start, maxiter, log)
         point = _returned_point(d, st, code)
         if mu_target is None:
             return result(point, _jacobian(point, d), k, st.residual, code, exact=True, tol=tol)
