@@ -127,3 +127,16 @@ def abs_rows(M: Matrix, col_scale: Array, reduce: str, transpose: bool = False) 
         return jnp.maximum(segment(values, rows, num_segments=size), 0)
     W = jnp.abs(M.T if transpose else M) * col_scale[None, :]
     return jnp.max(W, axis=1, initial=0) if reduce == "max" else jnp.sum(W, axis=1)
+
+
+def restrict(M: Matrix, rows: Array, cols: Array) -> Matrix:
+    """``M`` with the entries outside the ``rows`` x ``cols`` masks zeroed (static shape); an operator unchanged.
+
+    Only for entry-wise reductions (:func:`abs_rows`): an operator has no entries to reduce.
+    """
+    if isinstance(M, LinearOperator):
+        return M
+    if is_sparse(M):
+        keep = rows[M.indices[:, 0]] & cols[M.indices[:, 1]]
+        return sparse.BCOO((jnp.where(keep, M.data, 0), M.indices), shape=M.shape)
+    return jnp.where(rows[:, None] & cols[None, :], M, 0)

@@ -40,6 +40,7 @@ from optdsl.runtime.solvers.log import log_iteration, reported
 from optdsl.runtime.solvers.pdhg import problem as pb
 from optdsl.runtime.solvers.pdhg.derivatives import differentiated
 from optdsl.runtime.solvers.pdhg.operators import LinearOperator, as_matrix
+from optdsl.runtime.solvers.pdhg.polish import polish as polished
 from optdsl.runtime.solvers.pdhg.scaling import precondition
 from optdsl.runtime.status import INACCURATE, INFEASIBLE, MAX_ITERATIONS, NUMERICAL_ERROR, SOLVED, UNBOUNDED
 
@@ -96,8 +97,9 @@ class PDLPAux(NamedTuple):
     """Report of a :func:`pdlp` solve: :class:`SolverInfo`'s fields and the active set of the returned point.
 
     ``residual``: the largest relative residual of a solution (:func:`~.problem.optimality`), or the
-    ratio of a certificate. ``at_lower``/``at_upper``: ``(n,)`` bool, ``x`` on that bound (exactly:
-    the step projects onto the bounds). ``active``: ``(m,)`` bool, ``lam > 0``.
+    ratio of a certificate. ``at_lower``/``at_upper``: ``(n,)`` bool, ``x`` on that bound; ``active``:
+    ``(m,)`` bool, the inequality rows held as equalities -- the set a polished point solved
+    (:mod:`.polish`), else ``x`` exactly on the bound (the step projects onto the bounds) and ``lam > 0``.
     """
 
     iterations: Array
@@ -333,7 +335,8 @@ def _check_problem(c, P, A, b, G, h, lower, upper) -> pb.Problem:
 
 def pdlp(c: Array, *, P: Any = None, A: Any = None, b: Array | None = None, G: Any = None,
          h: Array | None = None, lower: Array | None = None, upper: Array | None = None,
-         tol: float | None = None, maxiter: int = 50_000, verbose: bool = False) -> tuple[PDLPPoint, PDLPAux]:
+         tol: float | None = None, maxiter: int = 50_000, polish: bool = True,
+         verbose: bool = False) -> tuple[PDLPPoint, PDLPAux]:
     """Solve ``min 0.5 x'Px + c'x s.t. A x = b, G x <= h, lower <= x <= upper`` by restarted PDHG.
 
     ``P`` (``(n, n)``, symmetric PSD; None for an LP), ``A`` (``(p, n)``) and ``G`` (``(m, n)``) may be
@@ -355,7 +358,9 @@ def pdlp(c: Array, *, P: Any = None, A: Any = None, b: Array | None = None, G: A
     ``x`` of ``c'x = -1`` and zero multipliers (certificates to ``tol``: :func:`~.problem.infeasibility`,
     :func:`~.problem.unboundedness`); MAX_ITERATIONS after ``maxiter`` steps; INACCURATE when a
     status found on the preconditioned problem does not hold on the data as given; NUMERICAL_ERROR
-    for non-finite values. ``verbose``: print the residual, step size and primal weight every 640
+    for non-finite values. ``polish``: correct a point to the exact solution of its active set's KKT
+    conditions and keep that when it verifies (:mod:`.polish`), which makes values and derivatives
+    accurate far below ``tol``. ``verbose``: print the residual, step size and primal weight every 640
     steps and the final status.
 
     Example:
@@ -390,6 +395,8 @@ def pdlp(c: Array, *, P: Any = None, A: Any = None, b: Array | None = None, G: A
         st, _ = iterate(lambda s: (s.code == _RUNNING) & (s.steps < maxiter), lambda s: period(v, tol, s),
                         _start(v), maxiter=-(-maxiter // EVAL_EVERY), unroll=False, log=log if verbose else None)
         point, aux = _conclude(v, st, tol)
+        if polish:
+            point, aux = polished(v, point, aux, tol)
         return point, reported(verbose, "pdlp", aux)
 
     return differentiated(solve)(prob, tol)

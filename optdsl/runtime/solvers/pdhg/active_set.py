@@ -1,0 +1,128 @@
+"""The active set of a PDLP point and the KKT system of that set, solved matrix-free by MINRES.
+
+With the active set fixed -- the bounds ``F`` fixing their variables, the active inequalities ``I``
+holding as equalities, the inactive rows dropped -- the KKT conditions of
+``min 0.5 x'Px + c'x s.t. A x = b, G x <= h, lower <= x <= upper`` are linear in the free columns
+``x_S`` and the multipliers ``nu``, ``lam_I``::
+
+    [ P_SS  A_S'  G_IS' ] [x_S  ]
+    [ A_S    0     0    ] [nu   ]  =  right-hand side
+    [ G_IS   0     0    ] [lam_I]
+
+Two things solve it: the polish (:mod:`.polish`), which corrects a PDLP point to the exact solution of
+its active set, and the implicit derivatives (:mod:`.derivatives`), which solve it for a tangent. The
+matrix is symmetric and indefinite (a saddle point), so the solve is MINRES
+(:func:`~optdsl.runtime.linear_solve.solve_minres`): CG needs a definite matrix, a Schur complement
+needs ``P`` invertible (not for an LP) and nested solves, and the normal equations square the
+condition number. For an LP at a non-degenerate vertex ``[A_S; G_IS]`` is square (a basis) and the
+system splits into the basis solve and its transpose; its conditioning is the basis's.
+MINRES runs on the system equilibrated by Ruiz and Pock-Chambolle passes over the active submatrix
+itself (:func:`~.scaling.precondition` on the restricted data), with matrix products only. The rows
+and columns outside the active set are the identity, so the shapes are static.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from optdsl.runtime.implicit_diff import tangent_solve
+from optdsl.runtime.linear_solve import solve_minres
+from optdsl.runtime.solvers.pdhg import problem as pb
+from optdsl.runtime.solvers.pdhg.operators import matvec, restrict, rmatvec
+from optdsl.runtime.solvers.pdhg.scaling import precondition
+
+Array = jax.Array
+Triple = tuple[Array, Array, Array]
+
+
+class ActiveSet(NamedTuple):
+    """``at_lower``/``at_upper``: ``(n,)`` bool, the variable fixed on that bound; ``rows``: ``(m,)`` bool, the
+    inequality rows held as equalities."""
+
+    at_lower: Array
+    at_upper: Array
+    rows: Array
+
+    @property
+    def free(self) -> Array:
+        """The columns ``S`` not fixed on a bound."""
+        return ~(self.at_lower | self.at_upper)
+
+
+def identify(v: pb.View, x: Array, lam: Array, z: Array) -> ActiveSet:
+    """The active set of a point ``(x, lam, z)`` of the data as given, read in the units of the view ``v``.
+
+    A bound is active where the variable's distance to it is below its reduced cost ``z`` (positive at a
+    lower bound, negative at an upper one), an inequality row where its slack is below its multiplier:
+    near a solution with strict complementarity one of the two is small and the other is not, which
+    PDLP's iterate shows long before it is accurate. Both are compared after the preconditioner
+    (distance ``/ e`` against ``z * e``, slack ``* d`` against ``lam / d``), the units PDLP converges in.
+    """
+    p = v.problem.b.shape[0]
+    lower, upper = v.problem.lower, v.problem.upper
+    at_lower = jnp.isfinite(lower) & ((x - lower) / v.e < z * v.e)
+    at_upper = jnp.isfinite(upper) & ((upper - x) / v.e < -z * v.e) & ~at_lower
+    d = v.d[p:]
+    rows = (v.problem.h - matvec(v.problem.G, x)) * d < lam / d
+    return ActiveSet(at_lower, at_upper, rows)
+
+
+def kkt(prob: pb.Problem, x: Array, nu: Array, lam: Array) -> Triple:
+    """``(P x + c + A'nu + G'lam, A x - b, G x - h)``: stationarity and the constraint rows."""
+    quadratic = jnp.zeros_like(x) if prob.P is None else matvec(prob.P, x)
+    return (quadratic + prob.c + rmatvec(prob.A, nu) + rmatvec(prob.G, lam),
+            matvec(prob.A, x) - prob.b, matvec(prob.G, x) - prob.h)
+
+
+def linear_part(prob: pb.Problem, x: Array, nu: Array, lam: Array) -> Triple:
+    """:func:`kkt` without its constant terms (linear in ``(x, nu, lam)``)."""
+    zero = prob._replace(c=jnp.zeros_like(prob.c), b=jnp.zeros_like(prob.b), h=jnp.zeros_like(prob.h))
+    return kkt(zero, x, nu, lam)
+
+
+def fixed_values(prob: pb.Problem, active: ActiveSet) -> Array:
+    """The bound each fixed variable sits on, 0 on the free columns."""
+    return jnp.where(active.at_lower, prob.lower, jnp.where(active.at_upper, prob.upper, 0))
+
+
+def masks(prob: pb.Problem, active: ActiveSet) -> Triple:
+    """Which entries of ``(x, nu, lam)`` are unknowns of the system: ``S``, every equality row, ``I``."""
+    return active.free, jnp.ones(prob.b.shape, bool), active.rows
+
+
+def _scaling(prob: pb.Problem, active: ActiveSet) -> Triple:
+    """Diagonal equilibration of the active submatrix, as scalings of ``(x, nu, lam)``."""
+    free, every, rows = masks(prob, active)
+    P = None if prob.P is None else restrict(prob.P, free, free)
+    d, e = precondition(P, restrict(prob.A, every, free), restrict(prob.G, rows, free), free.shape[0],
+                        prob.c.dtype)
+    p = prob.b.shape[0]
+    return lax.stop_gradient(e), lax.stop_gradient(d[:p]), lax.stop_gradient(d[p:])
+
+
+def solve(prob: pb.Problem, active: ActiveSet, rhs: Triple, tol: Array) -> Triple:
+    """The unknowns ``(x_S, nu, lam_I)`` (zero elsewhere) with :func:`linear_part` ``= rhs`` on the active rows.
+
+    MINRES stops at the relative residual ``tol`` of the equilibrated system; one that misses ``sqrt(tol)``
+    (a singular system: dependent active rows, a degenerate vertex) gives zero, not MINRES's growing
+    iterate. The solve is a ``lax.custom_linear_solve`` (symmetric), so JAX differentiates and transposes it.
+    """
+    mask, scale = masks(prob, active), _scaling(prob, active)
+
+    def system(u: Triple) -> Triple:
+        x, nu, lam = (m * sc * w for m, sc, w in zip(mask, scale, u))
+        out = linear_part(prob, x, nu, lam)
+        return tuple(jnp.where(m, sc * o, w) for m, sc, o, w in zip(mask, scale, out, u))
+
+    def minres(mv: Callable, b: Array) -> Array:
+        u = solve_minres(mv, b, tol=tol)
+        converged = jnp.linalg.norm(b - mv(u)) <= jnp.sqrt(tol) * jnp.linalg.norm(b)
+        return jnp.where(converged, u, 0)
+
+    b = tuple(jnp.where(m, sc * r, 0) for m, sc, r in zip(mask, scale, rhs))
+    u = tangent_solve(system, b, minres, symmetric=True)
+    return tuple(m * sc * w for m, sc, w in zip(mask, scale, u))
