@@ -171,10 +171,15 @@ class Tests(NamedTuple):
     log_ratio: Array
 
 
+def unscale(p: ScaledProblem, x_hat: Array, y_hat: Array, s_hat: Array) -> ConicPoint:
+    """The original-space point of a scaled one (see :class:`ScaledProblem`), not divided by ``tau``."""
+    return ConicPoint(p.e * x_hat / p.sigma_b, p.d * y_hat / p.sigma_c, s_hat / (p.d * p.sigma_b))
+
+
 def evaluate(p: ScaledProblem, x_hat: Array, y_hat: Array, s_hat: Array, tau: Array) -> tuple[Tests, ConicPoint]:
     """Status residuals at a scaled embedding point, and its original-space ``(x, y, s)`` (not divided by ``tau``)."""
     Ax_hat, Aty_hat = p.A @ x_hat, p.A.T @ y_hat
-    x, y, s = p.e * x_hat / p.sigma_b, p.d * y_hat / p.sigma_c, s_hat / (p.d * p.sigma_b)
+    x, y, s = unscale(p, x_hat, y_hat, s_hat)
     Ax, Aty = Ax_hat / (p.d * p.sigma_b), Aty_hat / (p.e * p.sigma_c)
     inv_tau = divide(jnp.ones_like(tau), tau)
     cx, by = jnp.dot(p.c0, x) * inv_tau, jnp.dot(p.b0, y) * inv_tau
@@ -203,13 +208,17 @@ def stop_code(tests: Tests, tol: Array, cert_tol: Array) -> Array:
 
 
 def report(p: ScaledProblem, x_hat: Array, y_hat: Array, s_hat: Array, tau: Array, iterations: Array,
-           failed: Array, tol: Array, cert_tol: Array) -> tuple[ConicPoint, SolverInfo]:
+           failed: Array, tol: Array, cert_tol: Array, tests: Tests | None = None) -> tuple[ConicPoint, SolverInfo]:
     """The status from the tests at a scaled embedding point, and the solution or certificate it stands for.
 
     SOLVED, INFEASIBLE, UNBOUNDED as the tests say (in that order); otherwise NUMERICAL_ERROR
-    when ``failed`` (the solver met non-finite values) and MAX_ITERATIONS when not.
+    when ``failed`` (the solver met non-finite values) and MAX_ITERATIONS when not. ``tests``: what
+    :func:`evaluate` gave at this point, where the solver has it at hand (evaluated here otherwise).
     """
-    tests, (x, y, s) = evaluate(p, x_hat, y_hat, s_hat, tau)
+    if tests is None:
+        tests, (x, y, s) = evaluate(p, x_hat, y_hat, s_hat, tau)
+    else:
+        x, y, s = unscale(p, x_hat, y_hat, s_hat)
     status = stop_code(tests, tol, cert_tol)
     status = jnp.where(status == RUNNING, jnp.where(failed, NUMERICAL_ERROR, MAX_ITERATIONS), status).astype(jnp.int32)
     is_inf, is_unb = status == INFEASIBLE, status == UNBOUNDED

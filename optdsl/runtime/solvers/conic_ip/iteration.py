@@ -43,8 +43,8 @@ from jax import lax
 from optdsl.errors import ArgumentError
 from optdsl.runtime.solvers.base import SolverInfo, check_count, per_instance, resolve_tol, run_if
 from optdsl.runtime.solvers.cones import Cones
-from optdsl.runtime.solvers.cone_program import (RUNNING, ConicPoint, ScaledProblem, check_data, equilibrate, evaluate,
-                                                  relative, report, stop_code)
+from optdsl.runtime.solvers.cone_program import (RUNNING, ConicPoint, ScaledProblem, Tests, check_data, equilibrate,
+                                                  evaluate, relative, report, stop_code)
 from optdsl.runtime.solvers.embedding_polish import newton_polish
 from optdsl.runtime.solvers.conic_ip.newton import NewtonSystem, newton_system
 from optdsl.runtime.solvers.conic_ip.product import ProductCone, product_cone
@@ -77,6 +77,7 @@ class _Iterate(NamedTuple):
     solved: Array  # bool: the point passes the solution test (its code may still be RUNNING)
     progress: Array  # the smallest of the solution and certificate residuals (how close to any stop)
     k: Array  # iterations taken
+    tests: Tests  # the stopping tests at this point, which the report reads
 
 
 class _Direction(NamedTuple):
@@ -103,7 +104,7 @@ def _assess(p: ScaledProblem, st: _Iterate, tol: Array, cert_tol: Array) -> _Ite
     code = jnp.where(solved & ~(complementarity <= tol), RUNNING, code)
     progress = jnp.minimum(tests.solution, jnp.minimum(tests.infeasible, tests.unbounded))
     return st._replace(code=jnp.where(finite, code, NUMERICAL_ERROR).astype(jnp.int32), solved=solved,
-                       progress=jnp.where(finite, progress, jnp.inf))
+                       progress=jnp.where(finite, progress, jnp.inf), tests=tests)
 
 
 def _shifted(cone: ProductCone, v: Array, floor: Array) -> Array:
@@ -111,41 +112,55 @@ def _shifted(cone: ProductCone, v: Array, floor: Array) -> Array:
     return v + jnp.maximum(floor - cone.margin(v), 0) * cone.unit(v.dtype)
 
 
-def _cold_start(p: ScaledProblem, cone: ProductCone, newton: NewtonSystem) -> _Iterate:
-    """The start without a warm start; ``tau = kappa = 1``.
+def _unit_point(p: ScaledProblem, cone: ProductCone) -> _Iterate:
+    """``x = 0``, ``s = y = e`` on the cone rows (zero on the zero cone's), ``tau = kappa = 1``; not assessed.
 
-    Symmetric cones: least-squares ``s = b - A x`` and least-norm ``y`` with ``A'y = -c``, shifted inside the
-    cones (margin 1 where it was below ``sqrt(eps)``); the Newton solves at the unit scaling keep the zero
-    cone's rows exact. With a non-symmetric cone: ``x = 0`` and ``s = y = e`` on the cone rows.
+    The start with a non-symmetric cone, and the point whose scaling is the unit one (its ``mu`` is 1), at which
+    the first step solves for the symmetric cold start (:func:`_cold_start`).
     """
     m, n = p.A.shape
     dtype = p.A.dtype
-    e = cone.unit(dtype)
     one = jnp.ones((), dtype)
-    zeros = jnp.zeros((cone.zero,), dtype)
-    if cone.symmetric:
-        solve = jax.vmap(newton(cone.scaling(e, e, one), jnp.asarray(True)))
-        (x, _), (r, y) = solve(jnp.stack([jnp.zeros((n,), dtype), -p.c]), jnp.stack([p.b, jnp.zeros((m,), dtype)]))
-        eps = jnp.finfo(dtype).eps
-
-        def shift(v):
-            needed = cone.margin(v) < jnp.sqrt(eps) * jnp.maximum(1, jnp.max(jnp.abs(v), initial=0))
-            return jnp.where(needed, _shifted(cone, v, one), v)
-
-        s, y = jnp.concatenate([zeros, shift(-r[cone.zero:])]), jnp.concatenate([y[:cone.zero], shift(y[cone.zero:])])
-    else:
-        x, s, y = jnp.zeros((n,), dtype), jnp.concatenate([zeros, e]), jnp.concatenate([zeros, e])
-    return _Iterate(x, y, s, one, one, jnp.asarray(RUNNING, jnp.int32), jnp.asarray(False), jnp.asarray(jnp.inf, dtype),
-                    jnp.zeros((), jnp.int32))
+    inf = jnp.asarray(jnp.inf, dtype)
+    ey = jnp.concatenate([jnp.zeros((cone.zero,), dtype), cone.unit(dtype)])
+    return _Iterate(jnp.zeros((n,), dtype), ey, ey, one, one, jnp.asarray(RUNNING, jnp.int32), jnp.asarray(False), inf,
+                    jnp.zeros((), jnp.int32), Tests(inf, inf, inf, 0 * one))
 
 
-def _warm_start(p: ScaledProblem, cone: ProductCone, init: ConicPoint, residual: Array) -> _Iterate:
+def _cold_start(cone: ProductCone, unit: _Iterate, x: Array, r: Array, y: Array) -> _Iterate:
+    """The start of symmetric cones without a warm start, from the Newton solves at the unit scaling
+    (``unit`` from :func:`_unit_point`): ``x, r`` of the right-hand side ``(0, b)`` and ``y`` of ``(-c, 0)``.
+
+    These are the least-squares ``s = -r = b - A x`` and the least-norm ``y`` with ``A'y = -c``, shifted inside
+    the cones (margin 1 where it was below ``sqrt(eps)``); the solves keep the zero cone's rows exact.
+    ``tau = kappa = 1``.
+    """
+    dtype = x.dtype
+    one = jnp.ones((), dtype)
+    eps = jnp.finfo(dtype).eps
+
+    def shift(v):
+        needed = cone.margin(v) < jnp.sqrt(eps) * jnp.maximum(1, jnp.max(jnp.abs(v), initial=0))
+        return jnp.where(needed, _shifted(cone, v, one), v)
+
+    z = cone.zero
+    return unit._replace(x=x, s=jnp.concatenate([jnp.zeros((z,), dtype), shift(-r[z:])]),
+                         y=jnp.concatenate([y[:z], shift(y[z:])]))
+
+
+def _scaled_init(p: ScaledProblem, init: ConicPoint) -> tuple[Array, Array, Array]:
+    """``init`` on the equilibrated data."""
+    dtype = p.A.dtype
+    x, y, s = (jnp.asarray(v, dtype) for v in init)
+    return p.sigma_b * x / p.e, p.sigma_c * y / p.d, p.sigma_b * p.d * s
+
+
+def _warm_start(p: ScaledProblem, cone: ProductCone, init: ConicPoint, residual: Array, unit: _Iterate) -> _Iterate:
     """``init`` on the equilibrated data with ``s`` and ``y`` shifted inside the cones by a margin of
     ``max(residual, sqrt(eps))`` times their size (``residual``: how far ``init`` is from a stop), ``tau = 1``
     and ``kappa`` the complementarity per degree."""
     dtype = p.A.dtype
-    x, y, s = (jnp.asarray(v, dtype) for v in init)
-    x, y, s = p.sigma_b * x / p.e, p.sigma_c * y / p.d, p.sigma_b * p.d * s
+    x, y, s = _scaled_init(p, init)
     floor = jnp.maximum(residual, jnp.sqrt(jnp.finfo(dtype).eps))
 
     def shift(v):
@@ -154,24 +169,7 @@ def _warm_start(p: ScaledProblem, cone: ProductCone, init: ConicPoint, residual:
     s = jnp.concatenate([jnp.zeros((cone.zero,), dtype), shift(s[cone.zero:])])
     y = jnp.concatenate([y[:cone.zero], shift(y[cone.zero:])])
     kappa = jnp.maximum(s @ y / max(cone.degree, 1), floor)
-    return _Iterate(x, y, s, jnp.ones((), dtype), kappa, jnp.asarray(RUNNING, jnp.int32), jnp.asarray(False),
-                    jnp.asarray(jnp.inf, dtype), jnp.zeros((), jnp.int32))
-
-
-def _initial_point(p: ScaledProblem, cone: ProductCone, newton: NewtonSystem, init: ConicPoint | None, tol: Array,
-                   cert_tol: Array) -> _Iterate:
-    """The assessed start: the cold start, or the warm start ``init`` -- as given, and final, when it passes the
-    solution test; else shifted inside the cones and taken where it is closer to a stop than the cold start."""
-    cold = _assess(p, _cold_start(p, cone, newton), tol, cert_tol)
-    if init is None:
-        return cold
-    dtype = p.A.dtype
-    x, y, s = (jnp.asarray(v, dtype) for v in init)
-    raw = _assess(p, _Iterate(p.sigma_b * x / p.e, p.sigma_c * y / p.d, p.sigma_b * p.d * s, jnp.ones((), dtype),
-                              jnp.zeros((), dtype), cold.code, cold.solved, cold.progress, cold.k), tol, cert_tol)
-    warm = _assess(p, _warm_start(p, cone, init, raw.progress), tol, cert_tol)
-    return select(raw.solved, raw._replace(code=jnp.asarray(SOLVED, jnp.int32)),
-                  select(warm.progress < cold.progress, warm, cold))
+    return unit._replace(x=x, y=y, s=s, kappa=kappa)
 
 
 def _complementarity(cone: ProductCone, st: _Iterate) -> Array:
@@ -180,14 +178,15 @@ def _complementarity(cone: ProductCone, st: _Iterate) -> Array:
     return (st.s[z:] @ st.y[z:] + st.tau * st.kappa) / (cone.degree + 1)
 
 
-def _step(p: ScaledProblem, cone: ProductCone, newton: NewtonSystem, st: _Iterate, tol: Array, cert_tol: Array,
-          log_when: Array | None) -> _Iterate:
-    """One Mehrotra predictor-corrector step (see the module docstring).
+def _step(p: ScaledProblem, cone: ProductCone, newton: NewtonSystem, st: _Iterate, first: Array, tol: Array,
+          cert_tol: Array, log_when: Array | None) -> _Iterate:
+    """One Mehrotra predictor-corrector step (see the module docstring), or where ``first`` holds the start.
 
-    The predictor and the corrector are the two passes of one loop, so that the Newton
-    solve is compiled once; each pass solves for the ``tau`` column and its own
-    right-hand side together. ``log_when``: print the step's residual, ``mu`` and step length where it
-    holds (False for an instance ``vmap`` steps after its loop stopped); None prints nothing.
+    The Newton system is factorised once and solved in one loop of passes, so that its solve is compiled once:
+    the predictor and the corrector, each for the ``tau`` column and its own right-hand side together, or,
+    for the first step (from :func:`_unit_point`), the two solves of the symmetric :func:`_cold_start`
+    (the unit point itself with a non-symmetric cone). ``log_when``: print the step's residual, ``mu`` and
+    step length where it holds (False for an instance ``vmap`` steps after its loop stopped); None prints nothing.
     """
     A, b, c = p.A, p.b, p.c
     z = cone.zero
@@ -202,18 +201,24 @@ def _step(p: ScaledProblem, cone: ProductCone, newton: NewtonSystem, st: _Iterat
     solve = jax.vmap(newton(w, st.code == RUNNING))
     zeros = jnp.zeros((z,), dtype)
 
-    def direction(corrector: Array, carry: tuple[_Direction, Array]) -> tuple[_Direction, Array]:
-        """The predictor (``corrector`` False, ``eta = 1``) or, from the predictor's step and its longest
-        step ``carry``, Mehrotra's combined direction; returns it with its longest step."""
-        affine, longest = carry
+    def direction(i: Array, carry: tuple[_Direction, Array, tuple]) -> tuple[_Direction, Array, tuple]:
+        """Pass ``i``: 1 the predictor (``eta = 1``), 2 Mehrotra's combined direction from the predictor's step
+        and its longest step ``carry``, 0 the cold start's solves; returns the direction with its longest step,
+        and the pass's Newton solutions."""
+        affine, longest, _ = carry
+        corrector = i == 2
         sigma = jnp.where(corrector, (1 - jnp.minimum(longest, 1)) ** 3, 0)
         eta = 1 - sigma
         d_s = jnp.where(corrector, cone.corrector(w, sc, yc, affine.ds[z:], affine.dy[z:], sigma * mu),
                         cone.affine_ds(w, sc, yc))
         d_kappa = tau * kappa + jnp.where(corrector, affine.dtau * affine.dkappa, 0) - sigma * mu
         offset = cone.ds_offset(w, sc, yc, d_s)
-        (x1, x2), (y1, y2) = solve(jnp.stack([-c, -eta * r_x]),
-                                   jnp.stack([b, -eta * r_z + jnp.concatenate([zeros, offset])]))
+        rhs_x, rhs_z = jnp.stack([-c, -eta * r_x]), jnp.stack([b, -eta * r_z + jnp.concatenate([zeros, offset])])
+        cold = i == 0
+        rhs_x = jnp.where(cold, jnp.stack([jnp.zeros_like(c), -c]), rhs_x)
+        rhs_z = jnp.where(cold, jnp.stack([b, jnp.zeros_like(b)]), rhs_z)
+        solutions = solve(rhs_x, rhs_z)
+        (x1, x2), (y1, y2) = solutions
         # The tau coefficient is -y1'H y1 - kappa / tau < 0 in exact arithmetic; rounding may only shrink it.
         den = jnp.minimum(c @ x1 + b @ y1 - kappa / tau, -kappa / tau)
         dtau = (-eta * r_tau - c @ x2 - b @ y2 + d_kappa / tau) / den
@@ -224,43 +229,68 @@ def _step(p: ScaledProblem, cone: ProductCone, newton: NewtonSystem, st: _Iterat
         d = _Direction(dx, y2 + dtau * y1, ds, dtau, -(d_kappa + kappa * dtau) / tau)
         ratios = jnp.stack([tau, kappa]) / -jnp.stack([d.dtau, d.dkappa])
         scalars = jnp.min(jnp.where(ratios > 0, ratios, jnp.inf))
-        return d, jnp.minimum(cone.step_length(w, sc, yc, d.ds[z:], d.dy[z:]), scalars)
+        return d, jnp.minimum(cone.step_length(w, sc, yc, d.ds[z:], d.dy[z:]), scalars), solutions
 
-    start = (_Direction(jnp.zeros_like(x), jnp.zeros_like(y), jnp.zeros_like(s), tau * 0, tau * 0), tau * 0)
-    d, longest = lax.fori_loop(0, 2, lambda i, carry: direction(i == 1, carry), start)
+    n, m = x.shape[0], y.shape[0]
+    none = (jnp.zeros((2, n), dtype), jnp.zeros((2, m), dtype))
+    start = (_Direction(jnp.zeros_like(x), jnp.zeros_like(y), jnp.zeros_like(s), tau * 0, tau * 0), tau * 0, none)
+    passes = jnp.where(first, 0, 1), jnp.where(first, int(cone.symmetric), 3)
+    d, longest, ((x0, _), (r0, y0)) = lax.fori_loop(*passes, direction, start)
     alpha = jnp.minimum(STEP_FRACTION * longest, 1)
-    new = _assess(p, _Iterate(x + alpha * d.dx, y + alpha * d.dy, s + alpha * d.ds, tau + alpha * d.dtau,
-                              kappa + alpha * d.dkappa, st.code, st.solved, st.progress, st.k + 1), tol, cert_tol)
+    stepped = _Iterate(x + alpha * d.dx, y + alpha * d.dy, s + alpha * d.ds, tau + alpha * d.dtau,
+                       kappa + alpha * d.dkappa, st.code, st.solved, st.progress, st.k + 1, st.tests)
+    if cone.symmetric:
+        stepped = lax.cond(first, lambda: _cold_start(cone, st, x0, r0, y0), lambda: stepped)
+    else:
+        stepped = select(first, st, stepped)
+    new = _assess(p, stepped, tol, cert_tol)
     # A step that is not finite or too short to count is not taken: the previous point is kept.
-    failed = (new.code == NUMERICAL_ERROR) | ((new.code == RUNNING) & ~(alpha >= MIN_STEP))
+    failed = ~first & ((new.code == NUMERICAL_ERROR) | ((new.code == RUNNING) & ~(alpha >= MIN_STEP)))
     new = select(failed, st._replace(k=new.k), new)
     if log_when is not None:
-        log_iteration("conic_ip_solve", new.k, active=log_when, residual=new.progress,
+        log_iteration("conic_ip_solve", new.k, active=log_when & ~first, residual=new.progress,
                       mu=_complementarity(cone, new), step=alpha)
     return new._replace(code=jnp.where(failed, NUMERICAL_ERROR, new.code).astype(jnp.int32))
 
 
-def _iterate(p: ScaledProblem, cone: ProductCone, newton: NewtonSystem, start: _Iterate, tol: Array,
+def _iterate(p: ScaledProblem, cone: ProductCone, newton: NewtonSystem, init: ConicPoint | None, tol: Array,
              cert_tol: Array, maxiter: int, verbose: bool) -> _Iterate:
-    """Steps from ``start`` until a stopping test, a failed step, a stall or ``maxiter``.
+    """Steps from the start until a stopping test, a failed step, a stall or ``maxiter``.
 
+    The first pass of the loop makes the cold start (:func:`_step`). With a warm start ``init``: ``init`` as
+    given, and final, when it passes the solution test; else it is shifted inside the cones
+    (:func:`_warm_start`) and taken instead of the cold start where it is closer to a stop.
     Returns the final iterate, or the last one that passed the solution test when the
     final one does not (further steps can lose accuracy at the limit of the arithmetic,
     or fail). The iteration has stalled after :data:`STALL_ITERS` steps in which neither
     the progress measure nor the complementarity ``mu`` halved (NUMERICAL_ERROR).
     """
-    def step(carry: tuple[_Iterate, _Iterate, Array, Array]) -> tuple[_Iterate, _Iterate, Array, Array]:
-        st, kept, best, since = carry  # best: smallest (progress, mu) so far; since: steps since either halved
-        new = _step(p, cone, newton, st, tol, cert_tol, ((st.code == RUNNING) & (st.k < maxiter)) if verbose else None)
+    unit = _unit_point(p, cone)
+    start, first, warm = unit, jnp.asarray(True), None
+    if init is not None:
+        x, y, s = _scaled_init(p, init)
+        raw = _assess(p, unit._replace(x=x, y=y, s=s, kappa=jnp.zeros_like(unit.kappa)), tol, cert_tol)
+        warm = _assess(p, _warm_start(p, cone, init, raw.progress, unit), tol, cert_tol)
+        start = select(raw.solved, raw._replace(code=jnp.asarray(SOLVED, jnp.int32)), unit)
+        first = ~raw.solved
+
+    def step(carry: tuple[_Iterate, _Iterate, Array, Array, Array]) -> tuple[_Iterate, _Iterate, Array, Array, Array]:
+        st, kept, best, since, first = carry  # best: smallest (progress, mu) so far; since: steps since either halved
+        new = _step(p, cone, newton, st, first, tol, cert_tol,
+                    ((st.code == RUNNING) & (st.k < maxiter)) if verbose else None)
+        if warm is not None:
+            new = select(first & (warm.progress < new.progress), warm, new)
         now = jnp.stack([new.progress, _complementarity(cone, new)])
         halved = now <= best / 2
-        since = jnp.where(jnp.any(halved), 0, since + 1)
+        since = jnp.where(first | jnp.any(halved), 0, since + 1)
         stalled = (new.code == RUNNING) & (since >= STALL_ITERS)
         new = new._replace(code=jnp.where(stalled, NUMERICAL_ERROR, new.code).astype(jnp.int32))
-        return new, select(new.solved, new, kept), jnp.where(halved, now, best), since
+        return new, select(new.solved, new, kept), jnp.where(first | halved, now, best), since, jnp.asarray(False)
 
-    carry = (start, start, jnp.stack([start.progress, _complementarity(cone, start)]), jnp.zeros((), jnp.int32))
-    end, kept, _, _ = lax.while_loop(lambda carry: (carry[0].code == RUNNING) & (carry[0].k < maxiter), step, carry)
+    inf = jnp.full((2,), jnp.inf, p.A.dtype)
+    carry = (start, start, inf, jnp.zeros((), jnp.int32), first)
+    end, kept, _, _, _ = lax.while_loop(lambda carry: (carry[0].code == RUNNING) & (carry[0].k < maxiter), step,
+                                        carry)
     return select(end.solved | ~kept.solved, end, kept._replace(k=end.k))
 
 
@@ -328,13 +358,12 @@ def conic_ip_solve(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.typi
     def run(A, b, c, init, tol):
         cert_tol = tol ** 0.75
         p = equilibrate(A, b, c, cones)
-        newton = newton_system(p.A, cone)
-        end = _iterate(p, cone, newton, _initial_point(p, cone, newton, init, tol, cert_tol), tol, cert_tol, maxiter,
-                       verbose)
+        end = _iterate(p, cone, newton_system(p.A, cone), init, tol, cert_tol, maxiter, verbose)
         near = end.solved | (end.progress <= jnp.sqrt(tol))
         end = run_if(near & (end.code != INFEASIBLE) & (end.code != UNBOUNDED),
                      lambda end: _polished(p, cones, end, tol, cert_tol), (end,), end)
-        point, info = report(p, end.x, end.y, end.s, end.tau, end.k, end.code == NUMERICAL_ERROR, tol, cert_tol)
+        point, info = report(p, end.x, end.y, end.s, end.tau, end.k, end.code == NUMERICAL_ERROR, tol, cert_tol,
+                             end.tests)
         return point, reported(verbose, "conic_ip_solve", info)
 
     return run(A, b, c, init, tol)
