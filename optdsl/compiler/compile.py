@@ -35,6 +35,7 @@ from optdsl.compiler.lowerings.stationary import Stationary
 from optdsl.errors import CompileError
 from optdsl.modeling import Equality, Expression, Inequality, ModelingError, Problem
 from optdsl.runtime.compilation_cache import jit_by_position
+from optdsl.runtime.implicit_diff import forward_shared
 from optdsl.runtime.compiled import CompiledProblem, ParameterSpec, Solution
 from optdsl.runtime.dtypes import float_dtype
 from optdsl.runtime.linear_solve import SOLVERS as LINEAR_SOLVERS
@@ -243,7 +244,7 @@ def compile_problem(problem: Problem, *, method: str | None = None, solver: str 
         return run(params, init, float_dtype(*(v.dtype for v in params.values())))
 
     return CompiledProblem(
-        fn=jit_by_position(call),
+        fn=forward_shared(call) if lowering.solves_under_custom_root else jit_by_position(call),
         parameters=tuple(ParameterSpec(p.name, p.shape) for p in structure.parameters),
         method=lowering.name,
         description=describe(lowering),

@@ -12,13 +12,19 @@ The rule is a ``jax.custom_jvp`` whose tangent is
 for reverse mode, so one rule gives ``jvp``/``jacfwd`` *and*
 ``grad``/``vjp``/``jacrev``, and it differentiates again for ``hessian``.
 ``root_jvp`` and ``root_vjp`` are the same products as plain functions.
+
+``forward_shared`` differentiates a function built from such solvers without
+running them again: its forward program also returns what each solver
+returned, and its derivative program replays that (see there).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import inspect
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -27,6 +33,7 @@ from jax import lax
 from jax.flatten_util import ravel_pytree
 
 from optdsl.errors import ArgumentError, ArgumentTypeError, ClosureError
+from optdsl.runtime.compilation_cache import jit_by_position
 from optdsl.runtime.linear_solve import LinearSolve, get_solver
 
 PyTree = Any
@@ -187,6 +194,8 @@ def custom_root(optimality_fun: Callable, solve: str | LinearSolve = "auto",
     def decorator(solver: Callable) -> Callable:
         @jax.custom_jvp
         def run(init, args, kwargs):
+            if isinstance(init, _Replayed):
+                return init.output
             return solver(init, *args, **kwargs)
 
         @run.defjvp
@@ -207,7 +216,8 @@ def custom_root(optimality_fun: Callable, solve: str | LinearSolve = "auto",
         @functools.wraps(solver)
         def wrapped(init, *args, **kwargs):
             try:
-                return run(init, args, kwargs)
+                with _taped(init) as (init, record):
+                    return record(run(init, args, kwargs))
             except jax.errors.UnexpectedTracerError as err:
                 raise ClosureError(_CLOSURE_HINT) from err
             except Exception as err:  # JAX's CustomJVPException is not public API
@@ -218,6 +228,102 @@ def custom_root(optimality_fun: Callable, solve: str | LinearSolve = "auto",
         return wrapped
 
     return decorator
+
+
+class _Replayed(NamedTuple):
+    """A ``custom_root`` solver's ``init`` that makes it return ``output`` (a recorded solve) instead of solving."""
+
+    output: PyTree
+
+
+class _Tape:
+    """The outputs of the outermost ``custom_root`` solves of one trace: being recorded, or being replayed."""
+
+    def __init__(self, replay: Sequence[PyTree] | None = None):
+        self.replaying = replay is not None
+        self.outputs = list(replay or ())
+
+
+_TAPE: contextvars.ContextVar[_Tape | None] = contextvars.ContextVar("optdsl_custom_root_tape", default=None)
+_NESTED: contextvars.ContextVar[bool] = contextvars.ContextVar("optdsl_custom_root_nested", default=False)
+
+
+@contextlib.contextmanager
+def _taped(init: Any):
+    """``(init, record)`` for one ``custom_root`` call, following the tape of :func:`forward_shared` if any.
+
+    Only the outermost solves are taped (a solve inside another solver's trace is that solver's own business).
+    Replaying, ``init`` is the next recorded output; recording, ``record`` appends the output to the tape.
+    """
+    tape = _TAPE.get()
+    outermost = tape is not None and not _NESTED.get()
+    nested = _NESTED.set(True)
+    try:
+        if outermost and tape.replaying:
+            if not tape.outputs:
+                raise ArgumentError("forward_shared: the function made more custom_root solves when its derivative "
+                                    "was traced than when its forward was; it must make the same solves every time")
+            yield _Replayed(tape.outputs.pop(0)), lambda out: out
+        elif outermost:
+            yield init, lambda out: tape.outputs.append(out) or out
+        else:
+            yield init, lambda out: out
+    finally:
+        _NESTED.reset(nested)
+
+
+def _with_tape(tape: _Tape, fn: Callable, *args: Any) -> Any:
+    token = _TAPE.set(tape)
+    try:
+        return fn(*args)
+    finally:
+        _TAPE.reset(token)
+
+
+def forward_shared(fn: Callable[..., PyTree]) -> Callable[..., PyTree]:
+    """``jax.jit(fn)`` for ``fn(params, *rest)`` whose solvers use :func:`custom_root`, with derivatives in
+    ``params`` that do not run the solvers again (``rest`` gets none).
+
+    Called outside ``jit``, a jitted function compiles once for its forward call and once more
+    for each transformation, ``grad`` compiling the whole forward again. Here the forward
+    program also returns what each outermost ``custom_root`` solver returned (solution and
+    aux, in call order), and the derivative is a second program that runs ``fn`` again with
+    every such solver replaying its recorded output instead of solving, differentiated
+    through the implicit rule as usual. So the first ``grad`` after a forward call compiles
+    only the derivative, and the forward program is the same executable for both. Under an
+    outer ``jit`` the two programs are traced into one, with each solve in it once; higher
+    derivatives hold, since the replayed output still carries the rule.
+    """
+    def recorded(*args):
+        tape = _Tape()
+        out = _with_tape(tape, fn, *args)
+        return out, tape.outputs
+
+    def replayed_tangent(outputs, params, rest, tangents):
+        _, dout = _with_tape(_Tape(outputs), lambda: jax.jvp(lambda p: fn(p, *rest), (params,), (tangents,)))
+        return [None if t.dtype == jax.dtypes.float0 else t for t in jax.tree_util.tree_leaves(dout)]
+
+    forward, tangent = jit_by_position(recorded), jit_by_position(replayed_tangent)
+
+    @jax.custom_jvp
+    def call(params, *rest):
+        return forward(params, *rest)[0]
+
+    @call.defjvp
+    def call_jvp(primals, tangents):
+        params, *rest = primals
+        if any(isinstance(v, jax.core.Tracer) for v in jax.tree_util.tree_leaves(primals)):
+            out, outputs = forward(params, *rest)
+        else:
+            # Outside jit the primals are arrays; evaluated as such, the forward runs its own executable.
+            with jax.core.eval_context():
+                out, outputs = forward(params, *rest)
+        leaves, tree = jax.tree_util.tree_flatten(out)
+        dleaves = tangent(outputs, params, tuple(rest), tangents[0])
+        dout = [zero_tangent(v) if d is None else d for v, d in zip(leaves, dleaves)]
+        return out, jax.tree_util.tree_unflatten(tree, dout)
+
+    return call
 
 
 def custom_fixed_point(fixed_point_fun: Callable, solve: str | LinearSolve = "auto",

@@ -128,6 +128,12 @@ class Lowering(ABC):
         """The largest relative constraint violation a ``solved`` answer may have: ``sqrt(tol)``."""
         return jnp.sqrt(jnp.asarray(resolve_tol(self.options.tol, dtype), dtype))
 
+    @property
+    def solves_under_custom_root(self) -> bool:
+        """Whether every solve of this route is differentiated by ``custom_root`` (then a compiled problem's
+        derivatives replay its forward solves, :func:`~optdsl.runtime.implicit_diff.forward_shared`)."""
+        return True
+
     def infeasible(self, params: Params, dtype: Any) -> jax.Array:
         """Whether the parameter values alone show that no point is feasible (then the status is ``infeasible``).
 

@@ -111,6 +111,10 @@ class FirstOrder(Lowering):
         return custom_root(self.optimality, solve=self.options.linear_solve, has_aux=True, symmetric=self.symmetric,
                            positive_definite=self.positive_definite)(solver)
 
+    @property
+    def solves_under_custom_root(self) -> bool:
+        return self.options.diff is not Diff.UNROLLED
+
     def singular(self, aux: FirstOrderInfo) -> jax.Array:
         """``∂F/∂z`` is singular at the solution (least-squares derivatives), or its prox has a kink there."""
         return aux.singular

@@ -194,6 +194,10 @@ class KKT(Lowering):
 
         return solve_nlp
 
+    @property
+    def solves_under_custom_root(self) -> bool:
+        return self.solver != "pdlp"
+
     def start(self, params: Params, init: Solution | None, dtype: Any) -> KKTPoint | jax.Array | None:
         """``init``'s KKT point (a warm start), else its variable values (with zero multipliers for the QP
         solver; the NLP solver's cold start from there), else the QP solver's own start (None) or a point of

@@ -1,0 +1,116 @@
+"""Derivatives that replay the forward's solves (``forward_shared``): the solver is not traced again for them, and
+they are the implicit derivatives, in every transformation and at second order."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import optdsl as od
+from optdsl.runtime.implicit_diff import custom_root, forward_shared
+
+
+def cubic_root_function():
+    """``θ -> {"x": x*(θ), "steps": ...}`` with ``x*³ + x* = θ`` entrywise, and a list counting the solver's traces."""
+    traces = []
+
+    @custom_root(lambda x, theta: x ** 3 + x - theta, has_aux=True)
+    def solver(init, theta):
+        traces.append(1)
+        x = jax.lax.fori_loop(0, 60, lambda _, x: x - (x ** 3 + x - theta) / (3 * x ** 2 + 1), init)
+        return x, jnp.asarray(60, jnp.int32)
+
+    def fn(theta, scale):
+        x, steps = solver(jnp.zeros_like(theta), theta)
+        return {"x": scale * x, "steps": steps}
+
+    return forward_shared(fn), traces
+
+
+def exact(theta):
+    """``x*``, ``dx*/dθ`` and ``d²x*/dθ²`` of the cubic, entrywise."""
+    x = np.array([np.real(r[np.isreal(r)][0]) for r in (np.roots([1, 0, 1, -t]) for t in theta)])
+    d1 = 1 / (3 * x ** 2 + 1)
+    return x, d1, -6 * x * d1 ** 3
+
+
+THETA = jnp.asarray([-2.0, 0.3, 1.5])
+
+
+def test_the_first_gradient_after_a_forward_call_does_not_trace_the_solver_again():
+    fn, traces = cubic_root_function()
+    x, d1, _ = exact(np.asarray(THETA))
+    assert np.allclose(fn(THETA, 2.0)["x"], 2 * x, atol=1e-12)
+    assert len(traces) == 1
+    grad = jax.grad(lambda t: fn(t, 2.0)["x"].sum())(THETA)
+    assert np.allclose(grad, 2 * d1, atol=1e-12)
+    assert len(traces) == 1  # the forward's solve was replayed, not traced again
+    assert np.allclose(jax.jit(jax.grad(lambda t: fn(t, 2.0)["x"].sum()))(THETA), 2 * d1, atol=1e-12)
+    assert len(traces) == 1  # under jit too: the forward program's trace is JAX's cached one
+
+
+def test_every_transformation_gives_the_implicit_derivatives_including_the_second():
+    fn, _ = cubic_root_function()
+    x, d1, d2 = exact(np.asarray(THETA))
+    f = lambda t: fn(t, 1.0)["x"]
+    assert np.allclose(jax.jacfwd(f)(THETA), np.diag(d1), atol=1e-12)
+    assert np.allclose(jax.jacrev(f)(THETA), np.diag(d1), atol=1e-12)
+    batch = jnp.stack([THETA, THETA + 0.5])
+    vmapped = jax.vmap(jax.grad(lambda t: f(t).sum()))(batch)
+    assert np.allclose(vmapped, np.stack([d1, exact(np.asarray(THETA) + 0.5)[1]]), atol=1e-12)
+    assert np.allclose(jax.hessian(lambda t: f(t).sum())(THETA), np.diag(d2), atol=1e-10)
+    assert fn(THETA, 1.0)["steps"] == 60 and jax.jvp(lambda t: fn(t, 1.0)["steps"], (THETA,), (THETA,))[1].dtype \
+        == jax.dtypes.float0
+
+
+def central(f, theta, h=1e-6):
+    """Central differences of a scalar ``f`` at the vector ``theta``."""
+    theta = np.asarray(theta, float)
+    return np.array([(f(theta + h * e) - f(theta - h * e)) / (2 * h) for e in np.eye(theta.size)])
+
+
+@pytest.fixture(scope="module")
+def qp():
+    x, c = od.Variable(4, name="x"), od.Parameter(4, name="c")
+    G = np.random.default_rng(0).normal(size=(6, 4))
+    problem = od.Problem(od.Minimize(0.5 * od.sum_squares(x) + c @ x), [G @ x <= 1.0])
+    return problem.compile(), jnp.asarray([0.9, -1.2, 0.4, 2.0])
+
+
+@pytest.fixture(scope="module")
+def socp():
+    x, c = od.Variable(3, name="x"), od.Parameter(3, name="c")
+    A = np.random.default_rng(1).normal(size=(5, 3))
+    problem = od.Problem(od.Minimize(od.norm2(A @ x - 1.0) + c @ x), [x >= -1, x <= 1])
+    return problem.compile(), jnp.asarray([0.1, -0.2, 0.05])
+
+
+@pytest.mark.parametrize("model", ["qp", "socp"])
+def test_compiled_problems_differentiate_alike_eagerly_under_jit_and_by_finite_differences(model, request):
+    solve, c0 = request.getfixturevalue(model)
+    assert solve.method == {"qp": "kkt", "socp": "conic"}[model]
+    w = jnp.asarray([1.0, -2.0, 0.5, 1.5][:c0.size])
+    loss = lambda c: solve(c=c).x @ w + solve(c=c).objective
+    assert int(solve(c=c0).status) == 0
+    eager = jax.grad(loss)(c0)
+    assert np.allclose(eager, central(lambda c: float(loss(jnp.asarray(c))), c0), atol=1e-6)
+    if model == "qp":  # under jit, one program; a warm start changes the solve's input, not its derivative
+        assert np.allclose(jax.jit(jax.grad(loss))(c0), eager, atol=1e-9)
+        warm = solve(c=c0 + 0.01)
+        assert np.allclose(jax.grad(lambda c: solve(c=c, init=warm).x @ w)(c0),
+                           jax.grad(lambda c: solve(c=c).x @ w)(c0), atol=1e-9)
+
+
+def test_second_derivatives_of_a_compiled_problem():
+    # ridge regression: x*(lam) = (A'A + lam I)^-1 A'b, so |x*|² has a closed-form second derivative in lam.
+    rng = np.random.default_rng(2)
+    A, b = rng.normal(size=(8, 3)), rng.normal(size=8)
+    x, lam = od.Variable(3, name="x"), od.Parameter(nonneg=True, name="lam")
+    solve = od.Problem(od.Minimize(od.sum_squares(A @ x - b) + lam * od.sum_squares(x))).compile()
+    norm2 = lambda lam: jnp.sum(solve(lam=lam).x ** 2)
+    lam0 = 0.7
+    M = lambda lam: np.linalg.inv(A.T @ A + lam * np.eye(3))
+    xs = M(lam0) @ A.T @ b
+    dx = -M(lam0) @ xs
+    d2x = 2 * M(lam0) @ M(lam0) @ xs
+    assert float(jax.hessian(norm2)(jnp.asarray(lam0))) == pytest.approx(2 * (dx @ dx + xs @ d2x), rel=1e-7)
