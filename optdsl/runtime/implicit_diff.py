@@ -306,13 +306,13 @@ def forward_shared(fn: Callable[..., PyTree]) -> Callable[..., PyTree]:
     forward, tangent = jit_by_position(recorded), jit_by_position(replayed_tangent)
 
     @jax.custom_jvp
-    def call(params, *rest):
+    def differentiable(params, *rest):
         return forward(params, *rest)[0]
 
-    @call.defjvp
-    def call_jvp(primals, tangents):
+    @differentiable.defjvp
+    def differentiable_jvp(primals, tangents):
         params, *rest = primals
-        if any(isinstance(v, jax.core.Tracer) for v in jax.tree_util.tree_leaves(primals)):
+        if _traced(primals):
             out, outputs = forward(params, *rest)
         else:
             # Outside jit the primals are arrays; evaluated as such, the forward runs its own executable.
@@ -323,7 +323,18 @@ def forward_shared(fn: Callable[..., PyTree]) -> Callable[..., PyTree]:
         dout = [zero_tangent(v) if d is None else d for v, d in zip(leaves, dleaves)]
         return out, jax.tree_util.tree_unflatten(tree, dout)
 
+    @functools.wraps(fn)
+    def call(params, *rest):
+        if _traced((params, rest)):
+            return differentiable(params, *rest)
+        return forward(params, *rest)[0]  # arrays in: nothing to differentiate, and no custom_jvp call to pay for
+
     return call
+
+
+def _traced(tree: PyTree) -> bool:
+    """Whether a leaf of ``tree`` is a tracer (an argument of a transformation), not an array."""
+    return any(isinstance(v, jax.core.Tracer) for v in jax.tree_util.tree_leaves(tree))
 
 
 def custom_fixed_point(fixed_point_fun: Callable, solve: str | LinearSolve = "auto",
