@@ -13,9 +13,12 @@ differentiation variable):
 Each (model, size) runs in a fresh Python process twice, with one new empty
 compilation-cache directory (``OPTDSL_COMPILATION_CACHE``): the first process
 is the cold start, the second finds the first one's programs on disk. Each
-process reports ``build`` (``problem.compile``), ``first fwd`` (the first jitted
-solve, trace and XLA compilation included) and ``first grad`` (the first jitted
-gradient after it), in seconds of wall time. Also measured: ``optdsl --help``.
+process reports, in seconds of wall time: ``build`` (``problem.compile``), ``first fwd``
+(the first solve, called as in a notebook: trace and XLA compilation included),
+``first grad`` (the first ``jax.grad`` after it, also called directly) and
+``first jit grad`` (then the first ``jax.jit(jax.grad(...))``, one program holding the solve and
+its derivative, compiled anew). ``first total`` and ``warm total`` are build + first fwd + first grad.
+Also measured: ``optdsl --help``.
 """
 
 from __future__ import annotations
@@ -81,7 +84,8 @@ ROUTES = ("stationary", "projected", "proximal", "kkt-qp", "kkt-lp", "conic")
 
 
 def first_calls(route: str, n: int) -> dict[str, Any]:
-    """In this process: build, first jitted solve and first jitted gradient of the route's model (wall seconds)."""
+    """In this process: build, first solve, first gradient and first jitted gradient of the route's model (wall
+    seconds)."""
     import jax
     import jax.numpy as jnp
 
@@ -95,13 +99,13 @@ def first_calls(route: str, n: int) -> dict[str, Any]:
     def loss(theta):
         return jnp.sum(solve({**params, wrt: theta}).x ** 2)
 
-    start = time.perf_counter()
-    jax.block_until_ready(jax.jit(loss)(params[wrt]))
-    forward = time.perf_counter() - start
-    start = time.perf_counter()
-    jax.block_until_ready(jax.jit(jax.grad(loss))(params[wrt]))
-    gradient = time.perf_counter() - start
-    return {"method": solve.method, "build_s": build, "first_fwd_s": forward, "first_grad_s": gradient}
+    seconds = []
+    for call in (loss, jax.grad(loss), jax.jit(jax.grad(loss))):
+        start = time.perf_counter()
+        jax.block_until_ready(call(params[wrt]))
+        seconds.append(time.perf_counter() - start)
+    return {"method": solve.method, "build_s": build, "first_fwd_s": seconds[0], "first_grad_s": seconds[1],
+            "first_jit_grad_s": seconds[2]}
 
 
 def _child(route: str, n: int, cache: Path) -> dict[str, Any]:
@@ -126,6 +130,7 @@ def measure(route: str, n: int) -> dict[str, Any]:
         warm = _child(route, n, Path(cache))
     return {"workload": WORKLOAD, "route": route, "size": f"n={n}", "contender": f"optdsl[{cold['method']}]",
             "build_s": cold["build_s"], "first_fwd_s": cold["first_fwd_s"], "first_grad_s": cold["first_grad_s"],
+            "first_jit_grad_s": cold["first_jit_grad_s"],
             "first_total_s": cold["build_s"] + cold["first_fwd_s"] + cold["first_grad_s"],
             "warm_total_s": warm["build_s"] + warm["first_fwd_s"] + warm["first_grad_s"]}
 

@@ -8,7 +8,8 @@
 the same run (below 1: optdsl is faster); for rows of optdsl itself it compares
 with the case's first optdsl row (e.g. unrolled vs implicit). The ``fidelity``
 workload reports gradient errors, not times, in a table of its own, and so does the ``compile``
-workload (first-call seconds per route, cold and with the compilation cache warm).
+workload (first-call seconds per route, cold and with the compilation cache warm), and so does the ``scale``
+workload (sparse LPs and QPs up to n = 10^5, each row in a process of its own under a time and memory budget).
 """
 
 from __future__ import annotations
@@ -22,13 +23,13 @@ from typing import Any
 
 import jax
 
-from benchmarks import compile_time, expcone, fidelity, lasso, lp, markowitz, powcone, qp, sdp, svm
+from benchmarks import compile_time, expcone, fidelity, lasso, lp, markowitz, powcone, qp, scale, sdp, svm
 from benchmarks.harness import measure
 
 jax.config.update("jax_enable_x64", True)
 
 WORKLOADS = {"qp": qp, "lasso": lasso, "svm": svm, "markowitz": markowitz, "lp": lp, "expcone": expcone, "sdp": sdp,
-             "powcone": powcone, "compile": compile_time, "fidelity": fidelity}
+             "powcone": powcone, "compile": compile_time, "fidelity": fidelity, "scale": scale}
 
 
 def _ratios(rows: list[dict[str, Any]]) -> None:
@@ -56,8 +57,15 @@ FIDELITY: Columns = [("family", "family", None, 1), ("size", "size", None, 1), (
                      ("ref x err", "ref_x_err", ".1e", 1)]
 COMPILE: Columns = [("route", "route", None, 1), ("size", "size", None, 1), ("contender", "contender", None, 1),
                     ("build s", "build_s", ".2f", 1), ("first fwd s", "first_fwd_s", ".2f", 1),
-                    ("first grad s", "first_grad_s", ".2f", 1), ("first total s", "first_total_s", ".2f", 1),
+                    ("first grad s", "first_grad_s", ".2f", 1), ("first jit grad s", "first_jit_grad_s", ".2f", 1),
+                    ("first total s", "first_total_s", ".2f", 1),
                     ("warm total s", "warm_total_s", ".2f", 1)]
+
+SCALE: Columns = [("kind", "kind", None, 1), ("size", "size", None, 1), ("contender", "contender", None, 1),
+                  ("status", "status", None, 1), ("fwd s", "fwd_s", ".3g", 1), ("fwd+bwd s", "fwdbwd_s", ".3g", 1),
+                  ("peak MB", "peak_mb", ".0f", 1), ("sol err", "sol_err", ".1e", 1),
+                  ("grad err", "grad_err", ".1e", 1), ("ref residual", "ref_residual", ".1e", 1),
+                  ("note", "note", None, 1)]
 
 
 def _markdown(rows: list[dict[str, Any]], columns: Columns) -> str:
@@ -86,7 +94,12 @@ def compile_table(rows: list[dict[str, Any]]) -> str:
     return _markdown(rows, COMPILE)
 
 
-RENDER = {compile_time.WORKLOAD: compile_table, fidelity.WORKLOAD: fidelity_table}
+def scale_table(rows: list[dict[str, Any]]) -> str:
+    """The ``scale`` rows as a Markdown table: CPU seconds, peak memory and errors, or the budget a row exceeded."""
+    return _markdown(rows, SCALE)
+
+
+RENDER = {compile_time.WORKLOAD: compile_table, fidelity.WORKLOAD: fidelity_table, scale.WORKLOAD: scale_table}
 
 
 def run(quick: bool, only: list[str] | None = None, runs: int = 5, skip: list[str] | None = None,
@@ -102,11 +115,13 @@ def run(quick: bool, only: list[str] | None = None, runs: int = 5, skip: list[st
             batches = [compile_time.run(quick)]
         elif module is fidelity:
             batches = fidelity.run(quick, skip)
+        elif module is scale:
+            batches = scale.run(quick)
         else:
             batches = ([measure(case, c, runs) for c in case.contenders] for case in module.cases(quick)
                        if not any(text in case.size for text in skip or ()))
         for case_rows in batches:
-            if module not in (compile_time, fidelity):
+            if module not in (compile_time, fidelity, scale):
                 _ratios(case_rows)
             rows += case_rows
             print("\n".join(RENDER.get(name, table)(case_rows).splitlines()[2:]), file=sys.stderr, flush=True)
@@ -132,7 +147,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     regular = [r for r in rows if r["workload"] == fidelity.WORKLOAD and r["margin"] is None]
     weak = [r for r in rows if r["workload"] == fidelity.WORKLOAD and r["margin"] is not None]
     first_calls = [r for r in rows if r["workload"] == compile_time.WORKLOAD]
-    tables = ((table, timing), (fidelity_table, regular), (fidelity_table, weak), (compile_table, first_calls))
+    sparse_rows = [r for r in rows if r["workload"] == scale.WORKLOAD]
+    tables = ((table, timing), (fidelity_table, regular), (fidelity_table, weak), (compile_table, first_calls),
+              (scale_table, sparse_rows))
     print("\n\n".join(render(part) for render, part in tables if part))
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
     if args.plot and timing:
