@@ -33,6 +33,8 @@ class ProductCone:
 
     ``segments``: ``(cone, rows)`` pairs, ``rows`` of shape ``(count, cone.dim)`` indexing
     the cone rows. Build it with :func:`product_cone` (cached per layout, so static under ``jit``).
+    A segment whose rows are consecutive is read by a slice rather than a gather, and where every one is,
+    in row order, the blocks are joined without a permutation: compiled, each gather is a kernel of its own.
     """
 
     def __init__(self, cones: Cones):
@@ -49,13 +51,23 @@ class ProductCone:
             groups.setdefault(cone, []).append(start + np.arange(size))
         self.segments = tuple((cone, np.stack(rows)) for cone, rows in groups.items())
         order = np.concatenate([rows.ravel() for _, rows in self.segments]) if self.segments else np.zeros(0, int)
-        self._inverse = np.argsort(order)
+        self._inverse = None if np.array_equal(order, np.arange(order.size)) else np.argsort(order)
+        self._slices = tuple(slice(rows[0, 0], rows[0, 0] + rows.size)
+                             if np.array_equal(rows.ravel(), rows[0, 0] + np.arange(rows.size)) else None
+                             for _, rows in self.segments)
         self.degree = sum(cone.degree * rows.shape[0] for cone, rows in self.segments)
         self.symmetric = all(cone.symmetric for cone, _ in self.segments)
 
     def join(self, parts: list[Array], dtype: Any) -> Array:
         """The vector of cone rows from per-segment ``(count, dim)`` blocks."""
-        return jnp.concatenate([jnp.zeros((0,), dtype)] + [p.reshape(-1) for p in parts])[self._inverse]
+        joined = jnp.concatenate([jnp.zeros((0,), dtype)] + [p.reshape(-1) for p in parts])
+        return joined if self._inverse is None else joined[self._inverse]
+
+    def block(self, i: int, v: Array) -> Array:
+        """The rows of segment ``i`` of ``v`` (cone rows along its first axis), of shape ``(count, dim, ...)``."""
+        rows = self.segments[i][1]
+        part = self._slices[i]
+        return v[rows] if part is None else v[part].reshape(rows.shape + v.shape[1:])
 
     def _each(self, method: str, scalings: tuple | None, *vectors: Array, shared: tuple = ()) -> list[Array]:
         """``cone.<method>([w,] *blocks, *shared)`` for every cone of every segment (``shared`` not mapped)."""
@@ -63,7 +75,7 @@ class ProductCone:
         for i, (cone, rows) in enumerate(self.segments):
             fn: Callable = getattr(cone, method)
             w = () if scalings is None else (scalings[i],)
-            mapped = (*w, *(v[rows] for v in vectors))
+            mapped = (*w, *(self.block(i, v) for v in vectors))
             out.append(jax.vmap(fn, in_axes=(0,) * len(mapped) + (None,) * len(shared))(*mapped, *shared))
         return out
 
@@ -106,8 +118,8 @@ class ProductCone:
     def condensed_constants(self, A: Array) -> tuple:
         """Per segment, the constants of its condensed matrix from the cone rows ``A`` (formed once per solve):
         ``(count, n, n)`` for a :meth:`structured` segment, None for the others."""
-        return tuple(jax.vmap(cone.condensed_constant)(A[rows]) if flag else None
-                     for (cone, rows), flag in zip(self.segments, self.structured(A.shape[1])))
+        return tuple(jax.vmap(cone.condensed_constant)(self.block(i, A)) if flag else None
+                     for i, ((cone, _), flag) in enumerate(zip(self.segments, self.structured(A.shape[1]))))
 
     def condensed(self, w: tuple, A: Array, G: Array, constants: tuple) -> Array:
         """``A' W^-1 W^-T A = G'G`` for the cone rows ``A`` and ``G = W^-T A``: the Gram matrix of the rows of ``G``
@@ -119,9 +131,9 @@ class ProductCone:
         else:
             Gd = G[np.concatenate([np.zeros(0, int)] + dense)]
             total = Gd.T @ Gd
-        for (cone, rows), scaling, C in zip(self.segments, w, constants):
+        for i, ((cone, _), scaling, C) in enumerate(zip(self.segments, w, constants)):
             if C is not None:
-                V, c = jax.vmap(cone.condensed_update)(scaling, A[rows])
+                V, c = jax.vmap(cone.condensed_update)(scaling, self.block(i, A))
                 total = total + V.T @ V - jnp.tensordot(c, C, axes=1)
         return total
 
