@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.custom_derivatives import SymbolicZero
 from jax.flatten_util import ravel_pytree
 
 from optdsl.errors import ArgumentError, ArgumentTypeError, ClosureError
@@ -300,7 +301,19 @@ def forward_shared(fn: Callable[..., PyTree]) -> Callable[..., PyTree]:
         return out, tape.outputs
 
     def replayed_tangent(outputs, params, rest, tangents):
-        _, dout = _with_tape(_Tape(outputs), lambda: jax.jvp(lambda p: fn(p, *rest), (params,), (tangents,)))
+        # ``tangents`` is ``params`` with None for the leaves that have none: only the others are differentiated.
+        leaves, tree = jax.tree_util.tree_flatten(params)
+        moving = [i for i, t in enumerate(jax.tree_util.tree_leaves(tangents, is_leaf=_is_none)) if t is not None]
+
+        def of_moving(*values):
+            full = list(leaves)
+            for i, v in zip(moving, values):
+                full[i] = v
+            return fn(jax.tree_util.tree_unflatten(tree, full), *rest)
+
+        primals = [leaves[i] for i in moving]
+        dmoving = [t for t in jax.tree_util.tree_leaves(tangents, is_leaf=_is_none) if t is not None]
+        _, dout = _with_tape(_Tape(outputs), lambda: jax.jvp(of_moving, primals, dmoving))
         return [None if t.dtype == jax.dtypes.float0 else t for t in jax.tree_util.tree_leaves(dout)]
 
     forward, tangent = jit_by_position(recorded), jit_by_position(replayed_tangent)
@@ -309,7 +322,6 @@ def forward_shared(fn: Callable[..., PyTree]) -> Callable[..., PyTree]:
     def differentiable(params, *rest):
         return forward(params, *rest)[0]
 
-    @differentiable.defjvp
     def differentiable_jvp(primals, tangents):
         params, *rest = primals
         if _traced(primals):
@@ -319,9 +331,14 @@ def forward_shared(fn: Callable[..., PyTree]) -> Callable[..., PyTree]:
             with jax.core.eval_context():
                 out, outputs = forward(params, *rest)
         leaves, tree = jax.tree_util.tree_flatten(out)
-        dleaves = tangent(outputs, params, tuple(rest), tangents[0])
+        moving = jax.tree_util.tree_map(lambda t: None if isinstance(t, SymbolicZero) else t, tangents[0])
+        if not any(t is not None for t in jax.tree_util.tree_leaves(moving, is_leaf=_is_none)):
+            return out, jax.tree_util.tree_map(zero_tangent, out)
+        dleaves = tangent(outputs, params, tuple(rest), moving)
         dout = [zero_tangent(v) if d is None else d for v, d in zip(leaves, dleaves)]
         return out, jax.tree_util.tree_unflatten(tree, dout)
+
+    differentiable.defjvp(differentiable_jvp, symbolic_zeros=True)
 
     @functools.wraps(fn)
     def call(params, *rest):
@@ -330,6 +347,10 @@ def forward_shared(fn: Callable[..., PyTree]) -> Callable[..., PyTree]:
         return forward(params, *rest)[0]  # arrays in: nothing to differentiate, and no custom_jvp call to pay for
 
     return call
+
+
+def _is_none(value: Any) -> bool:
+    return value is None
 
 
 def _traced(tree: PyTree) -> bool:
