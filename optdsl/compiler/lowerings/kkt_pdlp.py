@@ -5,8 +5,9 @@ inequality rows) every iteration, ``N^3`` time and ``N^2`` memory; PDLP
 (:func:`~optdsl.runtime.solvers.pdlp`) only multiplies by the data, ``n (n + p + m)`` a step on the
 route's dense data, and is differentiated through the KKT conditions of its active set by a
 matrix-free solve. It stops at a looser tolerance (1e-6 in float64 by default) than the interior
-point (1e-10), so its values and gradients are about 1e-4 from the interior point's at its default; it is
-not chosen by size until it reaches the default accuracy of the route.
+point (1e-10) and then polishes its point on the active set it identified, which is exact where it
+verifies and refused elsewhere (a degenerate vertex), where values and gradients stay about 1e-4 from the
+interior point's; it is not chosen by size.
 """
 
 from __future__ import annotations
