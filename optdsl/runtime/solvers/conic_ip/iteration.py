@@ -294,9 +294,9 @@ def _iterate(p: ScaledProblem, cone: ProductCone, newton: NewtonSystem, init: Co
     return select(end.solved | ~kept.solved, end, kept._replace(k=end.k))
 
 
-def _polished(p: ScaledProblem, cones: Cones, st: _Iterate, tol: Array, cert_tol: Array) -> _Iterate:
-    """``st`` after the Newton polish (:mod:`~optdsl.runtime.solvers.embedding_polish`) where the polished point
-    passes the solution test.
+def _polished(p: ScaledProblem, cones: Cones, cone: ProductCone, z: Array, tol: Array, cert_tol: Array) -> _Iterate:
+    """The embedding point ``z = (x, y - s, tau)`` after the Newton polish
+    (:mod:`~optdsl.runtime.solvers.embedding_polish`), assessed; taken where it passes the solution test.
 
     An interior point ends a distance of order ``mu`` inside the cones: a slack and its multiplier that
     should both vanish may both be ``1e-5``, which blurs the active set the derivatives are taken on. The
@@ -305,11 +305,10 @@ def _polished(p: ScaledProblem, cones: Cones, st: _Iterate, tol: Array, cert_tol
     barrier near its boundary).
     """
     n = p.A.shape[1]
-    z_new, u_new = newton_polish(p, cones, jnp.concatenate([st.x, st.y - st.s, st.tau[None]]), POLISH_STEPS)
+    z_new, u_new = newton_polish(p, cones, z, POLISH_STEPS)
     y = u_new[n:-1]
-    one = jnp.ones_like(st.tau)
-    polished = _assess(p, st._replace(x=z_new[:n], y=y, s=y - z_new[n:-1], tau=one, kappa=0 * one), tol, cert_tol)
-    return select(polished.solved, polished._replace(code=jnp.asarray(SOLVED, jnp.int32)), st)
+    unit = _unit_point(p, cone)
+    return _assess(p, unit._replace(x=z_new[:n], y=y, s=y - z_new[n:-1], kappa=0 * unit.kappa), tol, cert_tol)
 
 
 def _check_init(init: ConicPoint | None, m: int, n: int) -> None:
@@ -360,8 +359,12 @@ def conic_ip_solve(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.typi
         p = equilibrate(A, b, c, cones)
         end = _iterate(p, cone, newton_system(p.A, cone), init, tol, cert_tol, maxiter, verbose)
         near = end.solved | (end.progress <= jnp.sqrt(tol))
-        end = run_if(near & (end.code != INFEASIBLE) & (end.code != UNBOUNDED),
-                     lambda end: _polished(p, cones, end, tol, cert_tol), (end,), end)
+        # Only the embedding point enters the polish (each operand of run_if is masked, a kernel apiece).
+        polished = run_if(near & (end.code != INFEASIBLE) & (end.code != UNBOUNDED),
+                          lambda z: _polished(p, cones, cone, z, tol, cert_tol),
+                          (jnp.concatenate([end.x, end.y - end.s, end.tau[None]]),),
+                          end._replace(solved=jnp.asarray(False)))
+        end = select(polished.solved, polished._replace(code=jnp.asarray(SOLVED, jnp.int32), k=end.k), end)
         point, info = report(p, end.x, end.y, end.s, end.tau, end.k, end.code == NUMERICAL_ERROR, tol, cert_tol,
                              end.tests)
         return point, reported(verbose, "conic_ip_solve", info)
