@@ -1,6 +1,8 @@
 """Derivatives that replay the forward's solves (``forward_shared``): the solver is not traced again for them, and
 they are the implicit derivatives, in every transformation and at second order."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -115,3 +117,23 @@ def test_second_derivatives_of_a_compiled_problem():
     assert float(jax.hessian(norm2)(jnp.asarray(lam0), b)) == pytest.approx(2 * (dx @ dx + xs @ d2x), rel=1e-7)
     # one parameter of two differentiated (the other's tangent is a symbolic zero)
     assert np.allclose(jax.grad(norm2, argnums=1)(lam0, jnp.asarray(b)), 2 * A @ M @ xs, atol=1e-9)
+
+
+def test_a_compiled_problem_traces_its_solver_once_for_a_solve_and_its_gradient(monkeypatch):
+    from optdsl.compiler.lowerings import kkt
+
+    traces = []
+
+    @functools.wraps(kkt.qp_interior_point)
+    def counted(*args, **kw):
+        traces.append(1)
+        return counted.__wrapped__(*args, **kw)
+
+    monkeypatch.setattr(kkt, "qp_interior_point", counted)
+    x, c = od.Variable(3, name="x"), od.Parameter(3, name="c")
+    solve = od.Problem(od.Minimize(od.sum_squares(x - c)), [x >= 0, od.sum(x) == 1]).compile(method="kkt")
+    c0 = jnp.asarray([0.5, -0.2, 0.9])
+    assert np.allclose(solve(c=c0).x, [0.3, 0.0, 0.7], atol=1e-9) and len(traces) == 1
+    # x = c - mean shift on the support {0, 2}: dx_0/dc = (1/2, 0, -1/2)
+    assert np.allclose(jax.grad(lambda c: solve(c=c).x[0])(c0), [0.5, 0.0, -0.5], atol=1e-9)
+    assert len(traces) == 1
