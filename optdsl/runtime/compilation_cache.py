@@ -67,6 +67,39 @@ def enable() -> None:
     compilation_cache.reset_cache()
 
 
+#: XLA options of the programs optdsl compiles itself (compiled problems, solvers called outside ``jit``, projection
+#: kernels); pass them to your own ``jax.jit(..., compiler_options=COMPILER_OPTIONS)`` around a compiled problem to
+#: get the same. XLA's CPU fusion emitters, its default since 2025, take about twice as long as its earlier emitters
+#: to compile the many small matrix-vector products and reductions of an interior point, whose kernels run as fast
+#: with either (``python -m benchmarks.compile_time``). Other backends ignore the option.
+COMPILER_OPTIONS: dict[str, Any] = {"xla_cpu_use_fusion_emitters": False}
+
+
+def jit(fn: Callable[..., Any], **kwargs: Any) -> Callable[..., Any]:
+    """``jax.jit(fn, **kwargs)``, compiled with :data:`COMPILER_OPTIONS` where it is called outside any
+    transformation (JAX takes compiler options for such top-level programs only; inside ``jit``, ``grad`` or
+    ``vmap`` the enclosing program decides)."""
+    plain = jax.jit(fn, **kwargs)
+    tuned = jax.jit(fn, compiler_options=COMPILER_OPTIONS, **kwargs)
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kw: Any) -> Any:
+        return (tuned if _top_level() else plain)(*args, **kw)
+
+    return call
+
+
+def _never() -> bool:
+    return False
+
+
+try:  # JAX has no public test of whether it is tracing; without this one, no program gets the options
+    from jax._src.core import trace_ctx as _trace_context
+    _top_level: Callable[[], bool] = getattr(_trace_context, "is_top_level", _never)
+except ImportError:
+    _top_level = _never
+
+
 def jit_by_position(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``jax.jit(fn)`` whose compiled program does not depend on the names in its arguments' and results' pytrees.
 
@@ -78,7 +111,7 @@ def jit_by_position(fn: Callable[..., Any]) -> Callable[..., Any]:
     """
     results: dict[Any, Any] = {}
 
-    @functools.partial(jax.jit, static_argnums=0)
+    @functools.partial(jit, static_argnums=0)
     def flat(tree: Any, *leaves: Any) -> list[Any]:
         out, results[tree] = jax.tree_util.tree_flatten(fn(*jax.tree_util.tree_unflatten(tree, leaves)))
         return out

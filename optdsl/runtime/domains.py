@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from optdsl.errors import ParameterError
+from optdsl.runtime.compilation_cache import jit
 from optdsl.runtime.solvers.base import resolve_tol
 from optdsl.runtime.sparse import is_sparse
 
@@ -132,7 +133,7 @@ class Domains:
 
     @cached_property
     def _compiled_measures(self) -> Callable[[Mapping[str, Array], Any], list[tuple[Array, Array, Array]]]:
-        return jax.jit(self._measures, static_argnums=1)
+        return jit(self._measures, static_argnums=1)
 
     def violated(self, params: Mapping[str, Array], dtype: Any) -> Array:
         """Whether any requirement fails at these values (traced; a bool scalar per instance)."""

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from optdsl.errors import ArgumentError
+from optdsl.runtime.compilation_cache import jit
 from optdsl.runtime.projections._common import Array, ArrayLike, as_floats, vector_size
 from optdsl.runtime.safe_math import safe_div, safe_norm
 from optdsl.runtime.scalar_root import bracketed_root
@@ -235,7 +236,7 @@ def _exp_cone_point(r: Array, s: Array, t: Array) -> tuple[Array, Array, Array]:
 
 #: The entrywise exponential-cone projection, compiled once per shape: its root search is a loop, which eager
 #: execution would trace and compile anew at every call.
-_exp_cone_points = jax.jit(jnp.vectorize(_exp_cone_point))
+_exp_cone_points = jit(jnp.vectorize(_exp_cone_point))
 
 
 def projection_exp_cone(r: ArrayLike, s: ArrayLike, t: ArrayLike) -> tuple[Array, Array, Array]:
@@ -381,7 +382,7 @@ def _power_cone_point(x: Array, y: Array, z: Array, alpha: Array) -> tuple[Array
 
 
 #: The entrywise power-cone projection, compiled once per shape (as :data:`_exp_cone_points`).
-_power_cone_points = jax.jit(jnp.vectorize(_power_cone_point))
+_power_cone_points = jit(jnp.vectorize(_power_cone_point))
 
 
 def _power_arguments(x: ArrayLike, y: ArrayLike, z: ArrayLike, alpha: ArrayLike) -> tuple[Array, ...]:

@@ -16,6 +16,7 @@ from jax import lax
 from jax.scipy.special import logsumexp
 
 from optdsl.errors import ArgumentError
+from optdsl.runtime.compilation_cache import jit
 from optdsl.runtime.projections._common import Array, ArrayLike, as_floats, last_axis_param, vector_size
 
 
@@ -90,7 +91,7 @@ def _transport_jvp(tol: float | None, max_iter: int, primals: tuple[Array, ...],
 
 
 #: Compiled once per shape and settings: called eagerly, the Sinkhorn loop would be traced and compiled at each call.
-_transports = jax.jit(_transport, static_argnums=(4, 5))
+_transports = jit(_transport, static_argnums=(4, 5))
 
 
 def kl_projection_transport(cost: ArrayLike, a: ArrayLike, b: ArrayLike, epsilon: ArrayLike,

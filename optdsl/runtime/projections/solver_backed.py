@@ -20,6 +20,7 @@ from jax import lax
 
 from optdsl.errors import ArgumentError
 from optdsl.runtime import solvers, status
+from optdsl.runtime.compilation_cache import jit
 from optdsl.runtime.projections._common import (Array, ArrayLike, as_floats, check_last_axis, check_nonempty,
                                                 vector_size)
 from optdsl.runtime.projections.sets import simplex_threshold
@@ -93,7 +94,7 @@ def _box_section_jvp(primals: tuple[Array, ...], tangents: tuple[Array, ...]) ->
 
 
 #: Compiled once per shape: called eagerly, the bisection loop would be traced and compiled at each call.
-_box_sections = jax.jit(jnp.vectorize(_box_section, signature="(n),(n),(n),(n),()->(n)"))
+_box_sections = jit(jnp.vectorize(_box_section, signature="(n),(n),(n),(n),()->(n)"))
 
 
 def projection_box_section(x: ArrayLike, alpha: ArrayLike, beta: ArrayLike, w: ArrayLike, c: ArrayLike) -> Array:
@@ -175,7 +176,7 @@ def _polyhedron(x: Array, A: Array, b: Array, G: Array, h: Array) -> tuple[Array
 
 
 #: Batched over leading axes and compiled once per shape: called eagerly, the interior point would run op by op.
-_polyhedra = jax.jit(jnp.vectorize(_polyhedron, signature="(n),(p,n),(p),(m,n),(m)->(n),()"))
+_polyhedra = jit(jnp.vectorize(_polyhedron, signature="(n),(p,n),(p),(m,n),(m)->(n),()"))
 
 
 def projection_polyhedron(x: ArrayLike, A: ArrayLike, b: ArrayLike, G: ArrayLike, h: ArrayLike) -> Array:
@@ -320,7 +321,7 @@ def _transport_jvp(max_iter: int, primals: tuple[Array, ...], tangents: tuple[Ar
 
 
 #: Compiled once per shape: called eagerly, the Newton loop would run op by op.
-_transports = jax.jit(_transport, static_argnums=3)
+_transports = jit(_transport, static_argnums=3)
 
 
 def projection_transport(x: ArrayLike, a: ArrayLike, b: ArrayLike, max_iter: int = 100) -> Array:

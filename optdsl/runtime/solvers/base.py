@@ -21,6 +21,7 @@ import jax.scipy.linalg as jsl
 from jax import lax
 
 from optdsl.errors import ArgumentError, ArgumentTypeError
+from optdsl.runtime.compilation_cache import jit
 from optdsl.runtime.status import MAX_ITERATIONS, NUMERICAL_ERROR, SOLVED
 
 State = TypeVar("State")
@@ -189,7 +190,7 @@ def per_instance(fn: Callable[..., State], size: int | None = None) -> Callable[
     so that the branches and transformations that trace it again with the same shapes can
     take the trace from JAX's cache.
     """
-    fn = jax.jit(fn)
+    fn = jit(fn)
     wrapped = jax.custom_batching.custom_vmap(fn)
     lockstep = size is not None and size <= LOCKSTEP_MAX_SIZE
 
