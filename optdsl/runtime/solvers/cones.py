@@ -170,8 +170,9 @@ def _project_power(block: Array, alphas: tuple[float, ...], dual: bool) -> Array
 
 
 @functools.lru_cache(maxsize=None)
-def _segments(cones: Cones, dual: bool) -> tuple[tuple[_Segment, ...], np.ndarray]:
-    """Static layout: cones of one kind and size gathered into one batched projection, and the inverse permutation."""
+def _segments(cones: Cones, dual: bool) -> tuple[tuple[_Segment, ...], np.ndarray | None]:
+    """Static layout: cones of one kind and size gathered into one batched projection, and the inverse permutation
+    (None where the segments are already in row order)."""
     segments: list[_Segment] = []
     offset = 0
 
@@ -193,7 +194,15 @@ def _segments(cones: Cones, dual: bool) -> tuple[tuple[_Segment, ...], np.ndarra
     segments.append((take(len(cones.power), 3), functools.partial(_project_power, alphas=cones.power, dual=dual)))
     segments = [(idx, fn) for idx, fn in segments if idx.size]
     order = np.concatenate([idx.ravel() for idx, _ in segments]) if segments else np.zeros(0, np.int64)
-    return tuple(segments), np.argsort(order)
+    return tuple(segments), None if np.array_equal(order, np.arange(order.size)) else np.argsort(order)
+
+
+def _rows(v: Array, idx: np.ndarray) -> Array:
+    """``v[..., idx]``, by a slice where ``idx`` holds consecutive rows: compiled, a gather is a kernel of its own."""
+    first = idx.flat[0]
+    if np.array_equal(idx.ravel(), first + np.arange(idx.size)):
+        return v[..., first:first + idx.size].reshape(v.shape[:-1] + idx.shape)
+    return v[..., idx]
 
 
 def _project(v: jax.typing.ArrayLike, cones: Cones, dual: bool) -> Array:
@@ -206,8 +215,9 @@ def _project(v: jax.typing.ArrayLike, cones: Cones, dual: bool) -> Array:
     segments, inverse = _segments(cones, dual)
     if not segments:
         return v
-    parts = [fn(v[..., idx]).reshape(v.shape[:-1] + (idx.size,)) for idx, fn in segments]
-    return jnp.concatenate(parts, axis=-1)[..., inverse]
+    parts = [fn(_rows(v, idx)).reshape(v.shape[:-1] + (idx.size,)) for idx, fn in segments]
+    joined = jnp.concatenate(parts, axis=-1)
+    return joined if inverse is None else joined[..., inverse]
 
 
 def project_cone(v: jax.typing.ArrayLike, cones: Cones) -> Array:
