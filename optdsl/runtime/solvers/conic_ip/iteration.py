@@ -77,7 +77,7 @@ class _Iterate(NamedTuple):
     solved: Array  # bool: the point passes the solution test (its code may still be RUNNING)
     progress: Array  # the smallest of the solution and certificate residuals (how close to any stop)
     k: Array  # iterations taken
-    tests: Tests  # the stopping tests at this point, which the report reads
+    tests: Array  # the stopping tests at this point (a Tests stacked: one array to select), which the report reads
 
 
 class _Direction(NamedTuple):
@@ -104,7 +104,7 @@ def _assess(p: ScaledProblem, st: _Iterate, tol: Array, cert_tol: Array) -> _Ite
     code = jnp.where(solved & ~(complementarity <= tol), RUNNING, code)
     progress = jnp.minimum(tests.solution, jnp.minimum(tests.infeasible, tests.unbounded))
     return st._replace(code=jnp.where(finite, code, NUMERICAL_ERROR).astype(jnp.int32), solved=solved,
-                       progress=jnp.where(finite, progress, jnp.inf), tests=tests)
+                       progress=jnp.where(finite, progress, jnp.inf), tests=jnp.stack(tests))
 
 
 def _shifted(cone: ProductCone, v: Array, floor: Array) -> Array:
@@ -124,7 +124,7 @@ def _unit_point(p: ScaledProblem, cone: ProductCone) -> _Iterate:
     inf = jnp.asarray(jnp.inf, dtype)
     ey = jnp.concatenate([jnp.zeros((cone.zero,), dtype), cone.unit(dtype)])
     return _Iterate(jnp.zeros((n,), dtype), ey, ey, one, one, jnp.asarray(RUNNING, jnp.int32), jnp.asarray(False), inf,
-                    jnp.zeros((), jnp.int32), Tests(inf, inf, inf, 0 * one))
+                    jnp.zeros((), jnp.int32), jnp.stack(Tests(inf, inf, inf, 0 * one)))
 
 
 def _cold_start(cone: ProductCone, unit: _Iterate, x: Array, r: Array, y: Array) -> _Iterate:
@@ -366,7 +366,7 @@ def conic_ip_solve(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.typi
                           end._replace(solved=jnp.asarray(False)))
         end = select(polished.solved, polished._replace(code=jnp.asarray(SOLVED, jnp.int32), k=end.k), end)
         point, info = report(p, end.x, end.y, end.s, end.tau, end.k, end.code == NUMERICAL_ERROR, tol, cert_tol,
-                             end.tests)
+                             Tests(*end.tests))
         return point, reported(verbose, "conic_ip_solve", info)
 
     return run(A, b, c, init, tol)
