@@ -8,7 +8,9 @@ QP, the penalty of a lasso, ...). :func:`measure` reports, per contender:
 
 - ``compile_s``: model build (``problem.compile`` / ``CvxpyLayer``) plus the
   trace and XLA compilation of forward+backward (for host-side layers: the first
-  call minus a steady one);
+  call minus a steady one). optdsl's contenders are jitted with the XLA options
+  optdsl documents for a user's own ``jax.jit``
+  (:data:`optdsl.runtime.compilation_cache.COMPILER_OPTIONS`), the anchors with XLA's defaults;
 - ``fwd_s`` / ``fwdbwd_s``: medians of ``runs`` timed calls after a warm-up;
 - ``memory_mb``: for jitted contenders, XLA's scratch buffer of the compiled
   forward+backward (``memory_analysis().temp_size_in_bytes``); for host-side
@@ -36,6 +38,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from optdsl.runtime.compilation_cache import COMPILER_OPTIONS
 
 #: Clarabel settings of every reference solve.
 CLARABEL = {"solver": "CLARABEL", "tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10, "max_iter": 500}
@@ -67,6 +71,11 @@ class Contender:
     args: tuple
     jitted: bool = True
     build_s: float = 0.0
+
+    @property
+    def compiler_options(self) -> dict[str, Any] | None:
+        """optdsl's XLA options for optdsl's contenders (named ``optdsl[...]``), XLA's defaults for the anchors."""
+        return COMPILER_OPTIONS if self.name.startswith("optdsl") else None
 
 
 @dataclass
@@ -165,10 +174,12 @@ def measure(case: Case, contender: Contender, runs: int) -> dict[str, Any]:
     """Time, memory and accuracy of one contender on one case (see the module docstring)."""
     if contender.jitted:
         start = time.perf_counter()
-        forward = jax.jit(contender.forward).lower(*contender.args).compile()
+        forward = jax.jit(contender.forward, compiler_options=contender.compiler_options).lower(
+            *contender.args).compile()
         fwd_compile = time.perf_counter() - start
         start = time.perf_counter()
-        fwdbwd = jax.jit(contender.fwdbwd).lower(*contender.args).compile()
+        fwdbwd = jax.jit(contender.fwdbwd, compiler_options=contender.compiler_options).lower(
+            *contender.args).compile()
         compile_s = contender.build_s + time.perf_counter() - start
         analysis = fwdbwd.memory_analysis()
         memory = None if analysis is None else analysis.temp_size_in_bytes / 2**20
