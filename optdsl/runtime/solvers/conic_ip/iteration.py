@@ -118,7 +118,7 @@ def _unit_point(p: ScaledProblem, cone: ProductCone) -> _Iterate:
     The start with a non-symmetric cone, and the point whose scaling is the unit one (its ``mu`` is 1), at which
     the first step solves for the symmetric cold start (:func:`_cold_start`).
     """
-    m, n = p.A.shape
+    n = p.A.shape[1]
     dtype = p.A.dtype
     one = jnp.ones((), dtype)
     inf = jnp.asarray(jnp.inf, dtype)
