@@ -1,4 +1,6 @@
-"""JAX's persistent compilation cache, on by default for compiled problems.
+"""How optdsl compiles its programs: JAX's persistent compilation cache (on by default for compiled problems),
+the XLA options of optdsl's own programs (:data:`COMPILER_OPTIONS`, :func:`jit`) and programs that do not depend
+on pytree names (:func:`jit_by_position`).
 
 A compiled problem's first call spends seconds in XLA compilation. With the cache on, a later
 process that solves the same model (same shapes and options, same JAX and machine) loads the
