@@ -137,3 +137,23 @@ def test_a_compiled_problem_traces_its_solver_once_for_a_solve_and_its_gradient(
     # x = c - mean shift on the support {0, 2}: dx_0/dc = (1/2, 0, -1/2)
     assert np.allclose(jax.grad(lambda c: solve(c=c).x[0])(c0), [0.5, 0.0, -0.5], atol=1e-9)
     assert len(traces) == 1
+
+
+def test_a_geometric_program_traces_its_cone_solver_once_for_a_solve_and_its_gradient(monkeypatch):
+    from optdsl.runtime.solvers import conic_diff
+
+    traces = []
+
+    @functools.wraps(conic_diff.SOLVERS["interior_point"])
+    def counted(*args, **kw):
+        traces.append(1)
+        return counted.__wrapped__(*args, **kw)
+
+    monkeypatch.setitem(conic_diff.SOLVERS, "interior_point", counted)
+    x, y, a = od.Variable(name="x", pos=True), od.Variable(name="y", pos=True), od.Parameter(name="a", pos=True)
+    solve = od.Problem(od.Minimize(x + y), [x * y >= a]).compile(gp=True)
+    a0 = jnp.asarray(4.0)
+    # x = y = sqrt(a): objective 2 sqrt(a), slope 1 / sqrt(a)
+    assert float(solve(a=a0).objective) == pytest.approx(4.0, rel=1e-8) and len(traces) == 1
+    assert float(jax.grad(lambda a: solve(a=a).objective)(a0)) == pytest.approx(0.5, rel=1e-7)
+    assert len(traces) == 1

@@ -35,9 +35,9 @@ from optdsl.compiler.lowerings.stationary import Stationary
 from optdsl.errors import CompileError
 from optdsl.modeling import Equality, Expression, Inequality, ModelingError, Problem
 from optdsl.runtime.compilation_cache import jit_by_position
-from optdsl.runtime.implicit_diff import forward_shared
 from optdsl.runtime.compiled import CompiledProblem, ParameterSpec, Solution
 from optdsl.runtime.dtypes import float_dtype
+from optdsl.runtime.implicit_diff import forward_shared
 from optdsl.runtime.linear_solve import SOLVERS as LINEAR_SOLVERS
 
 #: The ``method=`` names, in the order of the lowering table.

@@ -28,6 +28,7 @@ from optdsl.modeling.errors import DGPError
 from optdsl.runtime.compilation_cache import jit_by_position
 from optdsl.runtime.compiled import CompiledProblem, ParameterSpec, Solution
 from optdsl.runtime.dtypes import float_dtype
+from optdsl.runtime.implicit_diff import forward_shared, shares_forward
 from optdsl.runtime.status import INVALID_PARAMETER
 
 
@@ -73,7 +74,7 @@ def compile_geometric(problem: Problem, **options: Any) -> CompiledProblem:
                    f"(x = exp(u)); parameters entering through their log: {logs}; the log-space model, "
                    f"compiled as a convex one:\n{_indented(inner.description)}")
     return CompiledProblem(
-        fn=jit_by_position(call),
+        fn=forward_shared(call) if shares_forward(inner.fn) else jit_by_position(call),
         parameters=tuple(ParameterSpec(p.name, p.shape) for p in problem.parameters()),
         method=inner.method,
         description=description,

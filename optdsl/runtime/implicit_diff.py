@@ -293,7 +293,8 @@ def forward_shared(fn: Callable[..., PyTree]) -> Callable[..., PyTree]:
     through the implicit rule as usual. So the first ``grad`` after a forward call compiles
     only the derivative, and the forward program is the same executable for both. Under an
     outer ``jit`` the two programs are traced into one, with each solve in it once; higher
-    derivatives hold, since the replayed output still carries the rule.
+    derivatives hold, since the replayed output still carries the rule. A ``forward_shared``
+    function called by ``fn`` runs as its plain function, its solves taped with ``fn``'s.
     """
     def recorded(*args):
         tape = _Tape()
@@ -342,11 +343,19 @@ def forward_shared(fn: Callable[..., PyTree]) -> Callable[..., PyTree]:
 
     @functools.wraps(fn)
     def call(params, *rest):
+        if _TAPE.get() is not None:
+            return fn(params, *rest)  # inside another forward_shared function: its solves are taped by that one
         if _traced((params, rest)):
             return differentiable(params, *rest)
         return forward(params, *rest)[0]  # arrays in: nothing to differentiate, and no custom_jvp call to pay for
 
+    call.shares_forward = True
     return call
+
+
+def shares_forward(fn: Callable) -> bool:
+    """Whether ``fn`` was made by :func:`forward_shared` (a function calling it can then be one too)."""
+    return getattr(fn, "shares_forward", False)
 
 
 def _is_none(value: Any) -> bool:
