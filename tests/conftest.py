@@ -1,5 +1,6 @@
-"""Test-wide settings: accuracy checks run in float64, compiled programs are cached in a directory of this run
-only (shared by its worker processes), and each module's programs are freed from memory when it ends."""
+"""Test-wide settings: accuracy checks run in float64, every program (the tests' own ``jax.jit`` too) compiles with
+the XLA options optdsl gives its own programs, compiled programs are cached in a directory of this run only (shared by
+its worker processes), and each module's programs are freed from memory when it ends."""
 
 import gc
 import os
@@ -10,9 +11,12 @@ from collections import Counter
 import jax
 import pytest
 
-from optdsl.runtime.compilation_cache import ENV
+from optdsl.runtime.compilation_cache import COMPILER_OPTIONS, ENV
 
 jax.config.update("jax_enable_x64", True)
+# Read by XLA when JAX starts its CPU backend, at the first computation, which no import above makes.
+os.environ["XLA_FLAGS"] = " ".join([os.environ.get("XLA_FLAGS", "")]
+                                   + [f"--{flag}={str(value).lower()}" for flag, value in COMPILER_OPTIONS.items()])
 
 
 #: The run's cache directory, made (and later removed) by the process that starts the run.
