@@ -28,7 +28,6 @@ import jax.numpy as jnp
 
 from optdsl.compiler.analyze import Structure
 from optdsl.compiler.lowerings.base import Diff, Lowering, Params, signature_default
-from optdsl.modeling.latex import constraint_latex, expression_latex
 from optdsl.runtime import factored
 from optdsl.runtime.compiled import Solution
 from optdsl.runtime.factored import Factors
@@ -171,11 +170,15 @@ class FirstOrder(Lowering):
         return variables_latex(self.structure)
 
     def _smooth_latex(self) -> str:
+        from optdsl.modeling.latex import expression_latex  # sympy, imported only where LaTeX is asked for
+
         smooth = self.structure.smooth
         return rf"&f = {expression_latex(smooth) if smooth is not None else '0'}"
 
     def _pieces_latex(self) -> list[str]:
         """``f``, the non-smooth terms ``g`` and the set ``C``, one line each (those present)."""
+        from optdsl.modeling.latex import constraint_latex, expression_latex
+
         structure = self.structure
         lines = [self._smooth_latex()]
         if structure.prox_terms:

@@ -38,7 +38,6 @@ from optdsl.compiler.lowerings.first_order import aligned, variables_latex
 from optdsl.compiler.lowerings.kkt_pdlp import pdlp_solve
 from optdsl.errors import CompileError
 from optdsl.modeling import Constraint, Equality, Inequality
-from optdsl.modeling.latex import constraint_latex, expression_latex
 from optdsl.runtime.compiled import Solution
 from optdsl.runtime.dtypes import float_dtype
 from optdsl.runtime.implicit_diff import custom_root
@@ -254,6 +253,8 @@ class KKT(Lowering):
         return f"{self.options.diff.value}: custom_root on F, reusing the interior point's KKT factorisation"
 
     def conditions_latex(self) -> str:
+        from optdsl.modeling.latex import constraint_latex, expression_latex  # sympy, only where LaTeX is asked for
+
         problem = self.structure.problem
         eqs = [constraint_latex(c) for c in problem.constraints if isinstance(c, Equality)]
         ineqs = [constraint_latex(c) for c in problem.constraints if not isinstance(c, Equality)]
