@@ -25,15 +25,16 @@ iteration only talks to the cones through the interface of
 
 The data are Ruiz-equilibrated first, and the status comes from the stopping tests of
 :mod:`~optdsl.runtime.solvers.cone_program` on the original data, which ADMM uses too.
-The point the iteration ends on -- solved, or
-stalled within ``sqrt(tol)`` of a solution at the limit of the arithmetic near the
-boundary of an exponential cone -- is finished by a Newton polish on the embedding
-residual, taken only where it passes the solution test, so that a solution is exact
-to rounding, not only to ``tol``, where the problem is regular.
+A point within ``sqrt(tol)`` of a solution -- where the iteration first gets there, and
+where it ends, solved, or stalled at the limit of the arithmetic near the boundary of an
+exponential cone -- is finished by a Newton polish on the embedding residual, taken only
+where it passes the solution test, so that a solution is exact to rounding, not only to
+``tol``, where the problem is regular; the iteration goes on where the first polish fails.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -254,14 +255,20 @@ def _step(p: ScaledProblem, cone: ProductCone, newton: NewtonSystem, st: _Iterat
 
 
 def _iterate(p: ScaledProblem, cone: ProductCone, newton: NewtonSystem, init: ConicPoint | None, tol: Array,
-             cert_tol: Array, maxiter: int, verbose: bool) -> _Iterate:
-    """Steps from the start until a stopping test, a failed step, a stall or ``maxiter``.
+             cert_tol: Array, maxiter: int, verbose: bool, polish: Callable[[Array], _Iterate]) -> _Iterate:
+    """Steps from the start until a stopping test, a failed step, a stall or ``maxiter``, with ``polish``
+    (:func:`_polished`) handed the point the steps stop on.
 
     The first pass of the loop makes the cold start (:func:`_step`). With a warm start ``init``: ``init`` as
     given, and final, when it passes the solution test; else it is shifted inside the cones
     (:func:`_warm_start`) and taken instead of the cold start where it is closer to a stop.
-    Returns the final iterate, or the last one that passed the solution test when the
-    final one does not (further steps can lose accuracy at the limit of the arithmetic,
+    The steps first pause where the progress measure falls to ``sqrt(tol)`` (:func:`_near`): there the active
+    set is settled on a regular problem, and the polish, a Newton method on the embedding residual, finishes
+    in two or three passes what the last few steps would do at greater cost (their condensed Newton matrix is
+    ill-conditioned, so they factorise the quasi-definite system instead). Where the polished point fails the
+    solution test the steps resume, and the point they end on is polished again.
+    Without a polished solution, returns the final iterate, or the last one that passed the solution test when
+    the final one does not (further steps can lose accuracy at the limit of the arithmetic,
     or fail). The iteration has stalled after :data:`STALL_ITERS` steps in which neither
     the progress measure nor the complementarity ``mu`` halved (NUMERICAL_ERROR).
     """
@@ -287,11 +294,30 @@ def _iterate(p: ScaledProblem, cone: ProductCone, newton: NewtonSystem, init: Co
         new = new._replace(code=jnp.where(stalled, NUMERICAL_ERROR, new.code).astype(jnp.int32))
         return new, select(new.solved, new, kept), jnp.where(first | halved, now, best), since, jnp.asarray(False)
 
+    def running(st: _Iterate) -> Array:
+        return (st.code == RUNNING) & (st.k < maxiter)
+
+    def phase(outer: tuple) -> tuple:
+        """Steps until the pause (the first phase) or the end, then the polish where :func:`_near`."""
+        carry, paused, _, _ = outer
+        carry = lax.while_loop(lambda carry: running(carry[0]) & (paused | ~_near(carry[0], tol)), step, carry)
+        st, kept = carry[0], carry[1]
+        end = select(st.solved | ~kept.solved, st, kept._replace(k=st.k))
+        # Only the embedding point enters the polish (each operand of run_if is masked, a kernel apiece).
+        polished = run_if(_near(end, tol), polish, (jnp.concatenate([end.x, end.y - end.s, end.tau[None]]),),
+                          end._replace(solved=jnp.asarray(False)))
+        end = select(polished.solved, polished._replace(code=jnp.asarray(SOLVED, jnp.int32), k=end.k), end)
+        return carry, jnp.asarray(True), polished.solved | ~running(st), end
+
     inf = jnp.full((2,), jnp.inf, p.A.dtype)
     carry = (start, start, inf, jnp.zeros((), jnp.int32), first)
-    end, kept, _, _, _ = lax.while_loop(lambda carry: (carry[0].code == RUNNING) & (carry[0].k < maxiter), step,
-                                        carry)
-    return select(end.solved | ~kept.solved, end, kept._replace(k=end.k))
+    return lax.while_loop(lambda outer: ~outer[2], phase, (carry, jnp.asarray(False), jnp.asarray(False), start))[3]
+
+
+def _near(st: _Iterate, tol: Array) -> Array:
+    """``st`` is worth polishing: it passes the solution test or its progress measure is within ``sqrt(tol)``,
+    and it is not a certificate of infeasibility or unboundedness."""
+    return (st.solved | (st.progress <= jnp.sqrt(tol))) & (st.code != INFEASIBLE) & (st.code != UNBOUNDED)
 
 
 def _polished(p: ScaledProblem, cones: Cones, cone: ProductCone, z: Array, tol: Array, cert_tol: Array) -> _Iterate:
@@ -357,14 +383,8 @@ def conic_ip_solve(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.typi
     def run(A, b, c, init, tol):
         cert_tol = tol ** 0.75
         p = equilibrate(A, b, c, cones)
-        end = _iterate(p, cone, newton_system(p.A, cone), init, tol, cert_tol, maxiter, verbose)
-        near = end.solved | (end.progress <= jnp.sqrt(tol))
-        # Only the embedding point enters the polish (each operand of run_if is masked, a kernel apiece).
-        polished = run_if(near & (end.code != INFEASIBLE) & (end.code != UNBOUNDED),
-                          lambda z: _polished(p, cones, cone, z, tol, cert_tol),
-                          (jnp.concatenate([end.x, end.y - end.s, end.tau[None]]),),
-                          end._replace(solved=jnp.asarray(False)))
-        end = select(polished.solved, polished._replace(code=jnp.asarray(SOLVED, jnp.int32), k=end.k), end)
+        end = _iterate(p, cone, newton_system(p.A, cone), init, tol, cert_tol, maxiter, verbose,
+                       lambda z: _polished(p, cones, cone, z, tol, cert_tol))
         point, info = report(p, end.x, end.y, end.s, end.tau, end.k, end.code == NUMERICAL_ERROR, tol, cert_tol,
                              Tests(*end.tests))
         return point, reported(verbose, "conic_ip_solve", info)
