@@ -71,17 +71,29 @@ def newton_polish(p: ScaledProblem, cones: Cones, z: Array, steps: int) -> tuple
     def project(v):
         return project_dual_cone(v, cones)
 
+    def finished(st: _Polish) -> Array:
+        floor = 16 * eps * (1 + jnp.max(jnp.abs(st.best[0]), initial=0) + jnp.max(jnp.abs(st.best[1])))
+        stalled = (st.passes >= POLISH_PATIENCE) & ~(st.best_norm <= st.first_norm / 2)
+        return (st.passes >= steps) | (st.best_norm <= floor) | stalled
+
+    def newton_step(v: Array, F: Array, shift: Array) -> Array:
+        Dt = jax.vmap(lambda t: jax.jvp(project, (v,), (t,))[1])(eye)
+        J = jnp.block([[shift * jnp.eye(n, dtype=dtype), p.A.T @ Dt.T], [-p.A, (1 + shift) * eye - Dt.T]])
+        return jsl.lu_solve(jsl.lu_factor(J), -F)
+
     def body(st: _Polish) -> _Polish:
         x, v = st.trial
-        y, Dt = jax.vmap(lambda t: jax.jvp(project, (v,), (t,)), out_axes=(None, 0))(eye)
+        y = project(v)
         F = jnp.concatenate([p.A.T @ y + p.c, -p.A @ x + p.b - y + v])
         norm = jnp.linalg.norm(F)
         norm = jnp.where(jnp.isnan(norm), jnp.inf, norm)
         shift = jnp.where(jnp.isfinite(norm), norm, 0)
-        J = jnp.block([[shift * jnp.eye(n, dtype=dtype), p.A.T @ Dt.T], [-p.A, (1 + shift) * eye - Dt.T]])
-        newton = jsl.lu_solve(jsl.lu_factor(J), -F)
         improved = norm < st.best_norm
         best = jax.tree_util.tree_map(lambda new, old: jnp.where(improved, new, old), (x, v, y), st.best)
+        done = st._replace(best=best, best_norm=jnp.minimum(norm, st.best_norm),
+                           first_norm=jnp.where(st.passes == 0, norm, st.first_norm), passes=st.passes + 1)
+        # The Newton step (a dense factorisation) is skipped on the pass that ends the loop.
+        newton = lax.cond(finished(done), lambda *_: jnp.zeros_like(F), newton_step, v, F, shift)
         accept = (st.forced | (norm < st.base_norm)) & jnp.all(jnp.isfinite(newton))
         base = jax.tree_util.tree_map(lambda new, old: jnp.where(accept, new, old), (x, v), st.base)
         direction = jnp.where(accept, newton, st.direction)
@@ -89,14 +101,8 @@ def newton_polish(p: ScaledProblem, cones: Cones, z: Array, steps: int) -> tuple
         forced = ~accept & (halved < MIN_POLISH_STEP)
         length = jnp.where(accept | forced, 1, halved).astype(dtype)
         trial = (base[0] + length * direction[:n], base[1] + length * direction[n:])
-        return _Polish(base, jnp.where(accept, norm, st.base_norm), direction, length, forced, trial, best,
-                       jnp.minimum(norm, st.best_norm), jnp.where(st.passes == 0, norm, st.first_norm),
-                       st.passes + 1)
-
-    def cond(st: _Polish) -> Array:
-        floor = 16 * eps * (1 + jnp.max(jnp.abs(st.best[0]), initial=0) + jnp.max(jnp.abs(st.best[1])))
-        stalled = (st.passes >= POLISH_PATIENCE) & ~(st.best_norm <= st.first_norm / 2)
-        return (st.passes < steps) & ~(st.best_norm <= floor) & ~stalled
+        return done._replace(base=base, base_norm=jnp.where(accept, norm, st.base_norm), direction=direction,
+                             length=length, forced=forced, trial=trial)
 
     tau = z[-1]
     scale = jnp.where(tau > 0, 1 / jnp.where(tau > 0, tau, 1), 1)
@@ -104,6 +110,6 @@ def newton_polish(p: ScaledProblem, cones: Cones, z: Array, steps: int) -> tuple
     inf = jnp.asarray(jnp.inf, dtype)
     start = _Polish((x0, v0), inf, jnp.zeros((n + m,), dtype), jnp.ones((), dtype), jnp.asarray(True), (x0, v0),
                     (x0, v0, jnp.zeros((m,), dtype)), inf, inf, jnp.zeros((), jnp.int32))
-    x, v, y = lax.while_loop(cond, body, start).best
+    x, v, y = lax.while_loop(lambda st: ~finished(st), body, start).best
     one = jnp.ones((1,), dtype)
     return jnp.concatenate([x, v, one]), jnp.concatenate([x, y, one])
