@@ -104,12 +104,13 @@ def _scaling(prob: pb.Problem, active: ActiveSet) -> Triple:
     return lax.stop_gradient(e), lax.stop_gradient(d[:p]), lax.stop_gradient(d[p:])
 
 
-def solve(prob: pb.Problem, active: ActiveSet, rhs: Triple, tol: Array) -> Triple:
+def solve(prob: pb.Problem, active: ActiveSet, rhs: Triple, tol: Array, maxiter: Array | None = None) -> Triple:
     """The unknowns ``(x_S, nu, lam_I)`` (zero elsewhere) with :func:`linear_part` ``= rhs`` on the active rows.
 
-    MINRES stops at the relative residual ``tol`` of the equilibrated system; one that misses ``sqrt(tol)``
-    (a singular system: dependent active rows, a degenerate vertex) gives zero, not MINRES's growing
-    iterate. The solve is a ``lax.custom_linear_solve`` (symmetric), so JAX differentiates and transposes it.
+    MINRES stops at the relative residual ``tol`` of the equilibrated system, or after ``maxiter`` steps (default
+    MINRES's own); one that misses ``sqrt(tol)`` (a singular system: dependent active rows, a degenerate vertex)
+    gives zero, not MINRES's growing iterate. The solve is a ``lax.custom_linear_solve`` (symmetric), so JAX
+    differentiates and transposes it.
     """
     mask, scale = masks(prob, active), _scaling(prob, active)
 
@@ -119,7 +120,7 @@ def solve(prob: pb.Problem, active: ActiveSet, rhs: Triple, tol: Array) -> Tripl
         return tuple(jnp.where(m, sc * o, w) for m, sc, o, w in zip(mask, scale, out, u))
 
     def minres(mv: Callable, b: Array) -> Array:
-        u = solve_minres(mv, b, tol=tol)
+        u = solve_minres(mv, b, tol=tol, maxiter=maxiter)
         converged = jnp.linalg.norm(b - mv(u)) <= jnp.sqrt(tol) * jnp.linalg.norm(b)
         return jnp.where(converged, u, 0)
 

@@ -27,19 +27,20 @@ Array = jax.Array
 POLISH_SOLVE_TOL = 1e-7
 
 
-def polish(v: pb.View, point: Any, aux: Any, tol: Array) -> tuple[Any, Any]:
+def polish(v: pb.View, point: Any, aux: Any, tol: Array, maxiter: Array | None = None) -> tuple[Any, Any]:
     """``(point, aux)`` of :func:`~.solver.pdlp` replaced by the polished point where that verifies (module docstring).
 
     Accepted when its relative residual is ``<= tol`` and, if PDLP's point was already SOLVED, smaller than
     that point's; the status is then SOLVED and the active set reported is the one polished. Certificates of
-    infeasibility or unboundedness and non-finite points are kept as they are.
+    infeasibility or unboundedness and non-finite points are kept as they are. ``maxiter``: MINRES steps the
+    correction may take (default MINRES's own).
     """
     prob = v.problem
     active = act.identify(v, point.x, point.lam, point.z)
     x = jnp.where(active.free, point.x, act.fixed_values(prob, active))
     lam = jnp.where(active.rows, point.lam, 0)
     rhs = tuple(-r for r in act.kkt(prob, x, point.nu, lam))
-    dx, dnu, dlam = act.solve(prob, active, rhs, jnp.asarray(POLISH_SOLVE_TOL, x.dtype))
+    dx, dnu, dlam = act.solve(prob, active, rhs, jnp.asarray(POLISH_SOLVE_TOL, x.dtype), maxiter)
     x = jnp.clip(x + dx, prob.lower, prob.upper)
     nu, lam = point.nu + dnu, jnp.maximum(lam + dlam, 0)
     original = pb.view(prob, jnp.ones_like(v.d), jnp.ones_like(v.e))

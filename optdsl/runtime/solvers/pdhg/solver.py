@@ -20,6 +20,13 @@ quadratic term taken explicitly in the primal step (as PDQP, Lu & Yang 2023, wit
 * once a ray is within :data:`STEADY` of a certificate the iteration becomes plain PDHG -- the step
   size stops growing, the primal weight and the restarts stop -- because the change of a fixed-step
   PDHG iterate converges to the ray (Applegate et al. 2021, infeasibility detection with PDHG).
+* with ``polish``, once the residual is below :data:`POLISH_FROM`, the point is polished (:mod:`.polish`)
+  at the evaluations where the steps have doubled since the last attempt, its MINRES given
+  :data:`POLISH_BUDGET` steps per PDHG step so far (a failed attempt costs at most a fixed share of
+  the run); a polished point whose residual is :data:`POLISH_MARGIN` times ``tol`` ends the loop. PDHG
+  shows the active set long before it is accurate, and on that set the polish is exact. The loop's
+  last evaluation polishes its point once more, to ``tol``, with :data:`FINAL_BUDGET` MINRES steps per
+  unknown.
 
 A status found in the loop is confirmed on the data as given, with the original matrices, before
 it is reported.
@@ -65,6 +72,16 @@ POWER_ITERATIONS = 20
 #: A ray whose certificate ratio is below this stops the step size, the primal weight and the restarts
 #: adapting: the last step's change converges to a certificate under a fixed step, not under one that adapts.
 STEADY = 1e-3
+#: Residual below which the loop tries to polish its point ...
+POLISH_FROM = 1e-3
+#: ... each time its steps have grown by this factor since the last attempt, ...
+POLISH_GROWTH = 2
+#: ... giving the polish's MINRES this many steps per PDHG step so far; ...
+POLISH_BUDGET = 2
+#: ... a polished point whose residual is this fraction of ``tol`` ends the loop.
+POLISH_MARGIN = 1e-4
+#: MINRES steps per unknown of the active-set system that the polish at the loop's end may take.
+FINAL_BUDGET = 10
 #: Code of a loop that has met no stopping test yet.
 _RUNNING = -1
 
@@ -132,6 +149,9 @@ class _State(NamedTuple):
     code: Array
     residual: Array
     steady: Array  # bool: a ray is close to a certificate; plain PDHG from then on
+    attempted: Array  # steps at the last polish attempt
+    polished: Array  # bool: ``answer`` holds the result (a polish verified, or the loop's last polish ran)
+    answer: tuple[PDLPPoint, PDLPAux]
 
 
 def _top_singular_value(apply, n: int, dtype) -> Array:
@@ -160,10 +180,14 @@ def _start(v: pb.View) -> _State:
     tiny = jnp.finfo(dtype).eps
     omega = jnp.where((c_norm > tiny) & (q_norm > tiny), c_norm / jnp.where(q_norm > tiny, q_norm, 1), 1)
     opt = pb.optimality(v, z)
-    zero = jnp.zeros((), jnp.int32)
+    zero, false = jnp.zeros((), jnp.int32), jnp.zeros((), bool)
+    p, m = v.problem.b.shape[0], v.problem.h.shape[0]
+    answer = (PDLPPoint(jnp.zeros_like(v.c), jnp.zeros((p,), dtype), jnp.zeros((m,), dtype), jnp.zeros_like(v.c)),
+              PDLPAux(zero, jnp.zeros((), dtype), zero, jnp.zeros((n,), bool), jnp.zeros((n,), bool),
+                      jnp.zeros((m,), bool)))
     return _State(z, z, z, jnp.zeros_like(z.x), jnp.zeros_like(z.y), jnp.zeros((), dtype), eta.astype(dtype),
                   omega.astype(dtype), jnp.stack([opt.primal, opt.dual, opt.gap]), jnp.ones((), dtype), zero, zero,
-                  zero, jnp.asarray(_RUNNING, jnp.int32), opt.relative, jnp.zeros((), bool))
+                  zero, jnp.asarray(_RUNNING, jnp.int32), opt.relative, false, zero, false, answer)
 
 
 def _pdhg_step(v: pb.View, st: _State) -> _State:
@@ -299,6 +323,24 @@ def _conclude(v: pb.View, st: _State, tol: Array) -> tuple[PDLPPoint, PDLPAux]:
     return point, aux
 
 
+def _polish_due(st: _State) -> Array:
+    """Whether the running loop tries to polish now (module docstring)."""
+    return (st.code == _RUNNING) & (st.residual <= POLISH_FROM) & (st.steps >= POLISH_GROWTH * st.attempted)
+
+
+def _attempt_polish(v: pb.View, st: _State, tol: Array, last: Array) -> _State:
+    """The loop's point polished (module docstring): on a MINRES budget while running, where a point of residual
+    ``POLISH_MARGIN * tol`` ends the loop; at the ``last`` evaluation to ``tol``, its result the loop's answer."""
+    point, aux = _conclude(v, st, tol)
+    aux = aux._replace(status=jnp.where(last, aux.status, MAX_ITERATIONS).astype(aux.status.dtype))
+    unknowns = v.c.shape[0] + v.q.shape[0]
+    budget = jnp.where(last, FINAL_BUDGET * unknowns, POLISH_BUDGET * st.steps)
+    point, aux = polished(v, point, aux, jnp.where(last, 1, POLISH_MARGIN) * tol, budget)
+    done = last | (aux.status == SOLVED)
+    code = jnp.where(done & ~last, SOLVED, st.code).astype(st.code.dtype)
+    return st._replace(code=code, attempted=st.steps, polished=done, answer=_select(done, (point, aux), st.answer))
+
+
 def _check_vector(name: str, value: Any, size: int | None) -> Array:
     """``value`` as a 1-D array (of ``size`` entries when given), else an ArgumentError naming it."""
     value = jnp.asarray(value)
@@ -381,7 +423,11 @@ def pdlp(c: Array, *, P: Any = None, A: Any = None, b: Array | None = None, G: A
 
         _, st = lax.while_loop(lambda c: (c[0] < EVAL_EVERY) & (c[1].steps < maxiter), step,
                                (jnp.zeros((), jnp.int32), st))
-        return _evaluate(v, st, tol)
+        st = _evaluate(v, st, tol)
+        if polish:
+            last = (st.code != _RUNNING) | (st.steps >= maxiter)
+            st = lax.cond(last | _polish_due(st), lambda st: _attempt_polish(v, st, tol, last), lambda st: st, st)
+        return st
 
     def log(k, st, active):
         log_iteration("pdlp", st.steps, active=active, every=10 * EVAL_EVERY, residual=st.residual, step=st.eta,
@@ -396,7 +442,7 @@ def pdlp(c: Array, *, P: Any = None, A: Any = None, b: Array | None = None, G: A
                         _start(v), maxiter=-(-maxiter // EVAL_EVERY), unroll=False, log=log if verbose else None)
         point, aux = _conclude(v, st, tol)
         if polish:
-            point, aux = polished(v, point, aux, tol)
+            point, aux = _select(st.polished, st.answer, (point, aux))
         return point, reported(verbose, "pdlp", aux)
 
     return differentiated(solve)(prob, tol)
