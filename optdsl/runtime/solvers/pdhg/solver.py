@@ -21,12 +21,12 @@ quadratic term taken explicitly in the primal step (as PDQP, Lu & Yang 2023, wit
   size stops growing, the primal weight and the restarts stop -- because the change of a fixed-step
   PDHG iterate converges to the ray (Applegate et al. 2021, infeasibility detection with PDHG).
 * with ``polish``, once the residual is below :data:`POLISH_FROM`, the point is polished (:mod:`.polish`)
-  at the evaluations where the steps have doubled since the last attempt, its MINRES given
-  :data:`POLISH_BUDGET` steps per PDHG step so far (a failed attempt costs at most a fixed share of
-  the run); a polished point whose residual is :data:`POLISH_MARGIN` times ``tol`` ends the loop. PDHG
-  shows the active set long before it is accurate, and on that set the polish is exact. The loop's
-  last evaluation polishes its point once more, to ``tol``, with :data:`FINAL_BUDGET` MINRES steps per
-  unknown.
+  at the evaluations where the steps have doubled since the last look and its active set
+  (:func:`~.active_set.identify`) is the one seen then, its MINRES given :data:`POLISH_BUDGET` steps per
+  PDHG step so far (a failed attempt costs at most a fixed share of the run); a polished point whose
+  residual is :data:`POLISH_MARGIN` times ``tol`` ends the loop. PDHG shows the active set long before
+  it is accurate, and on that set the polish is exact. The loop's last evaluation polishes its point
+  once more, to ``tol``, with :data:`FINAL_BUDGET` MINRES steps per unknown.
 
 A status found in the loop is confirmed on the data as given, with the original matrices, before
 it is reported.
@@ -44,6 +44,7 @@ from optdsl.errors import ArgumentError
 from optdsl.runtime.dtypes import float_dtype
 from optdsl.runtime.solvers.base import SolverInfo, check_count, iterate, per_instance, resolve_tol
 from optdsl.runtime.solvers.log import log_iteration, reported
+from optdsl.runtime.solvers.pdhg import active_set as act
 from optdsl.runtime.solvers.pdhg import problem as pb
 from optdsl.runtime.solvers.pdhg.derivatives import differentiated
 from optdsl.runtime.solvers.pdhg.operators import LinearOperator, as_matrix
@@ -74,10 +75,10 @@ POWER_ITERATIONS = 20
 STEADY = 1e-3
 #: Residual below which the loop tries to polish its point ...
 POLISH_FROM = 1e-3
-#: ... each time its steps have grown by this factor since the last attempt, ...
+#: ... each time its steps have grown by this factor since the last look and its active set is the same, ...
 POLISH_GROWTH = 2
 #: ... giving the polish's MINRES this many steps per PDHG step so far; ...
-POLISH_BUDGET = 2
+POLISH_BUDGET = 4
 #: ... a polished point whose residual is this fraction of ``tol`` ends the loop.
 POLISH_MARGIN = 1e-4
 #: MINRES steps per unknown of the active-set system that the polish at the loop's end may take.
@@ -149,7 +150,8 @@ class _State(NamedTuple):
     code: Array
     residual: Array
     steady: Array  # bool: a ray is close to a certificate; plain PDHG from then on
-    attempted: Array  # steps at the last polish attempt
+    attempted: Array  # steps at the last look at the active set for a polish
+    seen: act.ActiveSet  # the active set seen then
     polished: Array  # bool: ``answer`` holds the result (a polish verified, or the loop's last polish ran)
     answer: tuple[PDLPPoint, PDLPAux]
 
@@ -187,7 +189,8 @@ def _start(v: pb.View) -> _State:
                       jnp.zeros((m,), bool)))
     return _State(z, z, z, jnp.zeros_like(z.x), jnp.zeros_like(z.y), jnp.zeros((), dtype), eta.astype(dtype),
                   omega.astype(dtype), jnp.stack([opt.primal, opt.dual, opt.gap]), jnp.ones((), dtype), zero, zero,
-                  zero, jnp.asarray(_RUNNING, jnp.int32), opt.relative, false, zero, false, answer)
+                  zero, jnp.asarray(_RUNNING, jnp.int32), opt.relative, false, zero,
+                  act.ActiveSet(answer[1].at_lower, answer[1].at_upper, answer[1].active), false, answer)
 
 
 def _pdhg_step(v: pb.View, st: _State) -> _State:
@@ -329,16 +332,21 @@ def _polish_due(st: _State) -> Array:
 
 
 def _attempt_polish(v: pb.View, st: _State, tol: Array, last: Array) -> _State:
-    """The loop's point polished (module docstring): on a MINRES budget while running, where a point of residual
-    ``POLISH_MARGIN * tol`` ends the loop; at the ``last`` evaluation to ``tol``, its result the loop's answer."""
+    """The loop's point polished (module docstring): while running, on a MINRES budget and only when its active
+    set is the one seen at the last look, where a point of residual ``POLISH_MARGIN * tol`` ends the loop; at
+    the ``last`` evaluation to ``tol``, its result the loop's answer."""
     point, aux = _conclude(v, st, tol)
+    seen = act.identify(v, point.x, point.lam, point.z)
+    stable = jnp.all(jnp.stack([jnp.array_equal(a, b) for a, b in zip(seen, st.seen)]))
     aux = aux._replace(status=jnp.where(last, aux.status, MAX_ITERATIONS).astype(aux.status.dtype))
     unknowns = v.c.shape[0] + v.q.shape[0]
     budget = jnp.where(last, FINAL_BUDGET * unknowns, POLISH_BUDGET * st.steps)
-    point, aux = polished(v, point, aux, jnp.where(last, 1, POLISH_MARGIN) * tol, budget)
+    point, aux = lax.cond(last | stable, lambda: polished(v, point, aux, jnp.where(last, 1, POLISH_MARGIN) * tol,
+                                                          budget), lambda: (point, aux))
     done = last | (aux.status == SOLVED)
     code = jnp.where(done & ~last, SOLVED, st.code).astype(st.code.dtype)
-    return st._replace(code=code, attempted=st.steps, polished=done, answer=_select(done, (point, aux), st.answer))
+    return st._replace(code=code, attempted=st.steps, seen=seen, polished=done,
+                       answer=_select(done, (point, aux), st.answer))
 
 
 def _check_vector(name: str, value: Any, size: int | None) -> Array:
