@@ -24,6 +24,10 @@ Array = jax.Array
 MIN_POLISH_STEP = 0.125
 #: Polish passes after which an attempt that has not halved the residual gives up.
 POLISH_PATIENCE = 4
+#: An accepted trial whose residual is at most this fraction of its base's keeps the base's factorisation for its
+#: own step (a chord step, whose rate is about that fraction); any other accepted trial factorises afresh.
+CHORD_RATE = 1e-2
+
 
 class _Polish(NamedTuple):
     base: tuple[Array, Array]  # (x, v) the current Newton step starts from
@@ -36,6 +40,7 @@ class _Polish(NamedTuple):
     best_norm: Array
     first_norm: Array  # residual at the start
     passes: Array
+    factors: tuple[Array, Array]  # LU factors and pivots of the shifted Newton matrix the direction was solved with
 
 
 def newton_polish(p: ScaledProblem, cones: Cones, z: Array, steps: int) -> tuple[Array, Array]:
@@ -55,7 +60,10 @@ def newton_polish(p: ScaledProblem, cones: Cones, z: Array, steps: int) -> tuple
     face of solutions meets a kink of ``Pi*``.
     Each loop pass evaluates one trial point (``steps`` passes in all). A trial
     that lowers ``||F||`` below the current point's becomes the new current
-    point and its Newton step is tried next; otherwise the step is halved, and
+    point and its Newton step is tried next -- with the factors of the current
+    point's matrix where the trial lowered ``||F||`` by :data:`CHORD_RATE` or
+    more (the step they give then gains about as much again; near a solution
+    that saves a factorisation or two) --; otherwise the step is halved, and
     below :data:`MIN_POLISH_STEP` the full step is taken anyway -- a jump that
     lets the piecewise-smooth ``Pi*`` change piece, as an active-set method
     would. The point with the lowest ``||F||`` seen is returned, so the result
@@ -76,10 +84,10 @@ def newton_polish(p: ScaledProblem, cones: Cones, z: Array, steps: int) -> tuple
         stalled = (st.passes >= POLISH_PATIENCE) & ~(st.best_norm <= st.first_norm / 2)
         return (st.passes >= steps) | (st.best_norm <= floor) | stalled
 
-    def newton_step(v: Array, F: Array, shift: Array) -> Array:
+    def factorise(v: Array, shift: Array) -> tuple[Array, Array]:
         Dt = jax.vmap(lambda t: jax.jvp(project, (v,), (t,))[1])(eye)
         J = jnp.block([[shift * jnp.eye(n, dtype=dtype), p.A.T @ Dt.T], [-p.A, (1 + shift) * eye - Dt.T]])
-        return jsl.lu_solve(jsl.lu_factor(J), -F)
+        return jsl.lu_factor(J)
 
     def body(st: _Polish) -> _Polish:
         x, v = st.trial
@@ -92,9 +100,13 @@ def newton_polish(p: ScaledProblem, cones: Cones, z: Array, steps: int) -> tuple
         best = jax.tree_util.tree_map(lambda new, old: jnp.where(improved, new, old), (x, v, y), st.best)
         done = st._replace(best=best, best_norm=jnp.minimum(norm, st.best_norm),
                            first_norm=jnp.where(st.passes == 0, norm, st.first_norm), passes=st.passes + 1)
-        # The Newton step (a dense factorisation) is skipped on the pass that ends the loop.
-        newton = lax.cond(finished(done), lambda *_: jnp.zeros_like(F), newton_step, v, F, shift)
-        accept = (st.forced | (norm < st.base_norm)) & jnp.all(jnp.isfinite(newton))
+        accept = st.forced | (norm < st.base_norm)
+        chord = accept & ~st.forced & (norm <= CHORD_RATE * st.base_norm)
+        # No step is solved for a rejected trial (its base's step is halved) or on the pass that ends the loop.
+        branch = jnp.where(finished(done) | ~accept, 0, jnp.where(chord, 1, 2))
+        factors = lax.switch(branch, [lambda v, shift: st.factors, lambda v, shift: st.factors, factorise], v, shift)
+        newton = jsl.lu_solve(factors, -F)
+        accept = accept & jnp.all(jnp.isfinite(newton))
         base = jax.tree_util.tree_map(lambda new, old: jnp.where(accept, new, old), (x, v), st.base)
         direction = jnp.where(accept, newton, st.direction)
         halved = st.length / 2
@@ -102,14 +114,15 @@ def newton_polish(p: ScaledProblem, cones: Cones, z: Array, steps: int) -> tuple
         length = jnp.where(accept | forced, 1, halved).astype(dtype)
         trial = (base[0] + length * direction[:n], base[1] + length * direction[n:])
         return done._replace(base=base, base_norm=jnp.where(accept, norm, st.base_norm), direction=direction,
-                             length=length, forced=forced, trial=trial)
+                             length=length, forced=forced, trial=trial, factors=factors)
 
     tau = z[-1]
     scale = jnp.where(tau > 0, 1 / jnp.where(tau > 0, tau, 1), 1)
     x0, v0 = z[:n] * scale, z[n:-1] * scale
     inf = jnp.asarray(jnp.inf, dtype)
     start = _Polish((x0, v0), inf, jnp.zeros((n + m,), dtype), jnp.ones((), dtype), jnp.asarray(True), (x0, v0),
-                    (x0, v0, jnp.zeros((m,), dtype)), inf, inf, jnp.zeros((), jnp.int32))
+                    (x0, v0, jnp.zeros((m,), dtype)), inf, inf, jnp.zeros((), jnp.int32),
+                    (jnp.eye(n + m, dtype=dtype), jnp.arange(n + m, dtype=jnp.int32)))
     x, v, y = lax.while_loop(lambda st: ~finished(st), body, start).best
     one = jnp.ones((1,), dtype)
     return jnp.concatenate([x, v, one]), jnp.concatenate([x, y, one])
