@@ -152,7 +152,7 @@ class _State(NamedTuple):
     steady: Array  # bool: a ray is close to a certificate; plain PDHG from then on
     attempted: Array  # steps at the last look at the active set for a polish
     seen: act.ActiveSet  # the active set seen then
-    polished: Array  # bool: ``answer`` holds the result (a polish verified, or the loop's last polish ran)
+    polished: Array  # bool: ``answer`` holds the result (a polish verified, or the last evaluation's ran)
     answer: tuple[PDLPPoint, PDLPAux]
 
 
@@ -446,11 +446,10 @@ def pdlp(c: Array, *, P: Any = None, A: Any = None, b: Array | None = None, G: A
         prob = jax.tree_util.tree_map(lax.stop_gradient, prob)
         d, e = precondition(prob.P, prob.A, prob.G, prob.c.shape[0], dtype)
         v = pb.view(prob, d, e)
-        st, _ = iterate(lambda s: (s.code == _RUNNING) & (s.steps < maxiter), lambda s: period(v, tol, s),
-                        _start(v), maxiter=-(-maxiter // EVAL_EVERY), unroll=False, log=log if verbose else None)
-        point, aux = _conclude(v, st, tol)
-        if polish:
-            point, aux = _select(st.polished, st.answer, (point, aux))
+        running = (lambda s: ~s.polished) if polish else (lambda s: (s.code == _RUNNING) & (s.steps < maxiter))
+        st, _ = iterate(running, lambda s: period(v, tol, s), _start(v), maxiter=max(1, -(-maxiter // EVAL_EVERY)),
+                        unroll=False, log=log if verbose else None)
+        point, aux = st.answer if polish else _conclude(v, st, tol)
         return point, reported(verbose, "pdlp", aux)
 
     return differentiated(solve)(prob, tol)
