@@ -410,7 +410,8 @@ def pdlp(c: Array, *, P: Any = None, A: Any = None, b: Array | None = None, G: A
     status found on the preconditioned problem does not hold on the data as given; NUMERICAL_ERROR
     for non-finite values. ``polish``: correct a point to the exact solution of its active set's KKT
     conditions and keep that when it verifies (:mod:`.polish`), which makes values and derivatives
-    accurate far below ``tol``. ``verbose``: print the residual, step size and primal weight every 640
+    accurate far below ``tol``; tried during the loop too, a verified polish ends it early (module
+    docstring). ``verbose``: print the residual, step size and primal weight every 640
     steps and the final status.
 
     Example:
