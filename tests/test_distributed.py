@@ -87,8 +87,8 @@ def _logs(directory, names: list[str]) -> str:
 def runs(tmp_path_factory) -> list[dict]:
     """The reference run's arrays, then each distributed process's; every interpreter is killed if any fails."""
     directory = tmp_path_factory.mktemp("distributed")
-    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    env.pop("XLA_FLAGS", None)  # one CPU device per process
+    flags = [flag for flag in os.environ.get("XLA_FLAGS", "").split() if "device_count" not in flag]
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": " ".join(flags)}  # one CPU device per process
     port = str(_free_port())
     jobs = {"reference": (0, 0), "process0": (0, 2), "process1": (1, 2)}
     procs = {}
