@@ -81,7 +81,7 @@ def _scaled_lu_solve(factors: tuple[jax.Array, jax.Array, jax.Array], e1: jax.Ar
 
 
 def condensed_kkt_solve(H: jax.Array, A: jax.Array, G: jax.Array, w: jax.Array, reg: jax.Array,
-                        active: jax.Array = True, gram: jax.Array | None = None):
+                        active: jax.Array = True, gram: jax.Array | None = None, refine: int = REFINE):
     """:func:`newton_kkt_solve` for a positive semidefinite ``H`` (a convex QP), mostly through Cholesky.
 
     Eliminates ``dlam = W (G dx - r3)`` and factorises ``K = H + G' W G + reg I``
@@ -97,7 +97,8 @@ def condensed_kkt_solve(H: jax.Array, A: jax.Array, G: jax.Array, w: jax.Array, 
     hold its place). ``active``: False for an instance whose result is discarded (a
     converged instance of a batch that is still iterating), so that its extreme ``w``
     never sends the batch to the LU. ``gram``: ``G' W G``, where the caller forms it more cheaply from the
-    structure of ``G`` (the matrix products with ``G`` still use ``G``). Refinement as there.
+    structure of ``G`` (the matrix products with ``G`` still use ``G``). Refinement as there, ``refine`` steps
+    (none for a caller that refines against a system of its own).
     """
     n, p = H.shape[0], A.shape[0]
     dtype = H.dtype
@@ -128,11 +129,12 @@ def condensed_kkt_solve(H: jax.Array, A: jax.Array, G: jax.Array, w: jax.Array, 
         # The LU solve starts after the Cholesky solves (its default value) for the same reason.
         return run_if(ill, _scaled_lu_solve, (factors, e1, e2, e3), (dx, dnu, w * (G @ dx - e3)))
 
-    return _refined(scaled_solve, H, A, G, w)
+    return _refined(scaled_solve, H, A, G, w, refine)
 
 
-def _refined(scaled_solve: Callable, H: jax.Array, A: jax.Array, G: jax.Array, w: jax.Array) -> Callable:
-    """``scaled_solve`` (a regularised solve of the step system) followed by :data:`REFINE` refinement steps.
+def _refined(scaled_solve: Callable, H: jax.Array, A: jax.Array, G: jax.Array, w: jax.Array,
+             refine: int = REFINE) -> Callable:
+    """``scaled_solve`` (a regularised solve of the step system) followed by ``refine`` refinement steps.
 
     Each step adds the regularised solve of the unregularised system's residual. The
     steps are unconditional: one step did as well as up to three (each kept only if it
@@ -147,7 +149,7 @@ def _refined(scaled_solve: Callable, H: jax.Array, A: jax.Array, G: jax.Array, w
 
     def solve(r1, r2, r3):
         sol = scaled_solve(r1, r2, r3)
-        for _ in range(REFINE):
+        for _ in range(refine):
             sol = tuple(a + c for a, c in zip(sol, scaled_solve(*residual(r1, r2, r3, *sol))))
         return sol
 
