@@ -71,9 +71,10 @@ def enable() -> None:
 
 #: XLA options of the programs optdsl compiles itself (compiled problems, solvers called outside ``jit``, projection
 #: kernels); pass them to your own ``jax.jit(..., compiler_options=COMPILER_OPTIONS)`` around a compiled problem to
-#: get the same, or set them for every program of a process in ``XLA_FLAGS`` before JAX starts. XLA's CPU fusion emitters, its default since 2025, take about twice as long as its earlier emitters
-#: to compile the many small matrix-vector products and reductions of an interior point, whose kernels run as fast
-#: with either (``python -m benchmarks.compile_time``). Other backends ignore the option.
+#: get the same, or set them for every program of a process in ``XLA_FLAGS`` before JAX starts. XLA's CPU fusion
+#: emitters, its default since 2025, take about twice as long as its earlier emitters to compile the many small
+#: matrix-vector products and reductions of an interior point, whose kernels run as fast with either
+#: (``python -m benchmarks.compile_time``). Other backends ignore the option.
 COMPILER_OPTIONS: dict[str, Any] = {"xla_cpu_use_fusion_emitters": False}
 
 
