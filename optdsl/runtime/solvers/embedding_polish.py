@@ -102,9 +102,9 @@ def newton_polish(p: ScaledProblem, cones: Cones, z: Array, steps: int) -> tuple
                            first_norm=jnp.where(st.passes == 0, norm, st.first_norm), passes=st.passes + 1)
         accept = st.forced | (norm < st.base_norm)
         chord = accept & ~st.forced & (norm <= CHORD_RATE * st.base_norm)
-        # No step is solved for a rejected trial (its base's step is halved) or on the pass that ends the loop.
-        branch = jnp.where(finished(done) | ~accept, 0, jnp.where(chord, 1, 2))
-        factors = lax.switch(branch, [lambda v, shift: st.factors, lambda v, shift: st.factors, factorise], v, shift)
+        # Nothing is factorised for a chord step, a rejected trial (its base's step is halved) or the pass that
+        # ends the loop.
+        factors = lax.cond(accept & ~chord & ~finished(done), factorise, lambda v, shift: st.factors, v, shift)
         newton = jsl.lu_solve(factors, -F)
         accept = accept & jnp.all(jnp.isfinite(newton))
         base = jax.tree_util.tree_map(lambda new, old: jnp.where(accept, new, old), (x, v), st.base)
