@@ -40,6 +40,8 @@ FULL = (10, 100, 1000)
 QUICK = (10,)
 ROWS = 20
 WORKLOAD = "compile"
+#: The repository, where the processes run and whose sources are byte-compiled first.
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _models() -> dict[str, Callable[[int], tuple[Any, dict[str, np.ndarray], str]]]:
@@ -119,7 +121,7 @@ def _child(route: str, n: int, cache: Path) -> dict[str, Any]:
     """:func:`first_calls` in a fresh process with ``cache`` as its compilation cache."""
     env = {**_bytecode_cached_env(), "OPTDSL_COMPILATION_CACHE": str(cache)}
     out = subprocess.run([sys.executable, "-m", "benchmarks.compile_time", route, str(n)], env=env, check=True,
-                         capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+                         capture_output=True, text=True, cwd=ROOT)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -145,8 +147,7 @@ def measure(route: str, n: int) -> dict[str, Any]:
 
 def run(quick: bool) -> list[dict[str, Any]]:
     """Every route at every size, then the ``optdsl --help`` row."""
-    root = Path(__file__).resolve().parents[1]
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(root / "optdsl"), str(root / "benchmarks")],
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "optdsl"), str(ROOT / "benchmarks")],
                    check=True, env=_bytecode_cached_env())
     rows = [measure(route, n) for route in ROUTES for n in (QUICK if quick else FULL)]
     return rows + [{"workload": WORKLOAD, "route": "cli", "size": "optdsl --help", "contender": "optdsl",
