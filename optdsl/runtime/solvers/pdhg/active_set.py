@@ -31,12 +31,16 @@ from jax import lax
 
 from optdsl.runtime.implicit_diff import tangent_solve
 from optdsl.runtime.linear_solve import solve_minres
+from optdsl.runtime.solvers.pdhg import host_solve
 from optdsl.runtime.solvers.pdhg import problem as pb
 from optdsl.runtime.solvers.pdhg.operators import matvec, restrict, rmatvec
 from optdsl.runtime.solvers.pdhg.scaling import precondition
 
 Array = jax.Array
 Triple = tuple[Array, Array, Array]
+
+#: MINRES steps after which a system not yet solved goes to the sparse LU (:mod:`.host_solve`), where there is one.
+LU_AFTER = 1000
 
 
 class ActiveSet(NamedTuple):
@@ -107,23 +111,41 @@ def _scaling(prob: pb.Problem, active: ActiveSet) -> Triple:
 def solve(prob: pb.Problem, active: ActiveSet, rhs: Triple, tol: Array, maxiter: Array | None = None) -> Triple:
     """The unknowns ``(x_S, nu, lam_I)`` (zero elsewhere) with :func:`linear_part` ``= rhs`` on the active rows.
 
-    MINRES stops at the relative residual ``tol`` of the equilibrated system, or after ``maxiter`` steps (default
-    MINRES's own); one that misses ``sqrt(tol)`` (a singular system: dependent active rows, a degenerate vertex)
-    gives zero, not MINRES's growing iterate. The solve is a ``lax.custom_linear_solve`` (symmetric), so JAX
-    differentiates and transposes it.
+    MINRES runs first, for at most :data:`LU_AFTER` steps, to the relative residual ``tol`` of the equilibrated
+    system; a system it has not solved by then goes to a sparse LU on the host CPU where the matrices have entries
+    (:mod:`.host_solve`), and where that is refused or fails, MINRES runs again for up to ``maxiter`` steps
+    (default MINRES's own). A MINRES solve that misses ``sqrt(tol)`` (a singular system: dependent active rows, a
+    degenerate vertex) gives zero, not MINRES's growing iterate. The solve is a ``lax.custom_linear_solve``
+    (symmetric), so JAX differentiates and transposes it, never the host call.
     """
     mask, scale = masks(prob, active), _scaling(prob, active)
+    factorable = host_solve.has_entries(prob)
 
     def system(u: Triple) -> Triple:
         x, nu, lam = (m * sc * w for m, sc, w in zip(mask, scale, u))
         out = linear_part(prob, x, nu, lam)
         return tuple(jnp.where(m, sc * o, w) for m, sc, o, w in zip(mask, scale, out, u))
 
-    def minres(mv: Callable, b: Array) -> Array:
-        u = solve_minres(mv, b, tol=tol, maxiter=maxiter)
+    def minres(mv: Callable, b: Array, init: Array | None, steps: Array | None) -> tuple[Array, Array]:
+        """MINRES's iterate and whether it met ``tol``."""
+        u = solve_minres(mv, b, init=init, tol=tol, maxiter=steps)
+        return u, jnp.linalg.norm(b - mv(u)) <= tol * jnp.linalg.norm(b)
+
+    def staged(mv: Callable, b: Array) -> Array:
+        if factorable:
+            first = LU_AFTER if maxiter is None else jnp.minimum(maxiter, LU_AFTER)
+            early, solved = minres(mv, b, None, first)
+            lu, factored = host_solve.lu_solve(host_solve.entries(prob, mask, scale), jnp.concatenate(mask), b, tol,
+                                               skip=solved)
+            done = solved | factored
+            rest = None if maxiter is None else maxiter - first
+            late, _ = minres(mv, jnp.where(done, 0, b), jnp.where(done, 0, early), rest)
+            u = jnp.where(solved, early, jnp.where(factored, lu, late))
+        else:
+            u, _ = minres(mv, b, None, maxiter)
         converged = jnp.linalg.norm(b - mv(u)) <= jnp.sqrt(tol) * jnp.linalg.norm(b)
         return jnp.where(converged, u, 0)
 
     b = tuple(jnp.where(m, sc * r, 0) for m, sc, r in zip(mask, scale, rhs))
-    u = tangent_solve(system, b, minres, symmetric=True)
+    u = tangent_solve(system, b, staged, symmetric=True)
     return tuple(m * sc * w for m, sc, w in zip(mask, scale, u))
