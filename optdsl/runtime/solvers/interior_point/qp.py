@@ -73,7 +73,13 @@ def qp_equalities(x: jax.Array, d: QPData) -> jax.Array:
 #: ``(f, g, h_eq)`` of a QP, for :func:`~optdsl.runtime.solvers.interior_point.kkt.kkt_residual` and
 #: :func:`~optdsl.runtime.solvers.interior_point.kkt.kkt_jacobian` with ``params`` a :class:`QPData`.
 QP_FUNCTIONS = (qp_objective, qp_inequalities, qp_equalities)
-_residual = kkt_residual(*QP_FUNCTIONS)
+
+
+def _residual(point: KKTPoint, d: QPData) -> KKTPoint:
+    """The KKT residual of a QP at ``point``, read off its data (``kkt_residual(*QP_FUNCTIONS)`` without autodiff,
+    which would trace a gradient at every call site)."""
+    x, nu, lam = point
+    return KKTPoint(d.Q @ x + d.q + d.A.T @ nu + d.G.T @ lam, qp_equalities(x, d), lam * qp_inequalities(x, d))
 
 
 def _jacobian(point: KKTPoint, d: QPData) -> KKTJacobian:
