@@ -115,9 +115,11 @@ def proximal_gradient(fun: Callable[[jax.Array, Any], jax.Array], prox: Prox, in
             _, (z, fz, gz) = prox_step(y, fy, gy, eta)
             ok = jnp.ones((), bool)
         restarting = restart & (jnp.vdot(y - z, z - state.x) > 0)
-        moved = _State(z, state.x, fz, gz, jnp.where(restarting, jnp.ones_like(t_next), t_next),
-                       eta_next, residual(z, gz, eta), ~ok, state.g if keep_prev else None)
-        return jax.tree.map(lambda new, old: jnp.where(ok, new, old), moved, state._replace(stalled=~ok))
+        # A failed search ends the loop, and only ``x`` and ``residual`` of the last state are read: those two keep
+        # their values then, the rest need not.
+        return _State(jnp.where(ok, z, state.x), state.x, fz, gz, jnp.where(restarting, jnp.ones_like(t_next), t_next),
+                      eta_next, jnp.where(ok, residual(z, gz, eta), state.residual), ~ok,
+                      state.g if keep_prev else None)
 
     f0, g0 = value_and_grad(x0)
     if stepsize is None:
