@@ -1,7 +1,8 @@
-"""The active-set KKT solve of PDLP by a sparse LU on the host, against a dense solve, MINRES and finite differences.
+"""The active-set KKT solve of PDLP on the host (sparse LU, LSMR) against a dense solve, MINRES and finite differences.
 
 Seeded random LP (square basis) and QP active-set systems on BCOO data. ``LU_AFTER`` set to 0 sends every
-system to the host LU (:mod:`optdsl.runtime.solvers.pdhg.host_solve`), set very large keeps MINRES.
+system to the host (:mod:`optdsl.runtime.solvers.pdhg.host_solve`), set very large keeps MINRES;
+``HOST_MAX_UNKNOWNS`` set to 0 makes the host solve by LSMR instead of the LU.
 """
 
 import jax
@@ -67,15 +68,18 @@ def _with_lu_after(monkeypatch, steps):
     return jax.jit(solve)
 
 
-def test_host_lu_agrees_with_dense_solve_and_minres(case, monkeypatch):
-    by_lu = _with_lu_after(monkeypatch, 0)
-    lu_out = [by_lu(*sys) for sys in case]
+def test_host_lu_and_lsmr_agree_with_dense_solve_and_minres(case, monkeypatch):
+    on_host = _with_lu_after(monkeypatch, 0)
+    lu_out = [on_host(*sys) for sys in case]
+    monkeypatch.setattr(host_solve, "HOST_MAX_UNKNOWNS", 0)
+    lsmr_out = [on_host(*sys) for sys in case]
     by_minres = _with_lu_after(monkeypatch, 10**9)
-    for sys, got in zip(case, lu_out):
+    for sys, by_lu, by_lsmr in zip(case, lu_out, lsmr_out):
         want = dense_solve(*sys)
         scale = max(np.max(np.abs(w)) for w in want)
-        for g, m, w in zip(got, by_minres(*sys), want):
-            np.testing.assert_allclose(g, w, atol=1e-9 * scale)
+        for lu, lsmr, m, w in zip(by_lu, by_lsmr, by_minres(*sys), want):
+            np.testing.assert_allclose(lu, w, atol=1e-9 * scale)
+            np.testing.assert_allclose(lsmr, w, atol=1e-9 * scale)
             np.testing.assert_allclose(m, w, atol=1e-6 * scale)
 
 
@@ -125,7 +129,7 @@ def test_dependent_active_rows_are_refused_by_the_lu_and_give_zero(monkeypatch):
     mask = act.masks(prob, active)
     scale = tuple(jnp.ones_like(m, float) for m in mask)
     b = jnp.concatenate([jnp.where(m, r, 0) for m, r in zip(mask, rhs)])
-    _, ok = host_solve.lu_solve(host_solve.entries(prob, mask, scale), jnp.concatenate(mask), b, jnp.asarray(TOL),
+    _, ok = host_solve.solve(host_solve.entries(prob, mask, scale), jnp.concatenate(mask), b, jnp.asarray(TOL),
                                 jnp.asarray(False))
     assert not bool(ok)
     out = _with_lu_after(monkeypatch, 0)(prob, active, rhs)

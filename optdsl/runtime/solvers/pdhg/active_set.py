@@ -1,4 +1,4 @@
-"""The active set of a PDLP point and the KKT system of that set, solved matrix-free by MINRES.
+"""The active set of a PDLP point and the KKT system of that set, solved by MINRES or, on a CPU, a sparse LU.
 
 With the active set fixed -- the bounds ``F`` fixing their variables, the active inequalities ``I``
 holding as equalities, the inactive rows dropped -- the KKT conditions of
@@ -18,7 +18,10 @@ condition number. For an LP at a non-degenerate vertex ``[A_S; G_IS]`` is square
 system splits into the basis solve and its transpose; its conditioning is the basis's.
 MINRES runs on the system equilibrated by Ruiz and Pock-Chambolle passes over the active submatrix
 itself (:func:`~.scaling.precondition` on the restricted data), with matrix products only. The rows
-and columns outside the active set are the identity, so the shapes are static.
+and columns outside the active set are the identity, so the shapes are static. The basis of a random
+sparse LP is ill-conditioned (a condition number near 1e4 at order 3000, MINRES then takes some 16 000
+steps), and incomplete LU preconditioners fail on it; a system MINRES has not solved in
+:data:`LU_AFTER` steps goes to the host, to a sparse LU or LSMR (:mod:`.host_solve`).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from optdsl.runtime.solvers.pdhg.scaling import precondition
 Array = jax.Array
 Triple = tuple[Array, Array, Array]
 
-#: MINRES steps after which a system not yet solved goes to the sparse LU (:mod:`.host_solve`), where there is one.
+#: MINRES steps after which a system not yet solved goes to the host (:mod:`.host_solve`), where it can.
 LU_AFTER = 1000
 
 
@@ -112,11 +115,12 @@ def solve(prob: pb.Problem, active: ActiveSet, rhs: Triple, tol: Array, maxiter:
     """The unknowns ``(x_S, nu, lam_I)`` (zero elsewhere) with :func:`linear_part` ``= rhs`` on the active rows.
 
     MINRES runs first, for at most :data:`LU_AFTER` steps, to the relative residual ``tol`` of the equilibrated
-    system; a system it has not solved by then goes to a sparse LU on the host CPU where the matrices have entries
-    (:mod:`.host_solve`), and where that is refused or fails, MINRES runs again for up to ``maxiter`` steps
-    (default MINRES's own). A MINRES solve that misses ``sqrt(tol)`` (a singular system: dependent active rows, a
-    degenerate vertex) gives zero, not MINRES's growing iterate. The solve is a ``lax.custom_linear_solve``
-    (symmetric), so JAX differentiates and transposes it, never the host call.
+    system; a system it has not solved by then goes to the host CPU where the matrices have entries
+    (:mod:`.host_solve`: a sparse LU, or LSMR for a large system), and where the LU fails, MINRES runs again, from
+    the better of the two iterates, for up to ``maxiter`` steps in all (default MINRES's own). ``maxiter`` does not
+    bound the host's work: one LU, or LSMR's own limit. An answer that misses ``sqrt(tol)`` (a singular system:
+    dependent active rows, a degenerate vertex) gives zero, not MINRES's growing iterate. The solve is a
+    ``lax.custom_linear_solve`` (symmetric), so JAX differentiates and transposes it, never the host call.
     """
     mask, scale = masks(prob, active), _scaling(prob, active)
     factorable = host_solve.has_entries(prob)
@@ -127,24 +131,26 @@ def solve(prob: pb.Problem, active: ActiveSet, rhs: Triple, tol: Array, maxiter:
         return tuple(jnp.where(m, sc * o, w) for m, sc, o, w in zip(mask, scale, out, u))
 
     def minres(mv: Callable, b: Array, init: Array | None, steps: Array | None) -> tuple[Array, Array]:
-        """MINRES's iterate and whether it met ``tol``."""
+        """MINRES's iterate and its residual norm."""
         u = solve_minres(mv, b, init=init, tol=tol, maxiter=steps)
-        return u, jnp.linalg.norm(b - mv(u)) <= tol * jnp.linalg.norm(b)
+        return u, jnp.linalg.norm(b - mv(u))
 
     def staged(mv: Callable, b: Array) -> Array:
+        size = jnp.linalg.norm(b)
         if factorable:
             first = LU_AFTER if maxiter is None else jnp.minimum(maxiter, LU_AFTER)
-            early, solved = minres(mv, b, None, first)
-            lu, factored = host_solve.lu_solve(host_solve.entries(prob, mask, scale), jnp.concatenate(mask), b, tol,
-                                               skip=solved)
-            done = solved | factored
+            early, early_residual = minres(mv, b, None, first)
+            solved = early_residual <= tol * size
+            hosted, final = host_solve.solve(host_solve.entries(prob, mask, scale), jnp.concatenate(mask), b, tol,
+                                             skip=solved)
+            done = solved | final
+            start = jnp.where(jnp.linalg.norm(b - mv(hosted)) < early_residual, hosted, early)
             rest = None if maxiter is None else maxiter - first
-            late, _ = minres(mv, jnp.where(done, 0, b), jnp.where(done, 0, early), rest)
-            u = jnp.where(solved, early, jnp.where(factored, lu, late))
+            late, _ = minres(mv, jnp.where(done, 0, b), jnp.where(done, 0, start), rest)
+            u = jnp.where(solved, early, jnp.where(final, hosted, late))
         else:
             u, _ = minres(mv, b, None, maxiter)
-        converged = jnp.linalg.norm(b - mv(u)) <= jnp.sqrt(tol) * jnp.linalg.norm(b)
-        return jnp.where(converged, u, 0)
+        return jnp.where(jnp.linalg.norm(b - mv(u)) <= jnp.sqrt(tol) * size, u, 0)
 
     b = tuple(jnp.where(m, sc * r, 0) for m, sc, r in zip(mask, scale, rhs))
     u = tangent_solve(system, b, staged, symmetric=True)

@@ -1,4 +1,4 @@
-"""Implicit derivatives of a PDLP solution: the KKT conditions of its active set, solved matrix-free by MINRES.
+"""Implicit derivatives of a PDLP solution: the KKT conditions of its active set, solved for a tangent.
 
 At a solution of ``min 0.5 x'Px + c'x s.t. A x = b, G x <= h, lower <= x <= upper`` with strict
 complementarity, the active set is locally constant: the active inequalities ``I`` hold as equalities,
@@ -12,7 +12,8 @@ unknowns are ``dx`` on the free columns ``S``, ``dnu`` and ``dlam`` on ``I``::
 
 with ``dx_F`` the tangent of the bound each fixed variable sits on, and ``dz`` the change of the
 stationarity rows on ``F``. The active set is the one :func:`~.solver.pdlp` reports (``at_lower``,
-``at_upper``, ``active``), the one its polish solved. MINRES stops at the relative residual
+``at_upper``, ``active``), the one its polish solved. The solve (:func:`~.active_set.solve`: MINRES, on a
+CPU a sparse LU where MINRES is slow) stops at the relative residual
 :data:`SOLVE_TOL_FACTOR` times the forward tolerance.
 
 The solve is a ``lax.custom_linear_solve``, so JAX transposes it for reverse mode: one rule gives

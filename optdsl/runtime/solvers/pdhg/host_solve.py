@@ -1,14 +1,18 @@
-"""A sparse LU of the active-set KKT system on the host CPU, where the system's entries are known.
+"""The active-set KKT system solved on the host CPU, where its entries are known: a sparse LU, or LSMR when large.
 
 MINRES (:mod:`.active_set`) needs a number of steps that grows with the condition number of the
 system; an LP's system is its basis, whose condition number grows with its size, so MINRES takes
-tens of thousands of steps where a sparse LU takes one factorisation. The LU runs in scipy
-(SuperLU, minimum-degree ordering of ``K + K'``) through ``jax.pure_callback``, and only on a CPU
-(``lax.platform_dependent``): elsewhere :func:`lu_solve` reports ``ok = False`` and the caller keeps
-MINRES. The system is the equilibrated one :func:`~.active_set.solve` poses, given by its entries
+tens of thousands of steps where a sparse LU takes one factorisation. Up to
+:data:`HOST_MAX_UNKNOWNS` unknowns the system is factorised by scipy's SuperLU (minimum-degree
+ordering of ``K + K'``). A random sparse basis fills its LU to most of a dense one (order 9000:
+61% of dense, 39 s), so a larger system is solved by LSMR on the restricted system, on the host: a
+step costs sparse products with the active rows and columns only, about a quarter of a MINRES step
+of the JAX program on the masked full-size system, and LSMR reaches a relative residual near 1e-10
+where MINRES's recurrences stall near 1e-7 (the scale LP at n = 10^5, a basis of order 30 000:
+some 50 000 LSMR steps). Either runs through ``jax.pure_callback``, and only on a CPU
+(``lax.platform_dependent``): elsewhere :func:`solve` reports nothing and the caller keeps MINRES.
+The system is the equilibrated one :func:`~.active_set.solve` poses, given by its entries
 (:func:`entries`): dense and BCOO matrices have them, a :class:`~.operators.LinearOperator` has not.
-A system of more than :data:`HOST_MAX_UNKNOWNS` unknowns, a singular one, and a solve that misses
-``tol`` after one step of iterative refinement report ``ok = False`` too.
 """
 
 from __future__ import annotations
@@ -28,9 +32,12 @@ Array = jax.Array
 Triple = tuple[Array, Array, Array]
 Entries = tuple[Array, Array, Array]
 
-#: Largest system (unknowns of the active set) factorised: the scale LP's basis fills its LU to about 60% of
-#: dense, and a dense LU of this order takes 1.2 GB in float64.
+#: Largest system (unknowns of the active set) factorised, larger ones are solved by LSMR: the scale LP's basis
+#: fills its LU to about 60% of dense, and a dense LU of this order takes 1.2 GB in float64.
 HOST_MAX_UNKNOWNS = 12_000
+#: LSMR steps per unknown a solve may take: the scale LP's basis at n = 10^5 takes 0.8 (50 000 for 60 000 unknowns),
+#: and a wrong active set (a singular system) should cost a bounded multiple of that.
+LSMR_STEPS = 2
 
 
 def has_entries(prob: pb.Problem) -> bool:
@@ -65,36 +72,50 @@ def entries(prob: pb.Problem, mask: Triple, scale: Triple) -> Entries:
             jnp.concatenate([jnp.asarray(v, prob.c.dtype) for _, _, v in parts]))
 
 
+def _lu(K: sp.csc_matrix, rhs: np.ndarray) -> np.ndarray | None:
+    """``K^-1 rhs`` by SuperLU and one step of iterative refinement; None for a singular ``K``."""
+    try:
+        lu = spla.splu(K, permc_spec="MMD_AT_PLUS_A")
+    except RuntimeError:  # SuperLU: "Factor is exactly singular"
+        return None
+    solution = lu.solve(rhs)
+    return solution + lu.solve(rhs - K @ solution)
+
+
+def _lsmr(K: sp.csc_matrix, rhs: np.ndarray, tol: float) -> np.ndarray:
+    """LSMR's solution of ``K u = rhs`` to the relative residual ``tol``, in at most :data:`LSMR_STEPS` steps per
+    unknown (and 100). Like MINRES it minimises the residual, on a singular system too."""
+    return spla.lsmr(K, rhs, atol=0, btol=tol, conlim=0, maxiter=LSMR_STEPS * K.shape[0] + 100)[0]
+
+
 def _host(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, unknown: np.ndarray, b: np.ndarray,
           tol: np.ndarray, skip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The callback: ``(u, ok)`` with ``K u = b`` on the ``unknown`` entries (``u = b`` elsewhere), by SuperLU."""
+    """The callback: ``(u, ok)`` with ``K u = b`` on the ``unknown`` entries (``u = b`` elsewhere)."""
     rows, cols, values, unknown, b = (np.asarray(a) for a in (rows, cols, values, unknown, b))
     u = np.array(b)
     index = np.flatnonzero(unknown)
     size = index.size
-    if skip or size == 0 or size > HOST_MAX_UNKNOWNS:
+    if skip or size == 0:
         return u, np.asarray(size == 0 and not skip)
     position = np.full(unknown.size, -1)
     position[index] = np.arange(size)
     keep = unknown[rows] & unknown[cols] & (values != 0)
     K = sp.csc_matrix((values[keep], (position[rows[keep]], position[cols[keep]])), shape=(size, size))
     rhs = b[index]
-    try:
-        lu = spla.splu(K, permc_spec="MMD_AT_PLUS_A")
-    except RuntimeError:  # SuperLU: "Factor is exactly singular"
-        return u, np.asarray(False)
-    solution = lu.solve(rhs)
-    solution = solution + lu.solve(rhs - K @ solution)
-    residual = np.linalg.norm(rhs - K @ solution)
-    ok = bool(np.isfinite(residual) and residual <= tol * np.linalg.norm(rhs))
-    u[index] = solution if ok else 0
-    return u, np.asarray(ok)
+    factorised = size <= HOST_MAX_UNKNOWNS
+    solution = _lu(K, rhs) if factorised else _lsmr(K, rhs, float(tol))
+    if solution is None or not np.all(np.isfinite(solution)):
+        return u * 0, np.asarray(False)
+    u[index] = solution
+    return u, np.asarray(not factorised or np.linalg.norm(rhs - K @ solution) <= tol * np.linalg.norm(rhs))
 
 
-def lu_solve(system: Entries, unknown: Array, b: Array, tol: Array, skip: Array) -> tuple[Array, Array]:
-    """``(u, ok)``: ``u`` solves the system of ``entries`` on ``unknown`` (``u = b`` elsewhere) to the relative
-    residual ``tol`` where ``ok``; ``ok`` is False off a CPU, where ``skip`` (nothing is factorised) and where the LU
-    is refused or fails (module docstring). Under ``vmap`` the instances are factorised one after the other.
+def solve(system: Entries, unknown: Array, b: Array, tol: Array, skip: Array) -> tuple[Array, Array]:
+    """``(u, final)``: the host's solution of the system of ``entries`` on ``unknown`` (``u = b`` elsewhere), and
+    whether it is the answer: an LU solve that meets the relative residual ``tol``, or LSMR's result, which is final
+    as MINRES's would be (it stops where its recurrences do, near 1e-10 on the scale LP's basis at n = 10^5).
+    ``final`` is False off a CPU, where ``skip`` (nothing runs), for a singular LU and one that misses ``tol``:
+    the caller then runs MINRES. Under ``vmap`` the instances are solved one after the other.
     """
     shapes = (jax.ShapeDtypeStruct(b.shape, b.dtype), jax.ShapeDtypeStruct((), jnp.bool_))
     system = tuple(lax.stop_gradient(a) for a in system)

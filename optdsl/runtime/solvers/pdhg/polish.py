@@ -3,7 +3,7 @@
 PDLP stops at a relative KKT residual of about 1e-6, where its values and gradients are still about 1e-4
 from exact. Its iterate shows the active set long before it is accurate (:func:`~.active_set.identify`),
 and with that set fixed the KKT conditions are linear: one Newton step from the PDLP point, a correction
-solved matrix-free by MINRES (:func:`~.active_set.solve`), lands on their solution -- as the dense
+solved by MINRES or a sparse LU (:func:`~.active_set.solve`), lands on their solution -- as the dense
 interior point's polish does with an LU. The polished point is then judged by the test that judges
 PDLP's own (:func:`~.problem.optimality` on the data as given, after clipping ``x`` to its bounds and
 raising the multipliers of the inequalities to 0): a wrong guess of the set (a multiplier or reduced
@@ -33,7 +33,7 @@ def polish(v: pb.View, point: Any, aux: Any, tol: Array, maxiter: Array | None =
     Accepted when its relative residual is ``<= tol`` and, if PDLP's point was already SOLVED, smaller than
     that point's; the status is then SOLVED and the active set reported is the one polished. Certificates of
     infeasibility or unboundedness and non-finite points are kept as they are. ``maxiter``: MINRES steps the
-    correction may take (default MINRES's own).
+    correction may take (default MINRES's own); a sparse LU, where the solve takes one, is not counted.
     """
     prob = v.problem
     active = act.identify(v, point.x, point.lam, point.z)

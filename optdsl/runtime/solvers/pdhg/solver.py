@@ -398,7 +398,7 @@ def pdlp(c: Array, *, P: Any = None, A: Any = None, b: Array | None = None, G: A
     float32. Under ``vmap``, a loop over the instances on a CPU
     (:func:`~optdsl.runtime.solvers.base.per_instance`). The solution is differentiated implicitly
     (forward and reverse mode) in ``c``, ``b``, ``h``, the bounds and the values of ``P``, ``A``,
-    ``G``: the KKT conditions of its active set, solved matrix-free by MINRES
+    ``G``: the KKT conditions of its active set, solved by MINRES or, on a CPU, a sparse LU
     (:mod:`.derivatives`); a solution that is not SOLVED has zero derivatives.
 
     ``status``: SOLVED when the relative primal residual, dual residual and duality gap
