@@ -26,7 +26,10 @@ quadratic term taken explicitly in the primal step (as PDQP, Lu & Yang 2023, wit
   PDHG step so far (a failed attempt costs at most a fixed share of the run); a polished point whose
   residual is :data:`POLISH_MARGIN` times ``tol`` ends the loop. PDHG shows the active set long before
   it is accurate, and on that set the polish is exact. The loop's last evaluation polishes its point
-  once more, to ``tol``, with :data:`FINAL_BUDGET` MINRES steps per unknown.
+  once more, to ``tol``, with :data:`FINAL_BUDGET` MINRES steps per unknown. On a CPU a system MINRES
+  has not solved in :data:`~.active_set.LU_AFTER` steps goes to the host (:mod:`.host_solve`): an
+  attempt then costs one sparse LU, or one LSMR solve of a large system, which the budget does not
+  bound; attempts stay one per doubling of the steps, on a stable active set only.
 
 A status found in the loop is confirmed on the data as given, with the original matrices, before
 it is reported.
