@@ -56,6 +56,7 @@ from optdsl.runtime.solvers.cone_program import ConicPoint
 from optdsl.runtime.solvers.cones import Cones, project_dual_cone
 from optdsl.runtime.solvers.conic import conic_solve
 from optdsl.runtime.solvers.conic_ip import conic_ip_solve
+from optdsl.runtime.solvers.embedding_polish import newton_matrix
 from optdsl.runtime.status import SOLVED
 
 Array = jax.Array
@@ -115,6 +116,16 @@ def conic_residual_map(z: jax.typing.ArrayLike, A: jax.typing.ArrayLike, b: jax.
 def _pinned_residual_map(z: Array, A: Array, b: Array, c: Array, cones: Cones) -> Array:
     """:func:`conic_residual_map` with its (redundant) gap entry replaced by ``w - 1``: invertible Jacobian."""
     return conic_residual_map(z, A, b, c, cones).at[-1].set(z[-1] - 1)
+
+
+def _pinned_jacobian(z: Array, A: Array, b: Array, c: Array, cones: Cones) -> Array:
+    """The Jacobian ``[[0, A' D, c], [-A, I - D, b], [0, 0, 1]]`` of :func:`_pinned_residual_map` at a point with
+    ``w = 1`` (the module docstring), assembled around the Newton matrix of the polish."""
+    n = A.shape[1]
+    size = z.shape[0]
+    column = jnp.concatenate([c, b])[:, None]
+    pinned = jnp.zeros((1, size), z.dtype).at[0, -1].set(1)
+    return jnp.concatenate([jnp.concatenate([newton_matrix(A, z[n:-1], cones), column], axis=1), pinned])
 
 
 def embedding_from_point(point: ConicPoint) -> Array:
@@ -201,8 +212,7 @@ def solve_conic_diff(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.ty
         z = jnp.where(info.status == SOLVED, z, jnp.zeros_like(z).at[-1].set(1))
         if not dense:
             return z, (info, point, None, jnp.asarray(False))
-        J = jax.jacfwd(_pinned_residual_map)(z, A, b, c, cones)
-        return z, (info, point, factored.factor(J), _kink(z, n, cones, radius))
+        return z, (info, point, factored.factor(_pinned_jacobian(z, A, b, c, cones)), _kink(z, n, cones, radius))
 
     z, (info, raw, factors, kink) = solver(init, A, b, c)
     solved = info.status == SOLVED

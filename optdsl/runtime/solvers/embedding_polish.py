@@ -29,6 +29,19 @@ POLISH_PATIENCE = 4
 CHORD_RATE = 1e-2
 
 
+def newton_matrix(A: Array, v: Array, cones: Cones, shift: Array | float = 0.0) -> Array:
+    """``[[s I, A' D], [-A, (1 + s) I - D]]`` with ``D = dPi*(v)`` and ``s = shift``: the Jacobian of the embedding
+    residual's ``x`` and ``y`` rows at ``tau = 1`` over ``(x, v)`` (:func:`newton_polish`), shifted by ``s I``.
+
+    ``D`` is formed one column at a time by the projection's derivative rule, so the blocks with ``A`` are
+    products with ``A`` itself, not with a tangent per unknown.
+    """
+    m, n = A.shape
+    eye = jnp.eye(m, dtype=A.dtype)
+    D = jax.vmap(lambda t: jax.jvp(lambda v: project_dual_cone(v, cones), (v,), (t,))[1])(eye).T
+    return jnp.block([[shift * jnp.eye(n, dtype=A.dtype), A.T @ D], [-A, (1 + shift) * eye - D]])
+
+
 class _Polish(NamedTuple):
     base: tuple[Array, Array]  # (x, v) the current Newton step starts from
     base_norm: Array
@@ -73,7 +86,6 @@ def newton_polish(p: ScaledProblem, cones: Cones, z: Array, steps: int) -> tuple
     """
     n, m = p.A.shape[1], p.A.shape[0]
     dtype = z.dtype
-    eye = jnp.eye(m, dtype=dtype)
     eps = jnp.finfo(dtype).eps
 
     def project(v):
@@ -85,9 +97,7 @@ def newton_polish(p: ScaledProblem, cones: Cones, z: Array, steps: int) -> tuple
         return (st.passes >= steps) | (st.best_norm <= floor) | stalled
 
     def factorise(v: Array, shift: Array) -> tuple[Array, Array]:
-        Dt = jax.vmap(lambda t: jax.jvp(project, (v,), (t,))[1])(eye)
-        J = jnp.block([[shift * jnp.eye(n, dtype=dtype), p.A.T @ Dt.T], [-p.A, (1 + shift) * eye - Dt.T]])
-        return jsl.lu_factor(J)
+        return jsl.lu_factor(newton_matrix(p.A, v, cones, shift))
 
     def body(st: _Polish) -> _Polish:
         x, v = st.trial
