@@ -130,7 +130,7 @@ def test_dependent_active_rows_are_refused_by_the_lu_and_give_zero(monkeypatch):
     scale = tuple(jnp.ones_like(m, float) for m in mask)
     b = jnp.concatenate([jnp.where(m, r, 0) for m, r in zip(mask, rhs)])
     _, ok = host_solve.solve(host_solve.entries(prob, mask, scale), jnp.concatenate(mask), b, jnp.asarray(TOL),
-                                jnp.asarray(False))
+                             jnp.asarray(False), N)
     assert not bool(ok)
     out = _with_lu_after(monkeypatch, 0)(prob, active, rhs)
     for part in out:

@@ -142,7 +142,7 @@ def solve(prob: pb.Problem, active: ActiveSet, rhs: Triple, tol: Array, maxiter:
             early, early_residual = minres(mv, b, None, first)
             solved = early_residual <= tol * size
             hosted, final = host_solve.solve(host_solve.entries(prob, mask, scale), jnp.concatenate(mask), b, tol,
-                                             skip=solved)
+                                             skip=solved, columns=prob.c.shape[0])
             done = solved | final
             start = jnp.where(jnp.linalg.norm(b - mv(hosted)) < early_residual, hosted, early)
             rest = None if maxiter is None else maxiter - first

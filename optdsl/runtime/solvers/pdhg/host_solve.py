@@ -17,6 +17,8 @@ The system is the equilibrated one :func:`~.active_set.solve` poses, given by it
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -82,15 +84,34 @@ def _lu(K: sp.csc_matrix, rhs: np.ndarray) -> np.ndarray | None:
     return solution + lu.solve(rhs - K @ solution)
 
 
-def _lsmr(K: sp.csc_matrix, rhs: np.ndarray, tol: float) -> np.ndarray:
-    """LSMR's solution of ``K u = rhs`` to the relative residual ``tol``, in at most :data:`LSMR_STEPS` steps per
-    unknown (and 100). Like MINRES it minimises the residual, on a singular system too."""
-    return spla.lsmr(K, rhs, atol=0, btol=tol, conlim=0, maxiter=LSMR_STEPS * K.shape[0] + 100)[0]
+def _lsmr_run(M: sp.spmatrix, rhs: np.ndarray, target: float) -> np.ndarray:
+    """LSMR on ``M u = rhs`` to the residual norm ``target``, in at most :data:`LSMR_STEPS` steps per row (and 100).
+    Like MINRES it minimises the residual, on a singular system too."""
+    norm = np.linalg.norm(rhs)
+    if not norm > target:
+        return np.zeros(M.shape[1])
+    return spla.lsmr(M, rhs, atol=0, btol=target / norm, conlim=0, maxiter=LSMR_STEPS * M.shape[0] + 100)[0]
+
+
+def _lsmr(K: sp.csc_matrix, rhs: np.ndarray, tol: float, primal: int) -> np.ndarray:
+    """``K u = rhs`` to the relative residual ``tol`` by LSMR; ``primal``: how many leading unknowns are columns.
+
+    A square LP basis ``C`` (no quadratic entries among the free columns, as many active rows as free columns)
+    splits ``[0 C'; C 0] (x, y) = (f, g)`` into ``C x = g`` and ``C' y = f``: a step costs half as much, and a
+    zero part (the right-hand side of a reverse-mode derivative) nothing.
+    """
+    target = tol * np.linalg.norm(rhs)
+    if K[:primal, :primal].nnz or 2 * primal != K.shape[0]:
+        return _lsmr_run(K, rhs, target)
+    C = K[primal:, :primal].tocsr()
+    return np.concatenate([_lsmr_run(C, rhs[primal:], target / np.sqrt(2)),
+                           _lsmr_run(C.T.tocsr(), rhs[:primal], target / np.sqrt(2))])
 
 
 def _host(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, unknown: np.ndarray, b: np.ndarray,
-          tol: np.ndarray, skip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The callback: ``(u, ok)`` with ``K u = b`` on the ``unknown`` entries (``u = b`` elsewhere)."""
+          tol: np.ndarray, skip: np.ndarray, columns: int) -> tuple[np.ndarray, np.ndarray]:
+    """The callback: ``(u, ok)`` with ``K u = b`` on the ``unknown`` entries (``u = b`` elsewhere), the first
+    ``columns`` entries of ``u`` those of ``x``."""
     rows, cols, values, unknown, b = (np.asarray(a) for a in (rows, cols, values, unknown, b))
     u = np.array(b)
     index = np.flatnonzero(unknown)
@@ -103,25 +124,27 @@ def _host(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, unknown: np.nd
     K = sp.csc_matrix((values[keep], (position[rows[keep]], position[cols[keep]])), shape=(size, size))
     rhs = b[index]
     factorised = size <= HOST_MAX_UNKNOWNS
-    solution = _lu(K, rhs) if factorised else _lsmr(K, rhs, float(tol))
+    solution = _lu(K, rhs) if factorised else _lsmr(K, rhs, float(tol), int(np.count_nonzero(unknown[:columns])))
     if solution is None or not np.all(np.isfinite(solution)):
         return u * 0, np.asarray(False)
     u[index] = solution
     return u, np.asarray(not factorised or np.linalg.norm(rhs - K @ solution) <= tol * np.linalg.norm(rhs))
 
 
-def solve(system: Entries, unknown: Array, b: Array, tol: Array, skip: Array) -> tuple[Array, Array]:
+def solve(system: Entries, unknown: Array, b: Array, tol: Array, skip: Array, columns: int) -> tuple[Array, Array]:
     """``(u, final)``: the host's solution of the system of ``entries`` on ``unknown`` (``u = b`` elsewhere), and
     whether it is the answer: an LU solve that meets the relative residual ``tol``, or LSMR's result, which is final
     as MINRES's would be (it stops where its recurrences do, near 1e-10 on the scale LP's basis at n = 10^5).
     ``final`` is False off a CPU, where ``skip`` (nothing runs), for a singular LU and one that misses ``tol``:
-    the caller then runs MINRES. Under ``vmap`` the instances are solved one after the other.
+    the caller then runs MINRES. ``columns``: the entries of ``x`` in the unknowns ``(x, nu, lam)``. Under
+    ``vmap`` the instances are solved one after the other.
     """
     shapes = (jax.ShapeDtypeStruct(b.shape, b.dtype), jax.ShapeDtypeStruct((), jnp.bool_))
     system = tuple(lax.stop_gradient(a) for a in system)
 
     def on_cpu(b: Array, tol: Array, skip: Array) -> tuple[Array, Array]:
-        return jax.pure_callback(_host, shapes, *system, unknown, b, tol, skip, vmap_method="sequential")
+        return jax.pure_callback(functools.partial(_host, columns=columns), shapes, *system, unknown, b, tol, skip,
+                                 vmap_method="sequential")
 
     def elsewhere(b: Array, tol: Array, skip: Array) -> tuple[Array, Array]:
         return jnp.zeros_like(b), jnp.zeros((), bool)
