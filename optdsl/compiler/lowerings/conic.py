@@ -24,10 +24,9 @@ from optdsl.compiler.conic import canonicalize
 from optdsl.compiler.lowerings.base import Lowering, Options, Params, signature_default, warm_state
 from optdsl.compiler.lowerings.first_order import aligned
 from optdsl.runtime.compiled import Solution
-from optdsl.runtime.linear_solve import DENSE_MAX
 from optdsl.runtime.solvers import ConicPoint
-from optdsl.runtime.solvers.conic_diff import (SOLVERS, ConicDiffInfo, conic_residual_map, embedding_from_point,
-                                              solve_conic_diff)
+from optdsl.runtime.solvers.conic_diff import (DENSE_MAX, SOLVERS, ConicDiffInfo, conic_residual_map,
+                                              embedding_from_point, solve_conic_diff)
 
 
 class Conic(Lowering):
