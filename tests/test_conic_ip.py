@@ -17,7 +17,7 @@ from test_conic import (LP, POWER, SDP, SOCP, Family, check_power_batch, cone_vi
 
 from optdsl.runtime import status
 from optdsl.runtime.solvers.cones import Cones, svec
-from optdsl.runtime.solvers.conic import ConicPoint
+from optdsl.runtime.solvers.conic import ConicPoint, conic_solve
 from optdsl.runtime.solvers.conic_ip import conic_ip_solve, exponential, iteration, power, product, symmetric
 from optdsl.runtime.solvers.conic_ip.exponential import Exponential, conjugate_point, dual_barrier, wright_omega
 from optdsl.runtime.solvers.conic_ip.power import Power
@@ -283,6 +283,30 @@ def test_infeasible_and_unbounded_are_certified(name):
     assert np.isclose(c @ point.x, -1) and np.abs(A @ point.x + point.s).max() < 1e-6
     assert cone_violation(np.asarray(point.s), family.cones, dual=False) <= 1e-12
     assert np.isnan(point.y).all()
+
+
+def _infeasible_with_a_ray(rng: np.random.Generator, n: int = 6, m: int = 8):
+    """``G x <= h`` asking ``g'x <= h0`` and ``g'x >= h0 + 1`` (infeasible), with a direction ``d`` along which no row
+    grows and ``c`` falls: the dual is infeasible too, and the embedding approaches both certificates."""
+    G, d = rng.normal(size=(m, n)), rng.normal(size=n)
+    G[2:] -= np.outer(np.maximum(G[2:] @ d, 0) + 0.1, d) / (d @ d)
+    G[0] -= (G[0] @ d) / (d @ d) * d
+    G[1] = -G[0]
+    h = G @ rng.normal(size=n) + rng.uniform(0.1, 1.0, m)
+    h[1] = -h[0] - 1
+    c = rng.normal(size=n)
+    c -= (c @ d) / (d @ d) * d + 0.5 * d
+    return G, h, c
+
+
+def test_an_infeasible_problem_with_a_ray_is_infeasible_not_unbounded():
+    rng = np.random.default_rng(21)
+    G, h, c = (np.stack(v) for v in zip(*(_infeasible_with_a_ray(rng) for _ in range(12))))
+    cones = Cones(nonneg=G.shape[1])
+    assert cvxpy_reference(G[0], h[0], c[0], cones)[0] == cp.INFEASIBLE
+    for solver in (lambda A, b, c: solve(A, b, c, cones), lambda A, b, c: conic_solve(A, b, c, cones)):
+        point, info = jax.vmap(solver)(G, h, c)
+        assert (np.asarray(info.status) == status.INFEASIBLE).all(), np.asarray(info.status)
 
 
 # ----------------------------------------------------------------------------- transformations, dtypes, stops

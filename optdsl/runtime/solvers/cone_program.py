@@ -204,10 +204,17 @@ def evaluate(p: ScaledProblem, x_hat: Array, y_hat: Array, s_hat: Array, tau: Ar
 
 
 def stop_code(tests: Tests, tol: Array, cert_tol: Array) -> Array:
-    """The status whose test passes (SOLVED before INFEASIBLE before UNBOUNDED), or RUNNING."""
+    """The status whose test passes (SOLVED before INFEASIBLE before UNBOUNDED), or RUNNING.
+
+    A ray proves unboundedness only for a feasible problem. A problem can be infeasible and have a ray too (its
+    dual is infeasible as well), and the embedding then approaches both certificates. So while a Farkas
+    certificate is forming (its test within ``sqrt(cert_tol)``) UNBOUNDED waits, and the iterations go on until
+    one of the two tests passes: such a problem is reported INFEASIBLE.
+    """
+    forming = tests.infeasible <= jnp.sqrt(cert_tol)
     return jnp.where(tests.solution <= tol, SOLVED, jnp.where(
         tests.infeasible <= cert_tol, INFEASIBLE, jnp.where(
-            tests.unbounded <= cert_tol, UNBOUNDED, RUNNING))).astype(jnp.int32)
+            (tests.unbounded <= cert_tol) & ~forming, UNBOUNDED, RUNNING))).astype(jnp.int32)
 
 
 def report(p: ScaledProblem, x_hat: Array, y_hat: Array, s_hat: Array, tau: Array, iterations: Array,
