@@ -261,10 +261,13 @@ def _evaluate(v: pb.View, st: _State, tol: Array) -> _State:
     take_avg = opt_avg.relative < opt_cur.relative
     residual = jnp.minimum(opt_avg.relative, opt_cur.relative)
     finite = jnp.all(jnp.isfinite(st.cur.x)) & jnp.all(jnp.isfinite(st.cur.y)) & jnp.isfinite(opt_cur.relative)
+    # A ray proves unboundedness only for a feasible problem: while a Farkas certificate is forming too, UNBOUNDED
+    # waits for one of the two to pass (a problem that is infeasible and has a ray is INFEASIBLE).
+    ray = (unbounded.ratio <= tol) & ~(infeasible.ratio <= jnp.sqrt(tol))
     code = jnp.where(~finite, NUMERICAL_ERROR,
                      jnp.where(residual <= tol, SOLVED,
                                jnp.where(infeasible.ratio <= tol, INFEASIBLE,
-                                         jnp.where(unbounded.ratio <= tol, UNBOUNDED, _RUNNING)))).astype(jnp.int32)
+                                         jnp.where(ray, UNBOUNDED, _RUNNING)))).astype(jnp.int32)
     answer = _select(code == INFEASIBLE, y_cert, _select(code == UNBOUNDED, x_cert,
                                                          _select(take_avg & (code == SOLVED), st.avg, st.cur)))
     ratio_residual = jnp.where(code == INFEASIBLE, infeasible.ratio,
