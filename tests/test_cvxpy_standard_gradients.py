@@ -152,8 +152,6 @@ DUALS_NOT_UNIQUE = {
     "lp_bound_attr": "1 <= x[1] <= 1: two active bounds share one multiplier",
 }
 NOT_UNIQUE = SOLUTION_NOT_UNIQUE | DUALS_NOT_UNIQUE
-#: lp_7's embedding has more than DENSE_MAX unknowns: it is differentiated matrix-free and ``singular`` stays False.
-MATRIX_FREE = {"lp_7"}
 #: Cases whose program also takes ``jax.jacfwd`` (a kkt-route LP and a conic SDP).
 FORWARD = {"lp_1", "sdp_2"}
 
@@ -240,7 +238,7 @@ def test_every_derivative_is_finite(case):
 
 
 def test_flagged_where_not_unique_and_central_differences_elsewhere(case):
-    assert case.singular == (case.label in NOT_UNIQUE and case.label not in MATRIX_FREE), NOT_UNIQUE.get(case.label)
+    assert case.singular == (case.label in NOT_UNIQUE), NOT_UNIQUE.get(case.label)
     if case.label in NOT_UNIQUE:
         return
     rng = np.random.default_rng(0)
