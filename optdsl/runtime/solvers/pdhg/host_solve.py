@@ -18,6 +18,7 @@ The system is the equilibrated one :func:`~.active_set.solve` poses, given by it
 from __future__ import annotations
 
 import functools
+import threading
 
 import jax
 import jax.numpy as jnp
@@ -74,14 +75,19 @@ def entries(prob: pb.Problem, mask: Triple, scale: Triple) -> Entries:
             jnp.concatenate([jnp.asarray(v, prob.c.dtype) for _, _, v in parts]))
 
 
+#: SuperLU is not safe to call from two threads at once, and XLA may run two host callbacks of a program together.
+_SUPERLU = threading.Lock()
+
+
 def _lu(K: sp.csc_matrix, rhs: np.ndarray) -> np.ndarray | None:
     """``K^-1 rhs`` by SuperLU and one step of iterative refinement; None for a singular ``K``."""
-    try:
-        lu = spla.splu(K, permc_spec="MMD_AT_PLUS_A")
-    except RuntimeError:  # SuperLU: "Factor is exactly singular"
-        return None
-    solution = lu.solve(rhs)
-    return solution + lu.solve(rhs - K @ solution)
+    with _SUPERLU:
+        try:
+            lu = spla.splu(K, permc_spec="MMD_AT_PLUS_A")
+        except RuntimeError:  # SuperLU: "Factor is exactly singular"
+            return None
+        solution = lu.solve(rhs)
+        return solution + lu.solve(rhs - K @ solution)
 
 
 def _lsmr_run(M: sp.spmatrix, rhs: np.ndarray, target: float) -> np.ndarray:
@@ -118,6 +124,8 @@ def _host(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, unknown: np.nd
     size = index.size
     if skip or size == 0:
         return u, np.asarray(size == 0 and not skip)
+    if not (np.all(np.isfinite(values)) and np.all(np.isfinite(b))):  # SuperLU is not given non-finite entries
+        return u * 0, np.asarray(False)
     position = np.full(unknown.size, -1)
     position[index] = np.arange(size)
     keep = unknown[rows] & unknown[cols] & (values != 0)
