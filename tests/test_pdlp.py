@@ -123,6 +123,28 @@ def test_dense_bcoo_operator_agree(single_lp):
         np.testing.assert_allclose(getattr(op, field), getattr(ref, field), atol=1e-5)
 
 
+def test_a_warm_start_reaches_the_same_point_sooner_with_the_same_derivative(lp):
+    inst, (_, A, G, lower, upper) = lp["insts"][0], lp["shared"]
+    start = jax.tree.map(lambda v: v[0], lp["point"])
+    c = inst["c"] * (1 + 1e-4 * np.random.default_rng(4).standard_normal(inst["c"].shape))
+    weights = np.random.default_rng(5).standard_normal(c.shape)
+
+    @jax.jit
+    def run(c, init):
+        point, aux = pdlp(c, A=A, b=inst["b"], G=G, h=inst["h"], lower=lower, upper=upper, tol=TOL,
+                          maxiter=200_000, init=init)
+        return point.x @ weights, aux
+
+    (cold, cold_aux), cold_grad = jax.value_and_grad(run, has_aux=True)(c, None)
+    (warm, warm_aux), warm_grad = jax.value_and_grad(run, has_aux=True)(c, start)
+    assert int(cold_aux.status) == SOLVED and int(warm_aux.status) == SOLVED
+    assert int(warm_aux.iterations) < int(cold_aux.iterations) / 2
+    np.testing.assert_allclose(warm, cold, rtol=1e-9)
+    np.testing.assert_allclose(warm_grad, cold_grad, atol=1e-8)
+    with pytest.raises(ArgumentError, match=r"init.nu must be a vector of shape \(20,\)"):
+        pdlp(c, A=A, b=inst["b"], G=G, h=inst["h"], init=(start.x, start.nu[:3], start.lam))
+
+
 def small_instances(rng, n=30, p=5, m=20):
     """Two infeasible LPs (a row of ``G`` stated twice with contradictory sides; ``c >= 0``, so the dual is
     feasible), two unbounded ones (feasible, with a ray ``d >= 0`` on columns ``A`` does not touch,

@@ -13,6 +13,7 @@ import pytest
 
 import optdsl as od
 from benchmarks.scale import crossover_model, instance, structure
+from optdsl.compiler.lowerings.kkt import PDLP_MIN_SIZE
 from optdsl.errors import CompileError
 from optdsl.runtime.status import SOLVED
 
@@ -78,11 +79,13 @@ def lp_of_size(n):
     return od.Problem(od.Minimize(c @ x), [od.sum(x) == 1, x >= 0])
 
 
-def test_pdlp_runs_only_on_request():
-    large = lp_of_size(600)  # KKT size 1201: the interior point keeps its accuracy at any size by default
-    assert "Mehrotra" in large.compile().description
-    assert "PDLP" in large.compile(solver="pdlp").description
-    assert "Mehrotra" in large.compile(diff="smoothed").description
+def test_pdlp_runs_on_request_and_from_a_size():
+    below, above = lp_of_size((PDLP_MIN_SIZE - 2) // 2), lp_of_size(PDLP_MIN_SIZE // 2)  # sizes 3999 and 4001
+    assert "Mehrotra" in below.compile().description
+    assert "PDLP" in below.compile(solver="pdlp").description
+    assert "PDLP" in above.compile().description and "chosen by size" in above.compile().description
+    assert "Mehrotra" in above.compile(solver="interior_point").description
+    assert "Mehrotra" in above.compile(diff="smoothed").description
 
 
 def test_pdlp_refuses_what_is_not_an_lp_or_qp():

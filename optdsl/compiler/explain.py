@@ -9,14 +9,15 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from optdsl.compiler.lowerings import Lowering
-from optdsl.runtime.solvers.base import default_tol
 
 
-def _tol_text(tol: float | None) -> str:
+def _tol_text(lowering: Lowering) -> str:
     """``tol`` as given, or the dtype-dependent default it stands for."""
+    tol = lowering.options.tol
     if tol is not None:
         return f"{tol:g}"
-    return f"{default_tol(jnp.float64):g} in float64, {default_tol(jnp.float32):.2g} in float32 (the default)"
+    return (f"{lowering.default_tol(jnp.float64):g} in float64, {lowering.default_tol(jnp.float32):.2g} in float32 "
+            "(the default)")
 
 
 def describe(lowering: Lowering) -> str:
@@ -35,7 +36,7 @@ def describe(lowering: Lowering) -> str:
         f"method: {lowering.name}",
         f"route: {lowering.name} — {lowering.reason}",
         f"optimality map: {lowering.map_text}",
-        f"solver: {lowering.solver_text}; tol={_tol_text(options.tol)}, maxiter={lowering.maxiter}"
+        f"solver: {lowering.solver_text}; tol={_tol_text(lowering)}, maxiter={lowering.maxiter}"
         + ("; verbose (prints its iteration log)" if options.verbose else ""),
         f"differentiation: {lowering.differentiation_text}",
     ])

@@ -64,6 +64,14 @@ def children_first(expr: Expression,
 
 def evaluate(expr: Expression, values: Mapping[Any, Any], dtype: Any = None) -> jax.Array:
     """Value of ``expr`` as a JAX array (see ``Expression.evaluate``); traceable, shared nodes computed once."""
+    value = evaluate_operand(expr, values, dtype)
+    if is_sparse(value):
+        raise ModelingError(f"evaluate: {expr} is a sparse matrix; a model's expressions must evaluate to dense arrays")
+    return value
+
+
+def evaluate_operand(expr: Expression, values: Mapping[Any, Any], dtype: Any = None) -> Any:
+    """Value of ``expr`` like :func:`evaluate`, but a sparse matrix stays one: the constant factor of a product."""
     nodes = children_first(expr)
     leaves = [n for n in nodes if isinstance(n, (Variable, Parameter))]
     found = _lookup(leaves, values)
@@ -83,6 +91,4 @@ def evaluate(expr: Expression, values: Mapping[Any, Any], dtype: Any = None) -> 
                     f"evaluate: {node} receives a sparse matrix; sparse parameter values may only enter matrix "
                     f"products (A @ x, x @ A) and transposes, not {type(node).__name__}")
             cache[id(node)] = node.forward(*args)
-    if is_sparse(cache[id(expr)]):
-        raise ModelingError(f"evaluate: {expr} is a sparse matrix; a model's expressions must evaluate to dense arrays")
     return cache[id(expr)]

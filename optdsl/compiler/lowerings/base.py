@@ -31,7 +31,7 @@ from optdsl.compiler.certify import primal_violation
 from optdsl.errors import CompileError
 from optdsl.runtime.compiled import Solution
 from optdsl.runtime.domains import Domains
-from optdsl.runtime.solvers.base import resolve_tol
+from optdsl.runtime.solvers.base import default_tol, resolve_tol
 from optdsl.runtime.status import INACCURATE, INFEASIBLE, INVALID_PARAMETER, SOLVED
 
 Params = dict[str, jax.Array]
@@ -123,6 +123,10 @@ class Lowering(ABC):
     def singular(self, aux: Any) -> jax.Array:
         """Whether the optimality map's Jacobian is singular at the solution (least-squares derivatives)."""
         return jnp.asarray(False)
+
+    def default_tol(self, dtype: Any) -> float:
+        """The solver tolerance ``tol=None`` stands for in ``dtype``."""
+        return default_tol(dtype)
 
     def feasibility_tol(self, dtype: Any) -> jax.Array:
         """The largest relative constraint violation a ``solved`` answer may have: ``sqrt(tol)``."""

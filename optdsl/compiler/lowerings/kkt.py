@@ -12,9 +12,10 @@ by the line-search primal-dual interior point. A QP (quadratic ``f``, affine
 ``G`` and ``H``; see :attr:`~optdsl.compiler.analyze.Structure.is_qp`) has its
 data read off exactly by autodiff and goes to the dense Mehrotra interior point,
 whose last KKT factorisation is reused for the implicit-differentiation solve
-(two triangular solves per tangent). With
-``solver="pdlp"``, a QP or LP goes to PDLP instead (:mod:`.kkt_pdlp`), which only multiplies by the
-data and is differentiated through the KKT conditions of its active set.
+(two triangular solves per tangent). A QP or LP of at least
+:data:`PDLP_MIN_SIZE` KKT unknowns, or any with ``solver="pdlp"``, goes to PDLP instead
+(:mod:`.kkt_pdlp`), which only multiplies by the data, kept sparse, and is differentiated through the
+KKT conditions of its active set.
 
 ``diff="smoothed"`` differentiates the relaxed system ``λ ∘ G = -μ`` at
 ``μ = SMOOTHED_MU`` (the interior point stops on the central path there), which
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -42,11 +43,17 @@ from optdsl.runtime.compiled import Solution
 from optdsl.runtime.dtypes import float_dtype
 from optdsl.runtime.implicit_diff import custom_root
 from optdsl.runtime.solvers import pdlp
+from optdsl.runtime.solvers.pdhg import default_pdlp_tol
 from optdsl.runtime.solvers.interior_point import (KKTAux, KKTPoint, kkt_factored_solve, kkt_residual,
                                                    nlp_interior_point, qp_interior_point)
 
 #: The barrier parameter of ``diff="smoothed"``: complementarity is relaxed to ``λ_i G_i = -μ``.
 SMOOTHED_MU = 1e-6
+
+#: From this KKT size ``n + p + m`` on, an LP or QP runs on PDLP unless ``solver=`` names the interior point:
+#: one thread solved and differentiated an LP of size 3264 in 23 s by the dense interior point and 5.4 s by PDLP,
+#: and the dense matrices grow as the size squared (``benchmarks.scale --crossover``).
+PDLP_MIN_SIZE = 4000
 
 
 @dataclass(frozen=True)
@@ -83,16 +90,17 @@ class KKTSystem:
     def f(self, z: jax.Array, params: Params) -> jax.Array:
         return self.structure.objective_value(z, params)
 
-    def _stack(self, blocks: tuple[Block, ...], z: jax.Array, params: Params) -> jax.Array:
+    def stack(self, blocks: Sequence[Block], z: jax.Array, params: Params) -> jax.Array:
+        """The rows of ``blocks`` at ``z``, one after another."""
         values = {**params, **self.structure.packing.unpack(z)}
         rows = [b.rows(values, z.dtype) for b in blocks]
         return jnp.concatenate(rows) if rows else jnp.zeros((0,), z.dtype)
 
     def H(self, z: jax.Array, params: Params) -> jax.Array:
-        return self._stack(self.equalities, z, params)
+        return self.stack(self.equalities, z, params)
 
     def G(self, z: jax.Array, params: Params) -> jax.Array:
-        return self._stack(self.inequalities, z, params)
+        return self.stack(self.inequalities, z, params)
 
     def residual(self, mu: float) -> Callable[[KKTPoint, Params], KKTPoint]:
         """``F(z, ν, λ; θ)`` (with ``λ ∘ G + μ`` as the last block): the runtime's KKT residual of ``f, G, H``."""
@@ -157,12 +165,24 @@ class KKT(Lowering):
             raise CompileError("solver='pdlp' runs LPs and QPs (quadratic objective, affine constraints), "
                                "differentiated with diff='implicit'")
 
+    @property
+    def solver(self) -> str:
+        """``solver=``, else PDLP for an LP or QP of at least :data:`PDLP_MIN_SIZE` KKT unknowns (differentiated
+        with ``diff='implicit'``), else the interior point."""
+        if self.options.solver is None and self.structure.is_qp and self.options.diff is Diff.IMPLICIT:
+            size = self.structure.packing.size + self.system.n_eq + self.system.n_ineq
+            return "pdlp" if size >= PDLP_MIN_SIZE else "interior_point"
+        return super().solver
+
     def diff_refusal(self, diff: Diff) -> str:
         return ("diff='unrolled' applies to the first-order methods; the interior point is differentiated "
                 "implicitly ('implicit' or 'smoothed')")
 
     def optimality(self, point: KKTPoint, params: Params) -> KKTPoint:
         return self.system.residual(self.mu)(point, params)
+
+    def default_tol(self, dtype: Any) -> float:
+        return default_pdlp_tol(dtype) if self.solver == "pdlp" else super().default_tol(dtype)
 
     @property
     def maxiter(self) -> int:
@@ -241,7 +261,8 @@ class KKT(Lowering):
     @property
     def solver_text(self) -> str:
         if self.solver == "pdlp":
-            return "PDLP: restarted primal-dual hybrid gradient, matrix products only"
+            chosen = "" if self.options.solver else f" (chosen by size: at least {PDLP_MIN_SIZE} KKT unknowns)"
+            return f"PDLP: restarted primal-dual hybrid gradient, matrix products only{chosen}"
         if self.structure.is_qp:
             return "dense primal-dual interior point (Mehrotra predictor-corrector)"
         return "line-search primal-dual interior point (exact Hessian, inertia correction)"

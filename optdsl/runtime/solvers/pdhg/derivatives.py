@@ -58,17 +58,18 @@ def tangent(prob: pb.Problem, point: Any, aux: Any, dprob: pb.Problem, tol: Arra
     return type(point)(dx_free + dx_fixed, dnu, dlam, dz)
 
 
-def differentiated(forward: Callable[[pb.Problem, Array], tuple[Any, Any]]) -> Callable:
-    """``forward(problem, tol) -> (point, aux)`` with the implicit derivative of :func:`tangent`."""
+def differentiated(forward: Callable[[pb.Problem, Array, Any], tuple[Any, Any]]) -> Callable:
+    """``forward(problem, tol, init) -> (point, aux)`` with the implicit derivative of :func:`tangent` (the start
+    ``init`` does not move the solution)."""
 
     @jax.custom_jvp
-    def solve(prob: pb.Problem, tol: Array):
-        return forward(prob, tol)
+    def solve(prob: pb.Problem, tol: Array, init: Any):
+        return forward(prob, tol, init)
 
     @solve.defjvp
     def solve_jvp(primals, tangents):
-        prob, tol = primals
-        point, aux = solve(prob, tol)
+        prob, tol, init = primals
+        point, aux = solve(prob, tol, init)
         return (point, aux), (tangent(prob, point, aux, tangents[0], tol), jax.tree.map(zero_tangent, aux))
 
     return solve

@@ -173,10 +173,14 @@ def _top_singular_value(apply, n: int, dtype) -> Array:
     return jnp.sqrt(jnp.linalg.norm(apply(v)))
 
 
-def _start(v: pb.View) -> _State:
-    """PDLP's start: ``x = clip(0)``, ``y = 0``, ``w = ||c|| / ||q||``, ``eta = 1 / max(||K||, ||P||)``."""
+def _start(v: pb.View, init: tuple[Array, Array, Array] | None) -> _State:
+    """PDLP's start: ``x = clip(0)``, ``y = 0`` (or ``init``'s ``(x, nu, lam)``, projected), ``w = ||c|| / ||q||``,
+    ``eta = 1 / max(||K||, ||P||)``."""
     n, dtype = v.c.shape[0], v.c.dtype
-    z = pb.point(v, pb.project_primal(v, jnp.zeros_like(v.c)), jnp.zeros_like(v.q))
+    x, y = jnp.zeros_like(v.c), jnp.zeros_like(v.q)
+    if init is not None:
+        x, y = init[0] / v.e, jnp.concatenate([-init[1], init[2]]) / v.d
+    z = pb.point(v, pb.project_primal(v, x), pb.project_dual(v, y))
     norm_K = _top_singular_value(lambda x: pb.KT(v, pb.K(v, x)), n, dtype)
     norm_P = _top_singular_value(lambda x: pb.P(v, pb.P(v, x)), n, dtype)
     norm = jnp.maximum(norm_K, norm_P)
@@ -389,9 +393,18 @@ def _check_problem(c, P, A, b, G, h, lower, upper) -> pb.Problem:
     return pb.Problem(P, c.astype(dtype), A, b.astype(dtype), G, h.astype(dtype), *(v.astype(dtype) for v in bounds))
 
 
+def _check_start(init: Any, prob: pb.Problem) -> tuple[Array, Array, Array]:
+    """``init``'s ``(x, nu, lam)`` as arrays of the problem's dtype and sizes; else a typed error."""
+    if not isinstance(init, (tuple, list)) or len(init) < 3:
+        raise ArgumentError(f"init must be (x, nu, lam) or a PDLPPoint, got {type(init).__name__}")
+    sizes = {"x": prob.c.shape[0], "nu": prob.b.shape[0], "lam": prob.h.shape[0]}
+    return tuple(_check_vector(f"init.{name}", jnp.asarray(value), size).astype(prob.c.dtype)
+                 for (name, size), value in zip(sizes.items(), init))
+
+
 def pdlp(c: Array, *, P: Any = None, A: Any = None, b: Array | None = None, G: Any = None,
          h: Array | None = None, lower: Array | None = None, upper: Array | None = None,
-         tol: float | None = None, maxiter: int = 50_000, polish: bool = True,
+         tol: float | None = None, maxiter: int = 50_000, polish: bool = True, init: Any = None,
          verbose: bool = False) -> tuple[PDLPPoint, PDLPAux]:
     """Solve ``min 0.5 x'Px + c'x s.t. A x = b, G x <= h, lower <= x <= upper`` by restarted PDHG.
 
@@ -417,8 +430,9 @@ def pdlp(c: Array, *, P: Any = None, A: Any = None, b: Array | None = None, G: A
     for non-finite values. ``polish``: correct a point to the exact solution of its active set's KKT
     conditions and keep that when it verifies (:mod:`.polish`), which makes values and derivatives
     accurate far below ``tol``; tried during the loop too, a verified polish ends it early (module
-    docstring). ``verbose``: print the residual, step size and primal weight every 640
-    steps and the final status.
+    docstring). ``init``: a start ``(x, nu, lam)`` (a :class:`PDLPPoint` will do), clipped to the bounds
+    and to ``lam >= 0``; the default starts from zero. ``verbose``: print the residual, step size and
+    primal weight every 640 steps and the final status.
 
     Example:
         >>> from optdsl.runtime.status import describe
@@ -427,6 +441,7 @@ def pdlp(c: Array, *, P: Any = None, A: Any = None, b: Array | None = None, G: A
         ('solved', [0.0, 1.0])
     """
     prob = _check_problem(c, P, A, b, G, h, lower, upper)
+    init = None if init is None else _check_start(init, prob)
     check_count("maxiter", maxiter, 0)
     dtype = prob.c.dtype
     tol = jnp.asarray(resolve_tol(default_pdlp_tol(dtype) if tol is None else tol, dtype), dtype)
@@ -449,14 +464,14 @@ def pdlp(c: Array, *, P: Any = None, A: Any = None, b: Array | None = None, G: A
                       weight=st.omega)
 
     @per_instance
-    def solve(prob, tol):
-        prob = jax.tree_util.tree_map(lax.stop_gradient, prob)
+    def solve(prob, tol, init):
+        prob, init = jax.tree_util.tree_map(lax.stop_gradient, (prob, init))
         d, e = precondition(prob.P, prob.A, prob.G, prob.c.shape[0], dtype)
         v = pb.view(prob, d, e)
         running = (lambda s: ~s.polished) if polish else (lambda s: (s.code == _RUNNING) & (s.steps < maxiter))
-        st, _ = iterate(running, lambda s: period(v, tol, s), _start(v), maxiter=max(1, -(-maxiter // EVAL_EVERY)),
-                        unroll=False, log=log if verbose else None)
+        st, _ = iterate(running, lambda s: period(v, tol, s), _start(v, init),
+                        maxiter=max(1, -(-maxiter // EVAL_EVERY)), unroll=False, log=log if verbose else None)
         point, aux = st.answer if polish else _conclude(v, st, tol)
         return point, reported(verbose, "pdlp", aux)
 
-    return differentiated(solve)(prob, tol)
+    return differentiated(solve)(prob, tol, init)
