@@ -16,7 +16,9 @@ relative residual of 1e-13, restarted on its residual).
 Every (kind, n, contender) row runs in a fresh process (:func:`row`) under a time and a memory budget
 (:data:`BUDGET_S`, :data:`BUDGET_MB`); a row that exceeds one says so instead of its figures. The quick
 mode (n = 100) runs its rows in the calling process, without budgets or peak memory.
-Contenders: ``optdsl[pdlp]`` (BCOO data, jitted), ``cvxpylayers`` (its default settings, Clarabel via
+Contenders: ``optdsl[pdlp]`` (the runtime's solver on BCOO data, jitted), ``optdsl[model]`` (the instance
+written as a model, :func:`scale_model`, compiled with the defaults, its matrices given BCOO values; the
+status names the solver the compiler chose), ``cvxpylayers`` (its default settings, Clarabel via
 diffcp) and ``clarabel`` (cvxpy + Clarabel at the harness's tight tolerances, forward only). Columns:
 ``fwd_s`` and ``fwdbwd_s`` (process CPU seconds of one call after a first one that compiles),
 ``peak_mb`` (the process's peak resident memory, the interpreter and libraries included),
@@ -88,18 +90,19 @@ def sparse_matrix(rng: np.random.Generator, rows: int, n: int, per_column: int =
 
 
 def structure(rng: np.random.Generator, n: int, p: int, m: int, qp: bool) -> dict[str, Any]:
-    """Data shared by a family: ``A``, ``G``, bounds (20% free, the rest ``>= 0`` and 30% of those boxed), ``P``."""
+    """Data shared by a family: ``A``, ``G``, bounds (20% free, the rest ``>= 0`` and 30% of those boxed), ``P``
+    (``B'B + 0.1 I``, and its factor ``B``)."""
     A, G = sparse_matrix(rng, p, n), sparse_matrix(rng, m, n)
     lower, upper = np.zeros(n), np.full(n, np.inf)
     free = rng.random(n) < 0.2
     lower[free] = -np.inf
     boxed = ~free & (rng.random(n) < 0.3)
     upper[boxed] = 1 + rng.random(boxed.sum())
-    P = None
+    P = B = None
     if qp:
         B = sparse_matrix(rng, n // 2, n, 2)
         P = (B.T @ B + 0.1 * sp.eye(n)).tocsr()
-    return dict(P=P, A=A, G=G, lower=lower, upper=upper)
+    return dict(P=P, B=B, A=A, G=G, lower=lower, upper=upper)
 
 
 def instance(rng: np.random.Generator, s: dict[str, Any], unique: bool = True,
@@ -228,6 +231,41 @@ def _optdsl(s: dict[str, Any], inst: dict[str, Any], w: np.ndarray, runs: int) -
             "grad": [np.asarray(g) for g in grad]}
 
 
+def scale_model(s: dict[str, Any], inst: dict[str, Any]) -> od.Problem:
+    """The instance as a model: ``c``, ``b``, ``h`` and the matrices ``A``, ``G`` (a QP's ``B`` too) parameters, the
+    finite bounds constraints on the entries they bound."""
+    (p, n), m = inst["A"].shape, inst["G"].shape[0]
+    x = od.Variable(n, name="x")
+    c, b, h = od.Parameter(n, name="c"), od.Parameter(p, name="b"), od.Parameter(m, name="h")
+    A, G = od.Parameter((p, n), name="A"), od.Parameter((m, n), name="G")
+    lo, hi = np.flatnonzero(np.isfinite(s["lower"])), np.flatnonzero(np.isfinite(s["upper"]))
+    objective = c @ x
+    if s["B"] is not None:
+        B = od.Parameter(s["B"].shape, name="B")
+        objective = objective + 0.5 * od.sum_squares(B @ x) + 0.05 * od.sum_squares(x)
+    return od.Problem(od.Minimize(objective), [A @ x == b, G @ x <= h, x[lo] >= s["lower"][lo],
+                                               x[hi] <= s["upper"][hi]])
+
+
+def _optdsl_model(s: dict[str, Any], inst: dict[str, Any], w: np.ndarray, runs: int) -> dict[str, Any]:
+    """:func:`scale_model` compiled with optdsl's defaults (the compiler picks the solver), BCOO matrix values."""
+    compiled = scale_model(s, inst).compile()
+    matrices = {k: sparse.BCOO.from_scipy_sparse(m) for k, m in (("A", inst["A"]), ("G", inst["G"]), ("B", s["B"]))
+                if m is not None}
+    theta = tuple(jnp.asarray(inst[k]) for k in ("c", "b", "h"))
+
+    def solve(theta, matrices):
+        return compiled(**dict(zip(("c", "b", "h"), theta)), **matrices)
+
+    forward = jax.jit(solve)
+    fwdbwd = jax.jit(jax.value_and_grad(lambda theta, matrices: jnp.asarray(w) @ solve(theta, matrices).x))
+    sol, fwd_s = _cpu(lambda: forward(theta, matrices), runs)
+    (_, grad), fwdbwd_s = _cpu(lambda: fwdbwd(theta, matrices), runs)
+    solver = "pdlp" if "PDLP" in compiled.description else "interior point"
+    return {"fwd_s": fwd_s, "fwdbwd_s": fwdbwd_s, "status": f"{sol.status_name()} ({solver})",
+            "x": np.asarray(sol.x), "grad": [np.asarray(g) for g in grad]}
+
+
 def _cvxpylayers(s: dict[str, Any], inst: dict[str, Any], w: np.ndarray, runs: int) -> dict[str, Any]:
     """cvxpylayers at its default settings (:data:`~benchmarks.harness.DIFFCP`), ``c``, ``b``, ``h`` parameters."""
     import cvxpylayers.jax as layers
@@ -253,8 +291,8 @@ def _clarabel(s: dict[str, Any], inst: dict[str, Any], w: np.ndarray, runs: int)
     return {"fwd_s": fwd_s, "fwdbwd_s": None, "status": problem.status, "x": x.value, "grad": None}
 
 
-CONTENDERS: dict[str, Callable[..., dict[str, Any]]] = {"optdsl[pdlp]": _optdsl, "cvxpylayers": _cvxpylayers,
-                                                        "clarabel": _clarabel}
+CONTENDERS: dict[str, Callable[..., dict[str, Any]]] = {"optdsl[pdlp]": _optdsl, "optdsl[model]": _optdsl_model,
+                                                        "cvxpylayers": _cvxpylayers, "clarabel": _clarabel}
 
 
 def row(kind: str, n: int, contender: str, out: Path, isolated: bool = True) -> dict[str, Any]:

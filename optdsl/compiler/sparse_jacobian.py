@@ -36,7 +36,7 @@ from optdsl.errors import CompileError
 from optdsl.modeling import Constant, Expression, Parameter, Variable
 from optdsl.modeling.affine import (Add, Cumsum, Diag, Divide, Index, MatMul, Multiply, Negation, Reshape, Stack,
                                     Sum, Trace, Transpose)
-from optdsl.modeling.evaluation import evaluate_operand
+from optdsl.modeling.evaluation import children_first, evaluate_operand
 from optdsl.runtime.sparse import is_sparse
 
 Array = jax.Array
@@ -68,6 +68,11 @@ class Jacobian:
     def width(self) -> int:
         """``K``, the slots a row (0 without slots)."""
         return 0 if self.cols is None else self.cols.shape[1]
+
+    @property
+    def empty(self) -> bool:
+        """No stored entries: the expression has no variables."""
+        return self.cols is None and not self.entries
 
     @property
     def nse(self) -> int:
@@ -115,14 +120,11 @@ class Jacobian:
 def jacobian(exprs: Sequence[Expression], packing: Packing, params: Mapping[str, Any], dtype: Any) -> Jacobian:
     """The Jacobian of the entries of ``exprs`` (each raveled, stacked in order) in ``z``; every expression affine."""
     memo: dict[int, Jacobian] = {}
-
-    def visit(node: Expression) -> Jacobian:
-        key = id(node)
-        if key not in memo:
-            memo[key] = _bounded(_node(node, [visit(a) for a in node.args], packing, params, dtype))
-        return memo[key]
-
-    return _bounded(_vstack([visit(e) for e in exprs], packing.size))
+    for expr in exprs:
+        for node in children_first(expr):
+            if id(node) not in memo:
+                memo[id(node)] = _bounded(_node(node, [memo[id(a)] for a in node.args], packing, params, dtype))
+    return _bounded(_vstack([memo[id(e)] for e in exprs], packing.size))
 
 
 def _bounded(J: Jacobian) -> Jacobian:
@@ -135,16 +137,16 @@ def _node(node: Expression, args: list[Jacobian], packing: Packing, params: Mapp
     if isinstance(node, Variable):
         cols = np.arange(packing.slice(node.name).start, packing.slice(node.name).stop, dtype=np.int32)[:, None]
         return Jacobian(node.size, n, jnp.asarray(cols), jnp.ones(cols.shape, dtype))
-    if isinstance(node, (Parameter, Constant)) or not node.variables():
+    varying = [not J.empty for J in args]
+    if isinstance(node, (Parameter, Constant)) or not any(varying):
         return Jacobian(node.size, n, None, None)
-    varying = [a.variables() != [] for a in node.args]
     stacked = _vstack([J for J, v in zip(args, varying) if v], n)
     if isinstance(node, _REARRANGING):
         return _gather(stacked, _rearranged(node, varying), node.size)
     if isinstance(node, Add):
-        starts = np.cumsum([0] + [a.size for a, v in zip(node.args, varying) if v])
-        src = [_broadcast_positions(a.shape, node.shape) + s
-               for a, s in zip([a for a, v in zip(node.args, varying) if v], starts)]
+        terms = [a for a, v in zip(node.args, varying) if v]
+        starts = np.cumsum([0] + [a.size for a in terms])
+        src = [_broadcast_positions(a.shape, node.shape) + s for a, s in zip(terms, starts)]
         return _gather(stacked, np.stack(src, axis=1), node.size)
     if isinstance(node, Negation):
         return stacked.scaled(-jnp.ones((node.size,), dtype))
@@ -155,9 +157,9 @@ def _node(node: Expression, args: list[Jacobian], packing: Packing, params: Mapp
     if isinstance(node, Trace):
         return _gather(stacked, np.arange(node.args[0].size).reshape(node.args[0].shape).diagonal()[None, :], 1)
     if isinstance(node, (Multiply, Divide)):
-        return _scaling(node, args, params, dtype)
+        return _scaling(node, args, varying, params, dtype)
     if isinstance(node, MatMul):
-        return _matmul(node, args, params, dtype)
+        return _matmul(node, args, varying, params, dtype)
     raise CompileError(f"{node} is not affine in the variables in a way the sparse data builder knows "
                        f"(node {type(node).__name__})")
 
@@ -250,24 +252,25 @@ def _cumulative_positions(shape: tuple[int, ...], axis: int) -> np.ndarray:
     return np.moveaxis(src, -2, axis).reshape(-1, length)
 
 
-def _scaling(node: Expression, args: list[Jacobian], params: Mapping[str, Any], dtype: Any) -> Jacobian:
+def _scaling(node: Expression, args: list[Jacobian], varying: list[bool], params: Mapping[str, Any],
+             dtype: Any) -> Jacobian:
     """``a * c``, ``c * a`` or ``a / c`` with ``c`` constant: broadcast ``a``, then scale its rows."""
-    a, b = node.args
-    k = 0 if a.variables() else 1
+    k = 0 if varying[0] else 1
     if isinstance(node, Divide) and k == 1:
         raise CompileError(f"{node}: a variable in a denominator is not affine")
-    if node.args[1 - k].variables():
+    if all(varying):
         raise CompileError(f"{node}: a product of two variable expressions is not affine")
     c = jnp.asarray(evaluate_operand(node.args[1 - k], params, dtype))
     c = jnp.broadcast_to(1 / c if isinstance(node, Divide) else c, node.shape).ravel()
     return _gather(args[k], _broadcast_positions(node.args[k].shape, node.shape), node.size).scaled(c)
 
 
-def _matmul(node: MatMul, args: list[Jacobian], params: Mapping[str, Any], dtype: Any) -> Jacobian:
+def _matmul(node: MatMul, args: list[Jacobian], varying: list[bool], params: Mapping[str, Any],
+            dtype: Any) -> Jacobian:
     """``M @ X`` or ``X @ M`` with ``M`` a constant matrix (dense or sparse) and ``X`` affine."""
     a, b = node.args
-    left = bool(b.variables())  # the constant is on the left
-    if a.variables() and b.variables():
+    left = varying[1]  # the constant is on the left
+    if all(varying):
         raise CompileError(f"{node}: a product of two variable expressions is not affine")
     const, var = (a, b) if left else (b, a)
     J = args[1] if left else args[0]
