@@ -76,7 +76,7 @@ class Builder:
 def test_the_jacobian_of_random_affine_expressions_is_the_dense_one(sparse_values):
     rng = np.random.default_rng(7 + sparse_values)
     b = Builder(rng, sparse_values)
-    exprs = [b.expr(int(rng.integers(1, 4))) for _ in range(60)]
+    exprs = [b.expr(int(rng.integers(1, 4))) for _ in range(36)]
     packing = Packing.of([b.x, b.Y])
     dense = {k: (v.todense() if isinstance(v, sparse.BCOO) else v) for k, v in b.values.items()}
 
@@ -91,8 +91,6 @@ def test_the_jacobian_of_random_affine_expressions_is_the_dense_one(sparse_value
         assert nse <= got.size, str(e)
         np.testing.assert_allclose(got, expected[start:start + got.shape[0]], atol=1e-12, err_msg=str(e))
         start += got.shape[0]
-    both = jax.jit(lambda v: jacobian(exprs, packing, v, jnp.float64).bcoo().todense())(b.values)
-    np.testing.assert_allclose(both, expected, atol=1e-12)
 
 
 def test_the_jacobian_traces_and_keeps_a_sparse_parameter_sparse():
