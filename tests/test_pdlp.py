@@ -13,6 +13,7 @@ import pytest
 from jax.experimental import sparse
 
 from benchmarks.scale import instance, reference, sparse_matrix, structure
+from test_conic_ip import _infeasible_with_a_ray
 from optdsl.errors import ArgumentError, ArgumentTypeError
 from optdsl.runtime.solvers import LinearOperator, pdlp
 from optdsl.runtime.status import MAX_ITERATIONS, NUMERICAL_ERROR, SOLVED, describe_all
@@ -199,6 +200,14 @@ def test_infeasible_and_unbounded_are_certified(small):
             assert np.all(nu == 0) and np.all(lam == 0) and np.all(x >= 0)
             np.testing.assert_allclose(inst["c"] @ x, -1, rtol=1e-12)
             assert np.max(np.abs(inst["A"] @ x)) <= 1e-6 and np.max(inst["G"] @ x) <= 1e-6
+
+
+def test_an_infeasible_lp_with_a_ray_is_infeasible_not_unbounded():
+    rng = np.random.default_rng(21)
+    G, h, c = (np.stack(v) for v in zip(*(_infeasible_with_a_ray(rng) for _ in range(24))))
+    aux = jax.jit(jax.vmap(lambda G, h, c: pdlp(c, G=G, h=h)[1]))(G, h, c)
+    assert "unbounded" not in describe_all(aux.status)
+    assert describe_all(aux.status).count("infeasible") >= 22
 
 
 def test_iteration_limit_is_not_solved(small):

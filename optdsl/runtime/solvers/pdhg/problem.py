@@ -136,7 +136,7 @@ def _bound_terms(v: View, rc: Array) -> tuple[Array, Array]:
     return plus + minus, value
 
 
-def _primal_residual(v: View, Kx_minus_q: Array) -> Array:
+def primal_residual(v: View, Kx_minus_q: Array) -> Array:
     """Violation of ``K x = q`` (equality rows) and ``K x >= q`` (inequality rows), scaled units."""
     return jnp.where(v.ineq, jnp.minimum(Kx_minus_q, 0), Kx_minus_q)
 
@@ -148,7 +148,7 @@ def optimality(v: View, z: Point) -> Optimality:
     data as given): ``r_p`` the constraint violation, ``r_d = P x + c - K'y - rc`` with ``rc`` the
     reduced costs the finite bounds allow, ``p`` and ``d`` the primal and dual objectives.
     """
-    r_p = _primal_residual(v, z.Kx - v.q)
+    r_p = primal_residual(v, z.Kx - v.q)
     grad = z.Px + v.c - z.KTy
     rc, bound_value = _bound_terms(v, grad)
     r_d = grad - rc
@@ -156,11 +156,17 @@ def optimality(v: View, z: Point) -> Optimality:
     primal_obj = 0.5 * quadratic + jnp.vdot(v.c, z.x)
     dual_obj = -0.5 * quadratic + jnp.vdot(v.q, z.y) + bound_value
     gap = jnp.abs(primal_obj - dual_obj)
-    rel_p = jnp.linalg.norm(r_p / v.d) / (1 + v.q_norm)
+    rel_p = primal_relative(v, r_p)
     rel_d = jnp.linalg.norm(r_d / v.e) / (1 + v.c_norm)
     rel_gap = gap / (1 + jnp.abs(primal_obj) + jnp.abs(dual_obj))
     return Optimality(jnp.maximum(jnp.maximum(rel_p, rel_d), rel_gap), jnp.linalg.norm(r_p), jnp.linalg.norm(r_d),
                       gap, rc)
+
+
+def primal_relative(v: View, r_p: Array) -> Array:
+    """The relative primal residual ``||r_p|| / (1 + ||q||)`` of a scaled constraint violation ``r_p``, in the units
+    of the data as given."""
+    return jnp.linalg.norm(r_p / v.d) / (1 + v.q_norm)
 
 
 def _per_objective(violation: Array, objective: Array) -> Array:
@@ -190,7 +196,7 @@ def unboundedness(v: View, x: Array, Kx: Array, Px: Array) -> Certificate:
     ``ratio >= 1 / (||x*||_1 + ||y*||_1)``.
     """
     objective = -jnp.vdot(v.c, x)
-    violation = jnp.maximum(jnp.max(jnp.abs(_primal_residual(v, Kx) / v.d), initial=0),
+    violation = jnp.maximum(jnp.max(jnp.abs(primal_residual(v, Kx) / v.d), initial=0),
                             jnp.max(jnp.abs(Px / v.e), initial=0))
     return Certificate(_per_objective(violation, objective),
                        objective, jnp.zeros_like(x))

@@ -16,7 +16,10 @@ quadratic term taken explicitly in the primal step (as PDQP, Lu & Yang 2023, wit
   then smoothed towards ``||dy|| / ||dx||`` over the restart period;
 * the same checks test termination (:func:`~.problem.optimality` of both candidates) and
   infeasibility certificates (:func:`~.problem.infeasibility`, :func:`~.problem.unboundedness`) on
-  three ray estimates: the last step's change, the change since the last restart and the iterate;
+  three ray estimates: the last step's change, the change since the last restart and the iterate; a
+  primal ray counts (UNBOUNDED) only once the iterate nearly holds the constraints (relative primal
+  residual within ``sqrt(tol)``) and no Farkas certificate is forming, so an infeasible problem whose
+  objective also falls along a ray is INFEASIBLE;
 * once a ray is within :data:`STEADY` of a certificate the iteration becomes plain PDHG -- the step
   size stops growing, the primal weight and the restarts stop -- because the change of a fixed-step
   PDHG iterate converges to the ray (Applegate et al. 2021, infeasibility detection with PDHG).
@@ -265,9 +268,11 @@ def _evaluate(v: pb.View, st: _State, tol: Array) -> _State:
     take_avg = opt_avg.relative < opt_cur.relative
     residual = jnp.minimum(opt_avg.relative, opt_cur.relative)
     finite = jnp.all(jnp.isfinite(st.cur.x)) & jnp.all(jnp.isfinite(st.cur.y)) & jnp.isfinite(opt_cur.relative)
-    # A ray proves unboundedness only for a feasible problem: while a Farkas certificate is forming too, UNBOUNDED
-    # waits for one of the two to pass (a problem that is infeasible and has a ray is INFEASIBLE).
-    ray = (unbounded.ratio <= tol) & ~(infeasible.ratio <= jnp.sqrt(tol))
+    # A ray proves unboundedness only for a feasible problem: UNBOUNDED waits while a Farkas certificate is forming
+    # too, and until the iterate itself nearly holds the constraints (a problem that is infeasible and has a ray is
+    # INFEASIBLE).
+    ray = (unbounded.ratio <= tol) & ~(infeasible.ratio <= jnp.sqrt(tol)) & \
+        (pb.primal_relative(v, pb.primal_residual(v, st.cur.Kx - v.q)) <= jnp.sqrt(tol))
     code = jnp.where(~finite, NUMERICAL_ERROR,
                      jnp.where(residual <= tol, SOLVED,
                                jnp.where(infeasible.ratio <= tol, INFEASIBLE,
