@@ -13,7 +13,9 @@ import pytest
 
 import optdsl as od
 from benchmarks.scale import crossover_model, instance, structure
-from optdsl.compiler.lowerings.kkt import PDLP_MIN_SIZE
+from optdsl.compiler.analyze import analyze
+from optdsl.compiler.lowerings.kkt import PDLP_MIN_SIZE, kkt_system
+from optdsl.compiler.lowerings.kkt_pdlp import bounds
 from optdsl.errors import CompileError
 from optdsl.runtime.status import SOLVED
 
@@ -94,3 +96,39 @@ def test_pdlp_refuses_what_is_not_an_lp_or_qp():
         od.Problem(od.Minimize(od.sum(od.exp(x))), [x <= 1]).compile(method="kkt", solver="pdlp")
     with pytest.raises(CompileError, match="solver='pdlp' runs LPs and QPs"):
         lp_of_size(3).compile(solver="pdlp", diff="smoothed")
+
+
+def test_bounds_of_every_form_are_kept_as_bounds_with_their_duals():
+    x, Y = od.Variable(6, name="x"), od.Variable((3, 2), name="Y")
+    a, B, l, u = (od.Parameter(s, name=k) for k, s in (("a", 6), ("B", (3, 2)), ("l", 6), ("u", 3)))
+    constraints = {"x_low": x >= l, "x_up": x[2:5] <= u, "col": Y[:, 0] >= 0.5, "Y_up": Y <= 3,
+                   "again": x[0] >= -1, "twice": x[[1, 1]] <= 4, "row": od.sum(x) + od.sum(Y) <= 10,
+                   "eq": x[5] == Y[2, 1]}
+    problem = od.Problem(od.Minimize(od.sum_squares(x - a) + od.sum_squares(Y - B)),
+                         [c.named(k) for k, c in constraints.items()])
+    system = kkt_system(analyze(problem))
+    kept = {system.inequalities[i].name for i in bounds(system)}
+    assert kept == {"x_low", "x_up", "col", "Y_up"}
+    rng = np.random.default_rng(8)
+    params = {"a": rng.normal(size=(3, 6)) + 1.5, "B": rng.normal(size=(3, 3, 2)) + 1,
+              "l": rng.uniform(-0.5, 0, (3, 6)), "u": rng.uniform(0.2, 0.6, (3, 3))}
+    params = {k: jnp.asarray(v) for k, v in params.items()}
+    out = {}
+    for solver, tol in (("pdlp", 1e-10), ("interior_point", None)):
+        compiled = problem.compile(solver=solver, tol=tol)
+
+        def loss(p):
+            sol = compiled(**p)
+            return jnp.sum(sol.values["x"] ** 2) + sum(jnp.sum(jnp.sin(d)) for d in sol.duals.values()), sol
+
+        out[solver] = jax.jit(jax.vmap(jax.value_and_grad(loss, has_aux=True)))(params)
+    ((_, sol), grad), ((_, ref), ref_grad) = out["pdlp"], out["interior_point"]
+    assert np.all(np.asarray(sol.status) == SOLVED) and np.all(np.asarray(ref.status) == SOLVED)
+    for k in ref.values:
+        np.testing.assert_allclose(sol.values[k], ref.values[k], atol=1e-7)
+    for k in ref.duals:
+        np.testing.assert_allclose(sol.duals[k], ref.duals[k], atol=1e-6, err_msg=k)
+    for k in ("x_low", "x_up", "col", "row"):  # every kind of bound, and the row, active somewhere
+        assert np.any(np.asarray(ref.duals[k]) > 1e-3), k
+    for k in ref_grad:
+        np.testing.assert_allclose(grad[k], ref_grad[k], atol=1e-5, err_msg=k)

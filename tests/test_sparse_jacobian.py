@@ -15,7 +15,7 @@ from jax.experimental import sparse
 import optdsl as od
 from optdsl.compiler.analyze import analyze
 from optdsl.compiler.lowerings.kkt import kkt_system
-from optdsl.compiler.lowerings.kkt_pdlp import pdlp_data
+from optdsl.compiler.lowerings.kkt_pdlp import bounds, pdlp_data
 from optdsl.compiler.packing import Packing
 from optdsl.compiler.sparse_jacobian import jacobian
 from optdsl.runtime.status import SOLVED
@@ -122,7 +122,8 @@ def test_a_transport_lp_runs_on_sparse_data_like_the_interior_point():
     weights = jnp.asarray(rng.standard_normal((supply, demand)))
     problem = transport(supply, demand)
     system = kkt_system(analyze(problem))
-    _, _, A, _, G, _ = pdlp_data(system, {k: v[0] for k, v in params.items()}, jnp.float64, quadratic=False)
+    rows = [b for i, b in enumerate(system.inequalities) if i not in bounds(system)]
+    _, _, A, _, G, _ = pdlp_data(system, rows, {k: v[0] for k, v in params.items()}, jnp.float64, quadratic=False)
     assert isinstance(A, sparse.BCOO) and A.nse == supply * demand
     assert isinstance(G, sparse.BCOO) and G.nse == supply * demand
     out = {}

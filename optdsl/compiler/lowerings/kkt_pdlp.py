@@ -14,6 +14,7 @@ where values and gradients are only as accurate as that tolerance.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import jax
@@ -21,6 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from optdsl.compiler.sparse_jacobian import jacobian
+from optdsl.modeling import Expression, Variable
+from optdsl.modeling.affine import Index
 from optdsl.runtime.dtypes import float_dtype
 from optdsl.runtime.solvers import pdlp
 from optdsl.runtime.solvers.interior_point import KKTPoint
@@ -31,8 +34,53 @@ from optdsl.runtime.solvers.pdhg import LinearOperator
 DENSE_HESSIAN_MAX = 2000
 
 
-def pdlp_data(system: Any, params: dict, dtype: Any, quadratic: bool) -> tuple[Any, ...]:
-    """``(P, q, A, b, G, h)`` of a QP for PDLP, without the sign constraints' rows (they become bounds).
+@dataclass(frozen=True)
+class Bound:
+    """An inequality of the model that PDLP keeps as bounds: ``value <= z[positions]`` (``lower``) or
+    ``z[positions] <= value``, ``value`` the other side (an expression without variables)."""
+
+    positions: np.ndarray
+    shape: tuple[int, ...]
+    lower: bool
+    value: Expression
+
+    def sign(self) -> float:
+        return 1.0 if self.lower else -1.0
+
+
+def bounds(system: Any) -> dict[int, Bound]:
+    """The inequality blocks (by index) that are bounds: one side selects distinct entries of one variable (the whole
+    variable, or indexed), the other has no variables and fits that selection's shape. An entry takes at most one
+    lower and one upper bound; a later one on the same entry stays a row."""
+    packing = system.structure.packing
+    taken: dict[bool, set[int]] = {True: set(), False: set()}
+    found = {}
+    for i, block in enumerate(system.inequalities):
+        c = block.constraint
+        for lower, selected, other in ((True, c.rhs, c.lhs), (False, c.lhs, c.rhs)):
+            positions = _selection(selected, packing)
+            if positions is None or other.variables() or positions.size != block.size:
+                continue
+            if len(set(positions.tolist())) == positions.size and not taken[lower] & set(positions.tolist()):
+                taken[lower].update(positions.tolist())
+                found[i] = Bound(positions, selected.shape, lower, other)
+            break
+    return found
+
+
+def _selection(expr: Expression, packing: Any) -> np.ndarray | None:
+    """The positions in ``z`` of the entries of ``expr`` when it is a variable or an index of one, else None."""
+    key = None
+    if isinstance(expr, Index) and isinstance(expr.args[0], Variable):
+        expr, key = expr.args[0], expr.key
+    if not isinstance(expr, Variable):
+        return None
+    positions = np.arange(packing.slice(expr.name).start, packing.slice(expr.name).stop).reshape(expr.shape)
+    return np.ravel(positions if key is None else positions[key])
+
+
+def pdlp_data(system: Any, rows: Sequence[Any], params: dict, dtype: Any, quadratic: bool) -> tuple[Any, ...]:
+    """``(P, q, A, b, G, h)`` of a QP for PDLP, ``G`` and ``h`` from the inequality blocks ``rows``.
 
     ``A`` and ``G`` are BCOO where their stored entries are fewer than half their dense size, else dense;
     ``P`` is None unless ``quadratic``.
@@ -46,11 +94,9 @@ def pdlp_data(system: Any, params: dict, dtype: Any, quadratic: bool) -> tuple[A
     elif quadratic:
         P = LinearOperator((n, n), lambda p, v: jax.jvp(lambda z: jax.grad(system.f)(z, p), (jnp.zeros_like(v),),
                                                         (v,))[1], data=params)
-    rows = [b for b in system.inequalities if b.name is not None]
     A = _matrix(system.equalities, system, params, dtype)
     G = _matrix(rows, system, params, dtype)
-    h = -system.stack(rows, z0, params)
-    return P, q, A, -system.H(z0, params), G, h
+    return P, q, A, -system.H(z0, params), G, -system.stack(rows, z0, params)
 
 
 def _matrix(blocks: Sequence[Any], system: Any, params: dict, dtype: Any) -> Any:
@@ -61,25 +107,48 @@ def _matrix(blocks: Sequence[Any], system: Any, params: dict, dtype: Any) -> Any
 def pdlp_solve(system: Any, linear: bool, options: dict[str, Any]) -> Callable[[Any, dict], tuple[KKTPoint, Any]]:
     """``(start, params) -> (KKTPoint, PDLPAux)``: PDLP on :func:`pdlp_data` (no ``P`` for an LP).
 
-    The sign constraints of ``nonneg`` / ``nonpos`` variables (the last rows of ``G``) become PDLP's bounds,
-    which it keeps by projection, and their multipliers are read off its reduced costs. A ``start`` (a warm
-    start's KKT point) is PDLP's first iterate, without the sign constraints' multipliers. Derivatives flow
-    from pdlp's implicit ones through the canonical data to the parameters by ordinary autodiff.
+    The inequalities that are :func:`bounds` (the sign constraints of ``nonneg`` / ``nonpos`` variables among
+    them) become PDLP's bounds, which it keeps by projection, and their multipliers are read off its reduced
+    costs. A ``start`` (a warm start's KKT point) is PDLP's first iterate, without the bounds' multipliers.
+    Derivatives flow from pdlp's implicit ones through the data to the parameters by ordinary autodiff.
     """
-    packing = system.structure.packing
-    signed = [v for v in system.structure.variables if v.nonneg or v.nonpos]
-    slices = [(packing.slice(v.name), 1.0 if v.nonneg else -1.0) for v in signed]
-    lower, upper = np.full(packing.size, -np.inf), np.full(packing.size, np.inf)
-    for sl, sign in slices:
-        (lower if sign > 0 else upper)[sl] = 0.0
+    n = system.structure.packing.size
+    kept = bounds(system)
+    rows = [b for i, b in enumerate(system.inequalities) if i not in kept]
+
+    def limits(params: dict, dtype: Any) -> tuple[jax.Array, jax.Array]:
+        lower, upper = jnp.full((n,), -jnp.inf, dtype), jnp.full((n,), jnp.inf, dtype)
+        for bound in kept.values():
+            value = jnp.ravel(jnp.broadcast_to(bound.value.evaluate(params, dtype=dtype), bound.shape))
+            if bound.lower:
+                lower = lower.at[bound.positions].set(value)
+            else:
+                upper = upper.at[bound.positions].set(value)
+        return lower, upper
 
     def solve(start: Any, params: dict) -> tuple[KKTPoint, Any]:
         dtype = float_dtype(*(v.dtype for v in params.values())) if start is None else start.x.dtype
-        P, q, A, b, G, h = pdlp_data(system, params, dtype, quadratic=not linear)
-        init = None if start is None else (start.x, start.nu, start.lam[:h.shape[0]])
-        point, aux = pdlp(q, P=P, A=A, b=b, G=G, h=h, lower=lower.astype(dtype),
-                          upper=upper.astype(dtype), init=init, **options)
-        lam = jnp.concatenate([point.lam, *(sign * point.z[sl] for sl, sign in slices)])
+        P, q, A, b, G, h = pdlp_data(system, rows, params, dtype, quadratic=not linear)
+        lower, upper = limits(params, dtype)
+        init = None
+        if start is not None:
+            row_lam = [start.lam[o:o + blk.size] for i, (blk, o) in enumerate(_offsets(system)) if i not in kept]
+            init = (start.x, start.nu, jnp.concatenate(row_lam) if row_lam else start.lam[:0])
+        point, aux = pdlp(q, P=P, A=A, b=b, G=G, h=h, lower=lower, upper=upper, init=init, **options)
+        parts, used = [], 0
+        for i, block in enumerate(system.inequalities):
+            if i in kept:
+                parts.append(jnp.maximum(kept[i].sign() * point.z[kept[i].positions], 0))
+            else:
+                parts.append(point.lam[used:used + block.size])
+                used += block.size
+        lam = jnp.concatenate(parts) if parts else point.lam
         return KKTPoint(point.x, point.nu, lam), aux
 
     return solve
+
+
+def _offsets(system: Any) -> list[tuple[Any, int]]:
+    """Each inequality block with the offset of its rows in the KKT point's ``lam``."""
+    offsets = np.cumsum([0] + [b.size for b in system.inequalities])
+    return list(zip(system.inequalities, offsets.tolist()))
