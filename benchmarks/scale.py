@@ -35,7 +35,12 @@ Columns: ``kkt_size`` (``n + p + m``), ``<solver>_s`` (solve), ``<solver>_grad_s
 gradients' largest difference over the largest entry; these LPs are not planted unique, so where PDLP ends
 at another optimal vertex or its iteration limit these two compare different points).
 
-Run: ``python -m benchmarks.scale [--quick] [--crossover] [--runs N] [--json PATH]``.
+``--factor`` measures whether a sparse factorisation of the interior point's Newton matrix would beat the
+dense one it uses (:func:`measure_factorisation`): on these LPs, random sparse matrices whose graph leaves
+no small separators, scipy's SuperLU fills a quarter to half of the dense matrix and takes as long as the
+dense LU, so the interior point stays dense and PDLP takes the large sizes.
+
+Run: ``python -m benchmarks.scale [--quick] [--crossover] [--factor] [--runs N] [--json PATH]``.
 """
 
 from __future__ import annotations
@@ -77,6 +82,7 @@ BUDGET_S, BUDGET_MB = 900.0, 4096
 LU_MAX = 20_000
 REFERENCE_PASSES = 2
 CROSSOVER = [40, 80, 160, 320, 640]
+FACTOR = [300, 1_000, 3_000]
 
 
 def sparse_matrix(rng: np.random.Generator, rows: int, n: int, per_column: int = 5) -> sp.csr_matrix:
@@ -424,6 +430,27 @@ def measure_crossover(n: int, qp: bool, runs: int, seed: int = 0) -> dict[str, A
     return row
 
 
+def measure_factorisation(n: int, runs: int, seed: int = 0) -> dict[str, Any]:
+    """One row of the ``--factor`` table: the interior point's Newton matrix on the scale LP with ``n`` variables,
+    ``[[D, A', G'], [A, -eps I, 0], [G, 0, -W]]`` with seeded positive diagonals ``D``, ``W`` (the barrier terms),
+    factorised and solved by scipy's SuperLU (COLAMD, and the symmetric mode on ``A + A'`` by minimum degree)
+    and by JAX's dense LU, in process CPU seconds; ``fill`` is the LU's stored entries over ``N^2``."""
+    s, inst, _ = build("lp", n, seed)
+    A, G = inst["A"], inst["G"]
+    rng = np.random.default_rng(seed)
+    K = sp.bmat([[sp.diags(rng.uniform(1e-3, 1e3, n)), A.T, G.T], [A, -1e-9 * sp.eye(A.shape[0]), None],
+                 [G, None, -sp.diags(rng.uniform(1e-3, 1e3, G.shape[0]))]], format="csc")
+    N, rhs = K.shape[0], np.ones(K.shape[0])
+    row: dict[str, Any] = {"n": n, "kkt_size": N, "nnz": K.nnz}
+    for name, options in (("superlu_colamd", {}), ("superlu_symmetric", dict(
+            permc_spec="MMD_AT_PLUS_A", options=dict(SymmetricMode=True), diag_pivot_thresh=0.0))):
+        lu, row[f"{name}_s"] = _cpu_s(lambda K, b: spla.splu(K, **options), (K, rhs), runs)
+        row[f"{name}_fill"] = (lu.L.nnz + lu.U.nnz) / N ** 2
+    dense = jax.jit(lambda K, b: jax.scipy.linalg.lu_solve(jax.scipy.linalg.lu_factor(K), b))
+    _, row["dense_lu_s"] = _cpu_s(dense, (jnp.asarray(K.toarray()), jnp.asarray(rhs)), runs)
+    return row
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     """The rows as a markdown table (every key of any row a column)."""
     keys = list(dict.fromkeys(k for r in rows for k in r))
@@ -438,7 +465,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--crossover", action="store_true", help="interior point against PDLP on compiled models")
     parser.add_argument("--row", nargs=4, metavar=("KIND", "N", "CONTENDER", "OUT"),
                         help="measure one row in this process and print it as JSON (what the workload runs)")
-    parser.add_argument("--runs", type=int, default=3, help="crossover: timed calls after the first (median)")
+    parser.add_argument("--factor", action="store_true",
+                        help="the interior point's Newton matrix: sparse LU against dense LU")
+    parser.add_argument("--runs", type=int, default=3, help="crossover, factor: timed calls after the first (median)")
     parser.add_argument("--json", type=Path, help="write the rows here")
     args = parser.parse_args(argv)
     if args.runs < 1:
@@ -448,7 +477,12 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         kind, n, contender, out = args.row
         print(json.dumps(row(kind, int(n), contender, Path(out))))
         return []
-    if args.crossover:
+    if args.factor:
+        rows = []
+        for n in FACTOR:
+            rows.append(measure_factorisation(n, args.runs))
+            print(rows[-1], flush=True)
+    elif args.crossover:
         rows = []
         for qp in (False, True):
             for n in CROSSOVER:
