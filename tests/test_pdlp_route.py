@@ -132,3 +132,14 @@ def test_bounds_of_every_form_are_kept_as_bounds_with_their_duals():
         assert np.any(np.asarray(ref.duals[k]) > 1e-3), k
     for k in ref_grad:
         np.testing.assert_allclose(grad[k], ref_grad[k], atol=1e-5, err_msg=k)
+
+
+def test_a_degenerate_vertex_is_flagged_singular_like_the_interior_point():
+    x, c, u = od.Variable(2, name="x", nonneg=True), od.Parameter(2, name="c"), od.Parameter(name="u")
+    problem = od.Problem(od.Minimize(c @ x), [od.sum(x) >= 1, x[0] <= u])  # at u = 1, three bounds hold at (1, 0)
+    for solver in ("pdlp", "interior_point"):
+        compiled = problem.compile(solver=solver)
+        sol = jax.jit(jax.vmap(lambda u: compiled(c=jnp.array([1.0, 2.0]), u=u)))(jnp.array([1.0, 2.0]))
+        assert np.all(np.asarray(sol.status) == SOLVED), solver
+        np.testing.assert_allclose(sol.x, [[1.0, 0.0]] * 2, atol=1e-8)
+        assert np.asarray(sol.singular).tolist() == [True, False], solver

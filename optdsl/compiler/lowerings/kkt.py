@@ -36,7 +36,7 @@ from optdsl.compiler.analyze import Structure
 from optdsl.compiler.lowerings.base import Diff, Lowering, Options, Params, signature_default, warm_state
 from optdsl.compiler.degree import degree
 from optdsl.compiler.lowerings.first_order import aligned, variables_latex
-from optdsl.compiler.lowerings.kkt_pdlp import pdlp_solve
+from optdsl.compiler.lowerings.kkt_pdlp import overdetermined, pdlp_solve
 from optdsl.errors import CompileError
 from optdsl.modeling import Constraint, Equality, Inequality
 from optdsl.runtime.compiled import Solution
@@ -251,7 +251,9 @@ class KKT(Lowering):
         return self.structure.packing.unpack(point.x), self.system.duals(point)
 
     def singular(self, aux: KKTAux) -> jax.Array:
-        return jnp.asarray(False) if self.solver == "pdlp" else aux.singular
+        if self.solver == "pdlp":
+            return overdetermined(aux, self.structure.packing.size, self.system.n_eq)
+        return aux.singular
 
     @property
     def map_text(self) -> str:

@@ -152,3 +152,12 @@ def _offsets(system: Any) -> list[tuple[Any, int]]:
     """Each inequality block with the offset of its rows in the KKT point's ``lam``."""
     offsets = np.cumsum([0] + [b.size for b in system.inequalities])
     return list(zip(system.inequalities, offsets.tolist()))
+
+
+def overdetermined(aux: Any, n: int, n_eq: int) -> jax.Array:
+    """Whether more constraints hold as equalities at PDLP's point (equality rows, active inequalities, variables on a
+    bound) than there are variables: then the active set's KKT matrix is singular (a degenerate vertex) and the
+    derivative does not exist."""
+    held = n_eq + jnp.sum(aux.active) + jnp.sum(aux.at_lower | aux.at_upper)
+    return held > n
+
