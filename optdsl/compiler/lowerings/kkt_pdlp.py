@@ -15,12 +15,13 @@ where values and gradients are only as accurate as that tolerance.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from optdsl.compiler.packing import Packing
 from optdsl.compiler.sparse_jacobian import jacobian
 from optdsl.modeling import Expression, Variable
 from optdsl.modeling.affine import Index
@@ -28,6 +29,9 @@ from optdsl.runtime.dtypes import float_dtype
 from optdsl.runtime.solvers import pdlp
 from optdsl.runtime.solvers.interior_point import KKTPoint
 from optdsl.runtime.solvers.pdhg import LinearOperator
+
+if TYPE_CHECKING:
+    from optdsl.compiler.lowerings.kkt import Block, KKTSystem
 
 #: Up to this many variables a QP's Hessian is passed as a dense matrix (its entries let PDLP precondition by
 #: it and solve its active-set systems by a sparse LU on a CPU); above, as its product with a vector.
@@ -44,11 +48,13 @@ class Bound:
     lower: bool
     value: Expression
 
+    @property
     def sign(self) -> float:
+        """``+1`` for a lower bound (its multiplier is the reduced cost), ``-1`` for an upper one."""
         return 1.0 if self.lower else -1.0
 
 
-def bounds(system: Any) -> dict[int, Bound]:
+def bounds(system: KKTSystem) -> dict[int, Bound]:
     """The inequality blocks (by index) that are bounds: one side selects distinct entries of one variable (the whole
     variable, or indexed), the other has no variables and fits that selection's shape. An entry takes at most one
     lower and one upper bound; a later one on the same entry stays a row."""
@@ -68,7 +74,7 @@ def bounds(system: Any) -> dict[int, Bound]:
     return found
 
 
-def _selection(expr: Expression, packing: Any) -> np.ndarray | None:
+def _selection(expr: Expression, packing: Packing) -> np.ndarray | None:
     """The positions in ``z`` of the entries of ``expr`` when it is a variable or an index of one, else None."""
     key = None
     if isinstance(expr, Index) and isinstance(expr.args[0], Variable):
@@ -79,7 +85,7 @@ def _selection(expr: Expression, packing: Any) -> np.ndarray | None:
     return np.ravel(positions if key is None else positions[key])
 
 
-def pdlp_data(system: Any, rows: Sequence[Any], params: dict, dtype: Any, quadratic: bool) -> tuple[Any, ...]:
+def pdlp_data(system: KKTSystem, rows: Sequence[Block], params: dict, dtype: Any, quadratic: bool) -> tuple[Any, ...]:
     """``(P, q, A, b, G, h)`` of a QP for PDLP, ``G`` and ``h`` from the inequality blocks ``rows``.
 
     ``A`` and ``G`` are BCOO where their stored entries are fewer than half their dense size, else dense;
@@ -99,12 +105,12 @@ def pdlp_data(system: Any, rows: Sequence[Any], params: dict, dtype: Any, quadra
     return P, q, A, -system.H(z0, params), G, -system.stack(rows, z0, params)
 
 
-def _matrix(blocks: Sequence[Any], system: Any, params: dict, dtype: Any) -> Any:
+def _matrix(blocks: Sequence[Block], system: KKTSystem, params: dict, dtype: Any) -> Any:
     J = jacobian([b.constraint.lhs - b.constraint.rhs for b in blocks], system.structure.packing, params, dtype)
     return J.bcoo() if 2 * J.nse < J.size * J.n else J.todense(dtype)
 
 
-def pdlp_solve(system: Any, linear: bool, options: dict[str, Any]) -> Callable[[Any, dict], tuple[KKTPoint, Any]]:
+def pdlp_solve(system: KKTSystem, linear: bool, options: dict[str, Any]) -> Callable[[Any, dict], tuple[KKTPoint, Any]]:
     """``(start, params) -> (KKTPoint, PDLPAux)``: PDLP on :func:`pdlp_data` (no ``P`` for an LP).
 
     The inequalities that are :func:`bounds` (the sign constraints of ``nonneg`` / ``nonpos`` variables among
@@ -138,7 +144,7 @@ def pdlp_solve(system: Any, linear: bool, options: dict[str, Any]) -> Callable[[
         parts, used = [], 0
         for i, block in enumerate(system.inequalities):
             if i in kept:
-                parts.append(jnp.maximum(kept[i].sign() * point.z[kept[i].positions], 0))
+                parts.append(jnp.maximum(kept[i].sign * point.z[kept[i].positions], 0))
             else:
                 parts.append(point.lam[used:used + block.size])
                 used += block.size
@@ -148,7 +154,7 @@ def pdlp_solve(system: Any, linear: bool, options: dict[str, Any]) -> Callable[[
     return solve
 
 
-def _offsets(system: Any) -> list[tuple[Any, int]]:
+def _offsets(system: KKTSystem) -> list[tuple[Block, int]]:
     """Each inequality block with the offset of its rows in the KKT point's ``lam``."""
     offsets = np.cumsum([0] + [b.size for b in system.inequalities])
     return list(zip(system.inequalities, offsets.tolist()))
