@@ -260,7 +260,7 @@ def _scaling(node: Expression, args: list[Jacobian], varying: list[bool], params
         raise CompileError(f"{node}: a variable in a denominator is not affine")
     if all(varying):
         raise CompileError(f"{node}: a product of two variable expressions is not affine")
-    c = jnp.asarray(evaluate_operand(node.args[1 - k], params, dtype))
+    c = node.args[1 - k].evaluate(params, dtype=dtype)  # a sparse value here is a ModelingError, as in evaluation
     c = jnp.broadcast_to(1 / c if isinstance(node, Divide) else c, node.shape).ravel()
     return _gather(args[k], _broadcast_positions(node.args[k].shape, node.shape), node.size).scaled(c)
 
