@@ -81,7 +81,7 @@ BUDGET_S, BUDGET_MB = 900.0, 4096
 #: 2 steps per row each (MINRES stalls near 1e-7 on the LP's basis at n = 10^5, LSMR unscaled near 2e-3).
 LU_MAX = 20_000
 REFERENCE_PASSES = 2
-CROSSOVER = [40, 80, 160, 320, 640]
+CROSSOVER = [40, 80, 160, 320, 640, 1_280, 2_000]
 FACTOR = [300, 1_000, 3_000]
 
 
