@@ -106,12 +106,16 @@ class KKTSystem:
         """``F(z, ν, λ; θ)`` (with ``λ ∘ G + μ`` as the last block): the runtime's KKT residual of ``f, G, H``."""
         return kkt_residual(self.f, self.G if self.n_ineq else None, self.H if self.n_eq else None, mu)
 
-    def qp_data(self, params: Params, dtype: Any, quadratic: bool = True) -> tuple[jax.Array | None, ...]:
-        """``(Q, q, A, b, G, h)``, exact for a QP: derivatives of ``f``, ``H``, ``G`` at ``z = 0`` (``Q`` None
-        unless ``quadratic``)."""
+    def objective_data(self, params: Params, dtype: Any, quadratic: bool = True) -> tuple[jax.Array | None, jax.Array]:
+        """``(Q, q)``, exact for a quadratic ``f``: its Hessian and gradient at ``z = 0`` (``Q`` None unless
+        ``quadratic``)."""
         z0 = jnp.zeros((self.structure.packing.size,), dtype)
-        q = jax.grad(self.f)(z0, params)
-        Q = jax.hessian(self.f)(z0, params) if quadratic else None
+        return (jax.hessian(self.f)(z0, params) if quadratic else None), jax.grad(self.f)(z0, params)
+
+    def qp_data(self, params: Params, dtype: Any) -> tuple[jax.Array, ...]:
+        """``(Q, q, A, b, G, h)``, exact for a QP: derivatives of ``f``, ``H``, ``G`` at ``z = 0``."""
+        z0 = jnp.zeros((self.structure.packing.size,), dtype)
+        Q, q = self.objective_data(params, dtype)
         A = jax.jacfwd(self.H)(z0, params).reshape(-1, z0.shape[0])
         G = jax.jacfwd(self.G)(z0, params).reshape(-1, z0.shape[0])
         return Q, q, A, -self.H(z0, params), G, -self.G(z0, params)

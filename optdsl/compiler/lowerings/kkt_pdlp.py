@@ -67,8 +67,9 @@ def bounds(system: KKTSystem) -> dict[int, Bound]:
             positions = _selection(selected, packing)
             if positions is None or other.variables() or positions.size != block.size:
                 continue
-            if len(set(positions.tolist())) == positions.size and not taken[lower] & set(positions.tolist()):
-                taken[lower].update(positions.tolist())
+            entries = set(positions.tolist())
+            if len(entries) == positions.size and not taken[lower] & entries:
+                taken[lower].update(entries)
                 found[i] = Bound(positions, selected.shape, lower, other)
             break
     return found
@@ -93,11 +94,8 @@ def pdlp_data(system: KKTSystem, rows: Sequence[Block], params: dict, dtype: Any
     """
     n = system.structure.packing.size
     z0 = jnp.zeros((n,), dtype)
-    q = jax.grad(system.f)(z0, params)
-    P = None
-    if quadratic and n <= DENSE_HESSIAN_MAX:
-        P = jax.hessian(system.f)(z0, params)
-    elif quadratic:
+    P, q = system.objective_data(params, dtype, quadratic=quadratic and n <= DENSE_HESSIAN_MAX)
+    if quadratic and P is None:
         P = LinearOperator((n, n), lambda p, v: jax.jvp(lambda z: jax.grad(system.f)(z, p), (jnp.zeros_like(v),),
                                                         (v,))[1], data=params)
     A = _matrix(system.equalities, system, params, dtype)
@@ -121,6 +119,10 @@ def pdlp_solve(system: KKTSystem, linear: bool, options: dict[str, Any]) -> Call
     n = system.structure.packing.size
     kept = bounds(system)
     rows = [b for i, b in enumerate(system.inequalities) if i not in kept]
+    sizes = [b.size for b in system.inequalities]
+    owner = np.repeat(np.arange(len(sizes)), sizes)  # the block of each entry of the KKT point's ``lam``
+    in_rows = np.flatnonzero(~np.isin(owner, list(kept)))
+    at_bounds = [(np.flatnonzero(owner == i), bound) for i, bound in kept.items()]
 
     def limits(params: dict, dtype: Any) -> tuple[jax.Array, jax.Array]:
         lower, upper = jnp.full((n,), -jnp.inf, dtype), jnp.full((n,), jnp.inf, dtype)
@@ -136,28 +138,14 @@ def pdlp_solve(system: KKTSystem, linear: bool, options: dict[str, Any]) -> Call
         dtype = float_dtype(*(v.dtype for v in params.values())) if start is None else start.x.dtype
         P, q, A, b, G, h = pdlp_data(system, rows, params, dtype, quadratic=not linear)
         lower, upper = limits(params, dtype)
-        init = None
-        if start is not None:
-            row_lam = [start.lam[o:o + blk.size] for i, (blk, o) in enumerate(_offsets(system)) if i not in kept]
-            init = (start.x, start.nu, jnp.concatenate(row_lam) if row_lam else start.lam[:0])
+        init = None if start is None else (start.x, start.nu, start.lam[in_rows])
         point, aux = pdlp(q, P=P, A=A, b=b, G=G, h=h, lower=lower, upper=upper, init=init, **options)
-        parts, used = [], 0
-        for i, block in enumerate(system.inequalities):
-            if i in kept:
-                parts.append(jnp.maximum(kept[i].sign * point.z[kept[i].positions], 0))
-            else:
-                parts.append(point.lam[used:used + block.size])
-                used += block.size
-        lam = jnp.concatenate(parts) if parts else point.lam
+        lam = jnp.zeros((system.n_ineq,), point.lam.dtype).at[in_rows].set(point.lam)
+        for where, bound in at_bounds:
+            lam = lam.at[where].set(jnp.maximum(bound.sign * point.z[bound.positions], 0))
         return KKTPoint(point.x, point.nu, lam), aux
 
     return solve
-
-
-def _offsets(system: KKTSystem) -> list[tuple[Block, int]]:
-    """Each inequality block with the offset of its rows in the KKT point's ``lam``."""
-    offsets = np.cumsum([0] + [b.size for b in system.inequalities])
-    return list(zip(system.inequalities, offsets.tolist()))
 
 
 def overdetermined(aux: Any, n: int, n_eq: int) -> jax.Array:
