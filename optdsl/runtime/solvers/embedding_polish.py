@@ -33,13 +33,16 @@ def newton_matrix(A: Array, v: Array, cones: Cones, shift: Array | float = 0.0) 
     """``[[s I, A' D], [-A, (1 + s) I - D]]`` with ``D = dPi*(v)`` and ``s = shift``: the Jacobian of the embedding
     residual's ``x`` and ``y`` rows at ``tau = 1`` over ``(x, v)`` (:func:`newton_polish`), shifted by ``s I``.
 
-    ``D`` is formed one column at a time by the projection's derivative rule, so the blocks with ``A`` are
-    products with ``A`` itself, not with a tangent per unknown.
+    ``D`` is formed one column at a time by the projection's derivative rule, and ``A' D`` as ``(D A)'``, the
+    rule applied to the columns of ``A``: ``D`` is symmetric (the derivative of a projection onto a convex set),
+    and ``n`` derivative evaluations of ``O(m)`` each replace a dense ``n x m x m`` product, which ``D`` (diagonal
+    on the nonnegative rows, block-diagonal by cone) makes mostly zeros.
     """
     m, n = A.shape
     eye = jnp.eye(m, dtype=A.dtype)
-    D = jax.vmap(lambda t: jax.jvp(lambda v: project_dual_cone(v, cones), (v,), (t,))[1])(eye).T
-    return jnp.block([[shift * jnp.eye(n, dtype=A.dtype), A.T @ D], [-A, (1 + shift) * eye - D]])
+    derivative = jax.vmap(lambda t: jax.jvp(lambda v: project_dual_cone(v, cones), (v,), (t,))[1])
+    D = derivative(eye).T
+    return jnp.block([[shift * jnp.eye(n, dtype=A.dtype), derivative(A.T)], [-A, (1 + shift) * eye - D]])
 
 
 class _Polish(NamedTuple):
