@@ -186,12 +186,21 @@ def test_power_cone_scaling_maps_both_pairs_and_steps_to_the_boundary(alpha):
     assert np.allclose(W.T @ W, 0.3 * np.asarray(hessian(jnp.asarray(z))), rtol=1e-10)
 
 
-def test_product_cone_makes_one_segment_per_power_exponent():
-    cone = product_cone(Cones(nonneg=1, exp=1, power=(0.3, 0.7, 0.3)))
+def test_product_cone_makes_one_segment_of_the_power_cones_whatever_their_exponents():
+    alphas = (0.3, 0.7, 0.3)
+    cone = product_cone(Cones(nonneg=1, exp=1, power=alphas))
     assert cone.dim == 13 and cone.degree == 1 + 3 + 9 and not cone.symmetric
-    assert [(c, rows.tolist()) for c, rows in cone.segments] == [
-        (Nonnegative(), [[0]]), (Exponential(), [[1, 2, 3]]), (Power(0.3), [[4, 5, 6], [10, 11, 12]]),
-        (Power(0.7), [[7, 8, 9]])]
+    assert [(type(c), rows.tolist()) for c, rows in cone.segments] == [
+        (Nonnegative, [[0]]), (Exponential, [[1, 2, 3]]), (Power, [[4, 5, 6], [7, 8, 9], [10, 11, 12]])]
+    # each cone keeps its own exponent: the unit point is its central point
+    unit = np.asarray(cone.unit(jnp.float64))
+    assert np.allclose(unit[4:].reshape(3, 3), [Power(a).central(jnp.float64) for a in alphas], rtol=1e-15)
+    s, z = jnp.asarray(unit), jnp.asarray(unit).at[4:].multiply(1.5)
+    w = cone.scaling(s, z, jnp.asarray(1.0))
+    for i, a in enumerate(alphas):
+        rows = slice(4 + 3 * i, 7 + 3 * i)
+        single = Power(a).scaling(s[rows], z[rows], jnp.asarray(1.0))
+        assert np.allclose(cone.mul("mul_w", w, z)[rows], Power(a).mul_w(single, z[rows]), rtol=1e-12)
     with pytest.raises(ValueError, match="alpha"):
         Power(1.0)
 

@@ -106,6 +106,9 @@ def _geometric_interior(x: Array, y: Array, t: Array, alpha: float) -> Array:
 class Power(NonSymmetricCone):
     """One power cone with exponent ``alpha`` in ``(0, 1)``, rows ``(x, y, t)`` (see the module docstring).
 
+    ``alpha`` is a number, or a scalar array: the product cone maps its power cones' operations over their
+    exponents as data, so that cones of different exponents share one compiled segment.
+
     >>> cone = Power(0.3)
     >>> s, z = cone.unit(jnp.float64), jnp.array([0.5, 2.0, -0.4])
     >>> w = cone.scaling(s, z, 1.0)
@@ -113,15 +116,18 @@ class Power(NonSymmetricCone):
     True
     """
 
-    alpha: float
+    alpha: float | Array
 
     def __post_init__(self) -> None:
+        if isinstance(self.alpha, jax.Array):
+            return
         if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)) or not 0 < self.alpha < 1:
             raise ArgumentError(f"Power cone exponent alpha must be a number in (0, 1), got {self.alpha!r}")
 
     def central(self, dtype: Any) -> Array:
         """``(sqrt(1 + a), sqrt(2 - a), 0)``: ``-grad f*`` maps it to itself."""
-        return jnp.sqrt(jnp.asarray([1 + self.alpha, 2 - self.alpha, 0.0], dtype))
+        alpha = jnp.asarray(self.alpha, dtype)
+        return jnp.sqrt(jnp.stack([1 + alpha, 2 - alpha, jnp.zeros_like(alpha)]))
 
     def dual_barrier(self, z: Array) -> Array:
         return dual_barrier(z, self.alpha)

@@ -4,9 +4,11 @@ The zero cone's rows are equality constraints to the interior point (their
 ``s`` is zero, their ``z`` free); they come first and are left to the Newton
 system. The remaining rows -- the cone rows -- form :class:`ProductCone`, whose
 operations apply the :class:`~optdsl.runtime.solvers.conic_ip.cone.Cone`
-interface cone by cone: the cones of one kind and size (and power cones of one
-exponent) form a segment, gathered statically into a ``(count, dim)`` array and
-handled by one ``vmap``.
+interface cone by cone: the cones of one kind and size form a segment, gathered
+statically into a ``(count, dim)`` array and handled by one ``vmap``. The power cones
+form one segment whatever their exponents, which that ``vmap`` maps as data: a segment
+per exponent would compile the cone's operations once per exponent (a weighted
+geometric mean of 50 terms is 49 power cones, each of its own exponent).
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ class ProductCone:
     """The cone rows of ``cones`` (all rows after the zero cone's), in :class:`Cones` row order.
 
     ``segments``: ``(cone, rows)`` pairs, ``rows`` of shape ``(count, cone.dim)`` indexing
-    the cone rows. Build it with :func:`product_cone` (cached per layout, so static under ``jit``).
+    the cone rows (the power cones' segment names its first cone; its operations take each cone's own
+    exponent). Build it with :func:`product_cone` (cached per layout, so static under ``jit``).
     A segment whose rows are consecutive is read by a slice rather than a gather, and where every one is,
     in row order, the blocks are joined without a permutation: compiled, each gather is a kernel of its own.
     """
@@ -46,10 +49,12 @@ class ProductCone:
         kinds += [(Exponential(), 3)] * cones.exp
         kinds += [(Power(alpha), 3) for alpha in cones.power]
         starts = np.cumsum([0] + [size for _, size in kinds])
-        groups: dict[Cone, list[np.ndarray]] = {}
+        groups: dict[Any, list[tuple[Cone, np.ndarray]]] = {}
         for (cone, size), start in zip(kinds, starts):
-            groups.setdefault(cone, []).append(start + np.arange(size))
-        self.segments = tuple((cone, np.stack(rows)) for cone, rows in groups.items())
+            groups.setdefault(Power if isinstance(cone, Power) else cone, []).append((cone, start + np.arange(size)))
+        self.segments = tuple((members[0][0], np.stack([rows for _, rows in members])) for members in groups.values())
+        self._exponents = tuple(np.array([cone.alpha for cone, _ in members]) if key is Power else None
+                                for key, members in groups.items())
         order = np.concatenate([rows.ravel() for _, rows in self.segments]) if self.segments else np.zeros(0, int)
         self._inverse = None if np.array_equal(order, np.arange(order.size)) else np.argsort(order)
         self._slices = tuple(slice(rows[0, 0], rows[0, 0] + rows.size)
@@ -69,19 +74,31 @@ class ProductCone:
         part = self._slices[i]
         return v[rows] if part is None else v[part].reshape(rows.shape + v.shape[1:])
 
+    def _method(self, i: int, method: str) -> tuple[Callable, tuple]:
+        """Segment ``i``'s ``method`` and the operands mapped ahead of the others: the power cones' exponents."""
+        cone, exponents = self.segments[i][0], self._exponents[i]
+        if exponents is None:
+            return getattr(cone, method), ()
+        return (lambda alpha, *args: getattr(Power(alpha), method)(*args)), (jnp.asarray(exponents),)
+
     def _each(self, method: str, scalings: tuple | None, *vectors: Array, shared: tuple = ()) -> list[Array]:
         """``cone.<method>([w,] *blocks, *shared)`` for every cone of every segment (``shared`` not mapped)."""
         out = []
-        for i, (cone, rows) in enumerate(self.segments):
-            fn: Callable = getattr(cone, method)
+        for i in range(len(self.segments)):
+            fn, exponents = self._method(i, method)
             w = () if scalings is None else (scalings[i],)
-            mapped = (*w, *(self.block(i, v) for v in vectors))
+            mapped = (*exponents, *w, *(self.block(i, v) for v in vectors))
             out.append(jax.vmap(fn, in_axes=(0,) * len(mapped) + (None,) * len(shared))(*mapped, *shared))
         return out
 
     def unit(self, dtype: Any) -> Array:
         """``e`` of every cone."""
-        return self.join([jnp.tile(cone.unit(dtype), (rows.shape[0], 1)) for cone, rows in self.segments], dtype)
+        parts = []
+        for i, (cone, rows) in enumerate(self.segments):
+            fn, exponents = self._method(i, "unit")
+            parts.append(jax.vmap(lambda *alpha: fn(*alpha, dtype))(*exponents) if exponents
+                         else jnp.tile(cone.unit(dtype), (rows.shape[0], 1)))
+        return self.join(parts, dtype)
 
     def margin(self, v: Array) -> Array:
         """The smallest margin over the cones (``inf`` without cone rows)."""
