@@ -4,8 +4,8 @@
 
 Sizes: m × n = 20 × 10 and 40 × 20 (samples × features), batch 1 and 16 (one X per
 instance, noisy copies of one data set; the labels y and λ shared), and 100 × 30 at batch 1:
-the cone program has about 10m + 2n unknowns, so 100 × 30 is past the 500 up to which the
-conic route factorises its Jacobian for the backward (it then solves by GMRES). The router sends this
+the cone program has about 10m + 2n unknowns (about 1060 at 100 × 30), and the conic route's dense
+factorisations grow with the cube of that. The router sends this
 smooth, unconstrained model to ``stationary``, so the conic row forces ``method="conic"``
 (each ``logistic`` becomes two exponential cones) and the default route is a second optdsl row.
 cvxpylayers solves the same model (y and λ constants). The reference gradient is exact: the

@@ -4,8 +4,8 @@
 
 Sizes: k = 5 and 10 at batch 1 and 16, and k = 15 at batch 1 (one C per instance:
 symmetric, unit diagonal, smallest eigenvalue −0.2, so X ⪰ 0 is active and X* is rank
-deficient). The cone program has about 3k² unknowns, so k = 15 is past the 500 up to which
-the conic route factorises its Jacobian for the backward (it then solves by GMRES). Contenders:
+deficient). The cone program has about 3k² unknowns (about 680 at k = 15), and the conic route's
+dense factorisations grow with the cube of that. Contenders:
 optdsl (its default route for the model, ``conic``) and cvxpylayers (X a symmetric
 variable). The reference is exact: X* = Π(C + Diag θ) with Π the projection onto the
 PSD cone and θ the root of diag(Π(C + Diag θ)) = 1, found by Newton steps from
