@@ -154,4 +154,3 @@ def overdetermined(aux: Any, n: int, n_eq: int) -> jax.Array:
     derivative does not exist."""
     held = n_eq + jnp.sum(aux.active) + jnp.sum(aux.at_lower | aux.at_upper)
     return held > n
-

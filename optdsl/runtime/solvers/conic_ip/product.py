@@ -94,10 +94,9 @@ class ProductCone:
     def unit(self, dtype: Any) -> Array:
         """``e`` of every cone."""
         parts = []
-        for i, (cone, rows) in enumerate(self.segments):
+        for i, (_, rows) in enumerate(self.segments):
             fn, exponents = self._method(i, "unit")
-            parts.append(jax.vmap(lambda *alpha: fn(*alpha, dtype))(*exponents) if exponents
-                         else jnp.tile(cone.unit(dtype), (rows.shape[0], 1)))
+            parts.append(jax.vmap(lambda *alpha: fn(*alpha, dtype), axis_size=rows.shape[0])(*exponents))
         return self.join(parts, dtype)
 
     def margin(self, v: Array) -> Array:
