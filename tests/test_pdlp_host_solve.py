@@ -135,3 +135,23 @@ def test_dependent_active_rows_are_refused_by_the_lu_and_give_zero(monkeypatch):
     out = _with_lu_after(monkeypatch, 0)(prob, active, rhs)
     for part in out:
         assert bool(jnp.all(part == 0))
+
+
+def test_structurally_singular_systems_never_reach_superlu(monkeypatch):
+    """SuperLU corrupts the heap on a structurally singular matrix (two rows on one column, no empty row or
+    column): such a system is refused before it, and a structurally regular one still reaches it."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("SuperLU was called")
+
+    rng = np.random.default_rng(5)
+    K = (sp.random(30, 30, density=0.2, random_state=rng) + sp.eye(30)).tolil()
+    K[:, 3] = 0
+    K[:, 4] = 0
+    K[7, 3] = K[7, 4] = 1.0
+    K = K.tocsc()
+    K.eliminate_zeros()
+    assert np.all(K.getnnz(0) > 0) and np.all(K.getnnz(1) > 0)
+    monkeypatch.setattr(host_solve.spla, "splu", refuse)
+    assert host_solve._lu(K, rng.standard_normal(30)) is None
+    with pytest.raises(AssertionError, match="SuperLU was called"):
+        host_solve._lu(sp.eye(30, format="csc"), rng.standard_normal(30))

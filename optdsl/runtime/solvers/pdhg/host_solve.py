@@ -26,6 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from jax import lax
+from scipy.sparse.csgraph import structural_rank
 from jax.experimental import sparse
 
 from optdsl.runtime.solvers.pdhg import problem as pb
@@ -80,7 +81,14 @@ _SUPERLU = threading.Lock()
 
 
 def _lu(K: sp.csc_matrix, rhs: np.ndarray) -> np.ndarray | None:
-    """``K^-1 rhs`` by SuperLU and one step of iterative refinement; None for a singular ``K``."""
+    """``K^-1 rhs`` by SuperLU and one step of iterative refinement; None for a singular ``K``.
+
+    A structurally singular ``K`` (no transversal: a wrong active set, dependent rows of a pattern) is refused
+    before SuperLU sees it: SuperLU reports it as exactly singular, but only after calling BLAS with invalid sizes
+    and corrupting the heap, which crashes the process a few hundred factorisations later.
+    """
+    if structural_rank(K) < K.shape[0]:
+        return None
     with _SUPERLU:
         try:
             lu = spla.splu(K, permc_spec="MMD_AT_PLUS_A")
