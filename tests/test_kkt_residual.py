@@ -6,7 +6,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax import lax
 from jax.flatten_util import ravel_pytree
 
 from optdsl.runtime import status
@@ -25,11 +24,7 @@ def jacfwd_of_residual(residual, point, params):
 
 def factorised_jacobian(aux):
     """The matrix whose LU the aux holds, ``J = diag(row_scale)^-1 P' L U``."""
-    lu, pivots = aux.kkt_lu, aux.kkt_pivots
-    size = lu.shape[0]
-    perm = lax.linalg.lu_pivots_to_permutation(pivots, size)
-    M = ((jnp.tril(lu, -1) + jnp.eye(size)) @ jnp.triu(lu))[jnp.argsort(perm)]
-    return M / aux.row_scale[:, None]
+    return aux.kkt_lu.matrix() / aux.row_scale[:, None]
 
 
 def random_qp(seed):

@@ -16,14 +16,14 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from optdsl.runtime.lu import LU
 from optdsl.runtime.solvers.base import lu_factor_checked, lu_solve_or_least_squares, per_instance
 
 
 class Factors(NamedTuple):
     """LU factors of ``M = diag(row_scale) J`` (unit max-norm rows); ``singular``: ``M`` has tiny pivots."""
 
-    lu: jax.Array
-    pivots: jax.Array
+    lu: LU
     row_scale: jax.Array
     singular: jax.Array
 
@@ -36,8 +36,8 @@ def factor(J: jax.Array) -> Factors:
     """
     row = jnp.max(jnp.abs(J), axis=1)
     row_scale = 1 / jnp.where(row > 0, row, 1)
-    lu, pivots, singular = lu_factor_checked(row_scale[:, None] * J)
-    return Factors(lu, pivots, row_scale, singular)
+    lu, singular = lu_factor_checked(row_scale[:, None] * J)
+    return Factors(lu, row_scale, singular)
 
 
 def solve(factors: Factors, rhs: jax.Array, transpose: bool) -> jax.Array:
@@ -50,7 +50,7 @@ def solve(factors: Factors, rhs: jax.Array, transpose: bool) -> jax.Array:
     [2.0, 0.0]
     """
     def one(f: Factors, rhs: jax.Array) -> jax.Array:
-        return lu_solve_or_least_squares(f.lu, f.pivots, rhs, transpose=transpose, singular=f.singular,
+        return lu_solve_or_least_squares(f.lu, rhs, transpose=transpose, singular=f.singular,
                                          row_scale=f.row_scale)
 
     return per_instance(one)(factors, rhs)

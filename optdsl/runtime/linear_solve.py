@@ -34,6 +34,7 @@ from jax import lax
 from jax.flatten_util import ravel_pytree
 
 from optdsl.errors import ArgumentError, ArgumentTypeError
+from optdsl.runtime.lu import lu_factor, lu_solve
 from optdsl.runtime.safe_math import safe_div
 
 PyTree = Any
@@ -264,8 +265,7 @@ def solve_lu(matvec: Matvec, b: PyTree, *, init: PyTree = None, ridge: float = 0
     """Dense LU with partial pivoting (``init``, ``tol``, ``maxiter`` unused)."""
     del init, tol, maxiter
     b_flat, unravel = ravel_pytree(b)
-    lu = jsl.lu_factor(materialize(matvec, b, ridge))
-    return unravel(jsl.lu_solve(lu, b_flat))
+    return unravel(lu_solve(lu_factor(materialize(matvec, b, ridge)), b_flat))
 
 
 def solve_cholesky(matvec: Matvec, b: PyTree, *, init: PyTree = None, ridge: float = 0.0,

@@ -17,11 +17,11 @@ from typing import Any, Callable, NamedTuple, TypeVar
 
 import jax
 import jax.numpy as jnp
-import jax.scipy.linalg as jsl
 from jax import lax
 
 from optdsl.errors import ArgumentError, ArgumentTypeError
 from optdsl.runtime.compilation_cache import jit
+from optdsl.runtime.lu import LU, lu_factor, lu_solve
 from optdsl.runtime.status import MAX_ITERATIONS, NUMERICAL_ERROR, SOLVED
 
 State = TypeVar("State")
@@ -214,21 +214,20 @@ def per_instance(fn: Callable[..., State], size: int | None = None) -> Callable[
     return wrapped
 
 
-def lu_factor_checked(M: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+def lu_factor_checked(M: jax.Array) -> tuple[LU, jax.Array]:
     """LU factors of a square ``M`` (partial pivoting) and whether ``M`` is numerically singular.
 
     Singular: a pivot of ``U`` below ``sqrt(eps)`` times the largest, or a non-finite one.
-    Returns ``(lu, pivots, singular)`` for :func:`lu_solve_or_least_squares`.
+    Returns ``(factors, singular)`` for :func:`lu_solve_or_least_squares`.
     """
-    lu, pivots = jsl.lu_factor(M)
-    diag_u = jnp.abs(jnp.diagonal(lu))
+    factors = lu_factor(M)
+    diag_u = jnp.abs(jnp.diagonal(factors.lu))
     singular = ~(jnp.min(diag_u) > jnp.sqrt(jnp.finfo(M.dtype).eps) * jnp.max(diag_u))
-    return lu, pivots, singular
+    return factors, singular
 
 
-def lu_solve_or_least_squares(lu: jax.Array, pivots: jax.Array, b: jax.Array, *, transpose: bool,
-                              singular: jax.Array, row_scale: jax.Array,
-                              keep: jax.Array | None = None) -> jax.Array:
+def lu_solve_or_least_squares(factors: LU, b: jax.Array, *, transpose: bool, singular: jax.Array,
+                              row_scale: jax.Array, keep: jax.Array | None = None) -> jax.Array:
     """``J^-1 b`` (``J^-T b`` when ``transpose``) for ``J = diag(row_scale)^-1 M``, from the LU factors of ``M``.
 
     ``J^-1 = M^-1 diag(row_scale)`` and ``J^-T = diag(row_scale) M^-T``: back-substitutions
@@ -239,20 +238,17 @@ def lu_solve_or_least_squares(lu: jax.Array, pivots: jax.Array, b: jax.Array, *,
     The forward and transposed operators are exact transposes of each other either way,
     so forward- and reverse-mode derivatives agree.
     """
-    N = lu.shape[0]
-    eps = jnp.finfo(lu.dtype).eps
+    N = factors.lu.shape[0]
+    eps = jnp.finfo(factors.lu.dtype).eps
     keep = jnp.ones((N,), bool) if keep is None else keep
 
-    def least_squares(lu, pivots, keep, b):
-        # lu_factor gives M[perm] = L U.
-        perm = lax.linalg.lu_pivots_to_permutation(pivots, N)
-        M = ((jnp.tril(lu, -1) + jnp.eye(N, dtype=lu.dtype)) @ jnp.triu(lu))[jnp.argsort(perm)]
-        pinv = jnp.linalg.pinv(jnp.where(keep[:, None], M, 0), rtol=jnp.sqrt(eps))
+    def least_squares(factors, keep, b):
+        pinv = jnp.linalg.pinv(jnp.where(keep[:, None], factors.matrix(), 0), rtol=jnp.sqrt(eps))
         return (pinv.T if transpose else pinv) @ b
 
     def inner(b):
-        exact = jsl.lu_solve((lu, pivots), b, trans=int(transpose))
-        return run_if(singular, least_squares, (lu, pivots, keep, b), exact)
+        exact = lu_solve(factors, b, transpose)
+        return run_if(singular, least_squares, (factors, keep, b), exact)
 
     if transpose:
         return row_scale * inner(b)

@@ -12,9 +12,9 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import jax.scipy.linalg as jsl
 from jax import lax
 
+from optdsl.runtime.lu import LU, lu_factor, lu_solve
 from optdsl.runtime.solvers.cone_program import ScaledProblem
 from optdsl.runtime.solvers.cones import Cones, project_dual_cone
 
@@ -56,7 +56,7 @@ class _Polish(NamedTuple):
     best_norm: Array
     first_norm: Array  # residual at the start
     passes: Array
-    factors: tuple[Array, Array]  # LU factors and pivots of the shifted Newton matrix the direction was solved with
+    factors: LU  # of the shifted Newton matrix the direction was solved with
 
 
 def newton_polish(p: ScaledProblem, cones: Cones, z: Array, steps: int) -> tuple[Array, Array]:
@@ -99,8 +99,8 @@ def newton_polish(p: ScaledProblem, cones: Cones, z: Array, steps: int) -> tuple
         stalled = (st.passes >= POLISH_PATIENCE) & ~(st.best_norm <= st.first_norm / 2)
         return (st.passes >= steps) | (st.best_norm <= floor) | stalled
 
-    def factorise(v: Array, shift: Array) -> tuple[Array, Array]:
-        return jsl.lu_factor(newton_matrix(p.A, v, cones, shift))
+    def factorise(v: Array, shift: Array) -> LU:
+        return lu_factor(newton_matrix(p.A, v, cones, shift))
 
     def body(st: _Polish) -> _Polish:
         x, v = st.trial
@@ -118,7 +118,7 @@ def newton_polish(p: ScaledProblem, cones: Cones, z: Array, steps: int) -> tuple
         # Nothing is factorised for a chord step, a rejected trial (its base's step is halved) or the pass that
         # ends the loop.
         factors = lax.cond(accept & ~chord & ~finished(done), factorise, lambda v, shift: st.factors, v, shift)
-        newton = jsl.lu_solve(factors, -F)
+        newton = lu_solve(factors, -F)
         accept = accept & jnp.all(jnp.isfinite(newton))
         base = jax.tree_util.tree_map(lambda new, old: jnp.where(accept, new, old), (x, v), st.base)
         direction = jnp.where(accept, newton, st.direction)
@@ -135,7 +135,7 @@ def newton_polish(p: ScaledProblem, cones: Cones, z: Array, steps: int) -> tuple
     inf = jnp.asarray(jnp.inf, dtype)
     start = _Polish((x0, v0), inf, jnp.zeros((n + m,), dtype), jnp.ones((), dtype), jnp.asarray(True), (x0, v0),
                     (x0, v0, jnp.zeros((m,), dtype)), inf, inf, jnp.zeros((), jnp.int32),
-                    (jnp.eye(n + m, dtype=dtype), jnp.arange(n + m, dtype=jnp.int32)))
+                    LU(jnp.eye(n + m, dtype=dtype), jnp.arange(n + m, dtype=jnp.int32)))
     x, v, y = lax.while_loop(lambda st: ~finished(st), body, start).best
     one = jnp.ones((1,), dtype)
     return jnp.concatenate([x, v, one]), jnp.concatenate([x, y, one])

@@ -25,6 +25,7 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from optdsl.runtime.lu import LU
 from optdsl.runtime.solvers.base import lu_factor_checked, lu_solve_or_least_squares, per_instance
 
 #: ``fun(x, params)``: the objective (a scalar) or a constraint function (a flat vector).
@@ -131,7 +132,7 @@ class KKTAux(NamedTuple):
     (``lam_i`` and ``g_i`` both ~0) or a pivot of its LU factorisation is tiny
     (dependent active constraints, a singular reduced Hessian), or (QPs) the
     refinement of a solution on its active set did not apply; implicit
-    derivatives are then least-squares ones. ``kkt_lu``, ``kkt_pivots``: LU factors of
+    derivatives are then least-squares ones. ``kkt_lu``: LU factors of
     ``M = diag(row_scale) J`` (``N x N`` with ``N = n + p + m``). ``row_scale``: ``(N,)``,
     1 on the first ``n + p`` rows and ``1 / (lam_i + |g_i|)`` on the complementarity
     rows, so each row of ``M`` has unit scale. ``kkt_keep``: ``(N,)`` bool, False on the
@@ -143,8 +144,7 @@ class KKTAux(NamedTuple):
     residual: jax.Array
     status: jax.Array
     singular: jax.Array
-    kkt_lu: jax.Array
-    kkt_pivots: jax.Array
+    kkt_lu: LU
     row_scale: jax.Array
     kkt_keep: jax.Array
 
@@ -177,17 +177,16 @@ def _row_scale(jac: KKTJacobian, degenerate: jax.Array) -> jax.Array:
     return jnp.concatenate([jnp.ones(n + p, size.dtype), comp_scale])
 
 
-def _aux_fields(jac: KKTJacobian, lu: jax.Array, pivots: jax.Array, pivot_small: jax.Array,
-                degenerate: jax.Array) -> tuple:
-    """The last five :class:`KKTAux` fields from LU factors of ``diag(row_scale) J`` and the degenerate rows (whose
+def _aux_fields(jac: KKTJacobian, lu: LU, pivot_small: jax.Array, degenerate: jax.Array) -> tuple:
+    """The last four :class:`KKTAux` fields from LU factors of ``diag(row_scale) J`` and the degenerate rows (whose
     scale is irrelevant: the least-squares solve drops them)."""
     n, p = jac.H.shape[0], jac.A.shape[0]
     keep = jnp.concatenate([jnp.ones(n + p, bool), ~degenerate])
-    return pivot_small | jnp.any(degenerate), lu, pivots, _row_scale(jac, degenerate), keep
+    return pivot_small | jnp.any(degenerate), lu, _row_scale(jac, degenerate), keep
 
 
 def factor_kkt(jac: KKTJacobian, point: KKTPoint, *, exact: bool, tol: Any) -> tuple:
-    """Factorise ``jac`` (the KKT Jacobian at a returned ``point``); returns the last five :class:`KKTAux` fields.
+    """Factorise ``jac`` (the KKT Jacobian at a returned ``point``); returns the last four :class:`KKTAux` fields.
 
     Complementarity row ``i`` is scaled by ``1 / (lam_i + |g_i|)``. ``singular`` is set when a pivot of
     the scaled LU is below ``sqrt(eps)`` times the largest, or -- with ``exact`` (the
@@ -200,13 +199,13 @@ def factor_kkt(jac: KKTJacobian, point: KKTPoint, *, exact: bool, tol: Any) -> t
     solve instead.
     """
     none = jnp.zeros_like(jac.lam, dtype=bool)
-    lu, pivots, pivot_small = lu_factor_checked(_row_scale(jac, none)[:, None] * jac.matrix())
+    lu, pivot_small = lu_factor_checked(_row_scale(jac, none)[:, None] * jac.matrix())
     if exact:
         a, c = complementarity_sizes(jac, point)
         degenerate = jnp.minimum(a, c) > (tol ** 0.25) * jnp.maximum(a, c)
     else:
         degenerate = none
-    return _aux_fields(jac, lu, pivots, pivot_small, degenerate)
+    return _aux_fields(jac, lu, pivot_small, degenerate)
 
 
 def active_set_matrix(jac: KKTJacobian, active: jax.Array) -> jax.Array:
@@ -221,9 +220,9 @@ def active_set_matrix(jac: KKTJacobian, active: jax.Array) -> jax.Array:
     return jac._replace(g=on - 1, lam=on).matrix()
 
 
-def factor_active_set(jac: KKTJacobian, point: KKTPoint, lu: jax.Array, pivots: jax.Array, pivot_small: jax.Array,
+def factor_active_set(jac: KKTJacobian, point: KKTPoint, lu: LU, pivot_small: jax.Array,
                       active: jax.Array) -> tuple:
-    """The last five :class:`KKTAux` fields at a KKT point refined on its active set, from the LU of
+    """The last four :class:`KKTAux` fields at a KKT point refined on its active set, from the LU of
     :func:`active_set_matrix` (no second factorisation).
 
     ``jac`` is the Jacobian at the refined ``point``, where ``lam_i = 0`` off the active set and
@@ -234,7 +233,7 @@ def factor_active_set(jac: KKTJacobian, point: KKTPoint, lu: jax.Array, pivots: 
     """
     a, c = complementarity_sizes(jac, point)
     degenerate = jnp.where(active, a, c) <= jnp.sqrt(jnp.finfo(jac.H.dtype).eps)
-    return _aux_fields(jac, lu, pivots, pivot_small, degenerate)
+    return _aux_fields(jac, lu, pivot_small, degenerate)
 
 
 def kkt_factored_solve(aux: KKTAux, rhs: jax.Array, transpose: bool) -> jax.Array:
@@ -247,7 +246,7 @@ def kkt_factored_solve(aux: KKTAux, rhs: jax.Array, transpose: bool) -> jax.Arra
     CPU, so a singular instance's SVD is not taken for the whole batch.
     """
     def one(aux: KKTAux, rhs: jax.Array) -> jax.Array:
-        return lu_solve_or_least_squares(aux.kkt_lu, aux.kkt_pivots, rhs, transpose=transpose, singular=aux.singular,
+        return lu_solve_or_least_squares(aux.kkt_lu, rhs, transpose=transpose, singular=aux.singular,
                                          row_scale=aux.row_scale, keep=aux.kkt_keep)
 
     return per_instance(one)(aux, rhs)

@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 
+from optdsl.runtime.lu import LU, lu_factor, lu_solve
 from optdsl.runtime.solvers.base import run_if
 
 #: Steps of iterative refinement against the unregularised system after each regularised solve.
@@ -58,25 +59,25 @@ def newton_kkt_solve(H: jax.Array, A: jax.Array, G: jax.Array, w: jax.Array, reg
     return _refined(functools.partial(_scaled_lu_solve, _scaled_lu_factor(H, A, G, w, reg)), H, A, G, w)
 
 
-def _scaled_lu_factor(H, A, G, w, reg) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """The LU factors and pivots of the scaled matrix of :func:`newton_kkt_solve`, and ``W^(1/2)``."""
+def _scaled_lu_factor(H, A, G, w, reg) -> tuple[LU, jax.Array]:
+    """The LU factors of the scaled matrix of :func:`newton_kkt_solve`, and ``W^(1/2)``."""
     n, p, m = H.shape[0], A.shape[0], G.shape[0]
     dtype = H.dtype
     root = jnp.sqrt(w)
     SG = root[:, None] * G
     zeros = lambda r, c: jnp.zeros((r, c), dtype)
-    lu, pivots = jsl.lu_factor(jnp.block([[H + reg * jnp.eye(n, dtype=dtype), A.T, SG.T],
-                                          [A, -reg * jnp.eye(p, dtype=dtype), zeros(p, m)],
-                                          [SG, zeros(m, p), -jnp.eye(m, dtype=dtype)]]))
-    return lu, pivots, root
+    factors = lu_factor(jnp.block([[H + reg * jnp.eye(n, dtype=dtype), A.T, SG.T],
+                                   [A, -reg * jnp.eye(p, dtype=dtype), zeros(p, m)],
+                                   [SG, zeros(m, p), -jnp.eye(m, dtype=dtype)]]))
+    return factors, root
 
 
-def _scaled_lu_solve(factors: tuple[jax.Array, jax.Array, jax.Array], e1: jax.Array, e2: jax.Array,
+def _scaled_lu_solve(factors: tuple[LU, jax.Array], e1: jax.Array, e2: jax.Array,
                      e3: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     """The regularised step (before refinement) by the factors of :func:`_scaled_lu_factor`."""
-    lu, pivots, root = factors
+    lu, root = factors
     n, p = e1.shape[0], e2.shape[0]
-    sol = jsl.lu_solve((lu, pivots), jnp.concatenate([e1, e2, root * e3]))
+    sol = lu_solve(lu, jnp.concatenate([e1, e2, root * e3]))
     return sol[:n], sol[n:n + p], root * sol[n + p:]
 
 
@@ -119,7 +120,7 @@ def condensed_kkt_solve(H: jax.Array, A: jax.Array, G: jax.Array, w: jax.Array, 
     # The LU is factorised where ill only, once for every solve with this Newton matrix, and after the
     # Cholesky factorisation; elsewhere its place holds the factors of the identity.
     size = n + p + G.shape[0]
-    placeholder = (jnp.eye(size, dtype=dtype), jnp.arange(size, dtype=jnp.int32), jnp.ones_like(w))
+    placeholder = (LU(jnp.eye(size, dtype=dtype), jnp.arange(size, dtype=jnp.int32)), jnp.ones_like(w))
     factors = run_if(ill, lambda H, A, G, w: _scaled_lu_factor(H, A, G, w, reg), (H, A, G, w), placeholder)
 
     def scaled_solve(e1, e2, e3):

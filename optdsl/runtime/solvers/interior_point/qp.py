@@ -23,11 +23,11 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import jax.scipy.linalg as jsl
 from jax import lax
 
 from optdsl.errors import ArgumentError, ArgumentTypeError
 from optdsl.runtime.implicit_diff import custom_root
+from optdsl.runtime.lu import LU, lu_solve
 from optdsl.runtime.solvers.base import check_count, lu_factor_checked, per_instance, resolve_tol, run_if
 from optdsl.runtime.solvers.interior_point.core import (RUNNING, check_start, conclude, finite, floored, result, run,
                                                         select, status)
@@ -344,8 +344,7 @@ class _Polish(NamedTuple):
 
     point: KKTPoint
     active: jax.Array
-    lu: jax.Array
-    pivots: jax.Array
+    lu: LU
     pivot_small: jax.Array
     residual: jax.Array
     accepted: jax.Array
@@ -369,12 +368,12 @@ def _polish(d: QPData, point: KKTPoint, residual: jax.Array) -> _Polish:
     a, c = complementarity_sizes(jac, point)
     active = a > c
     on = active.astype(d.q.dtype)
-    lu, pivots, pivot_small = lu_factor_checked(active_set_matrix(jac, active))
+    lu, pivot_small = lu_factor_checked(active_set_matrix(jac, active))
 
     def newton(z: KKTPoint) -> KKTPoint:
         F = _residual(z, d)
         rhs = jnp.concatenate([F.x, F.nu, on * qp_inequalities(z.x, d) - (1 - on) * z.lam])
-        dz = jsl.lu_solve((lu, pivots), rhs)
+        dz = lu_solve(lu, rhs)
         return KKTPoint(z.x - dz[:n], z.nu - dz[n:n + p], jnp.where(active, z.lam - dz[n + p:], 0))
 
     z = newton(newton(point))
@@ -384,7 +383,7 @@ def _polish(d: QPData, point: KKTPoint, residual: jax.Array) -> _Polish:
     refined = _assess(d, embedded, residual)[1]
     signs = jnp.all(jnp.where(active, z.lam >= 0, slack >= 0))
     accepted = ~pivot_small & signs & finite(z.x, z.nu, z.lam) & (refined <= jnp.maximum(residual, _rounding(d)))
-    return _Polish(z, active, lu, pivots, pivot_small, refined, accepted)
+    return _Polish(z, active, lu, pivot_small, refined, accepted)
 
 
 def _rounding(d: QPData) -> jax.Array:
@@ -421,7 +420,7 @@ def _iterated_and_polished(d: QPData, start: _Embedded, tol: jax.Array, maxiter:
     dtype = d.q.dtype
     zero = jnp.zeros((), jnp.int32)
     rejected = _Polish(KKTPoint(jnp.zeros_like(d.q), jnp.zeros_like(d.b), jnp.zeros_like(d.h)), jnp.zeros(m, bool),
-                       jnp.zeros((N, N), dtype), jnp.zeros(N, jnp.int32), jnp.asarray(True), jnp.zeros((), dtype),
+                       LU(jnp.zeros((N, N), dtype), jnp.zeros(N, jnp.int32)), jnp.asarray(True), jnp.zeros((), dtype),
                        jnp.asarray(False))
 
     def pending(r: _Rounds) -> jax.Array:
@@ -462,7 +461,7 @@ def _refined_result(d: QPData, start: _Embedded, tol: jax.Array, maxiter: int,
     point = _returned_point(d, st, code)
     taken = polished.accepted
     new = select(taken, polished.point, point)
-    fields = factor_active_set(_jacobian(new, d), new, polished.lu, polished.pivots, polished.pivot_small,
+    fields = factor_active_set(_jacobian(new, d), new, polished.lu, polished.pivot_small,
                                polished.active)
     fields = run_if(~taken, lambda point: factor_kkt(_jacobian(point, d), point, exact=True, tol=tol), (point,),
                     fields)
