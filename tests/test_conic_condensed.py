@@ -39,10 +39,13 @@ def _pair(cones: Cones, rng: np.random.Generator, depth: float) -> tuple[jax.Arr
     return jnp.asarray(np.concatenate(s_parts)), jnp.asarray(np.concatenate(z_parts))
 
 
+@pytest.mark.parametrize("bounds", [False, True])
 @pytest.mark.parametrize("depth", [1.0, 1e-6])
-def test_condensed_matrix_is_the_gram_matrix_of_the_scaled_rows(depth):
+def test_condensed_matrix_is_the_gram_matrix_of_the_scaled_rows(depth, bounds):
     """Random cone rows of ``A`` and interior ``(s, z)``, well inside the cones and ``1e-6`` from their boundary,
-    where the scalings span twelve orders of magnitude: the per-cone sum matches ``G'G`` to rounding of ``G'G``."""
+    where the scalings span twelve orders of magnitude: the per-cone sum matches ``G'G`` to rounding of ``G'G``.
+    With ``bounds`` the nonnegative rows have one non-zero each (two on one column, one row zero), whose part
+    goes to the diagonal."""
     cone = product_cone(LAYOUT)
     assert cone.structured(N) == (False, False, True, True, False, False)  # nonneg, soc 3, soc 5, soc 16, psd, exp
     rng = np.random.default_rng(7)
@@ -54,12 +57,17 @@ def test_condensed_matrix_is_the_gram_matrix_of_the_scaled_rows(depth):
         return G, cone.condensed(w, A, G, cone.condensed_constants(A))
 
     for _ in range(3):
-        A = jnp.asarray(rng.normal(size=(cone.dim, N)) * rng.lognormal(size=(1, N)))
-        G, structured = (np.asarray(v) for v in both(A, *_pair(LAYOUT, rng, depth)))
+        A = rng.normal(size=(cone.dim, N)) * rng.lognormal(size=(1, N))
+        if bounds:
+            A[:LAYOUT.nonneg] = 0
+            A[[0, 1], [4, 4]] = rng.normal(size=2)
+        single = cone.condensed_constants(jnp.asarray(A))[0].single
+        assert bool(single) == bounds
+        G, structured = (np.asarray(v) for v in both(jnp.asarray(A), *_pair(LAYOUT, rng, depth)))
         gram = G.T @ G
         scale = np.abs(G).T @ np.abs(G)
         assert np.max(np.abs(structured - gram) / scale) < 1e-12
-        assert np.linalg.cond(gram) > (1e8 if depth < 1 else 1)  # the boundary case does reach extreme scalings
+        assert np.linalg.cond(gram) > ((1e7 if bounds else 1e8) if depth < 1 else 1)  # extreme scalings reached
 
 
 def test_second_order_update_in_closed_form():
