@@ -1,18 +1,24 @@
-"""Where a lock-step batch beats a loop over the instances: the QP interior point on a CPU, by size and batch.
+"""Where a lock-step batch beats a loop over the instances: the interior points on a CPU, by size and batch.
 
-    XLA_FLAGS=--xla_cpu_multi_thread_eigen=false taskset -c 1 python -m benchmarks.lockstep [--quick] [--json out.json]
+    XLA_FLAGS=--xla_cpu_multi_thread_eigen=false taskset -c 1 python -m benchmarks.lockstep [--family qp|socp]
+        [--quick] [--json out.json]
 
-For random QPs (``benchmarks.qp.instances``: n unknowns, m = n / 2 inequalities,
-p = n / 4 equalities) at several batch sizes, the forward+backward of
-``sum(w * x)`` through ``solve_qp`` under ``vmap`` is timed in both execution
-modes of :func:`~optdsl.runtime.solvers.base.per_instance`: a loop over the
-instances (``lax.map``) and one lock-step batch (``vmap``). Times are medians of
-process CPU time (one thread, so that other load on the machine does not count).
-The table shows both, their ratio, the iterations (mean and max over the batch:
-the lock-step batch runs as many steps as its slowest instance) and whether both
-modes gave the same statuses and iteration counts. The threshold
-:data:`~optdsl.runtime.solvers.base.LOCKSTEP_MAX_SIZE` is read off it. Rows go to
-stderr as they are measured, and to ``--json`` (updated after each).
+Two families, at several sizes and batch sizes:
+
+- ``qp``: random QPs (``benchmarks.qp.instances``: n unknowns, m = n / 2 inequalities, p = n / 4
+  equalities), the forward+backward of ``sum(w * x)`` through ``solve_qp``;
+- ``socp``: the Markowitz SOCP of ``benchmarks.markowitz`` with n assets (one expected-return vector per
+  instance), the forward+backward of ``sum(w * x)`` through the conic interior point and its implicit
+  derivatives (``solve_conic_diff``); its unknowns are the embedding's, ``n + m``.
+
+Each is timed under ``vmap`` in both execution modes of
+:func:`~optdsl.runtime.solvers.base.per_instance`: a loop over the instances (``lax.map``) and one lock-step
+batch (``vmap``). Times are medians of process CPU time (one thread, so that other load on the machine does
+not count). The table shows both, their ratio, the iterations (mean and max over the batch: the lock-step
+batch runs as many steps as its slowest instance) and whether both modes gave the same statuses and iteration
+counts. The thresholds :data:`~optdsl.runtime.solvers.base.LOCKSTEP_MAX_SIZE` (QP) and
+:data:`~optdsl.runtime.solvers.conic_ip.iteration.LOCKSTEP_MAX_SIZE` (cone programs) are read off it. Rows go
+to stderr as they are measured, and to ``--json`` (updated after each).
 """
 
 from __future__ import annotations
@@ -30,15 +36,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks.markowitz import make_data
 from benchmarks.qp import instances
+from optdsl.compiler.conic import canonicalize
 from optdsl.runtime.solvers import base
+from optdsl.runtime.solvers.conic_diff import solve_conic_diff
+from optdsl.runtime.solvers.conic_ip import iteration
 from optdsl.runtime.solvers.interior_point import solve_qp
 
 jax.config.update("jax_enable_x64", True)
 
-#: (sizes n, batches) of the full and the quick run.
-FULL = ((5, 10, 20, 30, 40, 60), (4, 16, 64, 256))
-QUICK = ((8,), (4,))
+#: Per family, (sizes n, batches) of the full and the quick run.
+FULL = {"qp": ((5, 10, 20, 30, 40, 60), (4, 16, 64, 256)), "socp": ((5, 10, 20, 30, 40, 50), (4, 16, 64))}
+QUICK = {"qp": ((8,), (4,)), "socp": ((4,), (4,))}
 #: The two execution modes, as the size threshold that forces each.
 MODES = {"loop": -1, "lockstep": 10**9}
 
@@ -54,32 +64,66 @@ def _cpu_ms(fn: Any, args: tuple, runs: int) -> float:
     return 1e3 * statistics.median(times)
 
 
-def _program(weights: jax.Array) -> Any:
-    """``(data) -> ((loss, (dq, dh)), iterations, status)`` of a batch of QPs, compiled for the current mode."""
-    def one(d: dict[str, jax.Array]) -> Any:
-        return solve_qp(d["Q"], d["q"], d["A"], d["b"], d["G"], d["h"])
+def _qp(n: int, batch: int) -> tuple[Any, dict[str, jax.Array], dict[str, Any]]:
+    """The QP family: ``(one instance -> (point, aux), batched data, the row's size columns)``."""
+    m, p = n // 2, n // 4
+    data = {key: jnp.asarray(v) for key, v in instances(n, m, p, batch).items()}
 
-    def loss(q, h, d):
-        point, aux = jax.vmap(one)({**d, "q": q, "h": h})
-        return jnp.sum(weights * point.x), aux
+    def one(d: dict[str, jax.Array]) -> Any:
+        point, aux = solve_qp(d["Q"], d["q"], d["A"], d["b"], d["G"], d["h"])
+        return point.x, aux
+
+    return one, data, {"n": n, "m": m, "p": p, "unknowns": n + m + p}
+
+
+def _socp(n: int, batch: int) -> tuple[Any, dict[str, jax.Array], dict[str, Any]]:
+    """The Markowitz SOCP family on its conic form, ``c`` per instance."""
+    import optdsl as od
+
+    raw = make_data(n, batch)
+    w = od.Variable(n, name="w")
+    mu, L = od.Parameter(n, name="mu"), od.Parameter((n, n), name="L")
+    sigma = od.Parameter(nonneg=True, name="sigma")
+    form = canonicalize(od.Problem(od.Maximize(mu @ w), [od.sum(w) == 1, w >= 0, od.norm2(L.T @ w) <= sigma]))
+    fixed = {"L": jnp.asarray(raw["L"]), "sigma": jnp.asarray(raw["sigma"])}
+    A, b, _, _ = form.data({**fixed, "mu": jnp.asarray(raw["mu"][0])})
+    c = jax.vmap(lambda mu: form.data({**fixed, "mu": mu})[2])(jnp.asarray(raw["mu"]))
+
+    def one(d: dict[str, jax.Array]) -> Any:
+        point, info = solve_conic_diff(A, b, d["c"], form.cones)
+        return point.x, info
+
+    m = A.shape[0]
+    return one, {"c": c}, {"n": A.shape[1], "m": m, "p": form.cones.zero, "unknowns": A.shape[1] + m}
+
+
+FAMILIES = {"qp": _qp, "socp": _socp}
+
+
+def _program(one: Any, weights: jax.Array) -> Any:
+    """``(data) -> ((loss, gradient), iterations, status)`` of a batch, compiled for the current mode; the
+    gradient is with respect to every batched datum."""
+    def loss(d):
+        x, aux = jax.vmap(one)(d)
+        return jnp.sum(weights * x), aux
 
     def run(d):
-        (value, aux), grad = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(d["q"], d["h"], d)
+        (value, aux), grad = jax.value_and_grad(loss, has_aux=True)(d)
         return (value, grad), aux.iterations, aux.status
 
     return jax.jit(run)
 
 
-def measure(n: int, batch: int, runs: int) -> dict[str, Any]:
+def measure(family: str, n: int, batch: int, runs: int) -> dict[str, Any]:
     """One (size, batch): both modes' times, iterations and whether they agree."""
-    m, p = n // 2, n // 4
-    data = {key: jnp.asarray(v) for key, v in instances(n, m, p, batch).items()}
-    weights = jnp.asarray(np.random.default_rng(1).normal(size=(batch, n)))
-    row: dict[str, Any] = {"n": n, "m": m, "p": p, "unknowns": n + m + p, "batch": batch}
+    one, data, row = FAMILIES[family](n, batch)
+    weights = jnp.asarray(np.random.default_rng(1).normal(size=(batch, row["n"])))
+    row = {**row, "batch": batch}
     outs = {}
     for mode, threshold in MODES.items():
-        with mock.patch.object(base, "LOCKSTEP_MAX_SIZE", threshold):
-            program = _program(weights)
+        with mock.patch.object(base, "LOCKSTEP_MAX_SIZE", threshold), \
+                mock.patch.object(iteration, "LOCKSTEP_MAX_SIZE", threshold):
+            program = _program(one, weights)
             outs[mode] = program(data)
             row[f"{mode}_ms"] = _cpu_ms(program, (data,), runs)
     iterations = np.asarray(outs["loop"][1])
@@ -102,15 +146,16 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.lockstep", description=__doc__.splitlines()[0])
+    parser.add_argument("--family", choices=sorted(FAMILIES), default="qp", help="the solver and its problems")
     parser.add_argument("--quick", action="store_true", help="one tiny case")
     parser.add_argument("--runs", type=int, default=10, help="timed calls after warm-up (median reported)")
     parser.add_argument("--json", type=Path, help="write the rows here")
     args = parser.parse_args(argv)
-    sizes, batches = QUICK if args.quick else FULL
+    sizes, batches = (QUICK if args.quick else FULL)[args.family]
     rows = []
     for n in sizes:
         for batch in batches:
-            rows.append(measure(n, batch, args.runs))
+            rows.append(measure(args.family, n, batch, args.runs))
             print(table(rows[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
             if args.json:
                 args.json.write_text(json.dumps(rows, indent=1))

@@ -191,3 +191,58 @@ def test_per_instance_runs_a_batch_lockstep_up_to_the_size_threshold():
         f = jax.jit(jax.vmap(per_instance(doublings, size=size)))
         np.testing.assert_array_equal(f(xs)[1], expected)
         assert ("pred[8]" in f.lower(xs).compile().as_text()) == batched
+
+
+def _cone_programs() -> tuple[object, dict[str, jax.Array]]:
+    """Markowitz SOCPs with 5 assets in conic form, ``(A, b, c)`` per instance: four with their own expected
+    returns, the last with a risk bound no portfolio meets (infeasible)."""
+    from benchmarks.markowitz import make_data
+    from optdsl.compiler.conic import canonicalize
+
+    raw = make_data(5, 5)
+    w = od.Variable(5, name="w")
+    mu, L, sigma = od.Parameter(5, name="mu"), od.Parameter((5, 5), name="L"), od.Parameter(nonneg=True, name="sigma")
+    form = canonicalize(od.Problem(od.Maximize(mu @ w), [od.sum(w) == 1, w >= 0, od.norm2(L.T @ w) <= sigma]))
+    sigmas = jnp.asarray([0.15] * 4 + [1e-3])
+    A, b, c, _ = jax.vmap(lambda mu, s: form.data({"mu": mu, "L": jnp.asarray(raw["L"]), "sigma": s}))(
+        jnp.asarray(raw["mu"]), sigmas)
+    return form.cones, {"A": A, "b": b, "c": c}
+
+
+def test_a_batch_of_cone_programs_gives_each_instance_its_answer_lockstep_and_one_by_one():
+    """The conic interior point under ``vmap``, lock-step and instance by instance: each instance's status,
+    iterations, solution and gradient are those it gets alone, in both modes, and the modes agree."""
+    from optdsl.runtime.solvers.conic_diff import solve_conic_diff
+    from optdsl.runtime.solvers.conic_ip import iteration
+
+    cones, data = _cone_programs()
+    weights = jnp.asarray(np.random.default_rng(2).normal(size=data["c"].shape))
+
+    def loss(c, d, w):
+        point, info = jax.vmap(lambda A, b, c: solve_conic_diff(A, b, c, cones))(d["A"], d["b"], c)
+        return jnp.sum(w * point.x), (point.x, info.status, info.iterations)
+
+    out = {}
+    for mode, threshold in MODES.items():
+        with mock.patch.object(iteration, "LOCKSTEP_MAX_SIZE", threshold):
+            f = jax.jit(jax.value_and_grad(loss, has_aux=True))
+
+            def run(rows):
+                d = {key: v[rows] for key, v in data.items()}
+                (_, aux), grad = f(d["c"], d, weights[rows])
+                return jax.tree_util.tree_map(np.asarray, (aux, grad))
+
+            batch = run(np.arange(5))
+            alone = jax.tree_util.tree_map(lambda *leaves: np.concatenate(leaves), *[run(np.array([i]))
+                                                                                    for i in range(5)])
+            out[mode] = batch
+            np.testing.assert_array_equal(batch[0][1], [SOLVED] * 4 + [INFEASIBLE])
+            np.testing.assert_array_equal(batch[0][1:], alone[0][1:])
+            np.testing.assert_allclose(batch[0][0][:4], alone[0][0][:4], rtol=1e-10, atol=1e-10)
+            np.testing.assert_allclose(batch[1][:4], alone[1][:4], rtol=1e-8, atol=1e-8)
+    (x, status, iterations), grad = out["loop"]
+    (x1, status1, iterations1), grad1 = out["lockstep"]
+    np.testing.assert_array_equal(status, status1)
+    np.testing.assert_allclose(x[:4], x1[:4], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(grad[:4], grad1[:4], rtol=1e-7, atol=1e-7)
+    assert np.all(grad[4] == 0) and np.all(grad1[4] == 0)  # no information from a certificate

@@ -172,7 +172,8 @@ def run_if(pred: jax.Array, fn: Callable[..., State], operands: tuple, otherwise
 LOCKSTEP_MAX_SIZE = 40
 
 
-def per_instance(fn: Callable[..., State], size: int | None = None) -> Callable[..., State]:
+def per_instance(fn: Callable[..., State], size: int | None = None,
+                 limit: int | None = None) -> Callable[..., State]:
     """``fn`` whose ``vmap`` is a loop over the instances on a CPU and an ordinary ``vmap`` elsewhere.
 
     A batched ``while_loop`` runs every instance for as many steps as the slowest, and
@@ -182,9 +183,9 @@ def per_instance(fn: Callable[..., State], size: int | None = None) -> Callable[
     (``lax.map``). Accelerators keep the lock-step batch, which is what fills them.
     The choice is made when the program is lowered for its platform
     (``lax.platform_dependent``). ``size``: the number of unknowns of one instance, when the
-    caller knows it; instances of at most :data:`LOCKSTEP_MAX_SIZE` unknowns run lock-step on
-    every platform, since on a CPU too their per-operation overhead, not their arithmetic, sets
-    the time. A lock-step batch still gives each instance its own result: a batched
+    caller knows it; instances of at most ``limit`` unknowns (default :data:`LOCKSTEP_MAX_SIZE`, the QP
+    interior point's) run lock-step on every platform, since on a CPU too their per-operation overhead,
+    not their arithmetic, sets the time. A lock-step batch still gives each instance its own result: a batched
     ``while_loop`` keeps (``select``) the state of the instances that have stopped.
     Unbatched arguments are shared, not copied per instance. ``fn`` goes through ``jax.jit``
     so that the branches and transformations that trace it again with the same shapes can
@@ -192,7 +193,7 @@ def per_instance(fn: Callable[..., State], size: int | None = None) -> Callable[
     """
     fn = jit(fn)
     wrapped = jax.custom_batching.custom_vmap(fn)
-    lockstep = size is not None and size <= LOCKSTEP_MAX_SIZE
+    lockstep = size is not None and size <= (LOCKSTEP_MAX_SIZE if limit is None else limit)
 
     @wrapped.def_vmap
     def rule(axis_size, in_batched, *args):

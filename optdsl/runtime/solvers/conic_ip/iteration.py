@@ -34,6 +34,7 @@ where it passes the solution test, so that a solution is exact to rounding, not 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -64,6 +65,12 @@ MIN_STEP = 1e-8
 STALL_ITERS = 5
 #: Newton passes of the final polish.
 POLISH_STEPS = 10
+#: Largest cone program, in unknowns ``n + m`` of the embedding, whose batches a CPU solves lock-step
+#: (:func:`~optdsl.runtime.solvers.base.per_instance`); larger ones run instance by instance. Measured with
+#: ``python -m benchmarks.lockstep --family socp`` (Markowitz SOCPs, forward and backward, one CPU thread, batches
+#: of 4 to 64): lock-step was 1.5-2.7x faster at 19 unknowns, 0.85-0.95x at 34, within 20 % either way at 64 and
+#: 1.2-2x slower from 94 on, where the instances' iteration counts spread (the batch runs as many as the slowest).
+LOCKSTEP_MAX_SIZE = 30
 
 
 class _Iterate(NamedTuple):
@@ -361,8 +368,8 @@ def conic_ip_solve(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.typi
     UNBOUNDED when its certificate passes the scale-free test at ``tol ** 0.75``;
     NUMERICAL_ERROR for non-finite values, a step that could not be taken or an
     iteration that stalled; MAX_ITERATIONS otherwise. Pure JAX (``jit``, ``vmap`` over
-    data with the same ``cones``; under ``vmap`` a loop over the instances on a CPU, see
-    :func:`~optdsl.runtime.solvers.base.per_instance`), keeps the dtype. Not
+    data with the same ``cones``; under ``vmap`` a loop over the instances on a CPU, or one lock-step batch up to
+    :data:`LOCKSTEP_MAX_SIZE` unknowns, see :func:`~optdsl.runtime.solvers.base.per_instance`), keeps the dtype. Not
     differentiable itself (``while_loop``s). ``verbose``: print each iteration's residual (the smallest
     of the solution and certificate residuals), complementarity ``mu`` and step length, and the final status.
 
@@ -379,7 +386,7 @@ def conic_ip_solve(A: jax.typing.ArrayLike, b: jax.typing.ArrayLike, c: jax.typi
     tol = jnp.asarray(resolve_tol(tol, dtype), dtype)
     cone = product_cone(cones)
 
-    @per_instance
+    @functools.partial(per_instance, size=sum(A.shape), limit=LOCKSTEP_MAX_SIZE)
     def run(A, b, c, init, tol):
         cert_tol = tol ** 0.75
         p = equilibrate(A, b, c, cones)
