@@ -490,3 +490,48 @@ def test_nlp_bad_input_raises_naming_the_argument():
 def test_docstring_examples(module):
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("rows", ["bounds", "mixed"])
+def test_weighted_gram_of_bound_rows_is_their_diagonal(rows):
+    """``G' diag(w) G`` with every row of ``G`` a bound (one non-zero; two rows on one column, a zero row) is
+    formed on the diagonal; with one general row among them, densely; both equal the dense product."""
+    from optdsl.runtime.solvers.interior_point.newton_step import single_entries, weighted_gram
+
+    rng = np.random.default_rng(4)
+    n = 40
+    G = np.zeros((2 * n + 1, n))
+    G[np.arange(2 * n), np.tile(np.arange(n), 2)] = rng.normal(size=2 * n)
+    if rows == "mixed":
+        G[-1] = rng.normal(size=n)
+    w = rng.lognormal(size=2 * n + 1)
+    entries = single_entries(jnp.asarray(G))
+    assert bool(entries.single) == (rows == "bounds")
+    got = jax.jit(weighted_gram)(jnp.asarray(G), jnp.asarray(w), entries)
+    np.testing.assert_allclose(got, G.T @ (w[:, None] * G), rtol=1e-14, atol=1e-14)
+
+
+def test_box_constrained_qp_matches_clarabel_and_its_gradient_matches_central_differences():
+    """A dense convex QP with only bounds ``-1 <= x <= 1`` on 40 variables (its condensed matrix built on the
+    diagonal): solution against Clarabel, gradient of ``w'x`` in ``q`` against central differences."""
+    rng = np.random.default_rng(6)
+    n = 40
+    M = rng.normal(size=(n, n))
+    Q, q = M @ M.T / n + 0.1 * np.eye(n), 2 * rng.normal(size=n)
+    G, h = np.vstack([np.eye(n), -np.eye(n)]), np.ones(2 * n)
+    A, b = np.zeros((0, n)), np.zeros(0)
+    x = cp.Variable(n)
+    cp.Problem(cp.Minimize(0.5 * cp.quad_form(x, cp.psd_wrap(Q)) + q @ x), [G @ x <= h]).solve(**CLARABEL_TIGHT)
+    assert 0 < np.sum(np.isclose(np.abs(x.value), 1, atol=1e-6)) < n  # some bounds active, not all
+    w = jnp.asarray(rng.normal(size=n))
+
+    def loss(q):
+        point, aux = solve_qp(jnp.asarray(Q), q, jnp.asarray(A), jnp.asarray(b), jnp.asarray(G), jnp.asarray(h))
+        return w @ point.x, (point.x, aux.status)
+
+    (_, (x_opt, code)), grad = jax.jit(jax.value_and_grad(loss, has_aux=True))(jnp.asarray(q))
+    assert int(code) == status.SOLVED
+    np.testing.assert_allclose(x_opt, x.value, atol=1e-7)
+    d, eps = rng.normal(size=n), 1e-6
+    fd = (loss(jnp.asarray(q + eps * d))[0] - loss(jnp.asarray(q - eps * d))[0]) / (2 * eps)
+    np.testing.assert_allclose(float(grad @ d), float(fd), rtol=1e-6, atol=1e-8)

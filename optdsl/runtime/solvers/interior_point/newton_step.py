@@ -21,11 +21,12 @@ therefore written as one chain of dependent LAPACK calls.
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
+from jax import lax
 
 from optdsl.runtime.lu import LU, lu_factor, lu_solve
 from optdsl.runtime.solvers.base import run_if
@@ -35,6 +36,43 @@ REFINE = 1
 #: :func:`condensed_kkt_solve` trusts its Cholesky factors while their squared pivot ratio (about the
 #: reciprocal condition number) stays above this many machine epsilons.
 CONDENSED_MIN_RCOND = 100
+#: Fewest columns from which :func:`single_entries` looks for rows with one non-zero: below it the dense
+#: product of :func:`weighted_gram` costs about what the test and its branch do.
+SINGLE_ENTRY_MIN_COLUMNS = 32
+
+
+class SingleEntries(NamedTuple):
+    """Rows of a matrix with at most one non-zero each: ``single`` whether all of them are, ``column`` where
+    each row's non-zero is (0 for a zero row)."""
+
+    single: jax.Array
+    column: jax.Array
+
+
+def single_entries(G: jax.Array) -> SingleEntries | None:
+    """The :class:`SingleEntries` of the rows of ``G`` (a traced test: the data decide), or None for fewer than
+    :data:`SINGLE_ENTRY_MIN_COLUMNS` columns."""
+    if G.shape[1] < SINGLE_ENTRY_MIN_COLUMNS:
+        return None
+    nonzero = G != 0
+    return SingleEntries(jnp.all(jnp.sum(nonzero, axis=1) <= 1), jnp.argmax(nonzero, axis=1))
+
+
+def weighted_gram(G: jax.Array, w: jax.Array, entries: SingleEntries | None) -> jax.Array:
+    """``G' diag(w) G``. Where every row of ``G`` has at most one non-zero (``entries``: bounds on variables) it
+    is diagonal, and formed in ``O(m)`` from those entries instead of ``2 m n^2`` flops."""
+    def dense() -> jax.Array:
+        return G.T @ (w[:, None] * G)
+
+    if entries is None:
+        return dense()
+    n = G.shape[1]
+
+    def diagonal() -> jax.Array:
+        value = jnp.take_along_axis(G, entries.column[:, None], axis=1)[:, 0]
+        return jnp.zeros((n, n), G.dtype).at[entries.column, entries.column].add(w * value ** 2)
+
+    return lax.cond(entries.single, diagonal, dense)
 
 
 def max_step(v: jax.Array, dv: jax.Array) -> jax.Array:
@@ -104,7 +142,7 @@ def condensed_kkt_solve(H: jax.Array, A: jax.Array, G: jax.Array, w: jax.Array, 
     n, p = H.shape[0], A.shape[0]
     dtype = H.dtype
     eye = jnp.eye(n, dtype=dtype)
-    gram = G.T @ (w[:, None] * G) if gram is None else gram
+    gram = weighted_gram(G, w, single_entries(G)) if gram is None else gram
     chol = jnp.linalg.cholesky(H + gram + reg * eye)
     KA = jsl.cho_solve((chol, True), A.T)
     schur = jnp.linalg.cholesky(A @ KA + reg * jnp.eye(p, dtype=dtype))
