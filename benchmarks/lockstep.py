@@ -38,6 +38,7 @@ import numpy as np
 
 from benchmarks.markowitz import make_data
 from benchmarks.qp import instances
+import optdsl as od
 from optdsl.compiler.conic import canonicalize
 from optdsl.runtime.solvers import base
 from optdsl.runtime.solvers.conic_diff import solve_conic_diff
@@ -64,8 +65,9 @@ def _cpu_ms(fn: Any, args: tuple, runs: int) -> float:
     return 1e3 * statistics.median(times)
 
 
-def _qp(n: int, batch: int) -> tuple[Any, dict[str, jax.Array], dict[str, Any]]:
-    """The QP family: ``(one instance -> (point, aux), batched data, the row's size columns)``."""
+def _qp(n: int, batch: int) -> tuple[Any, dict[str, jax.Array], tuple[str, ...], dict[str, Any]]:
+    """The QP family: ``(one instance -> (x, aux), batched data, the data differentiated, the row's size
+    columns)``."""
     m, p = n // 2, n // 4
     data = {key: jnp.asarray(v) for key, v in instances(n, m, p, batch).items()}
 
@@ -73,13 +75,11 @@ def _qp(n: int, batch: int) -> tuple[Any, dict[str, jax.Array], dict[str, Any]]:
         point, aux = solve_qp(d["Q"], d["q"], d["A"], d["b"], d["G"], d["h"])
         return point.x, aux
 
-    return one, data, {"n": n, "m": m, "p": p, "unknowns": n + m + p}
+    return one, data, ("q", "h"), {"n": n, "m": m, "p": p, "unknowns": n + m + p}
 
 
-def _socp(n: int, batch: int) -> tuple[Any, dict[str, jax.Array], dict[str, Any]]:
-    """The Markowitz SOCP family on its conic form, ``c`` per instance."""
-    import optdsl as od
-
+def _socp(n: int, batch: int) -> tuple[Any, dict[str, jax.Array], tuple[str, ...], dict[str, Any]]:
+    """The Markowitz SOCP family on its conic form, ``c`` (the expected returns) per instance."""
     raw = make_data(n, batch)
     w = od.Variable(n, name="w")
     mu, L = od.Parameter(n, name="mu"), od.Parameter((n, n), name="L")
@@ -94,21 +94,21 @@ def _socp(n: int, batch: int) -> tuple[Any, dict[str, jax.Array], dict[str, Any]
         return point.x, info
 
     m = A.shape[0]
-    return one, {"c": c}, {"n": A.shape[1], "m": m, "p": form.cones.zero, "unknowns": A.shape[1] + m}
+    return one, {"c": c}, ("c",), {"n": A.shape[1], "m": m, "p": form.cones.zero, "unknowns": A.shape[1] + m}
 
 
 FAMILIES = {"qp": _qp, "socp": _socp}
 
 
-def _program(one: Any, weights: jax.Array) -> Any:
+def _program(one: Any, weights: jax.Array, wrt: tuple[str, ...]) -> Any:
     """``(data) -> ((loss, gradient), iterations, status)`` of a batch, compiled for the current mode; the
-    gradient is with respect to every batched datum."""
-    def loss(d):
-        x, aux = jax.vmap(one)(d)
+    gradient is with respect to the data named in ``wrt``."""
+    def loss(theta, d):
+        x, aux = jax.vmap(one)({**d, **theta})
         return jnp.sum(weights * x), aux
 
     def run(d):
-        (value, aux), grad = jax.value_and_grad(loss, has_aux=True)(d)
+        (value, aux), grad = jax.value_and_grad(loss, has_aux=True)({key: d[key] for key in wrt}, d)
         return (value, grad), aux.iterations, aux.status
 
     return jax.jit(run)
@@ -116,14 +116,14 @@ def _program(one: Any, weights: jax.Array) -> Any:
 
 def measure(family: str, n: int, batch: int, runs: int) -> dict[str, Any]:
     """One (size, batch): both modes' times, iterations and whether they agree."""
-    one, data, row = FAMILIES[family](n, batch)
+    one, data, wrt, row = FAMILIES[family](n, batch)
     weights = jnp.asarray(np.random.default_rng(1).normal(size=(batch, row["n"])))
     row = {**row, "batch": batch}
     outs = {}
     for mode, threshold in MODES.items():
         with mock.patch.object(base, "LOCKSTEP_MAX_SIZE", threshold), \
                 mock.patch.object(iteration, "LOCKSTEP_MAX_SIZE", threshold):
-            program = _program(one, weights)
+            program = _program(one, weights, wrt)
             outs[mode] = program(data)
             row[f"{mode}_ms"] = _cpu_ms(program, (data,), runs)
     iterations = np.asarray(outs["loop"][1])

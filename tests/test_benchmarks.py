@@ -23,7 +23,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root holds `benchmarks/`
 
-from benchmarks import compile_time, expcone, fidelity, harness, lasso, lp, markowitz, powcone, qp, run, sdp, svm
+from benchmarks import (compile_time, expcone, fidelity, harness, lasso, lockstep, lp, markowitz, powcone, qp, run,
+                        sdp, svm)
 
 WORKLOADS = {"qp": qp, "lasso": lasso, "svm": svm, "markowitz": markowitz, "lp": lp, "expcone": expcone, "sdp": sdp,
              "powcone": powcone}
@@ -200,3 +201,12 @@ def test_fidelity_error_of_a_nan_gradient_is_infinite():
     ref = {"q": np.array([1.0, -2.0])}
     assert fidelity.relative_error({"q": np.array([1.0, -1.0])}, ref) == pytest.approx(0.5)
     assert fidelity.relative_error({"q": np.array([np.nan, -2.0])}, ref) == np.inf
+
+
+@pytest.mark.parametrize("family", sorted(lockstep.FAMILIES))
+def test_lockstep_quick_case_gives_the_same_statuses_and_iterations_in_both_modes(family, capsys):
+    """The lock-step benchmark's quick case of each family: a row per (size, batch) with both modes timed and the
+    same statuses and iteration counts per instance in both."""
+    rows = lockstep.main(["--quick", "--family", family, "--runs", "1"])
+    assert rows and all(row["same"] and row["loop_ms"] > 0 and row["lockstep_ms"] > 0 for row in rows)
+    assert "| loop / lock-step |" in capsys.readouterr().out

@@ -22,11 +22,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from optdsl.runtime.solvers.cones import Cones
-from optdsl.runtime.solvers.interior_point.newton_step import single_entries, weighted_gram
 from optdsl.runtime.solvers.conic_ip.cone import Cone
 from optdsl.runtime.solvers.conic_ip.exponential import Exponential
 from optdsl.runtime.solvers.conic_ip.power import Power
 from optdsl.runtime.solvers.conic_ip.symmetric import Nonnegative, PositiveSemidefinite, SecondOrder
+from optdsl.runtime.solvers.interior_point.newton_step import single_entries, weighted_gram
 
 Array = jax.Array
 
