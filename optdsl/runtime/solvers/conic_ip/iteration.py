@@ -68,8 +68,9 @@ POLISH_STEPS = 10
 #: Largest cone program, in unknowns ``n + m`` of the embedding, whose batches a CPU solves lock-step
 #: (:func:`~optdsl.runtime.solvers.base.per_instance`); larger ones run instance by instance. Measured with
 #: ``python -m benchmarks.lockstep --family socp`` (Markowitz SOCPs, forward and backward, one CPU thread, batches
-#: of 4 to 64): lock-step was 1.5-2.7x faster at 19 unknowns, 0.85-0.95x at 34, within 20 % either way at 64 and
-#: 1.2-2x slower from 94 on, where the instances' iteration counts spread (the batch runs as many as the slowest).
+#: of 4 to 64): lock-step was 1.5-2.7x faster at 19 unknowns, 0.85-0.95x as fast at 34, 1.1-1.2x faster at 64
+#: and 1.2-2.6x slower from 94 on, where the instances' iteration counts spread (the batch runs as many steps as
+#: the slowest). The limit stays below the size that lost.
 LOCKSTEP_MAX_SIZE = 30
 
 
