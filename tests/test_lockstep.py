@@ -240,8 +240,8 @@ def test_a_batch_of_cone_programs_gives_each_instance_its_answer_lockstep_and_on
             np.testing.assert_array_equal(batch[0][1:], alone[0][1:])
             np.testing.assert_allclose(batch[0][0][:4], alone[0][0][:4], rtol=1e-10, atol=1e-10)
             np.testing.assert_allclose(batch[1][:4], alone[1][:4], rtol=1e-8, atol=1e-8)
-    (x, status, iterations), grad = out["loop"]
-    (x1, status1, iterations1), grad1 = out["lockstep"]
+    (x, status, _), grad = out["loop"]
+    (x1, status1, _), grad1 = out["lockstep"]
     np.testing.assert_array_equal(status, status1)
     np.testing.assert_allclose(x[:4], x1[:4], rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(grad[:4], grad1[:4], rtol=1e-7, atol=1e-7)

@@ -138,8 +138,8 @@ def test_dependent_active_rows_are_refused_by_the_lu_and_give_zero(monkeypatch):
 
 
 def test_structurally_singular_systems_never_reach_superlu(monkeypatch):
-    """SuperLU corrupts the heap on a structurally singular matrix (two rows on one column, no empty row or
-    column): such a system is refused before it, and a structurally regular one still reaches it."""
+    """SuperLU corrupts the heap on a structurally singular matrix (two columns whose only entry is in one row,
+    no empty row or column): such a system is refused before it, and a structurally regular one still reaches it."""
     def refuse(*args, **kwargs):
         raise AssertionError("SuperLU was called")
 
