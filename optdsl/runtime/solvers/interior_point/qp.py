@@ -360,7 +360,7 @@ def _polish(d: QPData, point: KKTPoint, residual: jax.Array) -> _Polish:
     (:func:`~optdsl.runtime.solvers.interior_point.kkt.active_set_matrix`; linear for a QP,
     so the second is iterative refinement of the first) with one LU factorisation give the
     refined point. It is taken when the system is non-singular, the point is finite,
-    ``lam >= 0`` on the active set, ``G x <= h`` off it, and its residual (that of
+    ``lam >= 0`` on the active set, ``G x <= h`` off it (both to rounding), and its residual (that of
     :func:`_assess`) is at most ``residual`` or at the level of rounding (:func:`_rounding`).
     """
     n, p = d.q.shape[0], d.b.shape[0]
@@ -377,11 +377,17 @@ def _polish(d: QPData, point: KKTPoint, residual: jax.Array) -> _Polish:
         return KKTPoint(z.x - dz[:n], z.nu - dz[n:n + p], jnp.where(active, z.lam - dz[n + p:], 0))
 
     z = newton(newton(point))
-    slack = d.h - d.G @ z.x
+    Gx = d.G @ z.x
+    slack = d.h - Gx
+    # A weakly active constraint's multiplier and slack are both zero, which the solve gives to rounding, of
+    # either sign: the signs are tested to the rounding of their scale, and such a multiplier is clipped to zero.
+    inf = lambda v: jnp.max(jnp.abs(v), initial=0)
+    signs = jnp.all(jnp.where(active, z.lam >= -_rounding(d) * inf(z.lam),
+                              slack >= -_rounding(d) * jnp.maximum(inf(d.h), inf(Gx))))
+    z = z._replace(lam=jnp.maximum(z.lam, 0))
     one = jnp.ones((), d.q.dtype)
     embedded = _Embedded(z.x, z.nu, z.lam, jnp.maximum(slack, 0), one, 0 * one, jnp.asarray(RUNNING, jnp.int32), one)
     refined = _assess(d, embedded, residual)[1]
-    signs = jnp.all(jnp.where(active, z.lam >= 0, slack >= 0))
     accepted = ~pivot_small & signs & finite(z.x, z.nu, z.lam) & (refined <= jnp.maximum(residual, _rounding(d)))
     return _Polish(z, active, lu, pivot_small, refined, accepted)
 
