@@ -70,24 +70,27 @@ def newton_solver(A: Array, cone: ProductCone, w: tuple, active: Array,
     dtype = A.dtype
     scale_rows = jax.vmap(lambda col: cone.mul("mul_winvt", w, col), in_axes=1, out_axes=1)
     G = scale_rows(A[p:])
-    solve = condensed_kkt_solve(jnp.zeros((n, n), dtype), A[:p], G, jnp.ones((cone.dim,), dtype),
-                                regularisation(dtype), active, cone.condensed(w, A[p:], G, constants), refine=0)
 
-    def scaled_solve(r_x: Array, r_z: Array) -> tuple[Array, Array]:
-        dx, dz0, dl = solve(r_x, r_z[:p], cone.mul("mul_winvt", w, r_z[p:]))
-        return dx, jnp.concatenate([dz0, cone.mul("mul_winv", w, dl)])
+    def refined(solve: Callable) -> Callable[[Array, Array], tuple]:
+        """The Newton system's solve from ``solve``, a regularised solve of its scaled form."""
+        def scaled_solve(r_x: Array, r_z: Array) -> tuple[Array, Array]:
+            dx, dz0, dl = solve(r_x, r_z[:p], cone.mul("mul_winvt", w, r_z[p:]))
+            return dx, jnp.concatenate([dz0, cone.mul("mul_winv", w, dl)])
 
-    def kkt_solve(r_x: Array, r_z: Array) -> tuple[Array, Array]:
-        def refine(_, point):
-            dx, dz = point
-            h_dz = jnp.concatenate([jnp.zeros((p,), dtype), cone.mul("mul_wt", w, cone.mul("mul_w", w, dz[p:]))])
-            ex, ez = scaled_solve(r_x - A.T @ dz, r_z - A @ dx + h_dz)
-            return dx + ex, dz + ez
+        def kkt_solve(r_x: Array, r_z: Array) -> tuple[Array, Array]:
+            def refine(_, point):
+                dx, dz = point
+                h_dz = jnp.concatenate([jnp.zeros((p,), dtype), cone.mul("mul_wt", w, cone.mul("mul_w", w, dz[p:]))])
+                ex, ez = scaled_solve(r_x - A.T @ dz, r_z - A @ dx + h_dz)
+                return dx + ex, dz + ez
 
-        # The first pass, from zero, is the plain solve.
-        return lax.fori_loop(0, 1 + REFINE, refine, (jnp.zeros((n,), dtype), jnp.zeros_like(r_z)))
+            # The first pass, from zero, is the plain solve.
+            return lax.fori_loop(0, 1 + REFINE, refine, (jnp.zeros((n,), dtype), jnp.zeros_like(r_z)))
 
-    return kkt_solve
+        return kkt_solve
+
+    return condensed_kkt_solve(jnp.zeros((n, n), dtype), A[:p], G, jnp.ones((cone.dim,), dtype),
+                               regularisation(dtype), active, cone.condensed(w, A[p:], G, constants), refined)
 
 
 def newton_system(A: Array, cone: ProductCone) -> NewtonSystem:

@@ -119,8 +119,13 @@ def _scaled_lu_solve(factors: tuple[LU, jax.Array], e1: jax.Array, e2: jax.Array
     return sol[:n], sol[n:n + p], root * sol[n + p:]
 
 
+#: A solve of the step system: ``(r1, r2, r3) -> (dx, dnu, dlam)`` (or a caller's own right-hand sides).
+Solve = Callable[..., tuple]
+
+
 def condensed_kkt_solve(H: jax.Array, A: jax.Array, G: jax.Array, w: jax.Array, reg: jax.Array,
-                        active: jax.Array = True, gram: jax.Array | None = None, refine: int = REFINE):
+                        active: jax.Array = True, gram: jax.Array | None = None,
+                        refined: Callable[[Solve], Solve] | None = None) -> Solve:
     """:func:`newton_kkt_solve` for a positive semidefinite ``H`` (a convex QP), mostly through Cholesky.
 
     Eliminates ``dlam = W (G dx - r3)`` and factorises ``K = H + G' W G + reg I``
@@ -130,14 +135,18 @@ def condensed_kkt_solve(H: jax.Array, A: jax.Array, G: jax.Array, w: jax.Array, 
     carries the spread of ``w`` squared, and ``dlam`` amplifies the error of ``dx`` by
     ``w``; where the Cholesky pivots show ``K`` too ill-conditioned for that (squared
     pivot ratio below :data:`CONDENSED_MIN_RCOND` epsilons, e.g. a degenerate LP near
-    its solution) the scaled LU of :func:`newton_kkt_solve` is factorised once and
-    every solve uses it instead, only then
-    (:func:`~optdsl.runtime.solvers.base.run_if`; otherwise the factors of the identity
-    hold its place). ``active``: False for an instance whose result is discarded (a
+    its solution) each call of the returned solve factorises the scaled LU of
+    :func:`newton_kkt_solve` and solves with it instead, only then
+    (:func:`~optdsl.runtime.solvers.base.run_if`). The factors live within that call: carried from one call to
+    the next, they would need a placeholder of order ``n + p + m`` copied at every factorisation, ill or not,
+    which cost a fifth of a Markowitz SOCP's solve (``n + m = 604``). A caller solving several right-hand sides
+    with one matrix passes them to one call (``vmap``), so the LU is factorised once for them.
+    ``active``: False for an instance whose result is discarded (a
     converged instance of a batch that is still iterating), so that its extreme ``w``
     never sends the batch to the LU. ``gram``: ``G' W G``, where the caller forms it more cheaply from the
-    structure of ``G`` (the matrix products with ``G`` still use ``G``). Refinement as there, ``refine`` steps
-    (none for a caller that refines against a system of its own).
+    structure of ``G`` (the matrix products with ``G`` still use ``G``). ``refined``: builds the returned solve
+    from a regularised solve of the step system; by default :data:`REFINE` steps of refinement as there, or a
+    caller's own refinement against a system of its own (with its own right-hand sides).
     """
     n, p = H.shape[0], A.shape[0]
     dtype = H.dtype
@@ -154,26 +163,30 @@ def condensed_kkt_solve(H: jax.Array, A: jax.Array, G: jax.Array, w: jax.Array, 
     # run side by side (jaxlib's batched LAPACK kernels can then deadlock a small thread pool).
     chol = jnp.where(ill, eye, chol)
     schur = jnp.where(ill, jnp.eye(p, dtype=dtype), schur)
+    if refined is None:
+        refined = functools.partial(_refined, H=H, A=A, G=G, w=w)
 
-    # The LU is factorised where ill only, once for every solve with this Newton matrix, and after the
-    # Cholesky factorisation; elsewhere its place holds the factors of the identity.
-    size = n + p + G.shape[0]
-    placeholder = (LU(jnp.eye(size, dtype=dtype), jnp.arange(size, dtype=jnp.int32)), jnp.ones_like(w))
-    factors = run_if(ill, lambda H, A, G, w: _scaled_lu_factor(H, A, G, w, reg), (H, A, G, w), placeholder)
-
-    def scaled_solve(e1, e2, e3):
+    def cholesky_solve(e1, e2, e3):
         y = jsl.cho_solve((chol, True), e1 + G.T @ (w * e3))
         dnu = jsl.cho_solve((schur, True), A @ y - e2)
         dx = y - KA @ dnu
-        # The LU solve starts after the Cholesky solves (its default value) for the same reason.
-        return run_if(ill, _scaled_lu_solve, (factors, e1, e2, e3), (dx, dnu, w * (G @ dx - e3)))
+        return dx, dnu, w * (G @ dx - e3)
 
-    return _refined(scaled_solve, H, A, G, w, refine)
+    def lu_solve_all(H, A, G, w, *rhs):
+        return refined(functools.partial(_scaled_lu_solve, _scaled_lu_factor(H, A, G, w, reg)))(*rhs)
+
+    by_cholesky = refined(cholesky_solve)
+
+    def solve(*rhs):
+        # The matrices are operands of run_if (masked there), so that XLA cannot hoist the LU out of its loop; it
+        # is factorised after the Cholesky solves (run_if's default) for the same reason as above.
+        return run_if(ill, lu_solve_all, (H, A, G, w, *rhs), by_cholesky(*rhs))
+
+    return solve
 
 
-def _refined(scaled_solve: Callable, H: jax.Array, A: jax.Array, G: jax.Array, w: jax.Array,
-             refine: int = REFINE) -> Callable:
-    """``scaled_solve`` (a regularised solve of the step system) followed by ``refine`` refinement steps.
+def _refined(scaled_solve: Solve, H: jax.Array, A: jax.Array, G: jax.Array, w: jax.Array) -> Solve:
+    """``scaled_solve`` (a regularised solve of the step system) followed by :data:`REFINE` refinement steps.
 
     Each step adds the regularised solve of the unregularised system's residual. The
     steps are unconditional: one step did as well as up to three (each kept only if it
@@ -188,7 +201,7 @@ def _refined(scaled_solve: Callable, H: jax.Array, A: jax.Array, G: jax.Array, w
 
     def solve(r1, r2, r3):
         sol = scaled_solve(r1, r2, r3)
-        for _ in range(refine):
+        for _ in range(REFINE):
             sol = tuple(a + c for a, c in zip(sol, scaled_solve(*residual(r1, r2, r3, *sol))))
         return sol
 
