@@ -8,7 +8,6 @@ problem is regular, not only to ``tol``.
 
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple
 
 import jax
@@ -18,7 +17,6 @@ from jax import lax
 from optdsl.runtime.lu import LU, lu_factor, lu_solve
 from optdsl.runtime.solvers.cone_program import ScaledProblem
 from optdsl.runtime.solvers.cones import Cones, project_dual_cone
-from optdsl.runtime.solvers.interior_point.core import select
 
 Array = jax.Array
 
@@ -58,8 +56,7 @@ class _Polish(NamedTuple):
     best_norm: Array
     first_norm: Array  # residual at the start
     passes: Array
-    refactor: Array  # bool: the last trial is accepted and its step needs a new factorisation
-    accepted: tuple[Array, Array, Array, Array]  # that trial's (x, v), residual vector and norm
+    factors: LU  # of the shifted Newton matrix the direction was solved with
 
 
 def newton_polish(p: ScaledProblem, cones: Cones, z: Array, steps: int) -> tuple[Array, Array]:
@@ -88,9 +85,7 @@ def newton_polish(p: ScaledProblem, cones: Cones, z: Array, steps: int) -> tuple
     would. The point with the lowest ``||F||`` seen is returned, so the result
     never has a larger residual than the start. An attempt that has not halved
     the residual after :data:`POLISH_PATIENCE` passes stops early (each pass
-    may cost a dense factorisation). The factorisations are the steps of an outer loop, and the passes that
-    reuse one the steps of an inner loop that only reads it: carried through one loop and replaced conditionally,
-    the factors were copied by XLA at every pass, which cost more than the solve with them.
+    costs a dense factorisation).
     """
     n, m = p.A.shape[1], p.A.shape[0]
     dtype = z.dtype
@@ -104,55 +99,43 @@ def newton_polish(p: ScaledProblem, cones: Cones, z: Array, steps: int) -> tuple
         stalled = (st.passes >= POLISH_PATIENCE) & ~(st.best_norm <= st.first_norm / 2)
         return (st.passes >= steps) | (st.best_norm <= floor) | stalled
 
-    def moved(st: _Polish, accept: Array, point: tuple[Array, Array], norm: Array, newton: Array) -> _Polish:
-        """The next trial: the full step ``newton`` from ``point`` where ``accept``, else the current step halved
-        (or, below :data:`MIN_POLISH_STEP`, taken in full anyway)."""
-        base = jax.tree_util.tree_map(lambda new, old: jnp.where(accept, new, old), point, st.base)
-        direction = jnp.where(accept, newton, st.direction)
-        halved = st.length / 2
-        forced = ~accept & (halved < MIN_POLISH_STEP)
-        length = jnp.where(accept | forced, 1, halved).astype(dtype)
-        trial = (base[0] + length * direction[:n], base[1] + length * direction[n:])
-        return st._replace(base=base, base_norm=jnp.where(accept, norm, st.base_norm), direction=direction,
-                           length=length, forced=forced, trial=trial)
+    def factorise(v: Array, shift: Array) -> LU:
+        return lu_factor(newton_matrix(p.A, v, cones, shift))
 
-    def evaluate(factors: LU | None, st: _Polish) -> _Polish:
-        """One pass: the trial's residual; a chord step from it with ``factors`` where it lowered the residual by
-        :data:`CHORD_RATE`, or ``refactor`` where it lowered it less (the loop ends there for a factorisation)."""
+    def body(st: _Polish) -> _Polish:
         x, v = st.trial
         y = project(v)
         F = jnp.concatenate([p.A.T @ y + p.c, -p.A @ x + p.b - y + v])
         norm = jnp.linalg.norm(F)
         norm = jnp.where(jnp.isnan(norm), jnp.inf, norm)
+        shift = jnp.where(jnp.isfinite(norm), norm, 0)
         improved = norm < st.best_norm
         best = jax.tree_util.tree_map(lambda new, old: jnp.where(improved, new, old), (x, v, y), st.best)
         done = st._replace(best=best, best_norm=jnp.minimum(norm, st.best_norm),
                            first_norm=jnp.where(st.passes == 0, norm, st.first_norm), passes=st.passes + 1)
         accept = st.forced | (norm < st.base_norm)
         chord = accept & ~st.forced & (norm <= CHORD_RATE * st.base_norm)
-        newton = jnp.zeros_like(F) if factors is None else lu_solve(factors, -F)
-        # Nothing is factorised for the pass that ends the polish.
-        refactor = accept & ~chord & ~finished(done)
-        new = select(refactor, done, moved(done, chord & jnp.all(jnp.isfinite(newton)), (x, v), norm, newton))
-        return new._replace(refactor=refactor, accepted=((x, v), F, norm))
-
-    def factorised(st: _Polish) -> _Polish:
-        """The accepted trial's Newton step with the factors of its own shifted matrix, then the chord passes
-        with those factors (a loop that only reads them) until a trial needs new ones or the polish ends."""
-        (x, v), F, norm = st.accepted
-        factors = lu_factor(newton_matrix(p.A, v, cones, jnp.where(jnp.isfinite(norm), norm, 0)))
+        # Nothing is factorised for a chord step, a rejected trial (its base's step is halved) or the pass that
+        # ends the loop.
+        factors = lax.cond(accept & ~chord & ~finished(done), factorise, lambda v, shift: st.factors, v, shift)
         newton = lu_solve(factors, -F)
-        st = moved(st._replace(refactor=jnp.asarray(False)), jnp.all(jnp.isfinite(newton)), (x, v), norm, newton)
-        return lax.while_loop(lambda st: ~st.refactor & ~finished(st), functools.partial(evaluate, factors), st)
+        accept = accept & jnp.all(jnp.isfinite(newton))
+        base = jax.tree_util.tree_map(lambda new, old: jnp.where(accept, new, old), (x, v), st.base)
+        direction = jnp.where(accept, newton, st.direction)
+        halved = st.length / 2
+        forced = ~accept & (halved < MIN_POLISH_STEP)
+        length = jnp.where(accept | forced, 1, halved).astype(dtype)
+        trial = (base[0] + length * direction[:n], base[1] + length * direction[n:])
+        return done._replace(base=base, base_norm=jnp.where(accept, norm, st.base_norm), direction=direction,
+                             length=length, forced=forced, trial=trial, factors=factors)
 
     tau = z[-1]
     scale = jnp.where(tau > 0, 1 / jnp.where(tau > 0, tau, 1), 1)
     x0, v0 = z[:n] * scale, z[n:-1] * scale
     inf = jnp.asarray(jnp.inf, dtype)
-    zeros = jnp.zeros((n + m,), dtype)
-    start = _Polish((x0, v0), inf, zeros, jnp.ones((), dtype), jnp.asarray(True), (x0, v0),
-                    (x0, v0, jnp.zeros((m,), dtype)), inf, inf, jnp.zeros((), jnp.int32), jnp.asarray(False),
-                    ((x0, v0), zeros, inf))
-    x, v, y = lax.while_loop(lambda st: st.refactor, factorised, evaluate(None, start)).best
+    start = _Polish((x0, v0), inf, jnp.zeros((n + m,), dtype), jnp.ones((), dtype), jnp.asarray(True), (x0, v0),
+                    (x0, v0, jnp.zeros((m,), dtype)), inf, inf, jnp.zeros((), jnp.int32),
+                    LU(jnp.eye(n + m, dtype=dtype), jnp.arange(n + m, dtype=jnp.int32)))
+    x, v, y = lax.while_loop(lambda st: ~finished(st), body, start).best
     one = jnp.ones((1,), dtype)
     return jnp.concatenate([x, v, one]), jnp.concatenate([x, y, one])
