@@ -222,7 +222,7 @@ def lu_factor_checked(M: jax.Array) -> tuple[LU, jax.Array]:
     Returns ``(factors, singular)`` for :func:`lu_solve_or_least_squares`.
     """
     factors = lu_factor(M)
-    diag_u = jnp.abs(jnp.diagonal(factors.lu_t))
+    diag_u = jnp.abs(jnp.diagonal(factors.lu))
     singular = ~(jnp.min(diag_u) > jnp.sqrt(jnp.finfo(M.dtype).eps) * jnp.max(diag_u))
     return factors, singular
 
@@ -239,8 +239,8 @@ def lu_solve_or_least_squares(factors: LU, b: jax.Array, *, transpose: bool, sin
     The forward and transposed operators are exact transposes of each other either way,
     so forward- and reverse-mode derivatives agree.
     """
-    N = factors.perm.shape[0]
-    eps = jnp.finfo(factors.lu_t.dtype).eps
+    N = factors.lu.shape[0]
+    eps = jnp.finfo(factors.lu.dtype).eps
     keep = jnp.ones((N,), bool) if keep is None else keep
 
     def least_squares(factors, keep, b):
