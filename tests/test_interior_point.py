@@ -511,6 +511,41 @@ def test_weighted_gram_of_bound_rows_is_their_diagonal(rows):
     np.testing.assert_allclose(got, G.T @ (w[:, None] * G), rtol=1e-14, atol=1e-14)
 
 
+@pytest.mark.parametrize("path", ["cholesky", "lu"])
+def test_condensed_solve_solves_the_step_system_by_either_factorisation(path, monkeypatch):
+    """The condensed solve of a step system whose weights span twelve orders of magnitude, by its Cholesky factors
+    or (the pivot test made to fail) its LU fallback, factorised within the call: alone and for two right-hand
+    sides in one call, each solution satisfies the unregularised system; a caller's refinement that adds nothing
+    gets the regularised solve itself, by the same factorisation."""
+    from optdsl.runtime.solvers.interior_point import newton_step
+
+    monkeypatch.setattr(newton_step, "CONDENSED_MIN_RCOND", 0.0 if path == "cholesky" else np.inf)
+    rng = np.random.default_rng(8)
+    n, p, m = 12, 3, 30
+    M = rng.normal(size=(n, n))
+    H, A, G = M @ M.T / n, rng.normal(size=(p, n)), rng.normal(size=(m, n))
+    w = np.exp(rng.uniform(-6, 6, size=m) * np.log(10))
+    rhs = [rng.normal(size=(2, k)) for k in (n, p, m)]
+    data = tuple(jnp.asarray(v) for v in (H, A, G, w))
+    reg = newton_step.regularisation(jnp.float64)
+
+    def residual(dx, dnu, dlam, r1, r2, r3):
+        return max(np.max(np.abs(H @ dx + A.T @ dnu + G.T @ dlam - r1)), np.max(np.abs(A @ dx - r2)),
+                   np.max(np.abs(w * (G @ dx - r3) - dlam)) / np.max(w))
+
+    one = jax.jit(lambda *r: newton_step.condensed_kkt_solve(*data, reg)(*r))
+    both = jax.jit(jax.vmap(lambda *r: newton_step.condensed_kkt_solve(*data, reg)(*r)))
+    plain = jax.jit(lambda *r: newton_step.condensed_kkt_solve(*data, reg, refined=lambda solve: solve)(*r))
+    batched = [np.asarray(v) for v in both(*(jnp.asarray(r) for r in rhs))]
+    for i in range(2):
+        r = [v[i] for v in rhs]
+        alone = [np.asarray(v) for v in one(*(jnp.asarray(v) for v in r))]
+        assert residual(*alone, *r) < 1e-9
+        for a, b in zip(alone, batched):
+            np.testing.assert_allclose(b[i], a, rtol=1e-9, atol=1e-9)
+        assert residual(*[np.asarray(v) for v in plain(*(jnp.asarray(v) for v in r))], *r) < 1e-5
+
+
 def test_box_constrained_qp_matches_clarabel_and_its_gradient_matches_central_differences():
     """A dense convex QP with only bounds ``-1 <= x <= 1`` on 40 variables (its condensed matrix built on the
     diagonal): solution against Clarabel, gradient of ``w'x`` in ``q`` against central differences."""
