@@ -41,8 +41,9 @@ def newton_matrix(A: Array, v: Array, cones: Cones, shift: Array | float = 0.0) 
     m, n = A.shape
     eye = jnp.eye(m, dtype=A.dtype)
     derivative = jax.vmap(lambda t: jax.jvp(lambda v: project_dual_cone(v, cones), (v,), (t,))[1])
-    D = derivative(eye).T
-    return jnp.block([[shift * jnp.eye(n, dtype=A.dtype), derivative(A.T)], [-A, (1 + shift) * eye - D]])
+    # One derivative evaluation per row of [I; A'], in one batch: the projection's derivative is traced once.
+    rows = derivative(jnp.concatenate([eye, A.T]))
+    return jnp.block([[shift * jnp.eye(n, dtype=A.dtype), rows[m:]], [-A, (1 + shift) * eye - rows[:m].T]])
 
 
 class _Polish(NamedTuple):
