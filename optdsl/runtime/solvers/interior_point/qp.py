@@ -134,14 +134,18 @@ def _check_qp(Q, q, A, b, G, h) -> QPData:
     return QPData((Q + Q.T) / 2, q, A, b, G, h)
 
 
+def _max_abs(v: jax.Array) -> jax.Array:
+    """The largest magnitude of ``v`` (0 for an empty ``v``)."""
+    return jnp.max(jnp.abs(v), initial=0)
+
+
 def _scaled_residuals(d: QPData, x, nu, lam, s):
     """Relative primal and dual residuals of a (normalised) point, Clarabel-style."""
-    inf = lambda v: jnp.max(jnp.abs(v), initial=0)
     F = _residual(KKTPoint(x, nu, lam), d)
-    r_p = jnp.maximum(inf(F.nu), inf(d.G @ x + s - d.h))
-    r_d = inf(F.x)
-    primal = r_p / jnp.maximum(1, jnp.maximum(inf(d.b), inf(d.h)) + inf(x) + inf(s))
-    dual = r_d / jnp.maximum(1, inf(d.q) + inf(x) + jnp.maximum(inf(nu), inf(lam)))
+    r_p = jnp.maximum(_max_abs(F.nu), _max_abs(d.G @ x + s - d.h))
+    r_d = _max_abs(F.x)
+    primal = r_p / jnp.maximum(1, jnp.maximum(_max_abs(d.b), _max_abs(d.h)) + _max_abs(x) + _max_abs(s))
+    dual = r_d / jnp.maximum(1, _max_abs(d.q) + _max_abs(x) + jnp.maximum(_max_abs(nu), _max_abs(lam)))
     return primal, dual
 
 
@@ -155,7 +159,6 @@ def _assess(d: QPData, st: _Embedded, tol) -> tuple[jax.Array, jax.Array]:
     unboundedness only for a feasible problem: while a Farkas certificate is forming too
     (its residual within ``sqrt(tol) |b'nu + h'lam|``), the iterations go on until one of the two holds.
     """
-    inf = lambda v: jnp.max(jnp.abs(v), initial=0)
     x, nu, lam, s = st.x / st.tau, st.nu / st.tau, st.lam / st.tau, st.s / st.tau
     primal, dual = _scaled_residuals(d, x, nu, lam, s)
     quad = x @ (d.Q @ x)
@@ -166,11 +169,11 @@ def _assess(d: QPData, st: _Embedded, tol) -> tuple[jax.Array, jax.Array]:
 
     certifying = st.kappa > st.tau
     bz = d.b @ st.nu + d.h @ st.lam
-    farkas = inf(d.A.T @ st.nu + d.G.T @ st.lam)
+    farkas = _max_abs(d.A.T @ st.nu + d.G.T @ st.lam)
     infeasible = certifying & (bz < 0) & (farkas <= -tol * bz)
     forming = (bz < 0) & (farkas <= -jnp.sqrt(tol) * bz)
     qx = d.q @ st.x
-    ray = jnp.maximum(jnp.maximum(inf(d.Q @ st.x), inf(d.A @ st.x)),
+    ray = jnp.maximum(jnp.maximum(_max_abs(d.Q @ st.x), _max_abs(d.A @ st.x)),
                       jnp.max(jnp.maximum(d.G @ st.x, 0), initial=0))
     unbounded = certifying & (qx < 0) & (ray <= -tol * qx) & ~forming
 
@@ -209,10 +212,9 @@ def _distance(d: QPData, st: _Embedded) -> jax.Array:
     Absolute, in the units of the data, so that two starts for the same data compare (the
     relative residuals of :func:`_assess` would rate any point of a huge norm as close).
     """
-    inf = lambda v: jnp.max(jnp.abs(v), initial=0)
     r_x, r_nu, r_lam, r_tau = _embedding_residuals(d, st)
     mu = (st.lam @ st.s + st.tau * st.kappa) / (d.h.shape[0] + 1)
-    return jnp.max(jnp.array([inf(r_x), inf(r_nu), inf(r_lam), jnp.abs(r_tau), mu]))
+    return jnp.max(jnp.array([_max_abs(r_x), _max_abs(r_nu), _max_abs(r_lam), jnp.abs(r_tau), mu]))
 
 
 def _initial_point(d: QPData, tol, init: KKTPoint | None) -> _Embedded:
@@ -381,9 +383,8 @@ def _polish(d: QPData, point: KKTPoint, residual: jax.Array) -> _Polish:
     slack = d.h - Gx
     # A weakly active constraint's multiplier and slack are both zero, which the solve gives to rounding, of
     # either sign: the signs are tested to the rounding of their scale, and such a multiplier is clipped to zero.
-    inf = lambda v: jnp.max(jnp.abs(v), initial=0)
-    signs = jnp.all(jnp.where(active, z.lam >= -_rounding(d) * inf(z.lam),
-                              slack >= -_rounding(d) * jnp.maximum(inf(d.h), inf(Gx))))
+    signs = jnp.all(jnp.where(active, z.lam >= -_rounding(d) * _max_abs(z.lam),
+                              slack >= -_rounding(d) * jnp.maximum(_max_abs(d.h), _max_abs(Gx))))
     z = z._replace(lam=jnp.maximum(z.lam, 0))
     one = jnp.ones((), d.q.dtype)
     embedded = _Embedded(z.x, z.nu, z.lam, jnp.maximum(slack, 0), one, 0 * one, jnp.asarray(RUNNING, jnp.int32), one)
