@@ -1,6 +1,7 @@
 """Test-wide settings: accuracy checks run in float64, every program (the tests' own ``jax.jit`` too) compiles with
-the XLA options optdsl gives its own programs, compiled programs are cached in a directory of this run only (shared by
-its worker processes), and each module's programs are freed from memory when it ends."""
+the XLA options optdsl gives its own programs, jaxlib's LAPACK runs on the threads compiled problems give it, compiled
+programs are cached in a directory of this run only (shared by its worker processes), and each module's programs are
+freed from memory when it ends."""
 
 import gc
 import os
@@ -11,12 +12,15 @@ from collections import Counter
 import jax
 import pytest
 
+from optdsl.runtime import lapack_threads
 from optdsl.runtime.compilation_cache import COMPILER_OPTIONS, ENV
 
 jax.config.update("jax_enable_x64", True)
 # Read by XLA when JAX starts its CPU backend, at the first computation, which no import above makes.
 os.environ["XLA_FLAGS"] = " ".join([os.environ.get("XLA_FLAGS", "")]
                                    + [f"--{flag}={str(value).lower()}" for flag, value in COMPILER_OPTIONS.items()])
+# What compiling a problem sets, from the start: some tests call the solvers without compiling a problem first.
+lapack_threads.limit()
 
 
 #: The run's cache directory, made (and later removed) by the process that starts the run.

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from optdsl.errors import ArgumentError, ParameterError, SolverWarning, UnknownNameError
-from optdsl.runtime import compilation_cache
+from optdsl.runtime import compilation_cache, lapack_threads
 from optdsl.runtime.domains import Domains
 from optdsl.runtime.dtypes import float_dtype
 from optdsl.runtime.sparse import is_sparse, with_dtype
@@ -200,6 +200,7 @@ class CompiledProblem:
 
     def __post_init__(self) -> None:
         compilation_cache.enable()
+        lapack_threads.limit()
 
     def __call__(self, params: Mapping[Any, Any] | None = None, /, *, init: Solution | None = None,
                  **kwargs: Any) -> Solution:
