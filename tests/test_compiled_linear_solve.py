@@ -34,3 +34,17 @@ def test_compiled_model_accepts_the_dense_solves_by_name(problem, name):
     inverse = np.linalg.inv(np.eye(5) + A.T @ A)
     np.testing.assert_allclose(solve(c=c).x, inverse @ np.asarray(c), rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(jax.jit(jax.jacrev(lambda c: solve(c=c).x))(c), inverse, rtol=1e-8, atol=1e-10)
+
+
+def test_a_symmetric_positive_definite_solve_is_refused_where_the_map_is_not_one():
+    # The fixed-point maps of the projected- and proximal-gradient routes, and the conic residual map, have
+    # Jacobians that are not symmetric: Cholesky or CG there gave NaN or wrong derivatives.
+    x, c = od.Variable(4, name="x"), od.Parameter(4, name="c")
+    models = {"projected_gradient": od.Problem(od.Minimize(od.sum_squares(x - c)), [x >= 0]),
+              "proximal_gradient": od.Problem(od.Minimize(od.sum_squares(x - c) + od.norm1(x))),
+              "conic": od.Problem(od.Minimize(od.norm2(x - c)), [od.sum(x) == 1])}
+    for method, prob in models.items():
+        for name in ("cholesky", "cg"):
+            with pytest.raises(od.CompileError, match=f"linear_solve={name!r} needs a symmetric positive definite"):
+                prob.compile(method=method, linear_solve=name)
+        prob.compile(method=method, linear_solve="gmres")

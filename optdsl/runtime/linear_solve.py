@@ -366,6 +366,11 @@ SOLVERS: dict[str, LinearSolve] = {
 }
 
 
+#: The solvers of :data:`SOLVERS` that need a symmetric positive definite map (on any other they can return NaN or a
+#: wrong solution).
+SPD_ONLY = frozenset({"cg", "cholesky"})
+
+
 def get_solver(solve: str | LinearSolve, *, symmetric: bool = False,
                positive_definite: bool = False) -> Callable[[Matvec, PyTree], PyTree]:
     """Resolve ``solve`` (a name in :data:`SOLVERS` or a callable) to ``solve(matvec, b)``.

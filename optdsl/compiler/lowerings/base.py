@@ -31,6 +31,7 @@ from optdsl.compiler.certify import primal_violation
 from optdsl.errors import CompileError
 from optdsl.runtime.compiled import Solution
 from optdsl.runtime.domains import Domains
+from optdsl.runtime.linear_solve import SPD_ONLY
 from optdsl.runtime.solvers.base import default_tol, resolve_tol
 from optdsl.runtime.status import INACCURATE, INFEASIBLE, INVALID_PARAMETER, SOLVED
 
@@ -88,6 +89,15 @@ class Lowering(ABC):
             raise CompileError(self.diff_refusal(options.diff))
         self.structure = structure
         self.options = options
+        if options.linear_solve in SPD_ONLY and self.jacobian_spd() is False:
+            raise CompileError(f"linear_solve={options.linear_solve!r} needs a symmetric positive definite map, and "
+                               f"the optimality map of method {self.name!r} has a Jacobian that is not one: choose "
+                               "'auto', 'lu', 'gmres' or 'normal_cg'")
+
+    def jacobian_spd(self) -> bool | None:
+        """Whether the Jacobian its implicit derivatives solve with is symmetric positive definite, or None where the
+        route solves with a factorisation of its own (``linear_solve`` unused)."""
+        return None
 
     @property
     def solver(self) -> str:

@@ -39,6 +39,9 @@ class Conic(Lowering):
         super().__init__(structure, options)
         self.form = canonicalize(structure.problem)
 
+    def jacobian_spd(self) -> bool:
+        return False  # the embedding's residual map: neither symmetric nor definite
+
     @property
     def solver_text(self) -> str:
         return {"interior_point": "primal-dual interior point on the homogeneous embedding (Nesterov-Todd and "

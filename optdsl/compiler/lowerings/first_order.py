@@ -64,6 +64,9 @@ class FirstOrder(Lowering):
         """Whether ``∂F/∂z`` is positive definite (lets the linear solve use CG)."""
         return False
 
+    def jacobian_spd(self) -> bool:
+        return self.symmetric and self.positive_definite
+
     def diff_refusal(self, diff: Diff) -> str:
         return "diff='smoothed' applies to the KKT lowering (method='kkt')"
 
