@@ -73,7 +73,9 @@ def test_valid_values_pass_every_check(everything):
 
 @pytest.mark.parametrize("name, value, message", [
     ("lam", -5.0, "parameter 'lam' of shape () is declared nonneg but has entry -5.0 at index ()"),
-    ("lam", -np.inf, "parameter 'lam' of shape () is declared nonneg but has entry -inf at index ()"),
+    ("lam", -np.inf, "parameter 'lam' of shape () must be finite but has entry -inf at index ()"),
+    ("c", np.array([1.0, np.nan, 0.0]), "parameter 'c' of shape (3,) must be finite but has entry nan at index (1,)"),
+    ("mu", np.inf, "parameter 'mu' of shape () must be finite but has entry inf at index ()"),
     ("mu", 0.25, "parameter 'mu' of shape () is declared nonpos but has entry 0.25 at index ()"),
     ("P", INDEFINITE, "parameter 'P' of shape (3, 3) is declared psd but its smallest eigenvalue is -1.0"),
     ("P", NONSYMMETRIC,
@@ -163,6 +165,13 @@ def test_vmap_and_jit_report_invalid_parameter_on_exactly_the_invalid_instances(
         np.testing.assert_allclose(batched.x[i], one_by_one[i].x, atol=1e-8)
 
 
+def test_a_non_finite_entry_is_invalid_parameter_on_its_instance_only(lasso):
+    batch = np.stack([C0, np.where(np.arange(3) == 1, np.nan, C0), np.where(np.arange(3) == 2, -np.inf, C0)])
+    solved = jax.vmap(lambda c: lasso(c=c, lam=1.0))(batch)
+    assert [describe(s) for s in solved.status] == ["solved", "invalid_parameter", "invalid_parameter"]
+    np.testing.assert_allclose(solved.x[0], soft_threshold(C0, 1.0), atol=1e-6)
+
+
 def test_a_gradient_through_a_declared_parameter_is_unchanged(lasso):
     """d/dlam of sum(x*) is -sum(sign(c_i)) / 2 over the entries soft thresholding keeps."""
     grad = jax.grad(lambda lam: jnp.sum(lasso(c=C0, lam=lam).x))(1.0)
@@ -200,10 +209,11 @@ def test_parameter_flags_are_checked_and_part_of_the_structure():
 def test_each_requirement_is_collected_once_and_nonconvex_keeps_only_the_declared_ones():
     x, P, lam = od.Variable(3, name="x"), od.Parameter((3, 3), name="P"), od.Parameter(name="lam", nonneg=True)
     problem = od.Problem(od.Minimize(od.quad_form(x, P) + lam * od.norm1(x)), [od.quad_form(x, P) <= 1])
+    finite = [(f"parameter {p.name!r}", "finite") for p in problem.parameters()]  # every parameter's, first
     found = [(r.subject, r.prop) for r in parameter_domains(problem).requirements]
-    assert found == [("parameter 'lam'", "nonneg"), ("parameter 'P'", "psd")]
+    assert found == [*finite, ("parameter 'lam'", "nonneg"), ("parameter 'P'", "psd")]
     found = [(r.subject, r.prop) for r in parameter_domains(problem, trusted=False).requirements]
-    assert found == [("parameter 'lam'", "nonneg")]
+    assert found == [*finite, ("parameter 'lam'", "nonneg")]
 
 
 def test_nonconvex_solves_with_an_indefinite_matrix_but_still_checks_declarations():

@@ -1,6 +1,6 @@
 """``parameter_domains(problem)``: what a model requires of its parameter values, collected once.
 
-Two sources: each parameter's declared domain (``pos``, ``nonneg``, ``nonpos``, ``psd`` —
+Every parameter's entries must be finite. Beyond that, two sources: each parameter's declared domain (``pos``, ``nonneg``, ``nonpos``, ``psd`` —
 symmetric and PSD —, ``nsd``), and what atoms took on trust of parameter arguments
 (:meth:`~optdsl.modeling.atom.Atom.parameter_requirements`, e.g. ``quad_form``'s
 matrix PSD). The result is runtime data (:class:`~optdsl.runtime.domains.Domains`):
@@ -42,6 +42,8 @@ def parameter_domains(problem: Problem, tol: float | None = None, trusted: bool 
     on) keeps the declared domains only.
     """
     found: dict[tuple, Requirement] = {}
+    for parameter in problem.parameters():
+        found[(parameter.structure_key(), "finite")] = _requirement(parameter, "finite", "must be finite")
     for parameter in problem.parameters():
         for flag, props in DECLARED.items():
             if getattr(parameter, flag):

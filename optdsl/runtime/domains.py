@@ -74,7 +74,23 @@ def _asymmetry(value: Array) -> tuple[Array, Array]:
     return gap[index], index
 
 
+#: What :func:`_nonfinite` reports for the first non-finite entry (its margin), by kind.
+_NONFINITE = {-1: "nan", -2: "inf", -3: "-inf"}
+
+
+def _nonfinite(value: Array) -> tuple[Array, Array]:
+    """The margin of "every entry finite": 1 when it holds, else a key of :data:`_NONFINITE` for the first entry
+    that is not, and where it is."""
+    flat = jnp.ravel(value)
+    index = jnp.argmax(~jnp.isfinite(flat))
+    worst = flat[index]
+    kind = jnp.where(jnp.isnan(worst), -1, jnp.where(worst > 0, -2, -3))
+    return jnp.where(jnp.isfinite(worst), 1, kind).astype(value.dtype), index
+
+
 PROPERTIES: dict[str, Property] = {
+    "finite": Property("finite", _nonfinite, lambda m, at: f"has entry {_NONFINITE[int(m)]} at index {at}",
+                       strict=True),
     "pos": Property("positive", _entry(1), lambda m, at: f"has entry {_number(m)} at index {at}", strict=True),
     "nonneg": Property("nonnegative", _entry(1), lambda m, at: f"has entry {_number(m)} at index {at}"),
     "nonpos": Property("nonpositive", _entry(-1), lambda m, at: f"has entry {_number(-m)} at index {at}"),
