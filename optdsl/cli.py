@@ -163,6 +163,7 @@ def _grad(args: argparse.Namespace) -> int:
         (of_value, status), grad = jax.value_and_grad(value, has_aux=True)(params[args.wrt])
     status_name = describe(int(status))
     solved = status_name == "solved"
+    finite = bool(np.isfinite(of_value)) and bool(np.all(np.isfinite(grad)))
     if args.json:
         print(json.dumps({"of": args.of, "wrt": args.wrt, "status": status_name, "method": solve.method,
                           "value": _jsonable(of_value), "gradient": _jsonable(grad) if solved else None},
@@ -171,6 +172,10 @@ def _grad(args: argparse.Namespace) -> int:
         print(f"d({args.of})/d({args.wrt}) = {np.array2string(np.asarray(grad), precision=10)}")
     if not solved:
         return _not_solved("grad", status_name, "no gradient of an uncertified solution")
+    if not finite:
+        print(f"optdsl grad: {args.of} or its gradient is not finite at the solution (outside the expression's "
+              "domain there)", file=sys.stderr)
+        return 1
     return 0
 
 

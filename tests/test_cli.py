@@ -198,6 +198,14 @@ def test_grad_json_of_a_failed_solve_reports_the_status_and_no_gradient(capsys, 
     assert "status infeasible: no gradient" in _one_line(out.stderr)
 
 
+def test_grad_of_an_expression_that_is_not_finite_at_the_solution_exits_non_zero(capsys):
+    # The lasso's solution has zero entries, where sqrt has no finite derivative.
+    out = run(capsys, "grad", str(MODELS / "lasso.opt"), "--data", str(MODELS / "lasso.json"), "--of",
+              "sum(sqrt(abs(x)))", "--wrt", "lam")
+    assert out.returncode == 1
+    assert "not finite at the solution" in _one_line(out.stderr)
+
+
 # ---- bad input, in-process: a matrix of what a user can get wrong -------------------------------
 MODEL = ("dim n\nparam c[n]\nparam lam nonneg\nvar x[n]\nminimize sum_squares(x - c) + lam * norm1(x)\n"
          "subject to\n  budget: sum(x) <= 10\n")

@@ -75,3 +75,29 @@ def test_errors_keep_the_builtin_base_callers_expect():
         sol.dual("c0")
     with pytest.raises(TypeError, match="floating"):
         od.runtime.solvers.newton(lambda z, p: jnp.sum(z ** 2), jnp.zeros(2, int))
+
+
+@pytest.mark.parametrize("options, error, message", [
+    ({"maxiter": 0}, od.ArgumentError, "maxiter must be an int >= 1, got 0"),
+    ({"maxiter": 2.5}, od.ArgumentError, "maxiter must be an int >= 1, got 2.5"),
+    ({"tol": -1}, od.ArgumentError, "tol must be a positive number, got -1"),
+    ({"tol": "a"}, od.ArgumentError, "tol must be a positive number, got 'a'"),
+    ({"foo": 1}, od.ArgumentTypeError, "compile: unknown options ['foo']"),
+])
+def test_bad_compile_options_are_refused_when_compiling(options, error, message):
+    x, c = od.Variable(3, name="x"), od.Parameter(3, name="c")
+    with pytest.raises(error) as raised:
+        od.Problem(od.Minimize(od.sum_squares(x - c) + od.norm1(x))).compile(**options)
+    assert message in str(raised.value)
+
+
+def test_modeling_and_call_mistakes_are_typed_errors_that_say_what_is_wrong():
+    x, c = od.Variable(3, name="x"), od.Parameter(3, name="c")
+    with pytest.raises(od.ModelingError, match="slice step cannot be zero"):
+        x[::0]
+    with pytest.raises(od.CompileError, match=r"variables without entries: y \(0,\)"):
+        od.Problem(od.Minimize(od.sum_squares(od.Variable(0, name="y") - 1) + od.sum_squares(x))).compile()
+    solve = od.Problem(od.Minimize(od.sum_squares(x - c) + od.norm1(x))).compile()
+    for init in (jnp.ones(3), {"x": jnp.ones(3)}):
+        with pytest.raises(od.ArgumentTypeError, match="init must be a Solution a previous call returned"):
+            solve(c=jnp.ones(3), init=init)

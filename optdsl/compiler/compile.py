@@ -20,7 +20,9 @@ differentiation (dense factorisation or matrix-free) at DEBUG.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
+from numbers import Real
 
 import jax
 
@@ -32,13 +34,14 @@ from optdsl.compiler.explain import describe
 from optdsl.compiler.lowerings import LOWERINGS, Conic, Diff, KKT, Lowering, Mirror, Options
 from optdsl.compiler.lowerings.proximal import ProjectedGradient, ProximalGradient
 from optdsl.compiler.lowerings.stationary import Stationary
-from optdsl.errors import CompileError
+from optdsl.errors import ArgumentError, CompileError
 from optdsl.modeling import Equality, Expression, Inequality, ModelingError, Problem
 from optdsl.runtime.compilation_cache import jit_by_position
 from optdsl.runtime.compiled import CompiledProblem, ParameterSpec, Solution
 from optdsl.runtime.dtypes import float_dtype
 from optdsl.runtime.implicit_diff import forward_shared
 from optdsl.runtime.linear_solve import SOLVERS as LINEAR_SOLVERS
+from optdsl.runtime.solvers.base import check_count
 
 #: The ``method=`` names, in the order of the lowering table.
 METHODS = tuple(LOWERINGS)
@@ -229,9 +232,16 @@ def compile_problem(problem: Problem, *, method: str | None = None, solver: str 
     """
     if not isinstance(problem, Problem):
         raise CompileError(f"compile expects a Problem, got {type(problem).__name__}")
+    if maxiter is not None:
+        check_count("maxiter", maxiter, 1)
+    if tol is not None and (isinstance(tol, bool) or not isinstance(tol, Real) or not 0 < tol < math.inf):
+        raise ArgumentError(f"tol must be a positive number, got {tol!r}")
     options = Options(solver, linear_solve, tol, maxiter, Diff.of(diff), bool(verbose))
     if linear_solve not in LINEAR_SOLVERS:
         raise CompileError(f"unknown linear_solve {linear_solve!r}; choose one of {sorted(LINEAR_SOLVERS)}")
+    empty = [f"{v.name} {v.shape}" for v in problem.variables() if v.size == 0]
+    if empty:
+        raise CompileError(f"variables without entries: {', '.join(empty)} (a dimension of size 0)")
     if not nonconvex:
         problem.check_dcp()
     structure = analyze(problem)

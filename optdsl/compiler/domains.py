@@ -1,11 +1,12 @@
 """``parameter_domains(problem)``: what a model requires of its parameter values, collected once.
 
-Every parameter's entries must be finite. Beyond that, two sources: each parameter's declared domain (``pos``, ``nonneg``, ``nonpos``, ``psd`` —
-symmetric and PSD —, ``nsd``), and what atoms took on trust of parameter arguments
-(:meth:`~optdsl.modeling.atom.Atom.parameter_requirements`, e.g. ``quad_form``'s
-matrix PSD). The result is runtime data (:class:`~optdsl.runtime.domains.Domains`):
-the compiled problem checks concrete values against it, and the lowering turns a
-violation into the status ``invalid_parameter`` under ``jit`` / ``vmap``.
+Every parameter's entries must be finite. Beyond that, two sources: each parameter's
+declared domain (``pos``, ``nonneg``, ``nonpos``, ``psd`` — symmetric and PSD —, ``nsd``),
+and what atoms took on trust of parameter arguments
+(:meth:`~optdsl.modeling.atom.Atom.parameter_requirements`, e.g. ``quad_form``'s matrix PSD).
+The result is runtime data (:class:`~optdsl.runtime.domains.Domains`): the compiled problem
+checks concrete values against it, and the lowering turns a violation into the status
+``invalid_parameter`` under ``jit`` / ``vmap``.
 """
 
 from __future__ import annotations

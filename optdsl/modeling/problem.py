@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from optdsl.errors import ArgumentError
+from optdsl.errors import ArgumentError, ArgumentTypeError
 from optdsl.modeling.constraints import Constraint
 from optdsl.modeling.dcp import expression_violations
 from optdsl.modeling.errors import DCPError, ModelingError, ShapeError
@@ -207,12 +207,16 @@ class Problem:
         ``verbose`` (the solver prints its iterations);
         ``gp=True`` solves the problem as a geometric program (see ``optdsl.compiler.geometric``).
         """
+        from optdsl.compiler import compile_problem
+
+        known = [name for name in inspect.signature(compile_problem).parameters if name != "problem"]
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise ArgumentTypeError(f"compile: unknown options {unknown}; the options are {known} and gp")
         if gp:
             from optdsl.compiler.geometric import compile_geometric
 
             return compile_geometric(self, **options)
-        from optdsl.compiler import compile_problem
-
         return compile_problem(self, **options)
 
     def compile_once(self, **options: Any) -> Any:

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from optdsl.errors import ArgumentError, ParameterError, SolverWarning, UnknownNameError
+from optdsl.errors import ArgumentError, ArgumentTypeError, ParameterError, SolverWarning, UnknownNameError
 from optdsl.runtime import compilation_cache, lapack_threads
 from optdsl.runtime.domains import Domains
 from optdsl.runtime.dtypes import float_dtype
@@ -209,6 +209,9 @@ class CompiledProblem:
         if overlap:
             raise ParameterError(f"parameters given twice: {sorted(overlap)}")
         given.update(kwargs)
+        if init is not None and not isinstance(init, Solution):
+            raise ArgumentTypeError(f"init must be a Solution a previous call returned (its point warm-starts the "
+                                    f"solver), got {type(init).__name__}")
         given = {**self._defaults(), **given}
         checked = self._check(given)
         eager = not any(isinstance(v, jax.core.Tracer) for v in jax.tree_util.tree_leaves(checked))

@@ -24,9 +24,12 @@ def _normalize_item(item: Any, expr: Expression) -> int | slice | np.ndarray:
         )
     if isinstance(item, slice):
         try:
-            return slice(*(None if v is None else operator.index(v) for v in (item.start, item.stop, item.step)))
+            normalized = slice(*(None if v is None else operator.index(v) for v in (item.start, item.stop, item.step)))
         except TypeError:
             raise ModelingError(f"index: {expr}[...]: slice bounds must be ints or None, got {item}") from None
+        if normalized.step == 0:
+            raise ModelingError(f"index: {expr}[...]: a slice step cannot be zero")
+        return normalized
     if isinstance(item, (bool, np.bool_)):
         raise ModelingError(f"index: {expr}[...]: boolean indices are not supported, got {item!r}")
     if isinstance(item, (int, np.integer)):
