@@ -306,6 +306,22 @@ def test_power_gradient_matches_the_closed_form(power_model):
     np.testing.assert_allclose(solved.jacobian["q"][-1], np.diag(expected), rtol=1e-6, atol=1e-9)
 
 
+@pytest.mark.parametrize("p", [1.5, np.pi])  # the SOC tower and power cones
+def test_power_of_a_convex_argument_is_bounded_through_its_epigraph_not_forced_to_zero(p):
+    # minimize sum |y - c|^p + w'y: y = c - sign(w) (|w| / p)^(1 / (p - 1)) entry by entry. The domain y - c >= 0
+    # of a power does not apply to |y - c|, which stands in through an upper bound of its own.
+    y, c, w = od.Variable(3, name="y"), od.Parameter(3, name="c"), od.Parameter(3, name="w")
+    problem = od.Problem(od.Minimize(od.sum(od.power(od.abs(y - c), p)) + w @ y))
+    rng = np.random.default_rng(8)
+    c_values, w_values = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+    solved = solve_and_differentiate(problem.compile(method="conic"), lambda s: s["y"], {"c": c_values, "w": w_values})
+    assert (np.asarray(solved.sol.status) == SOLVED).all()
+    step = (np.abs(w_values) / p) ** (1 / (p - 1))
+    np.testing.assert_allclose(solved.sol["y"], c_values - np.sign(w_values) * step, rtol=1e-7, atol=1e-9)
+    slope = -step / ((p - 1) * np.abs(w_values))  # d y_i / d w_i
+    np.testing.assert_allclose(solved.jacobian["w"], jax.vmap(jnp.diag)(slope), rtol=1e-6, atol=1e-9)
+
+
 @pytest.fixture(scope="module")
 def pnorm_fit():
     """minimize pnorm(A x - b, p) at an irrational p: a unique fit (A of full column rank)."""

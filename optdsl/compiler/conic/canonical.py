@@ -172,9 +172,9 @@ def _slack_taker(constraint: Constraint) -> tuple[Expression, Callable[[Expressi
     """The node that can take up all of an inequality's slack, and the inequality rebuilt around its stand-in.
 
     That is the one non-affine term of a side (the side itself, or a term of a sum, possibly
-    times positive constants) when everything else in the inequality is affine and the node
-    has the inequality's shape: raising its private epigraph variable (lowering a hypograph
-    one) closes any gap without touching anything else.
+    times positive constants) when everything else in the inequality is affine, the node
+    has the inequality's shape and is convex below (concave above): raising its private epigraph
+    variable (lowering a hypograph one) closes any gap without touching anything else.
     """
     if not isinstance(constraint, Inequality):
         return None
@@ -188,6 +188,8 @@ def _slack_taker(constraint: Constraint) -> tuple[Expression, Callable[[Expressi
         scale, node = _positive_scaling(terms[index])
         if not _needs_stand_in(node) or node.shape != constraint.dual_shape:
             continue
+        if not (node.is_convex() if side is lhs else node.is_concave()):
+            continue  # on the other side the node only relaxes the inequality: held with equality it would cut
 
         def rebuild(t: Expression) -> Inequality:
             parts = [*terms[:index], t if scale is None else scale * t, *terms[index + 1:]]

@@ -74,12 +74,14 @@ class Power(Elementwise):
     def graph_form(self, t: Expression, args: Sequence[Expression]) -> list[Constraint]:
         """Epigraph ``x^p <= t`` (p > 1 or p < 0) or hypograph ``x^p >= t`` (0 < p < 1), by :func:`geo_mean_cones`.
 
-        ``p > 1``: ``|x| <= t^(1/p)`` (and the domain ``x >= 0`` unless p is an even integer);
+        ``p > 1``: ``|x| <= t^(1/p)``, and the domain ``x >= 0`` unless p is an even integer. That domain is a
+        constraint only for an affine ``x``: a convex ``x`` stands in as an upper bound ``u >= x`` of its own, and
+        ``|u| <= t^(1/p)`` already makes the epigraph that of ``max(x, 0)^p``, as in cvxpy;
         ``0 < p < 1``: ``t <= x^p``; ``p < 0``: ``1 <= t^(1/(1-p)) x^(-p/(1-p))``.
         """
         (x,) = args
         if self.p > 1:
-            domain = [] if self._even() else [x >= 0]
+            domain = [x >= 0] if x.is_affine() and not self._even() else []
             return domain + geo_mean_cones(x, [t, 1], [1, self.p - 1])
         if self.p > 0:
             return geo_mean_cones(t, [x, 1], [self.p, 1 - self.p])
