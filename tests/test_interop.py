@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 
 import optdsl as od
+from optdsl.compiler.conic.canonical import symmetry_equalities
 from optdsl.interop import to_cvxpy
 from optdsl.interop.errors import InteropError
 import test_compiler_gallery as compiler_gallery
@@ -67,7 +68,7 @@ def _unnamed_key(constraint) -> tuple:
 @pytest.mark.parametrize("problem, params, reference", GALLERY)
 def test_to_cvxpy_solves_like_the_reference_and_comes_back_unchanged(problem, params, reference):
     cvx = problem.to_cvxpy(params)
-    assert len(cvx.constraints) == len(problem.constraints)
+    assert len(cvx.constraints) == len(problem.constraints) + len(symmetry_equalities(problem))  # those follow
     ours, theirs = _solve(cvx), reference(params)
     for name, value in theirs.items():
         np.testing.assert_allclose(ours[name], value, atol=1e-5, err_msg=name)
@@ -173,6 +174,25 @@ def test_variable_attributes_become_constraints():
     problem, _ = od.from_cvxpy(cp.Problem(cp.Minimize(cp.sum_squares(X) + cp.sum_squares(S))))
     assert [str(c) for c in problem.constraints] == [
         "X[[0, 0, 1], [1, 2, 2]] == X[[1, 2, 2], [0, 0, 1]]", "X >> 0", "S[[0], [1]] == S[[1], [0]]"]
+
+
+def test_psd_of_a_matrix_that_is_not_symmetric_means_on_each_side_what_it_means_there():
+    # cvxpy's X >> 0 constrains (X + X') / 2 only; optdsl's PSD(X) makes X symmetric too. Here the difference moves
+    # the optimum (X[0, 1] >= 0.1 binds X[1, 0] only in optdsl).
+    weights = np.diag([1.0, 2.0, 3.0])
+    X = cp.Variable((3, 3), name="X")
+    cvx = cp.Problem(cp.Minimize(cp.trace(weights @ X)), [X >> 0, cp.trace(X) == 1, X[0, 1] >= 0.1])
+    problem, _ = od.from_cvxpy(cvx)
+    assert str(problem.constraints[0]) == "0.5 * (X + X') >> 0"
+    np.testing.assert_allclose(problem.compile()().objective, cvx.solve(**CLARABEL), rtol=1e-7)
+
+    Y = od.Variable((3, 3), name="Y")
+    native = od.Problem(od.Minimize(od.trace(weights @ Y)), [od.PSD(Y), od.trace(Y) == 1, Y[0, 1] >= 0.1])
+    back = to_cvxpy(native)
+    assert len(back.constraints) == 4  # the symmetry of Y follows the model's three constraints
+    value = native.compile()().objective
+    np.testing.assert_allclose(back.solve(**CLARABEL), value, rtol=1e-7)
+    assert value > cvx.value + 1e-3
 
 
 def test_bounds_become_constraints_and_a_one_entry_objective_is_a_scalar():

@@ -14,6 +14,10 @@ Conventions:
 * ``to_cvxpy`` keeps the constraint order, so ``cvx.constraints[i]`` is ``problem.constraints[i]``
   (cvxpy constraints carry no names), and sets parameter values from ``values``, or from the
   parameters' own ``value`` for those ``values`` leaves out;
+* cvxpy's ``X >> 0`` constrains the symmetric part ``(X + X') / 2`` of ``X`` only, optdsl's ``PSD(X)`` also
+  makes ``X`` symmetric: ``from_cvxpy`` writes ``PSD(0.5 * (X + X.T))``, and ``to_cvxpy`` writes ``X >> 0``
+  and, after the model's own constraints, the equalities ``X[i, j] == X[j, i]`` the conic lowering states
+  (:func:`~optdsl.compiler.conic.canonical.symmetry_equalities`);
 * a ``Parameter(..., symmetric=True)`` becomes a plain parameter (cvxpy checks its values);
   ``Variable(..., symmetric=True)`` / ``PSD=True`` become an ordinary variable plus
   ``X[i, j] == X[j, i]`` for ``i < j`` (each pair once, so no row repeats another) and
@@ -47,6 +51,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import optdsl.modeling as om
+from optdsl.compiler.conic.canonical import symmetry_equalities
 from optdsl.interop.errors import InteropError
 from optdsl.modeling.affine.reshape import reshape
 from optdsl.modeling.constraints import Constraint
@@ -256,7 +261,7 @@ class _FromCvxpy:
         if kind == "NonPos":
             return self.expression(args[0]) <= 0
         if kind == "PSD":
-            return om.PSD(self.expression(args[0]))
+            return _psd_slices(self.expression(args[0]), tuple(args[0].shape), symmetric_part=True)[0]
         if kind == "ExpCone":
             return om.ExpCone(*(self.expression(a) for a in args))
         if kind in ("PowCone3D", "PowCone3DApprox"):
@@ -292,12 +297,15 @@ class _FromCvxpy:
         return values
 
 
-def _psd_slices(x: Expression, shape: tuple[int, ...]) -> list[Constraint]:
-    """``PSD`` of each ``(n, n)`` slice along the last two axes of an expression of cvxpy ``shape`` (its layout)."""
-    if len(shape) == 2:
-        return [om.PSD(x)]
+def _psd_slices(x: Expression, shape: tuple[int, ...], symmetric_part: bool = False) -> list[Constraint]:
+    """``PSD`` of each ``(n, n)`` slice along the last two axes of an expression of cvxpy ``shape`` (its layout).
+
+    ``symmetric_part``: of each slice's symmetric part ``(S + S') / 2``, which is what cvxpy's ``S >> 0`` constrains;
+    optdsl's ``PSD(S)`` also makes ``S`` symmetric.
+    """
     n = shape[-1]
-    return [om.PSD(x[k * n:(k + 1) * n, :]) for k in range(math.prod(shape[:-2]))]
+    slices = [x] if len(shape) == 2 else [x[k * n:(k + 1) * n, :] for k in range(math.prod(shape[:-2]))]
+    return [om.PSD(0.5 * (S + S.T) if symmetric_part else S) for S in slices]
 
 
 def n_dimensional_shape(node: Any) -> tuple[int, ...] | None:
@@ -342,6 +350,17 @@ def _reshape_from(conv: _FromCvxpy, node: Any) -> Expression:
     if order == "C" or x.ndim <= 1 and len(shape) <= 1:
         return reshape(x, tuple(shape))
     return om.transpose(reshape(om.transpose(x), tuple(reversed(shape))))  # column-major order
+
+
+def _add(conv: _FromCvxpy, node: Any) -> Expression:
+    """A sum without its constant zero terms where another term has the sum's shape (cvxpy writes ``X >> 0``
+    as ``PSD(X + -0.0)``)."""
+    def zero(a: Any) -> bool:
+        return not a.parameters() and not a.variables() and not np.any(a.value)
+
+    full = [a for a in node.args if tuple(a.shape) == tuple(node.shape) and not zero(a)]
+    terms = [a for a in node.args if not zero(a)] if full else node.args
+    return functools.reduce(operator.add, (conv.operand(a) for a in terms))
 
 
 def _promote(conv: _FromCvxpy, node: Any) -> Expression:
@@ -458,7 +477,7 @@ def _transpose(conv: _FromCvxpy, node: Any) -> Expression:
 
 _FROM_EXPRESSIONS: dict[str, Callable[[_FromCvxpy, Any], Expression]] = {
     # affine
-    "AddExpression": lambda conv, node: functools.reduce(operator.add, (conv.operand(a) for a in node.args)),
+    "AddExpression": lambda conv, node: _add(conv, node),
     "NegExpression": lambda conv, node: -conv.expression(node.args[0]),
     "multiply": _elementwise(om.multiply),
     "MulExpression": _matmul,
@@ -577,7 +596,7 @@ def _n_dimensional_constraint(conv: _FromCvxpy, node: Any, kind: str) -> tuple[C
     if kind in ("Zero", "NonNeg", "NonPos"):
         return (conv._constraint(node, kind, args),)
     if kind == "PSD":
-        return tuple(_psd_slices(conv.expression(args[0]), tuple(args[0].shape)))
+        return tuple(_psd_slices(conv.expression(args[0]), tuple(args[0].shape), symmetric_part=True))
     raise InteropError(f"from_cvxpy: the cvxpy constraint {kind!r} ({node}; {_shapes_text(node)}) is not "
                        f"supported on arrays of more than two axes (Inequality, Equality, Zero, NonNeg, NonPos "
                        f"and PSD are)")
@@ -743,7 +762,7 @@ class _ToCvxpy:
             return cp.SOC(t, x) if constraint.axis is None else cp.SOC(t, x, axis=constraint.axis)
         if isinstance(constraint, om.PSD):
             (X,) = args
-            return 0.5 * (X + X.T) >> 0  # optdsl's PSD constrains the symmetric part
+            return X >> 0  # the symmetry optdsl's PSD states too follows in symmetry_equalities
         if isinstance(constraint, om.ExpCone):
             return cp.constraints.ExpCone(*args)
         if isinstance(constraint, om.PowCone3D):
@@ -753,7 +772,8 @@ class _ToCvxpy:
 
 
 def to_cvxpy(problem: om.Problem, values: Mapping[str, Any] | None = None) -> Any:
-    """The same problem as a ``cvxpy.Problem`` (leaves keep their names; constraints keep their order).
+    """The same problem as a ``cvxpy.Problem`` (leaves keep their names; constraints keep their order, followed by
+    the symmetry equalities of its ``PSD`` constraints).
 
     ``values`` (parameter name -> array) sets the cvxpy parameters' values, a parameter it leaves
     out keeps its own ``Parameter.value`` (none if unset); the variables are then reachable as
@@ -771,4 +791,5 @@ def to_cvxpy(problem: om.Problem, values: Mapping[str, Any] | None = None) -> An
     conv = _ToCvxpy(cp, values)
     sense = cp.Minimize if isinstance(problem.objective, om.Minimize) else cp.Maximize
     objective = sense(conv.expression(problem.objective.expr))
-    return cp.Problem(objective, [conv.constraint(c) for c in problem.constraints])
+    symmetry = [conv.constraint(c) for c in symmetry_equalities(problem)]
+    return cp.Problem(objective, [conv.constraint(c) for c in problem.constraints] + symmetry)

@@ -233,6 +233,13 @@ def _columns(user: list[Variable], blocks: list[Block]) -> tuple[tuple[Variable,
     return tuple(columns)
 
 
+def symmetry_equalities(problem: Problem) -> list[Equality]:
+    """What the ``X >> 0`` of ``problem`` state beyond the cone: ``X[i, j] == X[j, i]`` for each pair the variables
+    can make unequal and no equality of the model states already (see :meth:`_Canonicalizer.symmetry`)."""
+    walk = _Canonicalizer([c for c in problem.constraints if isinstance(c, Equality)])
+    return [rows for c in problem.constraints if isinstance(c, PSD) and (rows := walk.symmetry(c)) is not None]
+
+
 def canonicalize(problem: Problem) -> ConicForm:
     """The conic form of a DCP ``problem`` (see the module docstring and :class:`ConicForm`).
 
