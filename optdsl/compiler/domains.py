@@ -1,8 +1,8 @@
 """``parameter_domains(problem)``: what a model requires of its parameter values, collected once.
 
-Every parameter's entries must be finite. Beyond that, two sources: each parameter's
-declared domain (``pos``, ``nonneg``, ``nonpos``, ``psd`` — symmetric and PSD —, ``nsd``),
-and what atoms took on trust of parameter arguments
+Every parameter's entries must be finite (a sparse value's are not checked). Beyond that,
+two sources: each parameter's declared domain (``pos``, ``nonneg``, ``nonpos``, ``psd`` —
+symmetric and PSD —, ``nsd``), and what atoms took on trust of parameter arguments
 (:meth:`~optdsl.modeling.atom.Atom.parameter_requirements`, e.g. ``quad_form``'s matrix PSD).
 The result is runtime data (:class:`~optdsl.runtime.domains.Domains`): the compiled problem
 checks concrete values against it, and the lowering turns a violation into the status
@@ -14,10 +14,12 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 import jax
+import jax.numpy as jnp
 
 from optdsl.modeling import Expression, Parameter, Problem
 from optdsl.modeling.atom import Atom
 from optdsl.runtime.domains import PROPERTIES, Domains, Requirement
+from optdsl.runtime.sparse import is_sparse
 
 #: The properties each declaration stands for (``pos`` first: it implies ``nonneg`` and says more).
 DECLARED = {"pos": ("pos",), "nonneg": ("nonneg",), "nonpos": ("nonpos",), "psd": ("symmetric", "psd"),
@@ -36,6 +38,16 @@ def _requirement(expression: Expression, prop: str, reason: str) -> Requirement:
     return Requirement(subject, expression.shape, prop, reason, value)
 
 
+def _finite(parameter: Parameter) -> Requirement:
+    """Every entry of ``parameter``'s value finite. A sparse value passes: its stored entries, checked, would
+    locate a bad one by its place in the storage, and the matrix is never formed densely."""
+    def value(params: Mapping[str, jax.Array], dtype: Any) -> jax.Array:
+        given = params[parameter.name]
+        return jnp.zeros((), dtype) if is_sparse(given) else jnp.asarray(given, dtype)
+
+    return Requirement(f"parameter {parameter.name!r}", parameter.shape, "finite", "must be finite", value)
+
+
 def parameter_domains(problem: Problem, tol: float | None = None, trusted: bool = True) -> Domains:
     """The requirements on ``problem``'s parameter values, tested at the solver tolerance ``tol``.
 
@@ -44,7 +56,7 @@ def parameter_domains(problem: Problem, tol: float | None = None, trusted: bool 
     """
     found: dict[tuple, Requirement] = {}
     for parameter in problem.parameters():
-        found[(parameter.structure_key(), "finite")] = _requirement(parameter, "finite", "must be finite")
+        found[(parameter.structure_key(), "finite")] = _finite(parameter)
     for parameter in problem.parameters():
         for flag, props in DECLARED.items():
             if getattr(parameter, flag):
