@@ -20,7 +20,6 @@ so scipy's own ``linalg`` calls run on one thread too.
 
 from __future__ import annotations
 
-import importlib
 import os
 from pathlib import Path
 
@@ -60,9 +59,9 @@ def limit() -> None:
     if threads is None:
         return
     try:
-        threadpoolctl = importlib.import_module("threadpoolctl")
-        scipy = importlib.import_module("scipy")
-        importlib.import_module("scipy.linalg.cython_lapack")  # loads the library jaxlib takes LAPACK from
+        import scipy
+        import scipy.linalg.cython_lapack  # noqa: F401  (loads the library jaxlib takes LAPACK from)
+        import threadpoolctl
     except ImportError:
         return
     site = Path(scipy.__file__).resolve().parent.parent
