@@ -101,3 +101,35 @@ def test_the_violation_carries_no_derivative():
     solve = problem.compile()
     grad = jax.grad(lambda radius: solve(c=C0, r=radius).primal_violation)(1.0)
     assert float(grad) == 0.0
+
+
+#: One constraint per atom with a restricted domain, each written so that its optimum can sit on the domain's edge
+#: (the atom's argument ``u`` at 0), with the atom's value there.
+EDGE = {
+    "sqrt": lambda u: od.sqrt(u) >= 0,
+    "log": lambda u: od.log(u + 1) >= 0,
+    "entropy": lambda u: od.entr(u) >= 0,
+    "geo_mean": lambda u: od.geo_mean(od.hstack([u, u + 1])) >= 0,
+    "harmonic_mean": lambda u: od.harmonic_mean(od.hstack([u, u + 1])) >= 0,
+    "power": lambda u: od.power(u, 1.5) <= 1,
+    "inv_pos": lambda u: od.inv_pos(u + 1) <= 1,
+    "kl_div": lambda u: od.kl_div(u, u + 1) <= 1,
+    "rel_entr": lambda u: od.rel_entr(u, u + 1) <= 1,
+}
+
+
+@pytest.mark.parametrize("atom", list(EDGE))
+def test_a_point_rounding_outside_an_atoms_domain_is_that_rounding_from_feasible(atom):
+    u = od.Variable(name="u")
+    constraint = EDGE[atom](u)
+    assert _violation(constraint, u=0.0) == 0.0
+    assert 0 < _violation(constraint, u=-1e-14) <= 1e-14
+    assert _violation(constraint, u=-0.5) >= 0.3  # far outside: half its size away, and said so
+
+
+def test_an_optimum_on_a_domain_edge_is_solved_alone_and_in_a_batch():
+    y = od.Variable(3, name="y")
+    solve = od.Problem(od.Minimize(od.sum(y)), [od.sqrt(y + 1) >= 0, y <= 2]).compile()
+    for out in (solve(), jax.vmap(lambda _: solve())(jnp.arange(3))):
+        assert np.all(np.asarray(out.status) == 0)
+        np.testing.assert_allclose(out["y"], -1.0, atol=1e-9)

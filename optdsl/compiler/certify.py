@@ -12,13 +12,14 @@ Traceable; no derivative flows through it.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 
 from optdsl.errors import CompileError
-from optdsl.modeling import PSD, SOC, Constraint, Equality, ExpCone, Inequality, PowCone3D
+from optdsl.modeling import PSD, SOC, Constraint, Equality, ExpCone, Expression, Inequality, PowCone3D
+from optdsl.modeling.evaluation import evaluate
 from optdsl.runtime.projections import projection_exp_cone, projection_power_cone
 from optdsl.runtime.safe_math import safe_norm
 
@@ -30,8 +31,19 @@ def _inf(v: jax.Array) -> jax.Array:
 
 
 def constraint_violation(constraint: Constraint, values: Values, dtype: Any) -> jax.Array:
-    """The relative violation of one constraint at ``values`` (parameters and variables by name); 0 when it holds."""
-    value = lambda e: jnp.asarray(e.evaluate(values, dtype=dtype), dtype)  # noqa: E731
+    """The relative violation of one constraint at ``values`` (parameters and variables by name); 0 when it holds.
+
+    Its terms are evaluated with every atom's arguments moved onto the atom's domain, and the relative distance
+    they were moved counts as violation too: a point a rounding error outside ``sqrt``'s domain, at an optimum on
+    its edge, is that rounding error from feasible, not NaN.
+    """
+    gaps: list[jax.Array] = []
+    violation = _violation(constraint, lambda e: jnp.asarray(evaluate(e, values, dtype, gaps), dtype))
+    return jnp.maximum(violation, jnp.max(jnp.stack(gaps))) if gaps else violation
+
+
+def _violation(constraint: Constraint, value: Callable[[Expression], jax.Array]) -> jax.Array:
+    """The relative violation of ``constraint`` with its terms' values from ``value``."""
     if isinstance(constraint, (Equality, Inequality)):
         lhs, rhs = value(constraint.lhs), value(constraint.rhs)
         gap = lhs - rhs
@@ -51,7 +63,7 @@ def constraint_violation(constraint: Constraint, values: Values, dtype: Any) -> 
         if isinstance(constraint, ExpCone):
             projected = projection_exp_cone(*point)
         else:
-            projected = projection_power_cone(*point, jnp.asarray(constraint.alpha, dtype))
+            projected = projection_power_cone(*point, jnp.asarray(constraint.alpha, point.dtype))
         distance = point - jnp.stack(projected)
         return jnp.max(jnp.linalg.norm(distance, axis=0) / (1 + jnp.linalg.norm(point, axis=0)), initial=0)
     raise CompileError(f"no violation measure for a {type(constraint).__name__} constraint")

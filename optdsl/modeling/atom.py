@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import jax
+import jax.numpy as jnp
 
 from optdsl.modeling.curvature import Curvature, Monotonicity, Sign, compose
 from optdsl.modeling.expression import Expression, as_expression
@@ -68,6 +69,17 @@ class Atom(Expression):
     def forward(self, *values: jax.Array) -> jax.Array:
         """The JAX function: argument values in, value out (dtype-preserving)."""
         raise NotImplementedError
+
+    def clip_to_domain(self, *values: jax.Array) -> tuple[jax.Array, ...]:
+        """The argument values moved onto the atom's closed domain, for checking a returned point.
+
+        A solver's point can sit a rounding error outside the domain of an atom whose optimum is on its
+        edge (``sqrt(x)`` at ``x = -1e-16``), where ``forward`` gives NaN. The restricted atoms' domains
+        are ``x >= 0`` in every argument unless an atom says otherwise; the others have no edge.
+        """
+        if not self.restricted_domain:
+            return values
+        return tuple(jnp.maximum(v, 0) for v in values)
 
     def graph_form(self, t: Expression, args: Sequence[Expression]) -> list[Constraint] | None:
         """Constraints making ``t`` an epigraph (convex atom) or hypograph (concave atom) variable.

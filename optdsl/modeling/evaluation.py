@@ -8,6 +8,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from optdsl.modeling.atom import Atom
 from optdsl.modeling.errors import ModelingError, ShapeError
 from optdsl.modeling.expression import Expression
 from optdsl.modeling.leaves import Constant, Leaf, Parameter, Variable
@@ -62,15 +63,22 @@ def children_first(expr: Expression,
     return order
 
 
-def evaluate(expr: Expression, values: Mapping[Any, Any], dtype: Any = None) -> jax.Array:
-    """Value of ``expr`` as a JAX array (see ``Expression.evaluate``); traceable, shared nodes computed once."""
-    value = evaluate_operand(expr, values, dtype)
+def evaluate(expr: Expression, values: Mapping[Any, Any], dtype: Any = None,
+             domain_gaps: list[jax.Array] | None = None) -> jax.Array:
+    """Value of ``expr`` as a JAX array (see ``Expression.evaluate``); traceable, shared nodes computed once.
+
+    With a list as ``domain_gaps``, each atom with a restricted domain is evaluated at its arguments moved onto
+    that domain (``Atom.clip_to_domain``), and how far they were moved, relative to their size, is appended to
+    the list: how a returned point is checked, where rounding can leave it just outside an atom's domain.
+    """
+    value = evaluate_operand(expr, values, dtype, domain_gaps)
     if is_sparse(value):
         raise ModelingError(f"evaluate: {expr} is a sparse matrix; a model's expressions must evaluate to dense arrays")
     return value
 
 
-def evaluate_operand(expr: Expression, values: Mapping[Any, Any], dtype: Any = None) -> Any:
+def evaluate_operand(expr: Expression, values: Mapping[Any, Any], dtype: Any = None,
+                     domain_gaps: list[jax.Array] | None = None) -> Any:
     """Value of ``expr`` like :func:`evaluate`, but a sparse matrix stays one: the constant factor of a product."""
     nodes = children_first(expr)
     leaves = [n for n in nodes if isinstance(n, (Variable, Parameter))]
@@ -90,5 +98,10 @@ def evaluate_operand(expr: Expression, values: Mapping[Any, Any], dtype: Any = N
                 raise ModelingError(
                     f"evaluate: {node} receives a sparse matrix; sparse parameter values may only enter matrix "
                     f"products (A @ x, x @ A) and transposes, not {type(node).__name__}")
+            if domain_gaps is not None and isinstance(node, Atom) and node.restricted_domain:
+                clipped = node.clip_to_domain(*args)
+                domain_gaps.extend(jnp.max(jnp.abs(a - c), initial=0) / (1 + jnp.max(jnp.abs(a), initial=0))
+                                   for a, c in zip(args, clipped))
+                args = clipped
             cache[id(node)] = node.forward(*args)
     return cache[id(expr)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
 from optdsl.modeling.atom import Elementwise
 from optdsl.modeling.curvature import Monotonicity, Sign
@@ -50,6 +51,10 @@ class ParameterPower(Elementwise):
 
     def forward(self, x: jax.Array, c: jax.Array) -> jax.Array:
         return x ** c
+
+
+    def clip_to_domain(self, x: jax.Array, c: jax.Array) -> tuple[jax.Array, jax.Array]:
+        return jnp.maximum(x, 0), c
 
     def curvature_note(self) -> str:
         return (f"a power with the parameter exponent {self.exponent} has no DCP curvature: it depends on that "

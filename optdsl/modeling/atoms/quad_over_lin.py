@@ -45,6 +45,10 @@ class QuadOverLin(Atom):
     def forward(self, x: jax.Array, y: jax.Array) -> jax.Array:
         return jnp.sum(jnp.square(x)) / y
 
+
+    def clip_to_domain(self, x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
+        return x, jnp.maximum(y, 0)
+
     def graph_form(self, t: Expression, args: Sequence[Expression]) -> list[Constraint]:
         """Epigraph ``||x||^2 / y <= t``: the rotated cone ``||(y - t, 2 x)||_2 <= y + t``."""
         x, y = args
