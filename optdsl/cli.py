@@ -60,18 +60,23 @@ def _compile(problem, args: argparse.Namespace):
 
 
 @contextlib.contextmanager
-def _values_from(path: str) -> Iterator[None]:
+def _values_from(path: str | None) -> Iterator[None]:
     """A parameter value the compiled problem refuses (missing, mis-shaped, outside its domain) is the data file's."""
     try:
         yield
     except ParameterError as error:
+        if path is None:
+            raise
         raise DataFileError(f"{path}: {error}") from None
 
 
-def _parameters(problem, data: dict[str, np.ndarray], path: str) -> dict[str, np.ndarray]:
-    """The data of every parameter of ``problem``; a ``DataFileError`` naming those the file lacks."""
+def _parameters(problem, data: dict[str, np.ndarray], path: str | None) -> dict[str, np.ndarray]:
+    """The data of every parameter of ``problem``; a ``DataFileError`` naming those the file lacks (an
+    ``ArgumentError`` when no file was given)."""
     names = [p.name for p in problem.parameters()]
     missing = [name for name in names if name not in data]
+    if missing and path is None:
+        raise ArgumentError(f"the model has params {names}: give their values with --data FILE (.npz or .json)")
     if missing:
         raise DataFileError(f"{path}: missing parameters {missing} (the model's parameters are {names})")
     return {name: data[name] for name in names}
@@ -228,28 +233,27 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"optdsl {optdsl.__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    def command(name: str, handler, help_text: str, data_required: bool) -> argparse.ArgumentParser:
+    def command(name: str, handler, help_text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text)
         sub.add_argument("model", help="the .opt model file")
-        sub.add_argument("--data", required=data_required, help="parameter values (.npz or .json)")
+        sub.add_argument("--data", help="parameter values (.npz or .json); needed where the model has params")
+        sub.add_argument("--dim", action="append", help="NAME=SIZE for a dim no param's data sizes")
         sub.set_defaults(handler=handler)
         return sub
 
-    solve = command("solve", _solve, "solve a model and print status, objective and variables", True)
+    solve = command("solve", _solve, "solve a model and print status, objective and variables")
     _compile_options(solve)
     solve.add_argument("-v", "--verbose", action="store_true", help="print the solver's iterations")
     solve.add_argument("--json", action="store_true", help="print JSON")
-    check = command("check", _check, "print curvature, the chosen method and the optimality map", False)
-    check.add_argument("--dim", action="append", help="NAME=SIZE for a dim without data")
+    check = command("check", _check, "print curvature, the chosen method and the optimality map")
     _compile_options(check)
-    grad = command("grad", _grad, "print the gradient of a function of the solution", True)
+    grad = command("grad", _grad, "print the gradient of a function of the solution")
     grad.add_argument("--of", required=True, help="a scalar expression of variables and parameters")
     grad.add_argument("--wrt", required=True, help="the parameter to differentiate with respect to")
     _compile_options(grad)
     grad.add_argument("-v", "--verbose", action="store_true", help="print the solver's iterations")
     grad.add_argument("--json", action="store_true", help="print JSON")
-    latex = command("latex", _latex, "print the model as LaTeX", False)
-    latex.add_argument("--dim", action="append", help="NAME=SIZE for a dim without data")
+    command("latex", _latex, "print the model as LaTeX")
     return parser
 
 

@@ -337,6 +337,8 @@ BAD_OPTIONS = [
     (["grad", "--data", "{data}", "--of", "(" * 1000 + "x", "--wrt", "c"], "--of:1:101: brackets nest more than"),
     (["grad", "--data", "{data}", "--of", "x", "--wrt", "c"], "--of must be a scalar expression; 'x' has shape (3,)"),
     (["grad", "--data", "{data}", "--of", "sum(x)", "--wrt", "mu"], "--wrt 'mu' is not a parameter with data"),
+    (["solve", "--dim", "n=3"], "the model has params ['c', 'lam']: give their values with --data FILE"),
+    (["solve"], "dim n has no size: give it as n=... to parse/load or --dim n=... on the command line"),
 ]
 
 
@@ -395,3 +397,15 @@ def test_check_prints_each_constraint_name_once(capsys, model):
     status, out, err = _run(capsys, "check", str(model), "--dim", "n=3")
     assert status == 0, err
     assert "constraint budget: sum(x) <= 10  (DCP)" in out and "budget: budget" not in out
+
+
+def test_solve_and_grad_take_dims_and_grad_writes_them_in_its_expression(capsys, tmp_path):
+    model = _write(tmp_path, "free.opt", b"dim n\nvar x[n]\nminimize sum_squares(x - 1)\nsubject to\n  sum(x) <= 1\n")
+    out = run(capsys, "solve", model, "--dim", "n=4", "--json")
+    assert out.returncode == 0, out.stderr
+    np.testing.assert_allclose(json.loads(out.stdout)["variables"]["x"], np.full(4, 0.25), atol=1e-8)
+    model = _write(tmp_path, "shifted.opt", b"dim n\nparam c[n]\nvar x[n]\nminimize sum_squares(x - c)\n")
+    data = _write(tmp_path, "c.json", json.dumps({"c": [1.0, 2.0, 3.0]}).encode())
+    out = run(capsys, "grad", model, "--data", data, "--of", "sum(x) / n", "--wrt", "c", "--json")
+    assert out.returncode == 0, out.stderr
+    np.testing.assert_allclose(json.loads(out.stdout)["gradient"], np.full(3, 1 / 3), rtol=1e-9)

@@ -486,6 +486,8 @@ def test_parse_expression_reads_an_expression_over_a_models_leaves_and_locates_e
     A, b, lam, x = rng.normal(size=(5, 3)), rng.normal(size=5), 0.7, rng.normal(size=3)
     value = expr.evaluate({"A": A, "b": b, "lam": lam, "x": x})
     np.testing.assert_allclose(value, np.sum((A @ x - b) ** 2) / lam, rtol=1e-12)
+    mean = parse_expression("sum(x) / n + m", parse(text, data={"A": A}), filename="--of")  # dims from the data
+    np.testing.assert_allclose(mean.evaluate({"x": x}), np.mean(x) + 5, rtol=1e-12)
     with pytest.raises(OptNameError) as caught:
         parse_expression("sum(x) + y", parsed, filename="--of")
     assert str(caught.value) == "--of:1:10: unknown name y\n  sum(x) + y\n           ^"

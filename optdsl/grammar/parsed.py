@@ -21,7 +21,9 @@ class ParsedProblem(Problem):
 
     ``built`` maps ``id(node)`` to the place that built the node (its operator, called name or
     subscript) for nodes of this problem; ``objective_at`` and ``constraint_at`` are the places
-    of the objective keyword and of each constraint, used when no inner node is to blame.
+    of the objective keyword and of each constraint, used when no inner node is to blame;
+    ``dims``: the size of each dim the file declares, for expressions written over the problem later
+    (``parse_expression``).
     """
 
     def __init__(
@@ -32,8 +34,10 @@ class ParsedProblem(Problem):
         objective_at: Location,
         constraint_at: Sequence[Location],
         built: Mapping[int, Location],
+        dims: Mapping[str, int] | None = None,
     ):
         super().__init__(objective, constraints)
+        self.dims = dict(dims or {})
         nodes = {id(n) for e in self._expressions() for n in e.subexpressions()}
         self._built = {key: at for key, at in built.items() if key in nodes}
         self._objective_at = objective_at

@@ -116,6 +116,11 @@ def _describe(value: Any) -> str:
     return f"the expression {value}"
 
 
+def _unsized(token: Token) -> str:
+    """The message for a dim used without a size, saying the two ways to give one."""
+    return f"dim {token} has no size: give it as {token}=... to parse/load or --dim {token}=... on the command line"
+
+
 class ModelBuilder(Transformer_NonRecursive):
     """Builds a ``ParsedProblem`` from the parse tree of a ``.opt`` text (see the module docstring)."""
 
@@ -284,6 +289,8 @@ class ModelBuilder(Transformer_NonRecursive):
             objective_at=objective_at,
             constraint_at=[at for _, at in parts],
             built={key: at for key, (_, at) in self.built.items()},
+            dims={name: symbol.value for name, symbol in self.symbols.items()
+                  if symbol.kind == "dim" and symbol.value is not None},
         )
 
     @v_args(inline=True)
@@ -303,11 +310,7 @@ class ModelBuilder(Transformer_NonRecursive):
                 found = f"a {symbol.kind}, not a dim" if symbol else "not declared"
                 raise OptNameError(f"size {token} is {found} (declare it with: dim {token})", self._at(token))
             if symbol.value is None:
-                raise OptNameError(
-                    f"dim {token} has no size: pass it to parse/load ({token}=...) or give data for a param "
-                    f"declared with it",
-                    self._at(token),
-                )
+                raise OptNameError(f"{_unsized(token)}, or give data for a param declared with it", self._at(token))
             dims.append(symbol.value)
         return tuple(dims)
 
@@ -428,7 +431,7 @@ class ModelBuilder(Transformer_NonRecursive):
         if symbol.kind != "dim":
             return symbol.value
         if symbol.value is None:
-            raise OptNameError(f"dim {token} has no size: pass it to parse/load ({token}=...)", self._at(token))
+            raise OptNameError(_unsized(token), self._at(token))
         return self._build(self._at(token), om.Constant, float(symbol.value))
 
     @v_args(inline=True)
@@ -530,7 +533,8 @@ def parse(text: str, *, filename: str = "<string>", data: Mapping[str, Any] | No
 
 
 def parse_expression(text: str, problem: om.Problem, *, filename: str = "<string>") -> om.Expression:
-    """The expression ``text`` (``.opt`` expression syntax) over the variables and parameters of ``problem``.
+    """The expression ``text`` (``.opt`` expression syntax) over the variables and parameters of ``problem``, and the
+    dims of the ``.opt`` file it was parsed from.
 
     Errors are located in ``text`` itself, under ``filename``.
 
@@ -543,6 +547,7 @@ def parse_expression(text: str, problem: om.Problem, *, filename: str = "<string
     source = Source(text, filename)
     tree = parse_tree(source, start="expression")
     builder = ModelBuilder(source, {})
+    builder.symbols.update((name, Symbol("dim", size, None)) for name, size in getattr(problem, "dims", {}).items())
     for kind, leaves in (("var", problem.variables()), ("param", problem.parameters())):
         builder.symbols.update((leaf.name, Symbol(kind, leaf, None)) for leaf in leaves)
     return _transform(builder, tree)
