@@ -27,6 +27,7 @@ QP, the penalty of a lasso, ...). :func:`measure` reports, per contender:
 from __future__ import annotations
 
 import importlib
+import os
 import statistics
 import time
 import tracemalloc
@@ -39,6 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from optdsl.runtime import batch_map
 from optdsl.runtime.compilation_cache import COMPILER_OPTIONS
 
 #: Clarabel settings of every reference solve.
@@ -121,20 +123,40 @@ def weighted_fwdbwd(batch: Callable[[Any, Any], Any]) -> Callable[..., Any]:
 
 
 def weighted_optdsl(problem: Any, theta: str, variable: str, args: tuple,
-                    fixed: Callable[[Any], dict[str, Any]] = lambda data: {}, **options: Any) -> Contender:
+                    fixed: Callable[[Any], dict[str, Any]] = lambda data: {}, *, devices: bool = False,
+                    **options: Any) -> Contender:
     """optdsl's contender of a workload differentiating one batched parameter (see :func:`weighted_fwdbwd`):
     ``problem`` compiled with ``options`` (a forced route is marked in the row's name), solved under ``vmap``
-    over the parameter ``theta`` with the others from ``fixed(data)``, returning ``variable``."""
+    over the parameter ``theta`` with the others from ``fixed(data)``, returning ``variable``.
+
+    ``devices``: the batch is split over every device instead (``optdsl.runtime.batch_map``), each solving its
+    share; on a CPU, the devices :func:`host_devices` asks for, one per core (marked in the row's name)."""
     start = time.perf_counter()
     solve = problem.compile(**options)
     build = time.perf_counter() - start
 
-    def optdsl_batch(values: Any, data: Any) -> Any:
-        return jax.vmap(lambda value: solve(**{theta: value}, **fixed(data))[variable])(values)
+    def one(value: Any, data: Any) -> Any:
+        return solve(**{theta: value}, **fixed(data))[variable]
 
-    name = f"optdsl[{solve.method},forced]" if options else f"optdsl[{solve.method}]"
+    def optdsl_batch(values: Any, data: Any) -> Any:
+        if devices:
+            return batch_map(lambda value: one(value, data))(values)
+        return jax.vmap(lambda value: one(value, data))(values)
+
+    name = f"{solve.method},forced" if options else solve.method
+    name = f"optdsl[{name},{jax.device_count()} devices]" if devices else f"optdsl[{name}]"
     return Contender(name, lambda values, data, c: optdsl_batch(values, data), weighted_fwdbwd(optdsl_batch), args,
                      build_s=build)
+
+
+def host_devices() -> None:
+    """Ask XLA for one CPU device per core, unless ``XLA_FLAGS`` already says how many: called before JAX starts
+    its backend, so that the workloads can split a batch over the cores (``weighted_optdsl(devices=True)``), as
+    cvxpylayers spreads its batch over threads. A program that does not split runs on the first device, as before.
+    """
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={os.cpu_count() or 1}".strip()
 
 
 def weighted_layer(build: Callable[[], tuple[Any, Any, Any]], args: tuple) -> list[Contender]:

@@ -3,7 +3,9 @@
     w*(μ) = argmax_w μᵀw   s.t.   1ᵀw = 1,  w ≥ 0,  ‖Lᵀw‖₂ ≤ σ,        loss = sum(c * w*)
 
 Sizes: n = 50 and 200 assets, batch 1 and 16 (one μ per instance, L and σ
-shared). Contenders: optdsl (conic lowering) and cvxpylayers (L and σ constants).
+shared). Contenders: optdsl (conic lowering) and cvxpylayers (L and σ constants, its
+batch spread over threads); at batch 16 on a machine of several cores also optdsl with the
+batch split over one CPU device per core (``optdsl.runtime.batch_map``).
 """
 
 from __future__ import annotations
@@ -42,7 +44,11 @@ def _contenders(n: int, d: dict[str, jax.Array], c: jax.Array) -> list[Contender
     mu, L, sigma = od.Parameter(n, name="mu"), od.Parameter((n, n), name="L"), od.Parameter(nonneg=True, name="sigma")
     problem = od.Problem(od.Maximize(mu @ w), [od.sum(w) == 1, w >= 0, od.norm2(L.T @ w) <= sigma])
     args = (d["mu"], d, c)
-    out = [weighted_optdsl(problem, "mu", "w", args, lambda d: {"L": d["L"], "sigma": d["sigma"]})]
+    fixed = lambda d: {"L": d["L"], "sigma": d["sigma"]}  # noqa: E731
+    out = [weighted_optdsl(problem, "mu", "w", args, fixed)]
+    batch, devices = d["mu"].shape[0], jax.device_count()
+    if devices > 1 and batch > 1 and batch % devices == 0:
+        out.append(weighted_optdsl(problem, "mu", "w", args, fixed, devices=True))
 
     def layer():
         wc, mu_p = cp.Variable(n), cp.Parameter(n)

@@ -21,10 +21,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import jax
+from benchmarks.harness import host_devices, measure
 
-from benchmarks import compile_time, expcone, fidelity, lasso, lp, markowitz, powcone, qp, scale, sdp, svm
-from benchmarks.harness import measure
+host_devices()  # before JAX starts its backend
+
+import jax  # noqa: E402
+
+from benchmarks import compile_time, expcone, fidelity, lasso, lp, markowitz, powcone, qp, scale, sdp, svm  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
