@@ -155,6 +155,15 @@ def test_eager_solve_at_the_iteration_limit_warns_to_raise_maxiter_and_a_jitted_
     assert int(status) == int(sol.status) and np.all(statuses == sol.status)
 
 
+def test_an_objective_unbounded_only_in_the_limit_is_said_to_be_so():
+    x = od.Variable(name="x")
+    solve = od.Problem(od.Maximize(od.log(x))).compile()
+    with pytest.warns(od.SolverWarning, match=r"very large \(largest entry .*: the objective may be unbounded") as w:
+        sol = solve()
+    assert sol.status_name() != "solved" and float(sol["x"]) > 1e10
+    assert len(w) == 1
+
+
 def test_the_compiler_logs_its_route_and_why(caplog):
     with caplog.at_level(logging.DEBUG, logger="optdsl"):
         lasso = LASSO.compile()

@@ -42,6 +42,11 @@ _ADVICE = {
 }
 
 
+#: A point with an entry this large in absolute value, where a solve did not end ``solved``, is said in the
+#: warning to suggest an objective unbounded only in the limit (the iterates diverge).
+DIVERGED = 1e10
+
+
 class Explanation(str):
     """The text of :meth:`CompiledProblem.explain`, shown as plain lines (not a quoted string) at a prompt."""
 
@@ -226,8 +231,15 @@ class CompiledProblem:
         """A :class:`SolverWarning` naming the status of an eager solve that did not end ``solved``, and what to try."""
         status, residual = describe(solution.status), float(solution.residual)
         measured = f" (residual {residual:.3g})" if np.isfinite(residual) else ""
+        advice = _ADVICE.get(status, "")
+        largest = max((float(np.max(np.abs(v), initial=0)) for v in solution.values.values()), default=0.0)
+        if status in ("numerical_error", "max_iterations", "inaccurate") and np.isfinite(largest) \
+                and largest >= DIVERGED:
+            advice += (f". The point it stopped at is very large (largest entry {largest:.3g} in absolute value): the "
+                       f"objective may be unbounded, approached only in the limit (as log(x) grows), where no "
+                       f"certificate of unboundedness exists")
         warnings.warn(f"the {self.method} solve ended with status {status!r} after {int(solution.iterations)} "
-                      f"iterations{measured}: {_ADVICE.get(status, '')}", SolverWarning, stacklevel=_caller_level())
+                      f"iterations{measured}: {advice}", SolverWarning, stacklevel=_caller_level())
 
     @cached_property
     def _leaves(self) -> tuple[list[Any], list[Any]]:
