@@ -16,6 +16,7 @@ import pytest
 
 import optdsl as od
 from optdsl.runtime.status import INFEASIBLE
+from optdsl.runtime.solvers.interior_point.qp import POLISH_FROM
 
 x = od.Variable(3, name="x")
 c = od.Parameter(3, name="c")
@@ -54,14 +55,19 @@ def simplex_quiet():
 
 def test_qp_prints_each_iteration_and_its_status(simplex_verbose, simplex_quiet, capfd):
     sol = simplex_verbose(c=C0, r=1.0)
-    iterations, finals = _printed(capfd)
+    jax.effects_barrier()
+    lines = capfd.readouterr().out.splitlines()
+    iterations = [(m[1], int(m[2]), m[3]) for m in map(ITERATION.match, lines) if m]
+    finals = [(m[1], m[2], int(m[3]), float(m[4])) for m in map(FINAL.match, lines) if m]
     n = int(sol.iterations)
     assert sol.status_name() == "solved" and n > 1
     assert [(s, k) for s, k, _ in iterations] == [("qp_interior_point", k) for k in range(1, n + 1)]
     assert all("residual" in fields and "tau" in fields for _, _, fields in iterations)
-    assert finals == [("qp_interior_point", "solved", n)]
-    # The residual it stops on falls below the default float64 tolerance by the last line.
-    assert float(iterations[-1][2].split()[1]) <= 1e-10 < float(iterations[0][2].split()[1])
+    # The steps stop where the polish is tried (tol ** POLISH_FROM); the final line gives the polished point's
+    # residual, the solution's, below the default float64 tolerance.
+    assert float(iterations[-1][2].split()[1]) <= 1e-10 ** POLISH_FROM < float(iterations[0][2].split()[1])
+    assert finals == [("qp_interior_point", "solved", n, pytest.approx(float(sol.residual), rel=1e-3))]
+    assert finals[0][3] <= 1e-10
     # Printing changes nothing: the quiet program's answer is the same to the last bit, and the projection's.
     quiet = simplex_quiet(c=C0, r=1.0)
     assert _printed(capfd) == ([], [])

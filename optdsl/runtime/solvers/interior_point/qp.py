@@ -42,6 +42,10 @@ from optdsl.runtime.status import INFEASIBLE, MAX_ITERATIONS, SOLVED, UNBOUNDED
 STEP_FRACTION = 0.99
 #: Most iterations a solved QP whose polish is refused takes beyond ``tol`` before it is polished again.
 TIGHTEN_ITERATIONS = 10
+#: The polish is first tried once the residual is below ``tol ** POLISH_FROM`` (1e-6 at float64's default
+#: ``tol``): there the active set is settled on a regular QP, and the polish reaches rounding in one solve where
+#: the steps would take two or three more to reach ``tol``. Where it is refused the steps go on to ``tol``.
+POLISH_FROM = 0.6
 
 
 class QPData(NamedTuple):
@@ -149,11 +153,11 @@ def _scaled_residuals(d: QPData, x, nu, lam, s):
     return primal, dual
 
 
-def _assess(d: QPData, st: _Embedded, tol) -> tuple[jax.Array, jax.Array]:
+def _assess(d: QPData, st: _Embedded, tol, solved=None) -> tuple[jax.Array, jax.Array]:
     """Status code and optimality residual of an embedding iterate.
 
     SOLVED when the relative primal and dual residuals and the relative duality gap
-    of ``(x, nu, lam, s) / tau`` are all ``<= tol``. Otherwise, once ``kappa > tau``,
+    of ``(x, nu, lam, s) / tau`` are all ``<= solved`` (default ``tol``). Otherwise, once ``kappa > tau``,
     INFEASIBLE when ``b'nu + h'lam < 0`` and ``||A'nu + G'lam||_inf <= tol |b'nu + h'lam|``,
     UNBOUNDED when ``q'x < 0`` and ``||Qx||, ||Ax||, max(Gx)_+ <= tol |q'x|``. A ray proves
     unboundedness only for a feasible problem: while a Farkas certificate is forming too
@@ -177,7 +181,7 @@ def _assess(d: QPData, st: _Embedded, tol) -> tuple[jax.Array, jax.Array]:
                       jnp.max(jnp.maximum(d.G @ st.x, 0), initial=0))
     unbounded = certifying & (qx < 0) & (ray <= -tol * qx) & ~forming
 
-    code = status(residual, tol, finite(st.x, st.nu, st.lam, st.s, residual))
+    code = status(residual, tol if solved is None else solved, finite(st.x, st.nu, st.lam, st.s, residual))
     stopped = jnp.where(infeasible, INFEASIBLE, jnp.where(unbounded, UNBOUNDED, RUNNING))
     return jnp.where(code == RUNNING, stopped, code).astype(jnp.int32), residual
 
@@ -240,8 +244,9 @@ def _embedding_residuals(d: QPData, st: _Embedded) -> tuple[jax.Array, ...]:
     return r_x, r_nu, r_lam, r_tau
 
 
-def _embedding_step(d: QPData, st: _Embedded, tol, mu_target) -> _Embedded:
-    """One Mehrotra predictor-corrector step on the homogeneous embedding (see the module docstring)."""
+def _embedding_step(d: QPData, st: _Embedded, tol, mu_target, solved=None) -> _Embedded:
+    """One Mehrotra predictor-corrector step on the homogeneous embedding (see the module docstring); ``tol`` and
+    ``solved`` as in :func:`_assess`."""
     dtype = d.q.dtype
     m = d.h.shape[0]
     x, nu, lam, s, tau, kappa = st.x, st.nu, st.lam, st.s, st.tau, st.kappa
@@ -295,7 +300,7 @@ def _embedding_step(d: QPData, st: _Embedded, tol, mu_target) -> _Embedded:
     dx, dnu, dlam, ds, dtau, dkappa = combined
     new = _Embedded(x + alpha * dx, nu + alpha * dnu, lam + alpha * dlam, s + alpha * ds,
                     tau + alpha * dtau, kappa + alpha * dkappa, st.code, st.residual)
-    code, residual = _assess(d, new, tol)
+    code, residual = _assess(d, new, tol, solved)
     new = conclude(new._replace(code=code, residual=residual), st, alpha > jnp.finfo(dtype).eps)
     if mu_target is None:
         return new
@@ -399,7 +404,7 @@ def _rounding(d: QPData) -> jax.Array:
 
 
 class _Rounds(NamedTuple):
-    """State of :func:`_iterated_and_polished`: the round (0 or 1), the iterate, its iterations and status, the
+    """State of :func:`_iterated_and_polished`: the round (0, 1 or 2), the iterate, its iterations and status, the
     polish."""
 
     round: jax.Array
@@ -411,17 +416,18 @@ class _Rounds(NamedTuple):
 
 def _iterated_and_polished(d: QPData, start: _Embedded, tol: jax.Array, maxiter: int,
                            log: Callable | None) -> _Rounds:
-    """The embedding's iterations from ``start`` and the polish (:func:`_polish`) of their point, in two rounds.
+    """The embedding's iterations from ``start`` and the polish (:func:`_polish`) of their point, in up to three
+    rounds, each followed by a polish attempt that is taken only where it reaches ``tol`` (or rounding).
 
-    Round 0 takes at most ``maxiter`` steps to ``tol`` and polishes a SOLVED or MAX_ITERATIONS point.
-    The active set is read off a point whose complementarity products ``lam_i s_i`` are
-    about its residual, so a constraint whose multiplier and slack are both below the
-    square root of the residual can be misread. Where a SOLVED point's polish is refused,
-    round 1 takes at most :data:`TIGHTEN_ITERATIONS` more steps towards :func:`_rounding`
-    (near the solution they converge fast and make the reading right), keeps the last
-    iterate or the round-0 one, whichever has the smaller residual, and polishes that.
-    Both rounds run in one loop, so the step and the polish are each compiled once; under
-    a lock-step ``vmap`` only the instances that need round 1 take its steps.
+    Round 0 takes at most ``maxiter`` steps to ``tol ** POLISH_FROM`` (:data:`POLISH_FROM`) and polishes a SOLVED
+    or MAX_ITERATIONS point. Where that SOLVED point's polish is refused, round 1 steps on to ``tol`` with the rest
+    of ``maxiter`` (its status is the solve's) and polishes again. The active set is read off a point whose
+    complementarity products ``lam_i s_i`` are about its residual, so a constraint whose multiplier and slack are
+    both below the square root of the residual can be misread: where the polish of a point within ``tol`` is
+    refused, round 2 takes at most :data:`TIGHTEN_ITERATIONS` more steps towards :func:`_rounding` (near the
+    solution they converge fast and make the reading right), keeps the last iterate or the earlier one, whichever
+    has the smaller residual, and polishes that. The rounds run in one loop, so the step and the polish are each
+    compiled once; under a lock-step ``vmap`` only the instances that need a later round take its steps.
     """
     m, N = d.h.shape[0], d.q.shape[0] + d.b.shape[0] + d.h.shape[0]
     dtype = d.q.dtype
@@ -429,23 +435,26 @@ def _iterated_and_polished(d: QPData, start: _Embedded, tol: jax.Array, maxiter:
     rejected = _Polish(KKTPoint(jnp.zeros_like(d.q), jnp.zeros_like(d.b), jnp.zeros_like(d.h)), jnp.zeros(m, bool),
                        LU(jnp.zeros((N, N), dtype), jnp.zeros(N, jnp.int32)), jnp.asarray(True), jnp.zeros((), dtype),
                        jnp.asarray(False))
+    rounding = _rounding(d)
 
     def pending(r: _Rounds) -> jax.Array:
-        return (r.round == 0) | ((r.round == 1) & (r.code == SOLVED) & ~r.polished.accepted)
+        return (r.round == 0) | ((r.round <= 2) & (r.code == SOLVED) & ~r.polished.accepted)
 
     def one_round(r: _Rounds) -> _Rounds:
-        first = r.round == 0
+        first, last = r.round == 0, r.round == 2
         go = jnp.where(first, r.st.code, jnp.where(pending(r), RUNNING, r.st.code)).astype(jnp.int32)
-        step_tol = jnp.where(first, tol, _rounding(d))
+        solved = jnp.where(first, jnp.maximum(tol, tol ** POLISH_FROM), jnp.where(last, rounding, tol))
+        budget = jnp.where(first, maxiter, jnp.where(last, TIGHTEN_ITERATIONS, maxiter - r.iterations))
         shifted = None if log is None else (lambda k, st, active: log(k + r.iterations, st, active))
-        end, k, code = run(lambda st: _embedding_step(d, st, step_tol, None), r.st._replace(code=go),
-                           jnp.where(first, maxiter, TIGHTEN_ITERATIONS), shifted)
+        step_tol = jnp.where(last, rounding, tol)
+        end, k, code = run(lambda st: _embedding_step(d, st, step_tol, None, solved), r.st._replace(code=go),
+                           budget, shifted)
         closer = end.residual < r.st.residual
-        st = select(first | closer, select(first, end, end._replace(code=r.st.code)), r.st)
-        code = jnp.where(first, code, r.code).astype(jnp.int32)
-        attempt = jnp.where(first, (code == SOLVED) | (code == MAX_ITERATIONS), pending(r))
+        st = select(first | closer, select(last, end._replace(code=r.st.code), end), r.st)
+        code = jnp.where(last, r.code, code).astype(jnp.int32)
+        attempt = jnp.where(last, pending(r), (code == SOLVED) | (code == MAX_ITERATIONS))
         polished = run_if(attempt, lambda point, residual: _polish(d, point, residual),
-                          (_returned_point(d, st, code), st.residual), r.polished)
+                          (_returned_point(d, st, code), jnp.minimum(st.residual, tol)), r.polished)
         return _Rounds(r.round + 1, st, r.iterations + k, code, polished)
 
     return lax.while_loop(pending, one_round, _Rounds(zero, start, zero, start.code, rejected))
@@ -475,7 +484,7 @@ def _refined_result(d: QPData, start: _Embedded, tol: jax.Array, maxiter: int,
     attempted = (code == SOLVED) | (code == MAX_ITERATIONS)
     fields = (fields[0] | (attempted & ~taken),) + fields[1:]
     residual = jnp.where(taken, polished.residual, st.residual)
-    code = jnp.where(taken & (residual <= tol), SOLVED, code).astype(jnp.int32)
+    code = jnp.where(taken, SOLVED, code).astype(jnp.int32)
     return new, KKTAux(rounds.iterations, residual, code, *fields)
 
 
