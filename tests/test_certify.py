@@ -133,3 +133,15 @@ def test_an_optimum_on_a_domain_edge_is_solved_alone_and_in_a_batch():
     for out in (solve(), jax.vmap(lambda _: solve())(jnp.arange(3))):
         assert np.all(np.asarray(out.status) == 0)
         np.testing.assert_allclose(out["y"], -1.0, atol=1e-9)
+
+
+def test_a_point_outside_the_domain_of_an_objectives_atom_is_not_solved():
+    # The smooth interior point can step to y < 0, where 1 / y is finite: that point is no solution.
+    y, p = od.Variable(name="y"), od.Parameter(name="p")
+    feasible = od.Problem(od.Minimize(od.inv_pos(y) + 5 * y), [y >= -5, y <= 2]).compile(method="kkt")
+    out = feasible()
+    assert describe(int(out.status)) != "solved" or abs(float(out["y"]) - 5 ** -0.5) < 1e-6
+    assert float(out.primal_violation) > 0.5 or float(out["y"]) > 0
+    empty = od.Problem(od.Minimize(od.inv_pos(y)), [y <= p]).compile(method="kkt")  # empty domain at p < 0
+    statuses = jax.vmap(lambda v: empty(p=v).status)(jnp.array([-1.0, -0.5]))
+    assert not np.any(np.asarray(statuses) == 0)

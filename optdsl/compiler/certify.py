@@ -2,7 +2,8 @@
 
 Whatever route solved a model, its answer is checked against the model as
 written: every constraint (and every variable's sign attribute) evaluated at the
-returned values. A violation is measured relative to the size of the terms, so
+returned values, and the arguments of every atom, in the objective too, within
+the atom's domain. A violation is measured relative to the size of the terms, so
 rescaling a constraint changes nothing: ``|lhs - rhs|`` over ``1 + max(|lhs|, |rhs|)``
 for ``==``, its positive part for ``<=``, ``‖x‖ - t`` over ``1 + max(|t|, ‖x‖)``
 for a second-order cone, the most negative eigenvalue over ``1 + max|X|`` for
@@ -69,8 +70,21 @@ def _violation(constraint: Constraint, value: Callable[[Expression], jax.Array])
     raise CompileError(f"no violation measure for a {type(constraint).__name__} constraint")
 
 
-def primal_violation(constraints: Sequence[Constraint], values: Values, dtype: Any) -> jax.Array:
-    """The largest relative violation over ``constraints`` at ``values`` (0 without constraints)."""
+def domain_violation(expr: Expression, values: Values, dtype: Any) -> jax.Array:
+    """How far, relatively, the arguments of ``expr``'s atoms are outside their domains at ``values`` (0 inside):
+    an objective such as ``inv_pos(y)`` is defined only for ``y > 0``, and a point with ``y < 0`` is no solution
+    whatever value ``1 / y`` takes there."""
+    gaps: list[jax.Array] = []
+    evaluate(expr, values, dtype, gaps)
+    return jnp.max(jnp.stack(gaps)) if gaps else jnp.zeros((), dtype)
+
+
+def primal_violation(constraints: Sequence[Constraint], values: Values, dtype: Any,
+                     objective: Expression | None = None) -> jax.Array:
+    """The largest relative violation over ``constraints`` at ``values``, and of the domains of the atoms of
+    ``objective`` where one is given (:func:`domain_violation`); 0 without either."""
     values = jax.lax.stop_gradient(values)
     found = [constraint_violation(c, values, dtype) for c in constraints]
+    if objective is not None:
+        found.append(domain_violation(objective, values, dtype))
     return jnp.max(jnp.stack(found)) if found else jnp.zeros((), dtype)

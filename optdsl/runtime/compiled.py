@@ -36,8 +36,9 @@ _ADVICE = {
     "unbounded": "the objective is unbounded on the feasible set; bound the variables or add constraints",
     "numerical_error": "the solver met non-finite values or could not take a step; check the data for NaN or "
                        "extreme scales, use float64, or try another method= or solver=",
-    "inaccurate": "the solver stopped but the constraints do not hold to sqrt(tol) at its point; check that the "
-                  "model is feasible at these parameter values, raise maxiter or tighten tol",
+    "inaccurate": "the solver stopped but the constraints, or the domains of the model's atoms, do not hold to "
+                  "sqrt(tol) at its point; check that the model is feasible at these parameter values, raise maxiter "
+                  "or tighten tol, or try another method=",
     "invalid_parameter": "a parameter lies outside its declared domain (nonneg, psd, ...)",
 }
 

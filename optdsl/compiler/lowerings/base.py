@@ -201,7 +201,7 @@ class Lowering(ABC):
             values, duals = self.read(point, params, dtype)
             frozen = jax.lax.stop_gradient((point, params))
             residual = jnp.linalg.norm(ravel_pytree(self.optimality(*frozen))[0])
-            violation = primal_violation(constraints, {**params, **values}, dtype)
+            violation = primal_violation(constraints, {**params, **values}, dtype, problem.objective.expr)
             feasible = violation <= self.feasibility_tol(dtype)
             status = jnp.where((aux.status == SOLVED) & ~feasible, INACCURATE, aux.status)
             status = jnp.where(self.infeasible(params, dtype), INFEASIBLE, status).astype(jnp.int32)
