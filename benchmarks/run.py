@@ -21,13 +21,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import jax
+
+from benchmarks import compile_time, expcone, fidelity, lasso, lp, markowitz, powcone, qp, scale, sdp, svm
 from benchmarks.harness import host_devices, measure
-
-host_devices()  # before JAX starts its backend
-
-import jax  # noqa: E402
-
-from benchmarks import compile_time, expcone, fidelity, lasso, lp, markowitz, powcone, qp, scale, sdp, svm  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
@@ -163,4 +160,5 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
 
 
 if __name__ == "__main__":
+    host_devices()  # before JAX starts its backend; not on import, which would change an importing process's devices
     main()
