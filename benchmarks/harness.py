@@ -27,7 +27,6 @@ QP, the penalty of a lasso, ...). :func:`measure` reports, per contender:
 from __future__ import annotations
 
 import importlib
-import os
 import statistics
 import time
 import tracemalloc
@@ -130,7 +129,8 @@ def weighted_optdsl(problem: Any, theta: str, variable: str, args: tuple,
     over the parameter ``theta`` with the others from ``fixed(data)``, returning ``variable``.
 
     ``devices``: the batch is split over every device instead (``optdsl.runtime.batch_map``), each solving its
-    share; on a CPU, the devices :func:`host_devices` asks for, one per core (marked in the row's name)."""
+    share (marked in the row's name); on a CPU, the devices ``XLA_FLAGS=--xla_force_host_platform_device_count=N``
+    asks for."""
     start = time.perf_counter()
     solve = problem.compile(**options)
     build = time.perf_counter() - start
@@ -147,16 +147,6 @@ def weighted_optdsl(problem: Any, theta: str, variable: str, args: tuple,
     name = f"optdsl[{name},{jax.device_count()} devices]" if devices else f"optdsl[{name}]"
     return Contender(name, lambda values, data, c: optdsl_batch(values, data), weighted_fwdbwd(optdsl_batch), args,
                      build_s=build)
-
-
-def host_devices() -> None:
-    """Ask XLA for one CPU device per core, unless ``XLA_FLAGS`` already says how many: called before JAX starts
-    its backend, so that the workloads can split a batch over the cores (``weighted_optdsl(devices=True)``), as
-    cvxpylayers spreads its batch over threads. A program that does not split runs on the first device, as before.
-    """
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_force_host_platform_device_count" not in flags:
-        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={os.cpu_count() or 1}".strip()
 
 
 def weighted_layer(build: Callable[[], tuple[Any, Any, Any]], args: tuple) -> list[Contender]:

@@ -4,8 +4,9 @@
 
 Sizes: n = 50 and 200 assets, batch 1 and 16 (one μ per instance, L and σ
 shared). Contenders: optdsl (conic lowering) and cvxpylayers (L and σ constants, its
-batch spread over threads); at batch 16 on a machine of several cores also optdsl with the
-batch split over one CPU device per core (``optdsl.runtime.batch_map``).
+batch spread over threads); at batch 16, where the process has several devices (on a CPU:
+``XLA_FLAGS=--xla_force_host_platform_device_count=N``), also optdsl with the batch split over
+them (``optdsl.runtime.batch_map``).
 """
 
 from __future__ import annotations

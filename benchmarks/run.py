@@ -24,7 +24,7 @@ from typing import Any
 import jax
 
 from benchmarks import compile_time, expcone, fidelity, lasso, lp, markowitz, powcone, qp, scale, sdp, svm
-from benchmarks.harness import host_devices, measure
+from benchmarks.harness import measure
 
 jax.config.update("jax_enable_x64", True)
 
@@ -160,5 +160,4 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
 
 
 if __name__ == "__main__":
-    host_devices()  # before JAX starts its backend; not on import, which would change an importing process's devices
     main()
