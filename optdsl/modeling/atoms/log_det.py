@@ -55,7 +55,6 @@ class LogDet(Atom):
         definite = jnp.all(diagonal > 0)
         return jnp.where(definite, 2 * jnp.sum(jnp.log(jnp.where(definite, diagonal, 1))), -jnp.inf)
 
-
     def clip_to_domain(self, X: jax.Array) -> tuple[jax.Array]:
         """``X`` as it is: outside the positive definite matrices ``forward`` is ``-inf``, not NaN, and an optimum
         is never on that edge."""

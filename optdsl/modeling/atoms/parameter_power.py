@@ -52,7 +52,6 @@ class ParameterPower(Elementwise):
     def forward(self, x: jax.Array, c: jax.Array) -> jax.Array:
         return x ** c
 
-
     def clip_to_domain(self, x: jax.Array, c: jax.Array) -> tuple[jax.Array, jax.Array]:
         return jnp.maximum(x, 0), c
 

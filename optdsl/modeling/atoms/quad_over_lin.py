@@ -45,7 +45,6 @@ class QuadOverLin(Atom):
     def forward(self, x: jax.Array, y: jax.Array) -> jax.Array:
         return jnp.sum(jnp.square(x)) / y
 
-
     def clip_to_domain(self, x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
         return x, jnp.maximum(y, 0)
 
