@@ -40,7 +40,12 @@ def constraint_violation(constraint: Constraint, values: Values, dtype: Any) -> 
     """
     gaps: list[jax.Array] = []
     violation = _violation(constraint, lambda e: jnp.asarray(evaluate(e, values, dtype, gaps), dtype))
-    return jnp.maximum(violation, jnp.max(jnp.stack(gaps))) if gaps else violation
+    return jnp.maximum(violation, _largest(gaps, dtype))
+
+
+def _largest(gaps: list[jax.Array], dtype: Any) -> jax.Array:
+    """The largest of the scalar ``gaps`` (0 for none)."""
+    return jnp.max(jnp.stack(gaps)) if gaps else jnp.zeros((), dtype)
 
 
 def _violation(constraint: Constraint, value: Callable[[Expression], jax.Array]) -> jax.Array:
@@ -73,10 +78,11 @@ def _violation(constraint: Constraint, value: Callable[[Expression], jax.Array])
 def domain_violation(expr: Expression, values: Values, dtype: Any) -> jax.Array:
     """How far, relatively, the arguments of ``expr``'s atoms are outside their domains at ``values`` (0 inside):
     an objective such as ``inv_pos(y)`` is defined only for ``y > 0``, and a point with ``y < 0`` is no solution
-    whatever value ``1 / y`` takes there."""
+    whatever value ``1 / y`` takes there. Only an expression with such an atom of a variable is evaluated."""
     gaps: list[jax.Array] = []
-    evaluate(expr, values, dtype, gaps)
-    return jnp.max(jnp.stack(gaps)) if gaps else jnp.zeros((), dtype)
+    if expr.restricted_nodes():
+        evaluate(expr, values, dtype, gaps)
+    return _largest(gaps, dtype)
 
 
 def primal_violation(constraints: Sequence[Constraint], values: Values, dtype: Any,
@@ -87,4 +93,4 @@ def primal_violation(constraints: Sequence[Constraint], values: Values, dtype: A
     found = [constraint_violation(c, values, dtype) for c in constraints]
     if objective is not None:
         found.append(domain_violation(objective, values, dtype))
-    return jnp.max(jnp.stack(found)) if found else jnp.zeros((), dtype)
+    return _largest(found, dtype)
