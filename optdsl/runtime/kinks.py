@@ -45,8 +45,8 @@ def kinked(fn: Callable[[jax.Array], jax.Array], v: jax.Array, radius: jax.typin
     v = jax.lax.stop_gradient(v)
 
     def jumps(d: jax.Array) -> jax.Array:
-        _, after = jax.jvp(fn, (v + radius * d,), (d,))
-        _, before = jax.jvp(fn, (v - radius * d,), (d,))
+        # Both sides in one batch: ``fn`` (a cone's root search, say) is traced and compiled once.
+        after, before = jax.vmap(lambda u: jax.jvp(fn, (u,), (d,))[1])(jnp.stack([v + radius * d, v - radius * d]))
         return jnp.max(jnp.abs(after - before), initial=0) > KINK_JUMP * jnp.max(jnp.abs(d), initial=0)
 
     directions = jnp.asarray(_directions(v.size), v.dtype).reshape((DIRECTIONS, *v.shape))
