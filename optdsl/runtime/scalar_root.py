@@ -34,16 +34,22 @@ def bracketed_root(f: Callable[[Array], Array], lo: Array, hi: Array) -> Array:
     dtype = lo.dtype
     eps = jnp.finfo(dtype).eps
 
-    def unbracketed(state: tuple[Array, Array, Array, Array]) -> Array:
-        lo, hi, _, it = state
-        return ((f(lo) < 0) | (f(hi) > 0)) & (it < WIDEN_STEPS)
+    def ends(lo: Array, hi: Array) -> tuple[Array, Array]:
+        # Both ends in one batch and carried through the loop: ``f`` is traced once here, not at every test.
+        values = jax.vmap(f)(jnp.stack([lo, hi]))
+        return values[0], values[1]
 
-    def widen(state: tuple[Array, Array, Array, Array]) -> tuple[Array, Array, Array, Array]:
-        lo, hi, width, it = state
-        return jnp.where(f(lo) < 0, lo - width, lo), jnp.where(f(hi) > 0, hi + width, hi), 2 * width, it + 1
+    def unbracketed(state: tuple[Array, ...]) -> Array:
+        _, _, f_lo, f_hi, _, it = state
+        return ((f_lo < 0) | (f_hi > 0)) & (it < WIDEN_STEPS)
+
+    def widen(state: tuple[Array, ...]) -> tuple[Array, ...]:
+        lo, hi, f_lo, f_hi, width, it = state
+        lo, hi = jnp.where(f_lo < 0, lo - width, lo), jnp.where(f_hi > 0, hi + width, hi)
+        return lo, hi, *ends(lo, hi), 2 * width, it + 1
 
     one = jnp.ones((), dtype)
-    lo, hi, _, _ = lax.while_loop(unbracketed, widen, (lo, hi, one, jnp.zeros((), jnp.int32)))
+    lo, hi, *_ = lax.while_loop(unbracketed, widen, (lo, hi, *ends(lo, hi), one, jnp.zeros((), jnp.int32)))
 
     def unfinished(state: tuple[Array, Array, Array, Array, Array]) -> Array:
         lo, hi, w, step, it = state
