@@ -49,9 +49,10 @@ FIDELITY_ANCHORS = {"cvxpylayers": "cvxpylayers.jax", "cvxpylayers[tight]": "cvx
                     "qpax[tight]": "qpax"}
 
 
-#: Workloads whose quick case repeats what another one already exercises (the conic route and the cvxpylayers
-#: anchor, as markowitz does) and compiles for long: run with the long checks (``-m slow``).
-SLOW_WORKLOADS = ("expcone", "sdp", "powcone")
+#: Workloads whose quick case repeats what another one already exercises and compiles for long: the conic route and
+#: the cvxpylayers anchor (as markowitz does), the KKT route (as lp does, here with the qpax and OSQP anchors), the
+#: first-order route and JAXopt (as lasso does). They run with the long checks (``-m slow``).
+SLOW_WORKLOADS = ("expcone", "sdp", "powcone", "qp", "svm")
 
 
 @pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow) if name in SLOW_WORKLOADS else name
@@ -203,7 +204,8 @@ def test_fidelity_error_of_a_nan_gradient_is_infinite():
     assert fidelity.relative_error({"q": np.array([np.nan, -2.0])}, ref) == np.inf
 
 
-@pytest.mark.parametrize("family", sorted(lockstep.FAMILIES))
+@pytest.mark.parametrize("family", [pytest.param(family, marks=pytest.mark.slow) if family == "socp" else family
+                                    for family in sorted(lockstep.FAMILIES)])  # socp: as test_lockstep's cone batch
 def test_lockstep_quick_case_gives_the_same_statuses_and_iterations_in_both_modes(family, capsys):
     """The lock-step benchmark's quick case of each family: a row per (size, batch) with both modes timed and the
     same statuses and iteration counts per instance in both."""
