@@ -272,6 +272,15 @@ def test_dims_from_data_literal_sizes_and_dims_in_expressions():
     assert parse("dim n\nvar x[n]\nminimize sum(x) / n\n", n=7).objective.expr.args[1].value == 7
 
 
+def test_subscripts_combine_whole_numbers_and_dims():
+    text = ("dim n, k\nvar x[n]\nvar X[n, n]\nminimize sum(x[1:n] - x[0:n-1]) + x[n - 1] + sum(x[:2*k])"
+            " + x[-(k + 1)] + sum(X[(n - k):, k])\nsubject to\n  x[0:k] >= -1\n")
+    x, X = od.Variable(6, name="x"), od.Variable((6, 6), name="X")
+    twin = od.Problem(od.Minimize(od.sum(x[1:6] - x[0:5]) + x[5] + od.sum(x[:4]) + x[-3] + od.sum(X[4:, 2])),
+                      [x[0:2] >= -1])
+    assert parse(text, n=6, k=2) == twin
+
+
 def test_load_reads_a_file_and_names_it_in_errors(tmp_path):
     problem, text, dims = lasso()
     path = tmp_path / "lasso.opt"
@@ -364,6 +373,10 @@ MALFORMED = [
     ("var x[3] >= 1\nminimize sum(x)\n", {}, OptSyntaxError, 1, 10, "write other bounds as in [lo, hi]"),
     ("var x[1.5]\nminimize 1\n", {}, OptSyntaxError, 1, 7, "a size must be a whole number"),
     ("var x[3]\nminimize sum(x[::0])\n", {}, OptSyntaxError, 2, 18, "slice step cannot be zero"),
+    ("dim n\nvar x[n]\nminimize sum(x[::n - n])\n", {"n": 3}, OptSyntaxError, 3, 18, "slice step cannot be zero"),
+    ("dim n\nvar x[n]\nminimize x[n / 2]\n", {"n": 4}, OptSyntaxError, 3, 14, "with +, - and * only, got /"),
+    ("dim n\nvar x[n]\nminimize x[1.5 * n]\n", {"n": 4}, OptSyntaxError, 3, 12,
+     "a subscript must be a whole number, got 1.5"),
     ('var x[3]\nminimize sum(x)\nsubject to\n  x + "fro" >= 0\n', {}, OptSyntaxError, 4, 7, "got a string"),
     ("var x[3]\nminimize sum([x, 1])\n", {}, OptSyntaxError, 2, 14, "may hold only numbers"),
     ("var x[3]\nminimize sum(x, axis=0, x)\n", {}, OptSyntaxError, 2, 25, "positional argument cannot follow"),
@@ -376,6 +389,9 @@ MALFORMED = [
     ("var SOC\nminimize SOC\n", {}, OptNameError, 1, 5, "SOC is a reserved word"),
     ("var x[k]\nminimize sum(x)\n", {}, OptNameError, 1, 7, "size k is not declared"),
     ("dim n\nvar x[n]\nminimize sum(x)\n", {}, OptNameError, 2, 7, "dim n has no size"),
+    ("dim n\nvar x[3]\nminimize x[n - 1]\n", {}, OptNameError, 3, 12, "dim n has no size"),
+    ("dim n\nvar x[n]\nminimize x[m]\n", {"n": 3}, OptNameError, 3, 12, "unknown dim m"),
+    ("param a\nvar x[3]\nminimize x[a]\n", {}, OptNameError, 3, 12, "a is a param: a subscript takes whole numbers"),
     ("var x[3]\nminimize sum(x)\nsubject to\n  a: x >= 0\n  a: x <= 1\n", {}, OptNameError, 5, 3,
      "two constraints are named a (the other is on line 4"),
     (LASSO_DATA, {"data": {"A": np.zeros((5, 3)), "b": np.zeros(4)}}, LocatedShapeError, 3, 9,

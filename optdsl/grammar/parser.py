@@ -497,6 +497,32 @@ class ModelBuilder(Transformer_NonRecursive):
         return number.as_int("an index")
 
     @v_args(inline=True)
+    def whole_binary(self, left: Number, op: Token, right: Number) -> Number:
+        if str(op) not in "+-*":
+            raise OptSyntaxError(f"a subscript combines whole numbers and dims with +, - and * only, got {op}",
+                                 self._at(op))
+        a, b = left.as_int("a subscript"), right.as_int("a subscript")
+        return Number(str(a + b if op == "+" else a - b if op == "-" else a * b), left.location)
+
+    @v_args(inline=True)
+    def whole_name(self, *tokens: Token) -> Number:
+        *sign, name = tokens
+        symbol = self.symbols.get(str(name))
+        if symbol is None:
+            raise self._unknown(name, "dim", [k for k, v in self.symbols.items() if v.kind == "dim"])
+        if symbol.kind != "dim":
+            raise OptNameError(f"{name} is a {symbol.kind}: a subscript takes whole numbers and dims", self._at(name))
+        if symbol.value is None:
+            raise OptNameError(_unsized(name), self._at(name))
+        return Number("".join(map(str, sign)) + str(symbol.value), self._at(tokens[0]))
+
+    @v_args(inline=True, meta=True)
+    def whole_group(self, meta: Any, *items: Any) -> Number:
+        *sign, inner = items
+        value = inner.as_int("a subscript")
+        return Number(str(-value if sign and str(sign[0]) == "-" else value), self._at(meta))
+
+    @v_args(inline=True)
     def slice_bounds(self, start: Number | None, stop: Number | None, step: Number | None) -> slice:
         if step is not None and step.as_int("a slice step") == 0:
             raise OptSyntaxError("a slice step cannot be zero", step.location)
