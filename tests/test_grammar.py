@@ -391,7 +391,7 @@ MALFORMED = [
     ("dim n\nvar x[n]\nminimize sum(x)\n", {}, OptNameError, 2, 7, "dim n has no size"),
     ("dim n\nvar x[3]\nminimize x[n - 1]\n", {}, OptNameError, 3, 12, "dim n has no size"),
     ("dim n\nvar x[n]\nminimize x[m]\n", {"n": 3}, OptNameError, 3, 12, "unknown dim m"),
-    ("param a\nvar x[3]\nminimize x[a]\n", {}, OptNameError, 3, 12, "a is a param: a subscript takes whole numbers"),
+    ("param a\nvar x[3]\nminimize x[a]\n", {}, OptNameError, 3, 12, "a is a param, not a dim: a subscript takes"),
     ("var x[3]\nminimize sum(x)\nsubject to\n  a: x >= 0\n  a: x <= 1\n", {}, OptNameError, 5, 3,
      "two constraints are named a (the other is on line 4"),
     (LASSO_DATA, {"data": {"A": np.zeros((5, 3)), "b": np.zeros(4)}}, LocatedShapeError, 3, 9,

@@ -498,7 +498,7 @@ class ModelBuilder(Transformer_NonRecursive):
 
     @v_args(inline=True)
     def whole_binary(self, left: Number, op: Token, right: Number) -> Number:
-        if str(op) not in "+-*":
+        if str(op) not in ("+", "-", "*"):
             raise OptSyntaxError(f"a subscript combines whole numbers and dims with +, - and * only, got {op}",
                                  self._at(op))
         a, b = left.as_int("a subscript"), right.as_int("a subscript")
@@ -511,7 +511,8 @@ class ModelBuilder(Transformer_NonRecursive):
         if symbol is None:
             raise self._unknown(name, "dim", [k for k, v in self.symbols.items() if v.kind == "dim"])
         if symbol.kind != "dim":
-            raise OptNameError(f"{name} is a {symbol.kind}: a subscript takes whole numbers and dims", self._at(name))
+            raise OptNameError(f"{name} is a {symbol.kind}, not a dim: a subscript takes whole numbers and dims",
+                               self._at(name))
         if symbol.value is None:
             raise OptNameError(_unsized(name), self._at(name))
         return Number("".join(map(str, sign)) + str(symbol.value), self._at(tokens[0]))
