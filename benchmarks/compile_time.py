@@ -155,4 +155,8 @@ def run(quick: bool) -> list[dict[str, Any]]:
 
 
 if __name__ == "__main__":
+    # The per-process worker of :func:`measure`, which the compile workload starts.
+    if len(sys.argv) != 3 or sys.argv[1] not in ROUTES or not sys.argv[2].isdigit():
+        sys.exit(f"usage: python -m benchmarks.compile_time ROUTE N, ROUTE one of {', '.join(ROUTES)} "
+                 "(the compile workload runs as python -m benchmarks.run --only compile)")
     print(json.dumps(first_calls(sys.argv[1], int(sys.argv[2]))))
