@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.experimental import sparse
 
 from optdsl.compiler.packing import Packing
 from optdsl.errors import CompileError
@@ -37,7 +36,10 @@ from optdsl.modeling import Constant, Expression, Parameter, Variable
 from optdsl.modeling.affine import (Add, Cumsum, Diag, Divide, Index, MatMul, Multiply, Negation, Reshape, Stack,
                                     Sum, Trace, Transpose)
 from optdsl.modeling.evaluation import children_first, evaluate_operand
-from optdsl.runtime.sparse import is_sparse
+from optdsl.runtime.sparse import as_bcoo, bcoo, is_sparse
+
+if TYPE_CHECKING:
+    from jax.experimental.sparse import BCOO, JAXSparse
 
 Array = jax.Array
 
@@ -105,10 +107,10 @@ class Jacobian:
         rows, cols, vals = self._triples()
         return out.at[rows, cols].add(vals.astype(dtype))
 
-    def bcoo(self) -> sparse.BCOO:
+    def bcoo(self) -> BCOO:
         """The stored entries as a BCOO matrix (repeated positions not summed)."""
         rows, cols, vals = self._triples()
-        return sparse.BCOO((vals, jnp.stack([rows, cols], axis=1)), shape=(self.size, self.n))
+        return bcoo(vals, jnp.stack([rows, cols], axis=1), (self.size, self.n))
 
     def _triples(self) -> tuple[Array, Array, Array]:
         parts = self.as_entries().entries
@@ -297,10 +299,10 @@ def _matmul(node: MatMul, args: list[Jacobian], varying: list[bool], params: Map
     return Jacobian(node.size, J.n, out_cols.reshape(node.size, -1), out_vals.reshape(node.size, -1))
 
 
-def _sparse_product(M: sparse.JAXSparse, cols: Array, vals: Array, size: int, n: int, left: bool, out_rows: int,
+def _sparse_product(M: JAXSparse, cols: Array, vals: Array, size: int, n: int, left: bool, out_rows: int,
                     other: int) -> Jacobian:
     """``M X`` for sparse ``M`` (``(L, I)``) and ``X``'s slots ``(I, J, K)``: one batch of entries per stored entry."""
-    M = M if isinstance(M, sparse.BCOO) else M.to_bcoo()
+    M = as_bcoo(M)
     l, i = M.indices[:, 0], M.indices[:, 1]
     j = jnp.arange(other, dtype=jnp.int32)
     rows = (l[:, None] * other + j[None, :]) if left else (j[None, :] * out_rows + l[:, None])

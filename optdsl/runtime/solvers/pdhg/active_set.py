@@ -34,7 +34,6 @@ from jax import lax
 
 from optdsl.runtime.implicit_diff import tangent_solve
 from optdsl.runtime.linear_solve import solve_minres
-from optdsl.runtime.solvers.pdhg import host_solve
 from optdsl.runtime.solvers.pdhg import problem as pb
 from optdsl.runtime.solvers.pdhg.operators import matvec, restrict, rmatvec
 from optdsl.runtime.solvers.pdhg.scaling import precondition
@@ -122,6 +121,8 @@ def solve(prob: pb.Problem, active: ActiveSet, rhs: Triple, tol: Array, maxiter:
     dependent active rows, a degenerate vertex) gives zero, not MINRES's growing iterate. The solve is a
     ``lax.custom_linear_solve`` (symmetric), so JAX differentiates and transposes it, never the host call.
     """
+    from optdsl.runtime.solvers.pdhg import host_solve  # SciPy's sparse modules, loaded where PDLP runs
+
     mask, scale = masks(prob, active), _scaling(prob, active)
     factorable = host_solve.has_entries(prob)
 

@@ -27,10 +27,10 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from jax import lax
 from scipy.sparse.csgraph import structural_rank
-from jax.experimental import sparse
 
 from optdsl.runtime.solvers.pdhg import problem as pb
 from optdsl.runtime.solvers.pdhg.operators import LinearOperator, Matrix
+from optdsl.runtime.sparse import is_sparse
 
 Array = jax.Array
 Triple = tuple[Array, Array, Array]
@@ -51,7 +51,7 @@ def has_entries(prob: pb.Problem) -> bool:
 
 def _coo(M: Matrix) -> Entries:
     """``(rows, cols, values)`` of every stored entry of a dense or BCOO matrix."""
-    if isinstance(M, sparse.BCOO):
+    if is_sparse(M):
         return M.indices[:, 0], M.indices[:, 1], M.data
     rows, cols = np.indices(M.shape)
     return jnp.asarray(rows.ravel()), jnp.asarray(cols.ravel()), M.ravel()

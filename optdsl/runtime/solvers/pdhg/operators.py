@@ -7,14 +7,16 @@ matrices and are None for an operator, whose entries are not known.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Union
+from typing import TYPE_CHECKING, Any, Callable, Union
 
 import jax
 import jax.numpy as jnp
-from jax.experimental import sparse
 
 from optdsl.errors import ArgumentError, ArgumentTypeError
-from optdsl.runtime.sparse import is_sparse, with_dtype
+from optdsl.runtime.sparse import as_bcoo, bcoo, is_sparse, with_dtype
+
+if TYPE_CHECKING:
+    from jax.experimental.sparse import BCOO
 
 Array = jax.Array
 
@@ -68,7 +70,7 @@ class LinearOperator:
         return cls(shape, matvec_fn, rmatvec_fn, children[0])
 
 
-Matrix = Union[Array, sparse.BCOO, LinearOperator]
+Matrix = Union[Array, "BCOO", LinearOperator]
 
 
 def as_matrix(name: str, value: Any, shape: tuple[int, int], dtype: Any) -> Matrix:
@@ -87,7 +89,7 @@ def as_matrix(name: str, value: Any, shape: tuple[int, int], dtype: Any) -> Matr
                                     f"{getattr(got, 'shape', type(got).__name__)}")
         return value
     if is_sparse(value):
-        value = value if isinstance(value, sparse.BCOO) else value.to_bcoo()
+        value = as_bcoo(value)
         if value.n_batch or value.n_dense:
             raise ArgumentError(f"{name} must be a plain 2-D sparse matrix (no batch or dense dimensions), got "
                                 f"n_batch={value.n_batch}, n_dense={value.n_dense}")
@@ -138,5 +140,5 @@ def restrict(M: Matrix, rows: Array, cols: Array) -> Matrix:
         return M
     if is_sparse(M):
         keep = rows[M.indices[:, 0]] & cols[M.indices[:, 1]]
-        return sparse.BCOO((jnp.where(keep, M.data, 0), M.indices), shape=M.shape)
+        return bcoo(jnp.where(keep, M.data, 0), M.indices, M.shape)
     return jnp.where(rows[:, None] & cols[None, :], M, 0)
