@@ -37,9 +37,10 @@ def run(env: dict[str, str]) -> dict:
 
 
 def test_a_second_process_reads_the_programs_the_first_wrote(tmp_path: Path):
-    env = {"OPTDSL_COMPILATION_CACHE": str(tmp_path)}
+    # Every program cached, however fast this machine compiles it (JAX's own threshold is one second).
+    env = {"OPTDSL_COMPILATION_CACHE": str(tmp_path), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
     first = run(env)
-    assert first["dir"] == str(tmp_path) and any(tmp_path.iterdir())
+    assert first["dir"] == str(tmp_path) and any(tmp_path.iterdir()) and first["min_seconds"] == 0
     second = run(env)
     assert second["hits"] > first["hits"]
     assert second["grad"] == pytest.approx(first["grad"], abs=1e-12)
@@ -57,8 +58,6 @@ def test_small_programs_are_cached_unless_the_threshold_is_set(tmp_path: Path):
     from optdsl.runtime.compilation_cache import MIN_COMPILE_SECONDS
 
     assert run({"OPTDSL_COMPILATION_CACHE": str(tmp_path)})["min_seconds"] == MIN_COMPILE_SECONDS
-    assert run({"OPTDSL_COMPILATION_CACHE": str(tmp_path), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "2.5"})[
-        "min_seconds"] == 2.5
 
 
 # Builds the same cvxpy model and layer twice in one process, as re-running a notebook cell does (cvxpy numbers and

@@ -11,9 +11,8 @@ unless JAX already has a cache directory (yours wins) or the environment variabl
 ``OPTDSL_COMPILATION_CACHE`` says otherwise: a directory to use instead, or ``off`` (also ``0``,
 ``false``, ``no``) to leave the cache off. JAX caches only programs whose compilation took at least
 ``jax_persistent_cache_min_compile_time_secs``; where that is still JAX's default (one second, and not set
-through the environment), optdsl lowers it to :data:`MIN_COMPILE_SECONDS`: a small model's first solve and
-gradient are one program of about a second and a dozen of a few milliseconds each (the derivative's own, the
-operations around the solver's call), and reading each from disk is faster than compiling it.
+through the environment), optdsl lowers it to :data:`MIN_COMPILE_SECONDS`, because a small model's programs
+compile in under a second each and several of them make up its first call.
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ ENV = "OPTDSL_COMPILATION_CACHE"
 #: Size limit of the cache directory optdsl sets up (JAX's ``jax_compilation_cache_max_size``).
 MAX_BYTES = 2 * 1024 ** 3
 #: Compile time from which a program is cached (JAX's ``jax_persistent_cache_min_compile_time_secs``).
-MIN_COMPILE_SECONDS = 0.0
+MIN_COMPILE_SECONDS = 0.2
 _JAX_MIN_COMPILE_DEFAULT = 1.0
 _MIN_COMPILE_ENV = "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"
 _OFF = frozenset({"0", "off", "false", "no"})
