@@ -77,7 +77,8 @@ ARGUMENTS = ("Ab", "xc", "x")
 def draw(seed: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """A model (``spec``) and its parameter values: feasible around a drawn point ``x0`` unless ``spec['empty']``."""
     rng = np.random.default_rng(seed)
-    n, k = int(rng.integers(2, 7)), int(rng.integers(1, 6))
+    # At least two rows: cvxpy reads sum_largest(e, 2) of a single entry as unbounded.
+    n, k = int(rng.integers(2, 7)), int(rng.integers(2, 6))
     terms = [(str(rng.choice(list(TERMS))), float(rng.uniform(0.2, 2.0)), str(rng.choice(ARGUMENTS)))
              for _ in range(int(rng.integers(1, 4)))]
     constraints = [str(c) for c in rng.choice(CONSTRAINTS, size=int(rng.integers(0, 4)), replace=False)]
