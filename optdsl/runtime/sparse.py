@@ -6,8 +6,8 @@ returns a dense array or another sparse matrix, so a solver's matrix-vector
 products never form the dense matrix.
 
 ``jax.experimental.sparse`` (and the SciPy modules it loads) is imported only where a sparse matrix is made:
-a value can be one of its matrices only once its user has imported it, so the tests here look it up among the
-loaded modules instead of importing it with optdsl.
+a value can be one of its matrices only once its user has imported it, so :func:`is_sparse` looks the module up
+among the loaded ones instead of importing it with optdsl.
 """
 
 from __future__ import annotations
