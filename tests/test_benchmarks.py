@@ -49,10 +49,10 @@ FIDELITY_ANCHORS = {"cvxpylayers": "cvxpylayers.jax", "cvxpylayers[tight]": "cvx
                     "qpax[tight]": "qpax"}
 
 
-#: Workloads whose quick case repeats what another one already exercises and compiles for long: the conic route and
-#: the cvxpylayers anchor (as markowitz does), the KKT route (as lp does, here with the qpax and OSQP anchors), the
-#: first-order route and JAXopt (as lasso does). They run with the long checks (``-m slow``).
-SLOW_WORKLOADS = ("expcone", "sdp", "powcone", "qp", "svm")
+#: Workloads whose quick case compiles for long and repeats what the default run checks elsewhere: the harness, the
+#: conic route and the cvxpylayers anchor (as markowitz does); each route's solutions and gradients against
+#: references in its own tests. They run with the long checks (``-m slow``).
+SLOW_WORKLOADS = ("expcone", "sdp", "powcone", "qp", "svm", "lp", "lasso")
 
 
 @pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow) if name in SLOW_WORKLOADS else name
