@@ -14,8 +14,7 @@ unless JAX already has a cache directory (yours wins) or the environment variabl
 through the environment), optdsl lowers it to :data:`MIN_COMPILE_SECONDS`, because a small model's programs
 compile in under a second each and several of them make up its first call. Not lower: with a size limit, JAX
 reads the whole directory on every write to find what to evict, so caching the many programs of a few
-milliseconds (single operations run outside ``jit``) would make each write slower as the cache fills; a test
-run that cached every program took 1.4 times as long.
+milliseconds (single operations run outside ``jit``) would make each write slower as the cache fills.
 """
 
 from __future__ import annotations
