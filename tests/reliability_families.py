@@ -52,7 +52,10 @@ CVXPY = SimpleNamespace(
     Variable=cp.Variable, Parameter=cp.Parameter, Problem=cp.Problem, Minimize=cp.Minimize, Maximize=cp.Maximize,
     SOC=cp.SOC, sum=cp.sum, sum_squares=cp.sum_squares, norm1=cp.norm1, norm2=lambda x: cp.norm(x, 2),
     norm_inf=cp.norm_inf, huber=cp.huber, entropy=cp.entr, log=cp.log, log_det=cp.log_det, trace=cp.trace,
-    multiply=cp.multiply, square=cp.square,
+    multiply=cp.multiply, square=cp.square, max=cp.max, min=cp.min, pos=cp.pos, abs=cp.abs, exp=cp.exp,
+    log_sum_exp=cp.log_sum_exp, logistic=cp.logistic, quad_over_lin=cp.quad_over_lin, pnorm=cp.pnorm,
+    sum_largest=cp.sum_largest, inv_pos=cp.inv_pos, entr=cp.entr, sqrt=cp.sqrt, geo_mean=cp.geo_mean,
+    kl_div=cp.kl_div, power=cp.power, harmonic_mean=cp.harmonic_mean, rel_entr=cp.rel_entr,
 )
 
 Params = dict[str, np.ndarray]

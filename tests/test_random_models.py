@@ -19,10 +19,8 @@ Each draw compiles its own model (a few seconds), so the test runs with ``-m slo
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any, Callable
 
-import cvxpy as cp
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -37,12 +35,6 @@ SEEDS = range(40)
 OBJECTIVE_TOL = 1e-6
 GRADIENT_TOL = 1e-5
 STEP = 1e-4
-
-CVXPY = SimpleNamespace(**vars(rf.CVXPY), max=cp.max, min=cp.min, pos=cp.pos, abs=cp.abs, exp=cp.exp,
-                        log_sum_exp=cp.log_sum_exp, logistic=cp.logistic, quad_over_lin=cp.quad_over_lin,
-                        pnorm=cp.pnorm, sum_largest=cp.sum_largest, inv_pos=cp.inv_pos, entr=cp.entr,
-                        sqrt=cp.sqrt, geo_mean=cp.geo_mean, kl_div=cp.kl_div, power=cp.power,
-                        harmonic_mean=cp.harmonic_mean, rel_entr=cp.rel_entr)
 
 #: Convex scalar terms of an affine ``e`` (any sign), ``p`` (positive on the box) and a positive scalar ``s``.
 TERMS: dict[str, Callable[[Any, Any, Any, Any], Any]] = {
@@ -95,7 +87,8 @@ def draw(seed: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
 
 
 def model(lib: Any, spec: dict[str, Any], values: dict[str, np.ndarray]) -> Any:
-    """The drawn model in ``lib`` (optdsl or :data:`CVXPY`), its parameters named as ``values``' keys."""
+    """The drawn model in ``lib`` (optdsl or ``reliability_families.CVXPY``, cvxpy under optdsl's names), its
+    parameters named as ``values``' keys."""
     x = lib.Variable(spec["n"], name="x")
     P = {key: lib.Parameter(np.shape(v), name=key, **({"nonneg": True} if np.ndim(v) == 0 else {}))
          for key, v in values.items()}
@@ -115,7 +108,7 @@ def model(lib: Any, spec: dict[str, Any], values: dict[str, np.ndarray]) -> Any:
 @pytest.mark.parametrize("seed", SEEDS)
 def test_a_drawn_model_agrees_with_cvxpy(seed: int):
     spec, values = draw(seed)
-    reference = model(CVXPY, spec, values)
+    reference = model(rf.CVXPY, spec, values)
     expected = rf.solve_reference(reference, values)
     if seed % 2:
         problem, given = od.from_cvxpy(reference)
